@@ -1,0 +1,57 @@
+// pyshim.toml: parsing and validation. Pure: text in, Config or Error out.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pyshim/error.hpp"
+
+namespace pyshim {
+
+// Where a value was written, so errors and `pyshim show` can point at it.
+struct Origin {
+  std::uint32_t line = 0;
+  std::uint32_t column = 0;
+};
+
+struct Setting {
+  std::string value;  // paths are already resolved against the config's directory
+  Origin origin;
+};
+
+struct EnvSetting {
+  std::string name;
+  std::string value;
+  Origin origin;
+};
+
+enum class Position { kPrepend, kAppend };
+
+struct Config {
+  std::string file;  // the pyshim.toml this came from
+  std::string dir;   // its directory: the base of relative paths
+  Setting interpreter;
+  std::vector<Setting> preload;
+  std::vector<Setting> library_path;
+  Position library_path_position = Position::kPrepend;
+  Origin library_path_position_origin;
+  std::vector<EnvSetting> env;  // in file order
+};
+
+// The keys a config may contain, for error suggestions and documentation.
+const std::vector<std::string_view>& known_top_level_keys();
+
+Result<Config> parse_config(std::string_view text, std::string_view file);
+
+// "file:line:col" for a value of this config (just "file" when unknown).
+std::string where(const Config& config, Origin origin);
+
+// Joins a config-relative path onto dir; absolute paths pass through.
+std::string resolve_path(std::string_view dir, std::string_view path);
+
+// The closest candidate by edit distance, or "" when nothing is close.
+std::string_view nearest(std::string_view word, const std::vector<std::string_view>& candidates);
+
+}  // namespace pyshim

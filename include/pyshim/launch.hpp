@@ -1,0 +1,73 @@
+// Everything the launcher decides before execve(): find and parse the config,
+// locate the restore library, plan, and check. The file system is passed in,
+// so this runs against a fake in unit tests and against the disk in the
+// launcher, `pyshim show` and `pyshim doctor`.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "pyshim/config.hpp"
+#include "pyshim/error.hpp"
+#include "pyshim/plan.hpp"
+
+namespace pyshim {
+
+inline constexpr std::string_view kConfigName = "pyshim.toml";
+inline constexpr std::string_view kRestoreLibraryName = "libpyshim-restore.so";
+inline constexpr std::string_view kConfigEnvVar = "PYSHIM_CONFIG";
+inline constexpr std::string_view kLogEnvVar = "PYSHIM_LOG";
+
+struct FileInfo {
+  std::uint32_t mode = 0;
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  std::uint64_t size = 0;
+};
+
+// The OS lookups the core needs. Each returns 0 or an errno value.
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+  virtual int stat(const std::string& path, FileInfo& info) = 0;  // follows symlinks
+  virtual int read_file(const std::string& path, std::string& out) = 0;
+  virtual int readlink(const std::string& path, std::string& target) = 0;
+};
+
+struct LaunchRequest {
+  std::string invoked_path;     // P: absolute, symlinks not resolved
+  EnvView env;                  // the caller's environment
+  bool secure = false;          // AT_SECURE: PYSHIM_CONFIG is ignored
+  std::string self_exe;         // the launcher's real binary (/proc/self/exe)
+  std::uint64_t self_size = 0;  // its size in bytes, to recognise copies of it cheaply
+};
+
+struct Launch {
+  Config config;
+  std::string restore_library;
+  Plan plan;
+};
+
+struct FoundConfig {
+  std::string path;
+  std::string text;
+};
+
+std::string dirname(std::string_view path);
+
+// $PYSHIM_CONFIG, else pyshim.toml beside P, then one level up; then the
+// same for each symlink hop of P. Never the cwd.
+Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request);
+
+// libpyshim-restore.so in ../lib/pyshim/ of the real binary, then beside it.
+Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_exe);
+
+// Step 5 of the design: interpreter exists, is executable, is not the shim;
+// preloads exist; nothing that goes into a loader list has a separator in it.
+Status check_launch(FileSystem& fs, const LaunchRequest& request, const Launch& launch);
+
+Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request);
+
+}  // namespace pyshim

@@ -1,0 +1,40 @@
+// The OS edge: the only code that talks to the kernel. Kept small so the
+// rest can be tested without a disk.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "pyshim/launch.hpp"
+
+namespace pyshim {
+
+class RealFileSystem final : public FileSystem {
+ public:
+  // The launcher passes keep_open: it opens files O_CLOEXEC and execs right
+  // after, so close() would be a wasted syscall.
+  explicit RealFileSystem(bool keep_open = false) : keep_open_(keep_open) {}
+  int stat(const std::string& path, FileInfo& info) override;
+  int read_file(const std::string& path, std::string& out) override;
+  int readlink(const std::string& path, std::string& target) override;
+
+ private:
+  bool keep_open_;
+};
+
+// P: the path this process was executed by, absolute, symlinks not resolved
+// (AT_EXECFN; else argv[0] made absolute; else a PATH search like execvp's).
+std::optional<std::string> invoked_path(const char* argv0, const char* const* envp);
+
+// readlink(/proc/self/exe): the real binary, for the restore library lookup.
+std::string self_exe();
+
+// Size of this executable's file, read from its own mapped ELF header, so
+// recognising the shim as its own interpreter costs no syscall in the
+// common case. 0 if unknown.
+std::uint64_t self_image_size();
+
+bool is_secure();  // AT_SECURE (setuid/setgid/capabilities)
+
+}  // namespace pyshim

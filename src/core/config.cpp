@@ -1,0 +1,236 @@
+#include "pyshim/config.hpp"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#define TOML_EXCEPTIONS 0
+#define TOML_ENABLE_FORMATTERS 0
+#include <toml++/toml.h>
+
+namespace pyshim {
+namespace {
+
+constexpr std::string_view kInterpreter = "interpreter";
+constexpr std::string_view kPreload = "preload";
+constexpr std::string_view kLibraryPath = "library_path";
+constexpr std::string_view kLibraryPathPosition = "library_path_position";
+constexpr std::string_view kEnv = "env";
+
+Origin origin_of(const toml::source_region& source) {
+  return {static_cast<std::uint32_t>(source.begin.line),
+          static_cast<std::uint32_t>(source.begin.column)};
+}
+
+class Parser {
+ public:
+  Parser(Config& config) : config_(config) {}  // NOLINT(google-explicit-constructor)
+
+  Error error(Origin origin, std::string message, std::string hint) const {
+    Error e;
+    e.message = std::move(message);
+    e.context.push_back("config: " + where(config_, origin));
+    e.hint = std::move(hint);
+    return e;
+  }
+
+  Result<std::string> string_value(std::string_view key, const toml::node& node) const {
+    const auto* s = node.as_string();
+    if (s == nullptr) {
+      return error(origin_of(node.source()), fmt::format("'{}' must be a string", key),
+                   fmt::format("write it in quotes, e.g. {} = \"...\"", key));
+    }
+    return std::string(s->get());
+  }
+
+  Result<Setting> path_value(std::string_view key, const toml::node& node) const {
+    auto s = string_value(key, node);
+    if (!s) return s.take_error();
+    Origin origin = origin_of(node.source());
+    if (s->empty()) {
+      return error(origin, fmt::format("'{}' contains an empty path", key),
+                   "remove the empty string or write the path");
+    }
+    return Setting{resolve_path(config_.dir, *s), origin};
+  }
+
+  Result<std::vector<Setting>> path_list(std::string_view key, const toml::node& node) const {
+    const auto* array = node.as_array();
+    if (array == nullptr) {
+      return error(origin_of(node.source()), fmt::format("'{}' must be an array of strings", key),
+                   fmt::format("write {} = [\"...\", \"...\"]", key));
+    }
+    std::vector<Setting> out;
+    out.reserve(array->size());
+    for (const toml::node& item : *array) {
+      auto setting = path_value(key, item);
+      if (!setting) return setting.take_error();
+      const auto* raw = item.as_string();
+      if (key == kPreload && raw->get().find('/') == std::string::npos) {
+        return error(setting->origin,
+                     fmt::format("preload '{}' is a bare library name", raw->get()),
+                     "the launcher does not search for libraries at run time: write an absolute "
+                     "path, or let `pyshim install --preload NAME` resolve it");
+      }
+      out.push_back(std::move(*setting));
+    }
+    return out;
+  }
+
+  Status env_table(const toml::node& node) {
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      return error(origin_of(node.source()), "'env' must be a table",
+                   "write it as a section: [env] followed by NAME = \"value\" lines");
+    }
+    for (const auto& [key, value] : *table) {
+      std::string_view name = key.str();
+      Origin origin = origin_of(key.source());
+      if (name == "LD_PRELOAD" || name == "LD_LIBRARY_PATH" || name.starts_with("PYSHIM_")) {
+        return error(origin, fmt::format("[env] may not set {}: pyshim manages it", name),
+                     name == "LD_PRELOAD"      ? "use 'preload = [...]' instead"
+                     : name == "LD_LIBRARY_PATH" ? "use 'library_path = [...]' instead"
+                                                 : "PYSHIM_* variables are pyshim's own");
+      }
+      if (name.empty() || name.find('=') != std::string_view::npos) {
+        return error(origin, fmt::format("[env] has an invalid variable name '{}'", name),
+                     "a variable name is non-empty and has no '='");
+      }
+      const auto* s = value.as_string();
+      if (s == nullptr) {
+        return error(origin_of(value.source()), fmt::format("[env] {} must be a string", name),
+                     fmt::format("quote the value: {} = \"...\"", name));
+      }
+      config_.env.push_back({std::string(name), std::string(s->get()), origin_of(value.source())});
+    }
+    return Ok{};
+  }
+
+  Status top_level(const toml::table& root) {
+    bool have_interpreter = false;
+    for (const auto& [key, node] : root) {
+      std::string_view name = key.str();
+      Origin origin = origin_of(key.source());
+      if (name == kInterpreter) {
+        auto setting = path_value(name, node);
+        if (!setting) return setting.take_error();
+        config_.interpreter = std::move(*setting);
+        have_interpreter = true;
+      } else if (name == kPreload) {
+        auto list = path_list(name, node);
+        if (!list) return list.take_error();
+        config_.preload = std::move(*list);
+      } else if (name == kLibraryPath) {
+        auto list = path_list(name, node);
+        if (!list) return list.take_error();
+        config_.library_path = std::move(*list);
+      } else if (name == kLibraryPathPosition) {
+        auto s = string_value(name, node);
+        if (!s) return s.take_error();
+        config_.library_path_position_origin = origin_of(node.source());
+        if (*s == "prepend") {
+          config_.library_path_position = Position::kPrepend;
+        } else if (*s == "append") {
+          config_.library_path_position = Position::kAppend;
+        } else {
+          return error(origin_of(node.source()),
+                       fmt::format("library_path_position must be \"prepend\" or \"append\", not "
+                                   "\"{}\"",
+                                   *s),
+                       "use \"prepend\" (default) or \"append\"");
+        }
+      } else if (name == kEnv) {
+        if (auto status = env_table(node); !status) return status;
+      } else {
+        std::string_view suggestion = nearest(name, known_top_level_keys());
+        return error(origin, fmt::format("unknown key '{}'", name),
+                     suggestion.empty()
+                         ? fmt::format("valid keys: {}", fmt::join(known_top_level_keys(), ", "))
+                         : fmt::format("did you mean '{}'?", suggestion));
+      }
+    }
+    if (!have_interpreter) {
+      return error({}, "no 'interpreter' set",
+                   "add interpreter = \"/path/to/python3\" at the top of the file");
+    }
+    return Ok{};
+  }
+
+ private:
+  Config& config_;
+};
+
+}  // namespace
+
+const std::vector<std::string_view>& known_top_level_keys() {
+  static const std::vector<std::string_view> keys = {kInterpreter, kPreload, kLibraryPath,
+                                                     kLibraryPathPosition, kEnv};
+  return keys;
+}
+
+std::string resolve_path(std::string_view dir, std::string_view path) {
+  if (path.starts_with('/') || dir.empty()) return std::string(path);
+  while (path.starts_with("./")) path.remove_prefix(2);
+  std::string out;
+  out.reserve(dir.size() + 1 + path.size());
+  out.append(dir);
+  if (!out.ends_with('/')) out.push_back('/');
+  out.append(path);
+  return out;
+}
+
+std::string where(const Config& config, Origin origin) {
+  if (origin.line == 0) return config.file;
+  return fmt::format("{}:{}:{}", config.file, origin.line, origin.column);
+}
+
+std::string_view nearest(std::string_view word, const std::vector<std::string_view>& candidates) {
+  std::string_view best;
+  std::size_t best_distance = std::max<std::size_t>(2, word.size() / 3) + 1;
+  std::vector<std::size_t> row;
+  for (std::string_view candidate : candidates) {
+    // Levenshtein distance, one row at a time.
+    row.resize(candidate.size() + 1);
+    for (std::size_t j = 0; j <= candidate.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= word.size(); ++i) {
+      std::size_t diagonal = row[0];
+      row[0] = i;
+      for (std::size_t j = 1; j <= candidate.size(); ++j) {
+        std::size_t up = row[j];
+        std::size_t cost = word[i - 1] == candidate[j - 1] ? 0 : 1;
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + cost});
+        diagonal = up;
+      }
+    }
+    if (row[candidate.size()] < best_distance) {
+      best_distance = row[candidate.size()];
+      best = candidate;
+    }
+  }
+  return best;
+}
+
+Result<Config> parse_config(std::string_view text, std::string_view file) {
+  Config config;
+  config.file = std::string(file);
+  std::size_t slash = file.rfind('/');
+  config.dir = slash == std::string_view::npos ? std::string(".")
+               : slash == 0                    ? std::string("/")
+                                               : std::string(file.substr(0, slash));
+
+  toml::parse_result parsed = toml::parse(text, file);
+  if (!parsed) {
+    const toml::parse_error& err = parsed.error();
+    Error e;
+    e.message = fmt::format("invalid TOML: {}", err.description());
+    e.context.push_back(fmt::format("config: {}:{}:{}", file, err.source().begin.line,
+                                    err.source().begin.column));
+    e.hint = "fix the syntax (https://toml.io); strings need double quotes";
+    return e;
+  }
+  Parser parser(config);
+  if (auto status = parser.top_level(parsed.table()); !status) return status.take_error();
+  return config;
+}
+
+}  // namespace pyshim

@@ -1,0 +1,244 @@
+#include "pyshim/launch.hpp"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+namespace pyshim {
+namespace {
+
+std::string join_path(std::string_view dir, std::string_view name) {
+  std::string out;
+  out.reserve(dir.size() + 1 + name.size());
+  out.append(dir);
+  if (!out.ends_with('/')) out.push_back('/');
+  out.append(name);
+  return out;
+}
+
+Error config_error(const Config& config, Origin origin, int exit_code, std::string message,
+                   std::string hint) {
+  Error e;
+  e.exit_code = exit_code;
+  e.message = std::move(message);
+  e.context.push_back("config: " + where(config, origin));
+  e.hint = std::move(hint);
+  return e;
+}
+
+// The loader splits LD_PRELOAD on ':' and ' ', LD_LIBRARY_PATH on ':' and ';';
+// any whitespace is refused too, since it is never what the user meant.
+bool has_separator(std::string_view path, std::string_view separators) {
+  for (char c : path) {
+    if (separators.find(c) != std::string_view::npos || c == ' ' || c == '\t' || c == '\n' ||
+        c == '\r' || c == '\v' || c == '\f') {
+      return true;
+    }
+  }
+  return false;
+}
+
+Status check_separators(const Launch& launch) {
+  const Config& config = launch.config;
+  for (const Setting& lib : config.preload) {
+    if (has_separator(lib.value, kPreloadSeparators)) {
+      return config_error(config, lib.origin, kExitShimFailure,
+                          fmt::format("preload path contains ':' or whitespace: '{}'", lib.value),
+                          "LD_PRELOAD splits on these; move or symlink the library to a plain "
+                          "path");
+    }
+  }
+  for (const Setting& dir : config.library_path) {
+    if (has_separator(dir.value, kLibraryPathSeparators)) {
+      return config_error(
+          config, dir.origin, kExitShimFailure,
+          fmt::format("library_path entry contains ':', ';' or whitespace: '{}'", dir.value),
+          "LD_LIBRARY_PATH splits on these; symlink the folder to a plain path");
+    }
+  }
+  if (has_separator(launch.restore_library, kPreloadSeparators)) {
+    Error e;
+    e.message = fmt::format("restore library path contains ':' or whitespace: '{}'",
+                            launch.restore_library);
+    e.hint = "install pyshim under a path without ':' or whitespace";
+    return e;
+  }
+  return Ok{};
+}
+
+bool same_contents(FileSystem& fs, const std::string& a, const std::string& b) {
+  std::string text_a;
+  std::string text_b;
+  return fs.read_file(a, text_a) == 0 && fs.read_file(b, text_b) == 0 && text_a == text_b;
+}
+
+Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Launch& launch) {
+  const Config& config = launch.config;
+  const Setting& interpreter = config.interpreter;
+  std::string doctor_hint = fmt::format("fix 'interpreter' or run `pyshim doctor {}`",
+                                        request.invoked_path);
+  FileInfo info;
+  int err = fs.stat(interpreter.value, info);
+  if (err == ENOENT || err == ENOTDIR || err == ELOOP) {
+    return config_error(config, interpreter.origin, kExitNotFound,
+                        fmt::format("interpreter not found: {}", interpreter.value), doctor_hint);
+  }
+  if (err != 0) {
+    return config_error(config, interpreter.origin, kExitCannotExecute,
+                        fmt::format("cannot access interpreter {}: {}", interpreter.value,
+                                    std::strerror(err)),
+                        doctor_hint);
+  }
+  if (!S_ISREG(info.mode) || (info.mode & 0111) == 0) {
+    return config_error(config, interpreter.origin, kExitCannotExecute,
+                        fmt::format("interpreter is not an executable file: {}", interpreter.value),
+                        S_ISREG(info.mode) ? fmt::format("chmod +x {} or fix 'interpreter'",
+                                                         interpreter.value)
+                                           : doctor_hint);
+  }
+  // A copy of this very binary has exactly its size; only then is it worth
+  // the extra syscalls to compare identity and, failing that, contents.
+  if (request.self_size == 0 || info.size == request.self_size) {
+    FileInfo self;
+    bool is_self = fs.stat(request.self_exe, self) == 0 && self.dev == info.dev &&
+                   self.ino == info.ino;
+    if (is_self || (info.size == self.size &&
+                    same_contents(fs, interpreter.value, request.self_exe))) {
+      return config_error(
+          config, interpreter.origin, kExitShimFailure,
+          fmt::format("interpreter resolves to the shim itself: {}", interpreter.value),
+          "point 'interpreter' at the real Python (e.g. the 'home' in pyvenv.cfg), not at a "
+          "pyshim launcher");
+    }
+  }
+  return Ok{};
+}
+
+Status check_preloads(FileSystem& fs, const Launch& launch) {
+  for (const Setting& lib : launch.config.preload) {
+    FileInfo info;
+    int err = fs.stat(lib.value, info);
+    if (err == 0 && !S_ISDIR(info.mode)) continue;
+    return config_error(launch.config, lib.origin, kExitShimFailure,
+                        err == ENOENT || err == ENOTDIR
+                            ? fmt::format("preload not found: {}", lib.value)
+                        : err != 0 ? fmt::format("cannot access preload {}: {}", lib.value,
+                                                 std::strerror(err))
+                                   : fmt::format("preload is a directory: {}", lib.value),
+                        "install the library or fix 'preload'; the interpreter is not started "
+                        "without it");
+  }
+  return Ok{};
+}
+
+}  // namespace
+
+std::string dirname(std::string_view path) {
+  while (path.size() > 1 && path.ends_with('/')) path.remove_suffix(1);
+  std::size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) return ".";
+  if (slash == 0) return "/";
+  return std::string(path.substr(0, slash));
+}
+
+Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
+  FoundConfig found;
+  std::string_view override_path = env_get(request.env, kConfigEnvVar);
+  if (!request.secure && !override_path.empty()) {
+    found.path = std::string(override_path);
+    if (int err = fs.read_file(found.path, found.text); err != 0) {
+      Error e;
+      e.message = fmt::format("cannot read config {}: {}", found.path, std::strerror(err));
+      e.context.push_back("from: PYSHIM_CONFIG");
+      e.hint = "fix or unset PYSHIM_CONFIG";
+      return e;
+    }
+    return found;
+  }
+
+  std::vector<std::string> searched;
+  std::string path = request.invoked_path;
+  // A nested venv made from a shim venv links to the outer shim: follow the
+  // link one hop at a time. The bound guards against symlink cycles.
+  for (int hop = 0; hop < 40; ++hop) {
+    std::string dir = dirname(path);
+    std::string parent = dirname(dir);
+    for (const std::string& candidate :
+         {join_path(dir, kConfigName), join_path(parent, kConfigName)}) {
+      if (!searched.empty() && searched.back() == candidate) continue;
+      int err = fs.read_file(candidate, found.text);
+      if (err == 0) {
+        found.path = candidate;
+        return found;
+      }
+      if (err != ENOENT && err != ENOTDIR) {
+        Error e;
+        e.message = fmt::format("cannot read config {}: {}", candidate, std::strerror(err));
+        e.hint = "fix its permissions or remove it";
+        return e;
+      }
+      searched.push_back(candidate);
+    }
+    std::string target;
+    if (fs.readlink(path, target) != 0) break;
+    path = target.starts_with('/') ? target : join_path(dir, target);
+  }
+  Error e;
+  e.message = fmt::format("no {} found for {}", kConfigName, request.invoked_path);
+  for (const std::string& place : searched) e.context.push_back("searched: " + place);
+  e.hint = fmt::format("run `pyshim install VENV`, write a {} beside the launcher, or set {}",
+                       kConfigName, kConfigEnvVar);
+  return e;
+}
+
+Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_exe) {
+  // lib/pyshim/ first: that is where an installed pyshim keeps it (and where
+  // `pyshim install --copy` puts it in a venv), so the usual launch costs one
+  // stat(), not two. Beside the binary is for the build tree.
+  std::string dir = dirname(self_exe);
+  std::string candidates[] = {
+      join_path(join_path(dirname(dir), "lib/pyshim"), kRestoreLibraryName),
+      join_path(dir, kRestoreLibraryName)};
+  for (std::string& candidate : candidates) {
+    FileInfo info;
+    if (fs.stat(candidate, info) == 0 && S_ISREG(info.mode)) return std::move(candidate);
+  }
+  Error e;
+  e.message = fmt::format("restore library {} not found", kRestoreLibraryName);
+  for (const std::string& candidate : candidates) e.context.push_back("searched: " + candidate);
+  e.hint = fmt::format("reinstall pyshim, or put {} beside {}", kRestoreLibraryName, self_exe);
+  return e;
+}
+
+Status check_launch(FileSystem& fs, const LaunchRequest& request, const Launch& launch) {
+  if (auto status = check_separators(launch); !status) return status;
+  if (auto status = check_interpreter(fs, request, launch); !status) return status;
+  return check_preloads(fs, launch);
+}
+
+Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
+  auto found = find_config(fs, request);
+  if (!found) return found.take_error();
+  auto config = parse_config(found->text, found->path);
+  if (!config) return config.take_error();
+  auto restore = find_restore_library(fs, request.self_exe);
+  if (!restore) return restore.take_error();
+
+  Launch launch{std::move(*config), std::move(*restore), {}};
+  launch.plan = make_plan({&launch.config, request.env, request.invoked_path,
+                           launch.restore_library});
+  if (auto status = check_launch(fs, request, launch); !status) return status.take_error();
+  return launch;
+}
+
+std::string format_error(const Error& error) {
+  std::string out = fmt::format("pyshim: error: {}\n", error.message);
+  for (const std::string& line : error.context) out += fmt::format("  {}\n", line);
+  if (!error.hint.empty()) out += fmt::format("  hint: {}\n", error.hint);
+  return out;
+}
+
+}  // namespace pyshim

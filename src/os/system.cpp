@@ -1,0 +1,121 @@
+#include "pyshim/os.hpp"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <link.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+// Defined by the linker at the start of the mapped ELF header.
+extern "C" const ElfW(Ehdr) __ehdr_start __attribute__((weak));  // NOLINT
+
+namespace pyshim {
+
+int RealFileSystem::stat(const std::string& path, FileInfo& info) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return errno;
+  info.mode = st.st_mode;
+  info.dev = st.st_dev;
+  info.ino = st.st_ino;
+  info.size = static_cast<std::uint64_t>(st.st_size);
+  return 0;
+}
+
+int RealFileSystem::read_file(const std::string& path, std::string& out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  // A short read from a regular file means end of file, so a config that fits
+  // the buffer costs one read() and no fstat().
+  char buffer[16384];
+  out.clear();
+  int err = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = errno;
+      break;
+    }
+    out.append(buffer, static_cast<std::size_t>(n));
+    if (static_cast<std::size_t>(n) < sizeof buffer) break;
+  }
+  if (!keep_open_) ::close(fd);
+  return err;
+}
+
+int RealFileSystem::readlink(const std::string& path, std::string& target) {
+  char buffer[PATH_MAX];
+  ssize_t n = ::readlink(path.c_str(), buffer, sizeof buffer);
+  if (n < 0) return errno;
+  if (static_cast<std::size_t>(n) == sizeof buffer) return ENAMETOOLONG;
+  target.assign(buffer, static_cast<std::size_t>(n));
+  return 0;
+}
+
+namespace {
+
+std::string absolute(const char* path) {
+  if (path[0] == '/') return path;
+  char cwd[PATH_MAX];
+  if (::getcwd(cwd, sizeof cwd) == nullptr) return {};
+  std::string out(cwd);
+  if (out != "/") out.push_back('/');
+  while (path[0] == '.' && path[1] == '/') path += 2;
+  out.append(path);
+  return out;
+}
+
+std::optional<std::string> search_path(const char* name, const char* const* envp) {
+  const char* path = nullptr;
+  for (const char* const* e = envp; e != nullptr && *e != nullptr; ++e) {
+    if (std::strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
+  }
+  std::string_view dirs = path != nullptr ? path : "/bin:/usr/bin";
+  while (true) {
+    std::size_t colon = dirs.find(':');
+    std::string_view dir = dirs.substr(0, colon);
+    std::string candidate = dir.empty() ? std::string(".") : std::string(dir);
+    candidate.append("/").append(name);
+    if (::access(candidate.c_str(), X_OK) == 0) return absolute(candidate.c_str());
+    if (colon == std::string_view::npos) break;
+    dirs.remove_prefix(colon + 1);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> invoked_path(const char* argv0, const char* const* envp) {
+  const char* execfn = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));
+  // fexecve()/execveat() report /dev/fd/N or /proc/self/fd/N: no use as P.
+  bool usable = execfn != nullptr && execfn[0] != '\0' &&
+                std::strncmp(execfn, "/dev/fd/", 8) != 0 &&
+                std::strncmp(execfn, "/proc/self/fd/", 14) != 0;
+  if (usable) return absolute(execfn);
+  if (argv0 == nullptr || argv0[0] == '\0') return std::nullopt;
+  if (std::strchr(argv0, '/') != nullptr) return absolute(argv0);
+  return search_path(argv0, envp);
+}
+
+std::string self_exe() {
+  char buffer[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer);
+  if (n <= 0 || static_cast<std::size_t>(n) == sizeof buffer) return {};
+  return std::string(buffer, static_cast<std::size_t>(n));
+}
+
+std::uint64_t self_image_size() {
+  const ElfW(Ehdr)* ehdr = &__ehdr_start;
+  if (ehdr == nullptr || std::memcmp(ehdr->e_ident, ELFMAG, SELFMAG) != 0) return 0;
+  // Section headers come last in files written by GNU ld, strip and objcopy.
+  return ehdr->e_shoff + static_cast<std::uint64_t>(ehdr->e_shnum) * ehdr->e_shentsize;
+}
+
+bool is_secure() { return ::getauxval(AT_SECURE) != 0; }
+
+}  // namespace pyshim

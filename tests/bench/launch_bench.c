@@ -1,0 +1,84 @@
+/* Measures per-launch wall time of several commands: posix_spawn + waitpid,
+ * interleaved rounds (so drift hits every command alike), median per command.
+ * Usage: launch_bench ROUNDS PER_ROUND NAME -- CMD... [-- NAME -- CMD...]...
+ * Prints one line per command: name, median µs, p10, p90. */
+#define _GNU_SOURCE
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+extern char** environ;
+
+typedef struct {
+  const char* name;
+  char** argv;
+  double* samples;
+  int count;
+} Command;
+
+static double now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp(const void* a, const void* b) {
+  double x = *(const double*)a, y = *(const double*)b;
+  return (x > y) - (x < y);
+}
+
+static double run_once(char** argv) {
+  pid_t pid;
+  double start = now_us();
+  if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0) {
+    perror(argv[0]);
+    exit(2);
+  }
+  int status;
+  waitpid(pid, &status, 0);
+  double elapsed = now_us() - start;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    fprintf(stderr, "launch_bench: %s exited with status %d\n", argv[0], status);
+    exit(2);
+  }
+  return elapsed;
+}
+
+int main(int argc, char** argv) {
+  if (argc < 6) {
+    fprintf(stderr, "usage: %s ROUNDS PER_ROUND NAME -- CMD... [-- NAME -- CMD...]\n", argv[0]);
+    return 2;
+  }
+  int rounds = atoi(argv[1]);
+  int per_round = atoi(argv[2]);
+  Command commands[16];
+  int n = 0;
+  for (int i = 3; i < argc && n < 16;) {
+    commands[n].name = argv[i];
+    i += 2; /* name, "--" */
+    commands[n].argv = &argv[i];
+    while (i < argc && strcmp(argv[i], "--") != 0) ++i;
+    if (i < argc) argv[i++] = NULL;
+    commands[n].samples = calloc((size_t)(rounds * per_round), sizeof(double));
+    commands[n].count = 0;
+    ++n;
+  }
+  for (int c = 0; c < n; ++c) run_once(commands[c].argv); /* warm the page cache */
+  for (int r = 0; r < rounds; ++r) {
+    for (int c = 0; c < n; ++c) {
+      for (int k = 0; k < per_round; ++k) {
+        commands[c].samples[commands[c].count++] = run_once(commands[c].argv);
+      }
+    }
+  }
+  for (int c = 0; c < n; ++c) {
+    qsort(commands[c].samples, (size_t)commands[c].count, sizeof(double), cmp);
+    int m = commands[c].count;
+    printf("%s %.1f %.1f %.1f\n", commands[c].name, commands[c].samples[m / 2],
+           commands[c].samples[m / 10], commands[c].samples[m * 9 / 10]);
+  }
+  return 0;
+}

@@ -1,0 +1,127 @@
+#include "pyshim/config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace pyshim {
+namespace {
+
+Config parse_ok(std::string_view text, std::string_view file = "/venv/pyshim.toml") {
+  auto result = parse_config(text, file);
+  EXPECT_TRUE(result.ok()) << (result.ok() ? "" : format_error(result.error()));
+  return result.ok() ? std::move(*result) : Config{};
+}
+
+Error parse_error(std::string_view text, std::string_view file = "/venv/pyshim.toml") {
+  auto result = parse_config(text, file);
+  EXPECT_FALSE(result.ok());
+  return result.ok() ? Error{} : result.error();
+}
+
+TEST(ParseConfig, ReadsEveryKeyAndResolvesRelativePathsAgainstTheConfigDir) {
+  Config config = parse_ok(R"(
+interpreter = "/usr/bin/python3.11"
+preload = ["/usr/lib/libjemalloc.so.2", "lib/libx.so"]
+library_path = ["share/venv/dynlib", "../framework/share/venv/dynlib", "/abs/dir"]
+library_path_position = "append"
+[env]
+ASAN_OPTIONS = "detect_leaks=0"
+B = ""
+)");
+  EXPECT_EQ(config.interpreter.value, "/usr/bin/python3.11");
+  EXPECT_EQ(config.interpreter.origin.line, 2u);
+  EXPECT_EQ(config.interpreter.origin.column, 15u);
+  ASSERT_EQ(config.preload.size(), 2u);
+  EXPECT_EQ(config.preload[1].value, "/venv/lib/libx.so");
+  ASSERT_EQ(config.library_path.size(), 3u);
+  EXPECT_EQ(config.library_path[0].value, "/venv/share/venv/dynlib");
+  EXPECT_EQ(config.library_path[1].value, "/venv/../framework/share/venv/dynlib");
+  EXPECT_EQ(config.library_path[2].value, "/abs/dir");
+  EXPECT_EQ(config.library_path_position, Position::kAppend);
+  ASSERT_EQ(config.env.size(), 2u);
+  EXPECT_EQ(config.env[0].name, "ASAN_OPTIONS");
+  EXPECT_EQ(config.env[0].value, "detect_leaks=0");
+  EXPECT_EQ(config.env[1].value, "");
+}
+
+TEST(ParseConfig, RelativeInterpreterResolvesAgainstConfigDir) {
+  EXPECT_EQ(parse_ok("interpreter = \"./py/bin/python\"", "/a/b/pyshim.toml").interpreter.value,
+            "/a/b/py/bin/python");
+}
+
+TEST(ParseConfig, DefaultsToPrependAndNoExtras) {
+  Config config = parse_ok("interpreter = \"/p\"");
+  EXPECT_EQ(config.library_path_position, Position::kPrepend);
+  EXPECT_TRUE(config.preload.empty());
+  EXPECT_TRUE(config.env.empty());
+}
+
+TEST(ParseConfig, InvalidTomlNamesFileLineAndColumn) {
+  Error e = parse_error("interpreter = \"/p\"\npreload = [\"/x\"\n", "/v/pyshim.toml");
+  EXPECT_EQ(e.exit_code, 125);
+  EXPECT_NE(e.message.find("invalid TOML"), std::string::npos);
+  ASSERT_FALSE(e.context.empty());
+  EXPECT_EQ(e.context[0].rfind("config: /v/pyshim.toml:", 0), 0u) << e.context[0];
+}
+
+TEST(ParseConfig, UnknownKeySuggestsNearest) {
+  Error e = parse_error("interpreter = \"/p\"\npreloads = []\n");
+  EXPECT_EQ(e.message, "unknown key 'preloads'");
+  EXPECT_EQ(e.context[0], "config: /venv/pyshim.toml:2:1");
+  EXPECT_EQ(e.hint, "did you mean 'preload'?");
+}
+
+TEST(ParseConfig, UnknownKeyFarFromAnyListsValidKeys) {
+  Error e = parse_error("interpreter = \"/p\"\nzzzzzz = 1\n");
+  EXPECT_NE(e.hint.find("valid keys: interpreter"), std::string::npos) << e.hint;
+}
+
+TEST(ParseConfig, MissingInterpreterIsAnError) {
+  Error e = parse_error("preload = []\n");
+  EXPECT_EQ(e.message, "no 'interpreter' set");
+}
+
+TEST(ParseConfig, WrongTypesAreErrorsWithLocation) {
+  EXPECT_EQ(parse_error("interpreter = 3").message, "'interpreter' must be a string");
+  EXPECT_EQ(parse_error("interpreter = \"/p\"\npreload = \"/x\"").message,
+            "'preload' must be an array of strings");
+  EXPECT_EQ(parse_error("interpreter = \"/p\"\nlibrary_path = [1]").message,
+            "'library_path' must be a string");
+  Error position = parse_error("interpreter = \"/p\"\nlibrary_path_position = \"middle\"");
+  EXPECT_NE(position.message.find("\"middle\""), std::string::npos);
+  EXPECT_EQ(position.context[0], "config: /venv/pyshim.toml:2:25");
+  EXPECT_EQ(parse_error("interpreter = \"/p\"\n[env]\nX = 1").message,
+            "[env] X must be a string");
+  EXPECT_EQ(parse_error("interpreter = \"\"").message, "'interpreter' contains an empty path");
+}
+
+TEST(ParseConfig, BarePreloadNameIsRefused) {
+  Error e = parse_error("interpreter = \"/p\"\npreload = [\"libjemalloc.so.2\"]");
+  EXPECT_EQ(e.message, "preload 'libjemalloc.so.2' is a bare library name");
+  EXPECT_EQ(e.context[0], "config: /venv/pyshim.toml:2:12");
+}
+
+TEST(ParseConfig, EnvMayNotSetWhatPyshimManages) {
+  EXPECT_NE(parse_error("interpreter = \"/p\"\n[env]\nLD_PRELOAD = \"/x\"").hint.find("preload"),
+            std::string::npos);
+  EXPECT_NE(parse_error("interpreter = \"/p\"\n[env]\nLD_LIBRARY_PATH = \"/x\"").hint.find(
+                "library_path"),
+            std::string::npos);
+  EXPECT_EQ(parse_error("interpreter = \"/p\"\n[env]\nPYSHIM_ORIG_LD_PRELOAD = \"\"").message,
+            "[env] may not set PYSHIM_ORIG_LD_PRELOAD: pyshim manages it");
+}
+
+TEST(Nearest, FindsCloseKeysOnly) {
+  std::vector<std::string_view> keys = {"interpreter", "preload", "library_path"};
+  EXPECT_EQ(nearest("interpeter", keys), "interpreter");
+  EXPECT_EQ(nearest("librarypath", keys), "library_path");
+  EXPECT_EQ(nearest("q", keys), "");
+}
+
+TEST(ResolvePath, JoinsAndStripsDotSlash) {
+  EXPECT_EQ(resolve_path("/a", "./b"), "/a/b");
+  EXPECT_EQ(resolve_path("/", "b"), "/b");
+  EXPECT_EQ(resolve_path("/a", "/b"), "/b");
+}
+
+}  // namespace
+}  // namespace pyshim

@@ -1,0 +1,235 @@
+#include "pyshim/launch.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <map>
+
+namespace pyshim {
+namespace {
+
+// An in-memory file system: files with contents and identities, symlinks.
+class FakeFileSystem final : public FileSystem {
+ public:
+  struct File {
+    std::string text;
+    std::uint32_t mode = S_IFREG | 0644;
+    std::uint64_t ino = 0;
+  };
+
+  void file(const std::string& path, std::string text, std::uint32_t mode = S_IFREG | 0644,
+            std::uint64_t ino = 0) {
+    files_[path] = {std::move(text), mode, ino != 0 ? ino : ++next_ino_};
+  }
+  void link(const std::string& path, const std::string& target) { links_[path] = target; }
+
+  int stat(const std::string& path, FileInfo& info) override {
+    ++calls;
+    std::string real = resolve(path);
+    auto it = files_.find(real);
+    if (it == files_.end()) return ENOENT;
+    info = {it->second.mode, 1, it->second.ino, it->second.text.size()};
+    return 0;
+  }
+  int read_file(const std::string& path, std::string& out) override {
+    ++calls;
+    auto it = files_.find(resolve(path));
+    if (it == files_.end()) return ENOENT;
+    out = it->second.text;
+    return 0;
+  }
+  int readlink(const std::string& path, std::string& target) override {
+    ++calls;
+    auto it = links_.find(path);
+    if (it == links_.end()) return EINVAL;
+    target = it->second;
+    return 0;
+  }
+
+  int calls = 0;
+
+ private:
+  std::string resolve(std::string path) const {
+    for (int i = 0; i < 10; ++i) {
+      auto it = links_.find(path);
+      if (it == links_.end()) break;
+      path = it->second.starts_with('/') ? it->second : dirname(path) + "/" + it->second;
+    }
+    return path;
+  }
+  std::map<std::string, File> files_;
+  std::map<std::string, std::string> links_;
+  std::uint64_t next_ino_ = 100;
+};
+
+constexpr std::uint32_t kExe = S_IFREG | 0755;
+
+class LaunchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs.file("/opt/pyshim/bin/pyshim", std::string(1000, 'S'), kExe, 7);
+    fs.file("/opt/pyshim/lib/pyshim/libpyshim-restore.so", "R");
+    fs.file("/usr/bin/python3.11", "PY", kExe);
+    fs.file("/usr/lib/libjemalloc.so.2", "J");
+    fs.link("/venv/bin/python", "/opt/pyshim/bin/pyshim");
+    request.invoked_path = "/venv/bin/python";
+    request.self_exe = "/opt/pyshim/bin/pyshim";
+    request.self_size = 1000;
+  }
+
+  Error launch_error(const std::string& config) {
+    fs.file("/venv/pyshim.toml", config);
+    auto launch = prepare_launch(fs, request);
+    EXPECT_FALSE(launch.ok());
+    return launch.ok() ? Error{} : launch.error();
+  }
+
+  FakeFileSystem fs;
+  LaunchRequest request;
+};
+
+TEST_F(LaunchTest, VenvConfigIsFoundOneLevelUpAndThePlanIsChecked) {
+  fs.file("/venv/pyshim.toml",
+          "interpreter = \"/usr/bin/python3.11\"\npreload = [\"/usr/lib/libjemalloc.so.2\"]\n");
+  auto launch = prepare_launch(fs, request);
+  ASSERT_TRUE(launch.ok()) << format_error(launch.error());
+  EXPECT_EQ(launch->config.file, "/venv/pyshim.toml");
+  EXPECT_EQ(launch->restore_library, "/opt/pyshim/lib/pyshim/libpyshim-restore.so");
+  EXPECT_EQ(launch->plan.argv0, "/venv/bin/python");
+  // bin/pyshim.toml miss, pyshim.toml, restore library, interpreter, preload.
+  EXPECT_EQ(fs.calls, 5);
+}
+
+TEST_F(LaunchTest, ConfigBesideTheLauncherWinsOverTheOneAbove) {
+  fs.file("/venv/bin/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"");
+  fs.file("/venv/pyshim.toml", "interpreter = \"/nope\"");
+  auto found = find_config(fs, request);
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->path, "/venv/bin/pyshim.toml");
+}
+
+TEST_F(LaunchTest, PyshimConfigOverridesUnlessSecure) {
+  fs.file("/venv/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"");
+  fs.file("/etc/other.toml", "interpreter = \"/usr/bin/python3.11\"");
+  std::vector<const char*> env = {"PYSHIM_CONFIG=/etc/other.toml"};
+  request.env = EnvView(env);
+  EXPECT_EQ(find_config(fs, request)->path, "/etc/other.toml");
+  request.secure = true;
+  EXPECT_EQ(find_config(fs, request)->path, "/venv/pyshim.toml");
+}
+
+TEST_F(LaunchTest, MissingPyshimConfigFileIsAnError) {
+  std::vector<const char*> env = {"PYSHIM_CONFIG=/etc/missing.toml"};
+  request.env = EnvView(env);
+  auto found = find_config(fs, request);
+  ASSERT_FALSE(found.ok());
+  EXPECT_EQ(found.error().exit_code, 125);
+  EXPECT_NE(found.error().message.find("/etc/missing.toml"), std::string::npos);
+}
+
+TEST_F(LaunchTest, NestedVenvFollowsTheLinkToTheOuterShimsConfig) {
+  fs.file("/outer/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"");
+  fs.link("/outer/bin/python", "/opt/pyshim/bin/pyshim");
+  fs.link("/inner/bin/python", "/outer/bin/python");
+  request.invoked_path = "/inner/bin/python";
+  auto found = find_config(fs, request);
+  ASSERT_TRUE(found.ok()) << format_error(found.error());
+  EXPECT_EQ(found->path, "/outer/pyshim.toml");
+}
+
+TEST_F(LaunchTest, NoConfigListsEveryPlaceSearched) {
+  auto found = find_config(fs, request);
+  ASSERT_FALSE(found.ok());
+  const Error& e = found.error();
+  EXPECT_EQ(e.exit_code, 125);
+  EXPECT_EQ(e.message, "no pyshim.toml found for /venv/bin/python");
+  EXPECT_EQ(e.context, (std::vector<std::string>{"searched: /venv/bin/pyshim.toml",
+                                                 "searched: /venv/pyshim.toml",
+                                                 "searched: /opt/pyshim/bin/pyshim.toml",
+                                                 "searched: /opt/pyshim/pyshim.toml"}));
+}
+
+TEST_F(LaunchTest, RestoreLibraryInLibPyshimComesFirstThenBesideTheBinary) {
+  fs.file("/opt/pyshim/bin/libpyshim-restore.so", "R");
+  EXPECT_EQ(*find_restore_library(fs, "/opt/pyshim/bin/pyshim"),
+            "/opt/pyshim/lib/pyshim/libpyshim-restore.so");
+  fs.file("/build/libpyshim-restore.so", "R");
+  EXPECT_EQ(*find_restore_library(fs, "/build/pyshim"), "/build/libpyshim-restore.so")
+      << "not found";
+}
+
+TEST_F(LaunchTest, MissingRestoreLibraryIs125) {
+  auto result = find_restore_library(fs, "/elsewhere/bin/pyshim");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().exit_code, 125);
+  EXPECT_EQ(result.error().context.size(), 2u);
+}
+
+TEST_F(LaunchTest, MissingInterpreterIs127WithLocation) {
+  Error e = launch_error("\ninterpreter = \"/opt/py/bin/python3.12\"");
+  EXPECT_EQ(e.exit_code, 127);
+  EXPECT_EQ(e.message, "interpreter not found: /opt/py/bin/python3.12");
+  EXPECT_EQ(e.context[0], "config: /venv/pyshim.toml:2:15");
+  EXPECT_EQ(e.hint, "fix 'interpreter' or run `pyshim doctor /venv/bin/python`");
+}
+
+TEST_F(LaunchTest, NonExecutableInterpreterIs126) {
+  fs.file("/usr/bin/python3.11", "PY", S_IFREG | 0644);
+  EXPECT_EQ(launch_error("interpreter = \"/usr/bin/python3.11\"").exit_code, 126);
+  fs.file("/usr/bin/pydir", "", S_IFDIR | 0755);
+  EXPECT_EQ(launch_error("interpreter = \"/usr/bin/pydir\"").exit_code, 126);
+}
+
+TEST_F(LaunchTest, InterpreterThatIsTheShimItselfIs125) {
+  Error e = launch_error("interpreter = \"bin/python\"");
+  EXPECT_EQ(e.exit_code, 125);
+  EXPECT_EQ(e.message, "interpreter resolves to the shim itself: /venv/bin/python");
+}
+
+TEST_F(LaunchTest, InterpreterThatIsACopyOfTheShimIs125) {
+  fs.file("/other/python", std::string(1000, 'S'), kExe);
+  EXPECT_EQ(launch_error("interpreter = \"/other/python\"").message,
+            "interpreter resolves to the shim itself: /other/python");
+}
+
+TEST_F(LaunchTest, SameSizeButDifferentFileIsNotTheShim) {
+  fs.file("/other/python", std::string(1000, 'P'), kExe);
+  fs.file("/venv/pyshim.toml", "interpreter = \"/other/python\"");
+  EXPECT_TRUE(prepare_launch(fs, request).ok());
+}
+
+TEST_F(LaunchTest, MissingPreloadIs125) {
+  Error e = launch_error("interpreter = \"/usr/bin/python3.11\"\npreload = [\"/no/libasan.so\"]");
+  EXPECT_EQ(e.exit_code, 125);
+  EXPECT_EQ(e.message, "preload not found: /no/libasan.so");
+  EXPECT_EQ(e.context[0], "config: /venv/pyshim.toml:2:12");
+}
+
+TEST_F(LaunchTest, SeparatorsInLoaderPathsAre125) {
+  fs.file("/a b/lib.so", "X");
+  Error preload = launch_error("interpreter = \"/usr/bin/python3.11\"\npreload = [\"/a b/lib.so\"]");
+  EXPECT_EQ(preload.exit_code, 125);
+  EXPECT_NE(preload.message.find("':' or whitespace"), std::string::npos);
+  Error dir = launch_error("interpreter = \"/usr/bin/python3.11\"\nlibrary_path = [\"/x:y\"]");
+  EXPECT_EQ(dir.exit_code, 125);
+  EXPECT_EQ(dir.context[0], "config: /venv/pyshim.toml:2:17");
+}
+
+TEST(Dirname, HandlesRootAndTrailingSlashes) {
+  EXPECT_EQ(dirname("/a/b"), "/a");
+  EXPECT_EQ(dirname("/a"), "/");
+  EXPECT_EQ(dirname("/"), "/");
+  EXPECT_EQ(dirname("/a/b/"), "/a");
+  EXPECT_EQ(dirname("b"), ".");
+}
+
+TEST(FormatError, PrintsMessageContextAndHint) {
+  Error e{127, "interpreter not found: /x", {"config: /v/pyshim.toml:1:15"}, "fix it"};
+  EXPECT_EQ(format_error(e),
+            "pyshim: error: interpreter not found: /x\n  config: /v/pyshim.toml:1:15\n"
+            "  hint: fix it\n");
+}
+
+}  // namespace
+}  // namespace pyshim
