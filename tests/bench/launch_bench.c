@@ -1,6 +1,7 @@
 /* Measures per-launch wall time of several commands: posix_spawn + waitpid,
  * interleaved rounds (so drift hits every command alike), median per command.
- * Usage: launch_bench ROUNDS PER_ROUND NAME -- CMD... [-- NAME -- CMD...]...
+ * Usage: launch_bench ROUNDS PER_ROUND NAME -- [VAR=value]... CMD... [-- NAME -- ...]...
+ * Leading VAR=value words are added to that command's environment.
  * Prints one line per command: name, median µs, p10, p90. */
 #define _GNU_SOURCE
 #include <spawn.h>
@@ -15,6 +16,7 @@ extern char** environ;
 typedef struct {
   const char* name;
   char** argv;
+  char** envp;
   double* samples;
   int count;
 } Command;
@@ -30,10 +32,10 @@ static int cmp(const void* a, const void* b) {
   return (x > y) - (x < y);
 }
 
-static double run_once(char** argv) {
+static double run_once(char** argv, char** envp) {
   pid_t pid;
   double start = now_us();
-  if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0) {
+  if (posix_spawn(&pid, argv[0], NULL, NULL, argv, envp) != 0) {
     perror(argv[0]);
     exit(2);
   }
@@ -59,6 +61,13 @@ int main(int argc, char** argv) {
   for (int i = 3; i < argc && n < 16;) {
     commands[n].name = argv[i];
     i += 2; /* name, "--" */
+    size_t env_count = 0;
+    while (environ[env_count] != NULL) ++env_count;
+    char** envp = calloc(env_count + (size_t)argc + 1, sizeof(char*));
+    size_t e = 0;
+    for (; i < argc && strchr(argv[i], '=') != NULL && argv[i][0] != '/'; ++i) envp[e++] = argv[i];
+    for (size_t k = 0; k < env_count; ++k) envp[e++] = environ[k];
+    commands[n].envp = envp;
     commands[n].argv = &argv[i];
     while (i < argc && strcmp(argv[i], "--") != 0) ++i;
     if (i < argc) argv[i++] = NULL;
@@ -66,11 +75,11 @@ int main(int argc, char** argv) {
     commands[n].count = 0;
     ++n;
   }
-  for (int c = 0; c < n; ++c) run_once(commands[c].argv); /* warm the page cache */
+  for (int c = 0; c < n; ++c) run_once(commands[c].argv, commands[c].envp); /* warm the page cache */
   for (int r = 0; r < rounds; ++r) {
     for (int c = 0; c < n; ++c) {
       for (int k = 0; k < per_round; ++k) {
-        commands[c].samples[commands[c].count++] = run_once(commands[c].argv);
+        commands[c].samples[commands[c].count++] = run_once(commands[c].argv, commands[c].envp);
       }
     }
   }

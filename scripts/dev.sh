@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# One entry point for set-up, build, demo, tests and benchmark.
+#   scripts/dev.sh demo    install deps, build, run the demo
+#   scripts/dev.sh test    install deps, build, run unit + integration tests
+#   scripts/dev.sh bench   install deps, build, run the launch benchmark
+#   scripts/dev.sh build   install deps and build only
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${PYSHIM_BUILD_DIR:-$ROOT/build}"
+STAGE="$BUILD/stage"
+
+# Debian packages: build tools and libraries, plus what the tests run against
+# (interpreters, allocators, tools a child process may be).
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config file
+  libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libgtest-dev libelf-dev
+  python3.11 python3.11-venv python3.11-dev python3.11-dbg pypy3 pypy3-venv
+  python3-pytest python3-pytest-xdist
+  libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
+  strace curl perl coreutils gdb
+)
+
+install_deps() {
+  local missing=()
+  for pkg in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$pkg")
+  done
+  if ((${#missing[@]})); then
+    echo "== installing Debian packages: ${missing[*]}"
+    local sudo=""
+    [[ $(id -u) -eq 0 ]] || sudo="sudo"
+    $sudo apt-get update -q
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+  fi
+}
+
+build() {
+  echo "== building in $BUILD"
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$BUILD"
+  rm -rf "$STAGE"
+  cmake --install "$BUILD" --prefix "$STAGE" >/dev/null
+  echo "== installed to $STAGE"
+}
+
+run_tests() {
+  echo "== unit tests"
+  ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)"
+  echo "== integration tests (real interpreters; skips are listed with their reason)"
+  PYSHIM_PREFIX="$STAGE" PYSHIM_BUILD="$BUILD" /usr/bin/python3.11 -m pytest "$ROOT/tests/integration" \
+    -n "$(nproc)" -rs -q -p no:cacheprovider
+}
+
+cmd="${1:-test}"
+case "$cmd" in
+  build) install_deps; build ;;
+  demo) install_deps; build; PYSHIM_PREFIX="$STAGE" bash "$ROOT/scripts/demo.sh" ;;
+  test) install_deps; build; run_tests ;;
+  bench) install_deps; build; PYSHIM_PREFIX="$STAGE" bash "$ROOT/tests/bench/run.sh" ;;
+  *) echo "usage: $0 demo|test|bench|build" >&2; exit 2 ;;
+esac
