@@ -38,3 +38,18 @@ std::uint64_t self_image_size();
 bool is_secure();  // AT_SECURE (setuid/setgid/capabilities)
 
 }  // namespace pyshim
+
+namespace pyshim {
+
+// What the launcher at `launcher` would see if started by that path now:
+// P is the path made absolute (not resolved), the real binary is its
+// realpath, the environment is this process's. For `show` and `doctor`.
+Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView env);
+
+// realpath(3), "" on failure.
+std::string real_path(const std::string& path);
+
+// Makes path absolute against the cwd without resolving symlinks.
+std::string absolute_path(const std::string& path);
+
+}  // namespace pyshim

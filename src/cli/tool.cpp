@@ -1,31 +1,82 @@
-// Tool mode: `pyshim <subcommand>`. One file per subcommand (setup_x/run_x);
-// this file only wires them together.
+// Tool mode: `pyshim <subcommand>`. Each subcommand lives in its own file
+// (setup_x/run_x); this file only wires them together.
+#include <unistd.h>
+
+#include <cstdio>
+
 #include <CLI/CLI.hpp>
 
+#include "pyshim/cli.hpp"
 #include "pyshim/main.hpp"
+#include "pyshim/os.hpp"
 
 #ifndef PYSHIM_VERSION
 #error "PYSHIM_VERSION must be defined by the build"
 #endif
 
 namespace pyshim {
+namespace cli {
+
+int report(const Error& error) {
+  std::string text = format_error(error);
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  return error.exit_code;
+}
+
+std::string default_launcher() {
+  if (::access(".venv/bin/python", F_OK) == 0) return ".venv/bin/python";
+  const char* path = std::getenv("PATH");
+  std::string_view dirs = path != nullptr ? path : "";
+  while (!dirs.empty()) {
+    std::size_t colon = dirs.find(':');
+    std::string candidate(dirs.substr(0, colon));
+    candidate += "/python";
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (colon == std::string_view::npos) break;
+    dirs.remove_prefix(colon + 1);
+  }
+  return {};
+}
+
+}  // namespace cli
 
 int tool_main(int argc, char** argv) {
   CLI::App app{
       "pyshim: a static launcher that stands in for the Python interpreter.\n"
       "Installed as a venv's bin/python it sets LD_PRELOAD / LD_LIBRARY_PATH from\n"
       "pyshim.toml for every interpreter started through it, workers included, and\n"
-      "restores the caller's values for non-Python children.",
+      "gives non-Python children the caller's environment back.",
       "pyshim"};
   app.set_version_flag("--version", "pyshim " PYSHIM_VERSION);
+  app.require_subcommand(0, 1);
   app.footer(
-      "Invoked under any other name (e.g. as bin/python) it is the launcher.\n"
-      "See README.md for the config reference.");
-  CLI11_PARSE(app, argc, argv);
-  if (argc == 1) {
-    std::cout << app.help();
+      "Examples:\n"
+      "  pyshim init .venv --python /usr/bin/python3.11 --preload jemalloc\n"
+      "  pyshim install .venv --preload asan\n"
+      "  pyshim show .venv/bin/python --json\n"
+      "  pyshim doctor .venv/bin/python\n"
+      "  pyshim uninstall .venv\n"
+      "\n"
+      "Invoked under any other name (e.g. as a venv's bin/python) it is the launcher.\n"
+      "See README.md for the pyshim.toml reference.");
+
+  cli::Context context;
+  cli::setup_init(app, context);
+  cli::setup_install(app, context);
+  cli::setup_uninstall(app, context);
+  cli::setup_show(app, context);
+  cli::setup_doctor(app, context);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
   }
-  return 0;
+  if (app.get_subcommands().empty()) {
+    std::fputs(app.help().c_str(), stdout);
+    return 0;
+  }
+  return context.exit_code;
 }
 
 }  // namespace pyshim

@@ -9,7 +9,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+
+#include <fmt/format.h>
 
 // Defined by the linker at the start of the mapped ELF header.
 extern "C" const ElfW(Ehdr) __ehdr_start __attribute__((weak));  // NOLINT
@@ -117,5 +120,36 @@ std::uint64_t self_image_size() {
 }
 
 bool is_secure() { return ::getauxval(AT_SECURE) != 0; }
+
+}  // namespace pyshim
+
+namespace pyshim {
+
+std::string real_path(const std::string& path) {
+  char buffer[PATH_MAX];
+  if (::realpath(path.c_str(), buffer) == nullptr) return {};
+  return buffer;
+}
+
+std::string absolute_path(const std::string& path) { return absolute(path.c_str()); }
+
+Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView env) {
+  LaunchRequest request;
+  request.invoked_path = absolute_path(launcher);
+  request.env = env;
+  request.self_exe = real_path(launcher);
+  if (request.self_exe.empty()) {
+    Error e;
+    e.exit_code = kExitUsage;
+    e.message = fmt::format("launcher not found: {}", launcher);
+    e.hint = "give the path of a venv's bin/python or a standalone launcher";
+    return e;
+  }
+  struct stat st;
+  if (::stat(request.self_exe.c_str(), &st) == 0) {
+    request.self_size = static_cast<std::uint64_t>(st.st_size);
+  }
+  return request;
+}
 
 }  // namespace pyshim

@@ -1,0 +1,36 @@
+// Tool mode subcommands, one file each under src/cli/ (CLI11's
+// subcom_in_files pattern): setup_x() declares the subcommand and its
+// options; its callback runs run_x() and stores the exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "pyshim/error.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace pyshim::cli {
+
+using ::pyshim::Error;
+
+struct Context {
+  int exit_code = 0;
+};
+
+void setup_init(CLI::App& app, Context& context);
+void setup_install(CLI::App& app, Context& context);
+void setup_uninstall(CLI::App& app, Context& context);
+void setup_show(CLI::App& app, Context& context);
+void setup_doctor(CLI::App& app, Context& context);
+
+// The launcher `show` and `doctor` look at when none is given:
+// ./.venv/bin/python if it exists, else `python` on PATH ("" if neither).
+std::string default_launcher();
+
+// Prints a formatted error to stderr and returns its exit code.
+int report(const Error& error);
+
+}  // namespace pyshim::cli

@@ -1,0 +1,12 @@
+#include <CLI/CLI.hpp>
+
+#include "pyshim/cli.hpp"
+
+namespace pyshim::cli {
+
+void setup_install(CLI::App& app, Context& context) {
+  auto* sub = app.add_subcommand("install", "(not yet implemented)");
+  sub->callback([&context] { context.exit_code = 1; });
+}
+
+}  // namespace pyshim::cli

@@ -1,0 +1,13 @@
+// pyshim show: (being written)
+#include <CLI/CLI.hpp>
+
+#include "pyshim/cli.hpp"
+
+namespace pyshim::cli {
+
+void setup_show(CLI::App& app, Context& context) {
+  auto* sub = app.add_subcommand("show", "(not yet implemented)");
+  sub->callback([&context] { context.exit_code = 1; });
+}
+
+}  // namespace pyshim::cli
