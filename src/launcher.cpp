@@ -27,8 +27,8 @@ int fail(const Error& error) {
 }
 
 std::shared_ptr<spdlog::logger> make_logger(const char* level_name) {
-  auto logger = std::make_shared<spdlog::logger>(
-      "pyshim", std::make_shared<spdlog::sinks::stderr_sink_st>());
+  auto logger =
+      std::make_shared<spdlog::logger>("pyshim", std::make_shared<spdlog::sinks::stderr_sink_st>());
   logger->set_pattern("pyshim: %l: %v");
   spdlog::level::level_enum level = spdlog::level::from_str(level_name);
   // Any value that is not a level name ("1", "yes") means debug.

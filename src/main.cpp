@@ -18,8 +18,9 @@ static void launch_before_static_init(int argc, char** argv, char** envp) {
   _exit(status);
 }
 
-__attribute__((section(".preinit_array"), used)) static void (*const preinit)(int, char**,
-                                                                             char**) =
-    launch_before_static_init;
+__attribute__((section(".preinit_array"),
+               used)) static void (*const preinit)(int, char**, char**) = launch_before_static_init;
 
-int main(int argc, char** argv) { return pyshim::tool_main(argc, argv); }
+int main(int argc, char** argv) {
+  return pyshim::tool_main(argc, argv);
+}

@@ -12,12 +12,12 @@
 namespace pyshim {
 
 struct ElfInfo {
-  int elf_class = 0;           // ELFCLASS32 (1) or ELFCLASS64 (2)
-  int data = 0;                // ELFDATA2LSB (1) or ELFDATA2MSB (2)
-  std::uint16_t machine = 0;   // EM_X86_64, EM_AARCH64, ...
-  std::uint16_t type = 0;      // ET_EXEC, ET_DYN
-  bool has_interp = false;     // PT_INTERP: started by the dynamic loader
-  bool has_dynamic = false;    // PT_DYNAMIC
+  int elf_class = 0;          // ELFCLASS32 (1) or ELFCLASS64 (2)
+  int data = 0;               // ELFDATA2LSB (1) or ELFDATA2MSB (2)
+  std::uint16_t machine = 0;  // EM_X86_64, EM_AARCH64, ...
+  std::uint16_t type = 0;     // ET_EXEC, ET_DYN
+  bool has_interp = false;    // PT_INTERP: started by the dynamic loader
+  bool has_dynamic = false;   // PT_DYNAMIC
 };
 
 // Parses the ELF header and program headers from the first bytes of a file

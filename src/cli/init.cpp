@@ -1,12 +1,69 @@
+// pyshim init DIR --python PY: create a venv and install the shim into it.
+#include <filesystem>
+
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "install.hpp"
 #include "pyshim/cli.hpp"
+#include "pyshim/process.hpp"
+
+namespace fs = std::filesystem;
 
 namespace pyshim::cli {
+namespace {
+
+struct InitOptions {
+  InstallOptions install;
+  bool with_pip = false;
+};
+
+int run_init(const InitOptions& options) {
+  std::error_code ec;
+  fs::path dir = options.install.venv;
+  if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
+    return report(
+        Error{kExitUsage,
+              fmt::format("{} already exists and is not empty", dir.string()),
+              {},
+              fmt::format("to convert an existing venv: pyshim install {}", dir.string())});
+  }
+  std::vector<std::string> argv = {options.install.python, "-m", "venv"};
+  if (!options.with_pip) argv.emplace_back("--without-pip");
+  argv.push_back(dir.string());
+  auto created = run_process(argv, false);
+  if (!created) return report(created.error());
+  if (created->status != 0) {
+    return report(Error{
+        kExitUsage,
+        fmt::format("`{} -m venv` failed with status {}", options.install.python, created->status),
+        {},
+        options.with_pip ? "without --with-pip no ensurepip is needed "
+                           "(Debian: apt-get install python3-venv)"
+                         : "check that the interpreter has the venv module"});
+  }
+  // The venv records which interpreter it was made from; install reads it
+  // back from there rather than trusting the (possibly relative) --python.
+  InstallOptions install = options.install;
+  install.python.clear();
+  return run_install(install);
+}
+
+}  // namespace
 
 void setup_init(CLI::App& app, Context& context) {
-  auto* sub = app.add_subcommand("init", "(not yet implemented)");
-  sub->callback([&context] { context.exit_code = 1; });
+  auto options = std::make_shared<InitOptions>();
+  auto* sub = app.add_subcommand("init", "Create a venv with PY and make it a shim venv.");
+  sub->add_option("DIR", options->install.venv, "Where to create the venv")->required();
+  sub->add_option("--python", options->install.python, "The interpreter to create it with")
+      ->required();
+  add_install_options(*sub, options->install);
+  sub->add_flag("--with-pip", options->with_pip, "Install pip into the venv (default: no pip)");
+  sub->footer(
+      "Examples:\n"
+      "  pyshim init .venv --python /usr/bin/python3.11 --preload jemalloc\n"
+      "  pyshim init .venv --python python3.12 --preload asan --with-pip");
+  sub->callback([options, &context] { context.exit_code = run_init(*options); });
 }
 
 }  // namespace pyshim::cli

@@ -1,12 +1,398 @@
+// pyshim install VENV: turn an existing venv into a shim venv.
+//
+// What it replaced is recorded in VENV/.pyshim/manifest.toml (symlink
+// targets; regular files are moved to VENV/.pyshim/backup/) so that
+// `pyshim uninstall` can put back exactly that. The manifest is written once,
+// by the first install: later installs only rewrite pyshim.toml and the links.
+#include "install.hpp"
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 
 #include "pyshim/cli.hpp"
+#include "pyshim/launch.hpp"
+#include "pyshim/os.hpp"
+#include "pyshim/process.hpp"
+#include "pyshim/venv.hpp"
+#include "venv_files.hpp"
+
+namespace fs = std::filesystem;
 
 namespace pyshim::cli {
+namespace {
+
+Error usage_error(std::string message, std::string hint) {
+  return Error{kExitUsage, std::move(message), {}, std::move(hint)};
+}
+
+bool is_executable_file(const fs::path& path) {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0;
+}
+
+// --python: a path, or a name searched on PATH.
+Result<std::string> resolve_python(const std::string& python) {
+  std::string path = python;
+  if (python.find('/') == std::string::npos) {
+    auto found = run_process({"/bin/sh", "-c", "command -v \"$0\"", python}, true, true);
+    if (!found || found->status != 0) {
+      return usage_error(fmt::format("--python {}: not found on PATH", python),
+                         "give the interpreter's path, e.g. --python /usr/bin/python3.11");
+    }
+    path = found->output.substr(0, found->output.find('\n'));
+  }
+  path = absolute_path(path);
+  if (!is_executable_file(path)) {
+    return usage_error(fmt::format("--python {}: not an executable file", python),
+                       "give the path of a Python interpreter");
+  }
+  return path;
+}
+
+// libX.so.N: the name the loader and packages keep stable across upgrades.
+bool is_soname_form(const std::string& name) {
+  std::size_t so = name.rfind(".so.");
+  if (!name.starts_with("lib") || so == std::string::npos || so + 4 == name.size()) return false;
+  return std::all_of(name.begin() + static_cast<std::ptrdiff_t>(so + 4), name.end(),
+                     [](unsigned char c) { return std::isdigit(c) != 0; });
+}
+
+// Follows symlinks only until the soname link (libasan.so -> libasan.so.8,
+// not on to libasan.so.8.0.0, which the next package upgrade renames), with
+// the directory part canonical (/lib -> /usr/lib on merged-/usr systems).
+std::string stable_library_path(std::string path) {
+  std::error_code ec;
+  for (int hop = 0; hop < 16; ++hop) {
+    fs::path p(path);
+    std::string dir = real_path(p.parent_path().string());
+    if (!dir.empty()) p = fs::path(dir) / p.filename();
+    if (is_soname_form(p.filename().string()) || !fs::is_symlink(fs::symlink_status(p, ec))) {
+      return p.string();
+    }
+    fs::path target = fs::read_symlink(p, ec);
+    path = (target.is_absolute() ? target : p.parent_path() / target).string();
+  }
+  return real_path(path);
+}
+
+// A soname, a path, or a preset name, resolved now to an absolute path so
+// that the launcher never searches at run time.
+Result<std::string> resolve_preload(const std::string& spec, std::vector<std::string>& notes) {
+  if (spec.find('/') != std::string::npos) {
+    std::string path = absolute_path(spec);
+    if (!fs::exists(path)) {
+      return usage_error(fmt::format("--preload {}: no such file", spec),
+                         "give an existing library path, a soname or a preset name");
+    }
+    return path;
+  }
+  const Preset* preset = find_preset(spec);
+  std::string library = preset != nullptr ? std::string(preset->library) : spec;
+  std::string package = preset != nullptr ? std::string(preset->package) : std::string();
+  std::string path;
+  if (preset != nullptr && preset->from_toolchain) {
+    auto out = run_process({"gcc", fmt::format("-print-file-name={}", library)}, true, true);
+    std::string answer = out ? out->output.substr(0, out->output.find('\n')) : "";
+    // gcc echoes the bare name back when it has no such file.
+    if (answer.find('/') != std::string::npos && fs::exists(answer)) {
+      path = stable_library_path(answer);
+    }
+    if (!path.empty()) {
+      notes.push_back(
+          fmt::format("preload '{}': `gcc -print-file-name={}` -> {}", spec, library, path));
+    }
+  } else {
+    auto out = run_process({"/sbin/ldconfig", "-p"}, true, true);
+    if (out && out->status == 0) {
+      auto found = find_in_ldconfig(out->output, library, "x86-64");
+      if (found && fs::exists(*found)) path = stable_library_path(*found);
+    }
+    if (!path.empty() && preset != nullptr) {
+      notes.push_back(
+          fmt::format("preload '{}': {} from the loader cache -> {}", spec, library, path));
+    }
+  }
+  if (path.empty()) {
+    std::string names;
+    for (const Preset& p : presets())
+      names += fmt::format("{}{}", names.empty() ? "" : ", ", p.name);
+    return usage_error(
+        fmt::format("--preload {}: cannot find {}", spec, library),
+        package.empty()
+            ? fmt::format("install the library (it must be in `ldconfig -p`), give its path, or "
+                          "use a preset: {}",
+                          names)
+            : fmt::format("on Debian: apt-get install {}", package));
+  }
+  return path;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> parse_env(
+    const std::vector<std::string>& specs) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const std::string& spec : specs) {
+    std::size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return usage_error(fmt::format("--env {}: expected NAME=VALUE", spec),
+                         "e.g. --env MALLOC_CONF=background_thread:true");
+    }
+    std::string name = spec.substr(0, eq);
+    if (name == "LD_PRELOAD" || name == "LD_LIBRARY_PATH" || name.starts_with("PYSHIM_")) {
+      return usage_error(fmt::format("--env {}: pyshim manages {}", spec, name),
+                         "use --preload / --library-path instead");
+    }
+    bool replaced = false;
+    for (auto& [existing, value] : out) {
+      if (existing == name) {
+        value = spec.substr(eq + 1);
+        replaced = true;
+      }
+    }
+    if (!replaced) out.emplace_back(name, spec.substr(eq + 1));
+  }
+  return out;
+}
+
+Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& interpreter) {
+  ConfigSpec spec;
+  spec.interpreter = interpreter;
+  std::vector<std::string> sanitizers;
+  std::vector<std::string> others;
+  bool asan = false;
+  for (const std::string& item : options.preload) {
+    auto path = resolve_preload(item, spec.notes);
+    if (!path) return path.take_error();
+    if (is_sanitizer_runtime(*path)) {
+      sanitizers.push_back(*path);
+      asan = asan || item == "asan" || fs::path(*path).filename().string().starts_with("libasan");
+    } else {
+      others.push_back(*path);
+    }
+  }
+  // Sanitizer runtimes first: ASan insists on being first in the link order.
+  for (auto* list : {&sanitizers, &others}) {
+    for (const std::string& path : *list) {
+      if (std::find(spec.preload.begin(), spec.preload.end(), path) == spec.preload.end()) {
+        spec.preload.push_back(path);
+      }
+    }
+  }
+  if (!options.library_path.empty() && !options.library_path_append.empty()) {
+    return usage_error("--library-path and --library-path-append cannot be mixed",
+                       "pyshim.toml has one library_path_position; pick one");
+  }
+  spec.library_path_position =
+      options.library_path_append.empty() ? Position::kPrepend : Position::kAppend;
+  for (const auto* list : {&options.library_path, &options.library_path_append}) {
+    for (const std::string& dir : *list) spec.library_path.push_back(absolute_path(dir));
+  }
+  auto env = parse_env(options.env);
+  if (!env) return env.take_error();
+  spec.env = std::move(*env);
+  if (asan) {
+    bool user_set = false;
+    for (const auto& entry : spec.env) user_set = user_set || entry.first == "ASAN_OPTIONS";
+    if (!user_set) {
+      // An interpreter's own allocations alive at exit are reported as leaks
+      // and turn every exit status into 1.
+      spec.env.emplace_back("ASAN_OPTIONS", "detect_leaks=0");
+      spec.notes.push_back("ASAN_OPTIONS=detect_leaks=0: set by the asan preset (see README)");
+    }
+  }
+  return spec;
+}
+
+bool write_if_changed(const fs::path& path, const std::string& text) {
+  std::ifstream in(path, std::ios::binary);
+  if (in) {
+    std::stringstream current;
+    current << in.rdbuf();
+    if (current.str() == text) return false;
+  }
+  fs::path tmp = path;
+  tmp += ".pyshim-tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+  }
+  fs::rename(tmp, path);
+  return true;
+}
+
+bool same_file_contents(const fs::path& a, const fs::path& b) {
+  std::error_code ec;
+  if (fs::file_size(a, ec) != fs::file_size(b, ec) || ec) return false;
+  std::ifstream x(a, std::ios::binary);
+  std::ifstream y(b, std::ios::binary);
+  return std::equal(std::istreambuf_iterator<char>(x), std::istreambuf_iterator<char>(),
+                    std::istreambuf_iterator<char>(y));
+}
+
+// Makes `path` a symlink to target, atomically; false if it already was.
+bool ensure_symlink(const fs::path& path, const fs::path& target) {
+  std::error_code ec;
+  if (fs::is_symlink(fs::symlink_status(path, ec)) && fs::read_symlink(path, ec) == target) {
+    return false;
+  }
+  fs::path tmp = path;
+  tmp += ".pyshim-tmp";
+  fs::remove(tmp, ec);
+  fs::create_symlink(target, tmp);
+  fs::rename(tmp, path);
+  return true;
+}
+
+bool ensure_copy(const fs::path& path, const fs::path& source, fs::perms perms) {
+  std::error_code ec;
+  if (!fs::is_symlink(fs::symlink_status(path, ec)) && fs::is_regular_file(path, ec) &&
+      same_file_contents(path, source)) {
+    return false;
+  }
+  fs::path tmp = path;
+  tmp += ".pyshim-tmp";
+  fs::remove(tmp, ec);
+  fs::copy_file(source, tmp, fs::copy_options::overwrite_existing);
+  fs::permissions(tmp, perms);
+  fs::rename(tmp, path);
+  return true;
+}
+
+void add_common_options(CLI::App& sub, InstallOptions& o) {
+  sub.add_option("--preload", o.preload,
+                 "Library to preload: a path, a soname (resolved with the loader cache) or a "
+                 "preset: asan, ubsan, tsan, jemalloc, tcmalloc, mimalloc. Repeatable; "
+                 "sanitizers go first.");
+  sub.add_option("--library-path", o.library_path,
+                 "Folder searched for shared libraries, before the caller's LD_LIBRARY_PATH. "
+                 "Repeatable.");
+  sub.add_option("--library-path-append", o.library_path_append,
+                 "Folder searched after the caller's LD_LIBRARY_PATH. Repeatable.");
+  sub.add_option("--env", o.env,
+                 "NAME=VALUE set for the interpreter and its children. "
+                 "Repeatable.");
+  sub.add_flag("--copy", o.copy,
+               "Copy the launcher and restore library into the venv instead of linking, so it "
+               "keeps working if pyshim is uninstalled from the system.");
+  sub.add_flag("--force", o.force,
+               "Switch a venv that is already a shim venv to a different interpreter.");
+}
+
+}  // namespace
+
+void add_install_options(CLI::App& sub, InstallOptions& options) {
+  add_common_options(sub, options);
+}
+
+int run_install(const InstallOptions& options) {
+  std::error_code ec;
+  fs::path venv = absolute_path(options.venv);
+  if (!fs::is_regular_file(venv / "pyvenv.cfg", ec)) {
+    return report(
+        usage_error(fmt::format("not a virtual environment: {} (no pyvenv.cfg)", venv.string()),
+                    fmt::format("create one with `pyshim init {} --python PY`", options.venv)));
+  }
+  std::string shim = real_path("/proc/self/exe");
+  RealFileSystem files;
+  auto restore = find_restore_library(files, shim);
+  if (!restore) return report(restore.error());
+
+  auto state = read_venv_state(venv);
+  if (!state) return report(state.error());
+
+  std::string interpreter;
+  if (!options.python.empty()) {
+    auto python = resolve_python(options.python);
+    if (!python) return report(python.error());
+    interpreter = *python;
+  } else if (!state->configured_interpreter.empty()) {
+    interpreter = state->configured_interpreter;
+  } else {
+    auto detected = detect_interpreter(venv, shim);
+    if (!detected) return report(detected.error());
+    interpreter = *detected;
+  }
+  if (is_pyshim_binary(interpreter, shim)) {
+    return report(usage_error(fmt::format("the interpreter {} is a pyshim launcher", interpreter),
+                              "give the real Python with --python"));
+  }
+  if (state->installed && !state->configured_interpreter.empty() &&
+      state->configured_interpreter != interpreter && !options.force) {
+    return report(usage_error(fmt::format("{} is already a shim venv for {}", venv.string(),
+                                          state->configured_interpreter),
+                              fmt::format("pass --force to switch it to {}", interpreter)));
+  }
+
+  auto spec = build_spec(options, interpreter);
+  if (!spec) return report(spec.error());
+
+  std::vector<std::string> names = interpreter_names(venv);
+  if (names.empty()) {
+    return report(usage_error(fmt::format("{}/bin has no python executables", venv.string()),
+                              "recreate the venv with `python -m venv`"));
+  }
+  if (!state->installed) {
+    if (auto recorded = record_manifest(venv, names, options.copy); !recorded) {
+      return report(recorded.error());
+    }
+  }
+
+  bool changed = write_if_changed(venv / kConfigName, render_config(*spec));
+  fs::path bin = venv / "bin";
+  fs::path lib_dir = venv / "lib" / "pyshim";
+  if (options.copy) {
+    changed |= ensure_copy(bin / "python", shim, fs::perms(0755));
+    fs::create_directories(lib_dir);
+    changed |= ensure_copy(lib_dir / kRestoreLibraryName, *restore, fs::perms(0644));
+    for (const std::string& name : names) {
+      if (name != "python") changed |= ensure_symlink(bin / name, "python");
+    }
+  } else {
+    for (const std::string& name : names) changed |= ensure_symlink(bin / name, shim);
+    if (fs::exists(lib_dir, ec)) {
+      fs::remove_all(lib_dir, ec);
+      changed = true;
+    }
+  }
+
+  if (!changed) {
+    std::cout << fmt::format(
+        "{} is already a shim venv with this configuration; nothing "
+        "changed\n",
+        venv.string());
+    return 0;
+  }
+  std::cout << fmt::format("installed pyshim into {}\n", venv.string());
+  std::cout << fmt::format("  interpreter: {}\n", interpreter);
+  std::cout << fmt::format("  config:      {}\n", (venv / kConfigName).string());
+  for (const std::string& path : spec->preload)
+    std::cout << fmt::format("  preload:     {}\n", path);
+  std::cout << fmt::format("  launchers:   {} -> {}\n", fmt::join(names, ", "),
+                           options.copy ? "copy of pyshim" : shim);
+  std::cout << fmt::format("check it with: pyshim doctor {}\n", (bin / "python").string());
+  return 0;
+}
 
 void setup_install(CLI::App& app, Context& context) {
-  auto* sub = app.add_subcommand("install", "(not yet implemented)");
-  sub->callback([&context] { context.exit_code = 1; });
+  auto options = std::make_shared<InstallOptions>();
+  auto* sub = app.add_subcommand("install", "Turn an existing venv into a shim venv.");
+  sub->add_option("VENV", options->venv, "The virtual environment")->required();
+  sub->add_option("--python", options->python,
+                  "The real interpreter (default: what the venv was made from)");
+  add_install_options(*sub, *options);
+  sub->footer(
+      "Examples:\n"
+      "  pyshim install .venv --preload jemalloc\n"
+      "  pyshim install .venv --preload asan --env ASAN_OPTIONS=detect_leaks=0:abort_on_error=1\n"
+      "  pyshim install .venv --copy --library-path /opt/cuda/lib64");
+  sub->callback([options, &context] { context.exit_code = run_install(*options); });
 }
 
 }  // namespace pyshim::cli

@@ -1,12 +1,42 @@
+// pyshim uninstall VENV: put back exactly what install replaced.
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include "pyshim/cli.hpp"
+#include "pyshim/os.hpp"
+#include "venv_files.hpp"
+
+namespace fs = std::filesystem;
 
 namespace pyshim::cli {
+namespace {
+
+int run_uninstall(const std::string& venv_arg) {
+  fs::path venv = absolute_path(venv_arg);
+  std::error_code ec;
+  if (!fs::exists(venv / kStateDir / kManifestName, ec)) {
+    return report(Error{kExitUsage,
+                        fmt::format("{} is not a venv installed by `pyshim install`", venv_arg),
+                        {fmt::format("missing: {}", (venv / kStateDir / kManifestName).string())},
+                        "nothing to undo"});
+  }
+  if (auto restored = restore_manifest(venv); !restored) return report(restored.error());
+  std::cout << fmt::format("restored {}: bin/ is as before `pyshim install`; pyshim.toml removed\n",
+                           venv.string());
+  return 0;
+}
+
+}  // namespace
 
 void setup_uninstall(CLI::App& app, Context& context) {
-  auto* sub = app.add_subcommand("uninstall", "(not yet implemented)");
-  sub->callback([&context] { context.exit_code = 1; });
+  auto venv = std::make_shared<std::string>();
+  auto* sub = app.add_subcommand("uninstall", "Undo `pyshim install`: restore the venv's bin/.");
+  sub->add_option("VENV", *venv, "The shim venv")->required();
+  sub->footer("Example:\n  pyshim uninstall .venv");
+  sub->callback([venv, &context] { context.exit_code = run_uninstall(*venv); });
 }
 
 }  // namespace pyshim::cli

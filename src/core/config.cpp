@@ -86,7 +86,7 @@ class Parser {
       Origin origin = origin_of(key.source());
       if (name == "LD_PRELOAD" || name == "LD_LIBRARY_PATH" || name.starts_with("PYSHIM_")) {
         return error(origin, fmt::format("[env] may not set {}: pyshim manages it", name),
-                     name == "LD_PRELOAD"      ? "use 'preload = [...]' instead"
+                     name == "LD_PRELOAD"        ? "use 'preload = [...]' instead"
                      : name == "LD_LIBRARY_PATH" ? "use 'library_path = [...]' instead"
                                                  : "PYSHIM_* variables are pyshim's own");
       }
@@ -221,8 +221,8 @@ Result<Config> parse_config(std::string_view text, std::string_view file) {
     const toml::parse_error& err = parsed.error();
     Error e;
     e.message = fmt::format("invalid TOML: {}", err.description());
-    e.context.push_back(fmt::format("config: {}:{}:{}", file, err.source().begin.line,
-                                    err.source().begin.column));
+    e.context.push_back(
+        fmt::format("config: {}:{}:{}", file, err.source().begin.line, err.source().begin.column));
     e.hint = "fix the syntax (https://toml.io); strings need double quotes";
     return e;
   }

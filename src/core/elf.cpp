@@ -59,14 +59,29 @@ Result<ElfInfo> parse_elf(std::string_view head) {
 std::string describe(const ElfInfo& info) {
   std::string machine;
   switch (info.machine) {
-    case EM_X86_64: machine = "x86-64"; break;
-    case EM_386: machine = "i386"; break;
-    case EM_AARCH64: machine = "aarch64"; break;
-    case EM_ARM: machine = "arm"; break;
-    case EM_RISCV: machine = "riscv"; break;
-    case EM_PPC64: machine = "ppc64"; break;
-    case EM_S390: machine = "s390"; break;
-    default: machine = fmt::format("machine {}", info.machine);
+    case EM_X86_64:
+      machine = "x86-64";
+      break;
+    case EM_386:
+      machine = "i386";
+      break;
+    case EM_AARCH64:
+      machine = "aarch64";
+      break;
+    case EM_ARM:
+      machine = "arm";
+      break;
+    case EM_RISCV:
+      machine = "riscv";
+      break;
+    case EM_PPC64:
+      machine = "ppc64";
+      break;
+    case EM_S390:
+      machine = "s390";
+      break;
+    default:
+      machine = fmt::format("machine {}", info.machine);
   }
   return fmt::format("{}, {}-bit{}", machine, info.elf_class == ELFCLASS64 ? 64 : 32,
                      info.data == ELFDATA2MSB ? ", big-endian" : "");

@@ -78,8 +78,8 @@ bool same_contents(FileSystem& fs, const std::string& a, const std::string& b) {
 Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Launch& launch) {
   const Config& config = launch.config;
   const Setting& interpreter = config.interpreter;
-  std::string doctor_hint = fmt::format("fix 'interpreter' or run `pyshim doctor {}`",
-                                        request.invoked_path);
+  std::string doctor_hint =
+      fmt::format("fix 'interpreter' or run `pyshim doctor {}`", request.invoked_path);
   FileInfo info;
   int err = fs.stat(interpreter.value, info);
   if (err == ENOENT || err == ENOTDIR || err == ELOOP) {
@@ -87,26 +87,26 @@ Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Lau
                         fmt::format("interpreter not found: {}", interpreter.value), doctor_hint);
   }
   if (err != 0) {
-    return config_error(config, interpreter.origin, kExitCannotExecute,
-                        fmt::format("cannot access interpreter {}: {}", interpreter.value,
-                                    std::strerror(err)),
-                        doctor_hint);
+    return config_error(
+        config, interpreter.origin, kExitCannotExecute,
+        fmt::format("cannot access interpreter {}: {}", interpreter.value, std::strerror(err)),
+        doctor_hint);
   }
   if (!S_ISREG(info.mode) || (info.mode & 0111) == 0) {
     return config_error(config, interpreter.origin, kExitCannotExecute,
                         fmt::format("interpreter is not an executable file: {}", interpreter.value),
-                        S_ISREG(info.mode) ? fmt::format("chmod +x {} or fix 'interpreter'",
-                                                         interpreter.value)
-                                           : doctor_hint);
+                        S_ISREG(info.mode)
+                            ? fmt::format("chmod +x {} or fix 'interpreter'", interpreter.value)
+                            : doctor_hint);
   }
   // A copy of this very binary has exactly its size; only then is it worth
   // the extra syscalls to compare identity and, failing that, contents.
   if (request.self_size == 0 || info.size == request.self_size) {
     FileInfo self;
-    bool is_self = fs.stat(request.self_exe, self) == 0 && self.dev == info.dev &&
-                   self.ino == info.ino;
-    if (is_self || (info.size == self.size &&
-                    same_contents(fs, interpreter.value, request.self_exe))) {
+    bool is_self =
+        fs.stat(request.self_exe, self) == 0 && self.dev == info.dev && self.ino == info.ino;
+    if (is_self ||
+        (info.size == self.size && same_contents(fs, interpreter.value, request.self_exe))) {
       return config_error(
           config, interpreter.origin, kExitShimFailure,
           fmt::format("interpreter resolves to the shim itself: {}", interpreter.value),
@@ -122,14 +122,13 @@ Status check_preloads(FileSystem& fs, const Launch& launch) {
     FileInfo info;
     int err = fs.stat(lib.value, info);
     if (err == 0 && !S_ISDIR(info.mode)) continue;
-    return config_error(launch.config, lib.origin, kExitShimFailure,
-                        err == ENOENT || err == ENOTDIR
-                            ? fmt::format("preload not found: {}", lib.value)
-                        : err != 0 ? fmt::format("cannot access preload {}: {}", lib.value,
-                                                 std::strerror(err))
-                                   : fmt::format("preload is a directory: {}", lib.value),
-                        "install the library or fix 'preload'; the interpreter is not started "
-                        "without it");
+    return config_error(
+        launch.config, lib.origin, kExitShimFailure,
+        err == ENOENT || err == ENOTDIR ? fmt::format("preload not found: {}", lib.value)
+        : err != 0 ? fmt::format("cannot access preload {}: {}", lib.value, std::strerror(err))
+                   : fmt::format("preload is a directory: {}", lib.value),
+        "install the library or fix 'preload'; the interpreter is not started "
+        "without it");
   }
   return Ok{};
 }
@@ -199,9 +198,8 @@ Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_e
   // `pyshim install --copy` puts it in a venv), so the usual launch costs one
   // stat(), not two. Beside the binary is for the build tree.
   std::string dir = dirname(self_exe);
-  std::string candidates[] = {
-      join_path(join_path(dirname(dir), "lib/pyshim"), kRestoreLibraryName),
-      join_path(dir, kRestoreLibraryName)};
+  std::string candidates[] = {join_path(join_path(dirname(dir), "lib/pyshim"), kRestoreLibraryName),
+                              join_path(dir, kRestoreLibraryName)};
   for (std::string& candidate : candidates) {
     FileInfo info;
     if (fs.stat(candidate, info) == 0 && S_ISREG(info.mode)) return std::move(candidate);
@@ -228,8 +226,8 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
   if (!restore) return restore.take_error();
 
   Launch launch{std::move(*config), std::move(*restore), {}};
-  launch.plan = make_plan({&launch.config, request.env, request.invoked_path,
-                           launch.restore_library});
+  launch.plan =
+      make_plan({&launch.config, request.env, request.invoked_path, launch.restore_library});
   if (auto status = check_launch(fs, request, launch); !status) return status.take_error();
   return launch;
 }

@@ -119,7 +119,9 @@ std::uint64_t self_image_size() {
   return ehdr->e_shoff + static_cast<std::uint64_t>(ehdr->e_shnum) * ehdr->e_shentsize;
 }
 
-bool is_secure() { return ::getauxval(AT_SECURE) != 0; }
+bool is_secure() {
+  return ::getauxval(AT_SECURE) != 0;
+}
 
 }  // namespace pyshim
 
@@ -131,7 +133,9 @@ std::string real_path(const std::string& path) {
   return buffer;
 }
 
-std::string absolute_path(const std::string& path) { return absolute(path.c_str()); }
+std::string absolute_path(const std::string& path) {
+  return absolute(path.c_str());
+}
 
 Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView env) {
   LaunchRequest request;

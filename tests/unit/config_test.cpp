@@ -89,8 +89,7 @@ TEST(ParseConfig, WrongTypesAreErrorsWithLocation) {
   Error position = parse_error("interpreter = \"/p\"\nlibrary_path_position = \"middle\"");
   EXPECT_NE(position.message.find("\"middle\""), std::string::npos);
   EXPECT_EQ(position.context[0], "config: /venv/pyshim.toml:2:25");
-  EXPECT_EQ(parse_error("interpreter = \"/p\"\n[env]\nX = 1").message,
-            "[env] X must be a string");
+  EXPECT_EQ(parse_error("interpreter = \"/p\"\n[env]\nX = 1").message, "[env] X must be a string");
   EXPECT_EQ(parse_error("interpreter = \"\"").message, "'interpreter' contains an empty path");
 }
 
@@ -103,8 +102,8 @@ TEST(ParseConfig, BarePreloadNameIsRefused) {
 TEST(ParseConfig, EnvMayNotSetWhatPyshimManages) {
   EXPECT_NE(parse_error("interpreter = \"/p\"\n[env]\nLD_PRELOAD = \"/x\"").hint.find("preload"),
             std::string::npos);
-  EXPECT_NE(parse_error("interpreter = \"/p\"\n[env]\nLD_LIBRARY_PATH = \"/x\"").hint.find(
-                "library_path"),
+  EXPECT_NE(parse_error("interpreter = \"/p\"\n[env]\nLD_LIBRARY_PATH = \"/x\"")
+                .hint.find("library_path"),
             std::string::npos);
   EXPECT_EQ(parse_error("interpreter = \"/p\"\n[env]\nPYSHIM_ORIG_LD_PRELOAD = \"\"").message,
             "[env] may not set PYSHIM_ORIG_LD_PRELOAD: pyshim manages it");

@@ -45,7 +45,10 @@ TEST(ParseElf, CraftedThirtyTwoBitArmHeader) {
 
 TEST(ParseElf, RejectsNonElfAndTruncated) {
   EXPECT_FALSE(parse_elf("#!/bin/sh\n").ok());
-  EXPECT_FALSE(parse_elf(std::string_view("\x7f" "ELF\x02\x01", 6)).ok());
+  EXPECT_FALSE(parse_elf(std::string_view("\x7f"
+                                          "ELF\x02\x01",
+                                          6))
+                   .ok());
 }
 
 }  // namespace

@@ -144,10 +144,10 @@ TEST_F(LaunchTest, NoConfigListsEveryPlaceSearched) {
   const Error& e = found.error();
   EXPECT_EQ(e.exit_code, 125);
   EXPECT_EQ(e.message, "no pyshim.toml found for /venv/bin/python");
-  EXPECT_EQ(e.context, (std::vector<std::string>{"searched: /venv/bin/pyshim.toml",
-                                                 "searched: /venv/pyshim.toml",
-                                                 "searched: /opt/pyshim/bin/pyshim.toml",
-                                                 "searched: /opt/pyshim/pyshim.toml"}));
+  EXPECT_EQ(e.context,
+            (std::vector<std::string>{
+                "searched: /venv/bin/pyshim.toml", "searched: /venv/pyshim.toml",
+                "searched: /opt/pyshim/bin/pyshim.toml", "searched: /opt/pyshim/pyshim.toml"}));
 }
 
 TEST_F(LaunchTest, RestoreLibraryInLibPyshimComesFirstThenBesideTheBinary) {
@@ -208,7 +208,8 @@ TEST_F(LaunchTest, MissingPreloadIs125) {
 
 TEST_F(LaunchTest, SeparatorsInLoaderPathsAre125) {
   fs.file("/a b/lib.so", "X");
-  Error preload = launch_error("interpreter = \"/usr/bin/python3.11\"\npreload = [\"/a b/lib.so\"]");
+  Error preload =
+      launch_error("interpreter = \"/usr/bin/python3.11\"\npreload = [\"/a b/lib.so\"]");
   EXPECT_EQ(preload.exit_code, 125);
   EXPECT_NE(preload.message.find("':' or whitespace"), std::string::npos);
   Error dir = launch_error("interpreter = \"/usr/bin/python3.11\"\nlibrary_path = [\"/x:y\"]");

@@ -74,9 +74,8 @@ TEST(MakePlan, EmptyCallerValuesAreRecordedAsEmpty) {
 }
 
 TEST(MakePlan, CallerEntriesComeAfterConfiguredOnesWithoutDuplicates) {
-  auto env = plan_env(make_config(),
-                      {"LD_PRELOAD=/x.so /usr/lib/libjemalloc.so.2:/y.so",
-                       "LD_LIBRARY_PATH=/c:/layer/b:/d"});
+  auto env = plan_env(make_config(), {"LD_PRELOAD=/x.so /usr/lib/libjemalloc.so.2:/y.so",
+                                      "LD_LIBRARY_PATH=/c:/layer/b:/d"});
   EXPECT_EQ(value_of(env, "LD_PRELOAD"),
             std::string("/usr/lib/libjemalloc.so.2:") + kRestore + ":/x.so:/y.so");
   EXPECT_EQ(value_of(env, "LD_LIBRARY_PATH"), "/layer/a:/layer/b:/c:/d");

@@ -1,0 +1,29 @@
+// Shared by `pyshim install` and `pyshim init`.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace pyshim::cli {
+
+struct InstallOptions {
+  std::string venv;
+  std::string python;
+  std::vector<std::string> preload;
+  std::vector<std::string> library_path;
+  std::vector<std::string> library_path_append;
+  std::vector<std::string> env;
+  bool copy = false;
+  bool force = false;
+};
+
+// The options install and init share (everything but VENV/DIR and --python).
+void add_install_options(CLI::App& sub, InstallOptions& options);
+
+int run_install(const InstallOptions& options);
+
+}  // namespace pyshim::cli

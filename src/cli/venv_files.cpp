@@ -1,0 +1,212 @@
+#include "venv_files.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+#include "pyshim/launch.hpp"
+#include "pyshim/os.hpp"
+#include "pyshim/venv.hpp"
+
+namespace fs = std::filesystem;
+
+namespace pyshim::cli {
+namespace {
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool executable_file(const fs::path& path) {
+  std::error_code ec;
+  return fs::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0;
+}
+
+Error manifest_error(const fs::path& venv, std::string message) {
+  return Error{kExitUsage,
+               std::move(message),
+               {fmt::format("manifest: {}", (venv / kStateDir / kManifestName).string())},
+               "recreate the venv if its manifest was damaged"};
+}
+
+// The interpreter behind a pyshim launcher: the one its config names.
+std::string interpreter_of_launcher(const std::string& launcher) {
+  RealFileSystem files;
+  std::vector<const char*> no_env;
+  auto request = request_for_launcher(launcher, EnvView(no_env));
+  if (!request) return {};
+  auto found = find_config(files, *request);
+  if (!found) return {};
+  auto config = parse_config(found->text, found->path);
+  return config ? config->interpreter.value : std::string();
+}
+
+}  // namespace
+
+Result<VenvState> read_venv_state(const fs::path& venv) {
+  VenvState state;
+  std::error_code ec;
+  state.installed = fs::exists(venv / kStateDir / kManifestName, ec);
+  if (state.installed && fs::exists(venv / kConfigName, ec)) {
+    std::string path = (venv / kConfigName).string();
+    auto config = parse_config(read_text(path), path);
+    if (!config) return config.take_error();
+    state.configured_interpreter = config->interpreter.value;
+  }
+  return state;
+}
+
+bool is_pyshim_binary(const std::string& path, const std::string& shim) {
+  std::string real = real_path(path);
+  if (real.empty()) return false;
+  if (real == shim || fs::path(real).filename() == "pyshim") return true;
+  std::error_code ec;
+  if (fs::file_size(real, ec) != fs::file_size(shim, ec) || ec) return false;
+  return read_text(real) == read_text(shim);
+}
+
+Result<std::string> detect_interpreter(const fs::path& venv, const std::string& shim) {
+  auto accept = [&shim](const std::string& candidate) -> std::string {
+    if (!executable_file(candidate)) return {};
+    if (is_pyshim_binary(candidate, shim)) return interpreter_of_launcher(candidate);
+    return candidate;
+  };
+  auto cfg = parse_pyvenv_cfg(read_text(venv / "pyvenv.cfg"));
+  if (auto it = cfg.find("executable"); it != cfg.end()) {
+    if (std::string found = accept(it->second); !found.empty()) return found;
+  }
+  fs::path bin = venv / "bin";
+  for (const char* name : {"python", "python3", "pypy3", "pypy"}) {
+    fs::path path = bin / name;
+    std::error_code ec;
+    for (int hop = 0; hop < 40 && fs::is_symlink(fs::symlink_status(path, ec)); ++hop) {
+      fs::path target = fs::read_symlink(path, ec);
+      path = target.is_absolute() ? target : path.parent_path() / target;
+      if (path.parent_path().lexically_normal() != bin.lexically_normal()) {
+        if (std::string found = accept(path.string()); !found.empty()) return found;
+        break;
+      }
+    }
+  }
+  if (auto home = cfg.find("home"); home != cfg.end()) {
+    std::string version = cfg.count("version") ? cfg["version"] : cfg["version_info"];
+    std::string major_minor = version.substr(0, version.find('.', version.find('.') + 1));
+    for (std::string name : {"python" + major_minor, std::string("python3"), std::string("python"),
+                             std::string("pypy3")}) {
+      if (std::string found = accept((fs::path(home->second) / name).string()); !found.empty()) {
+        return found;
+      }
+    }
+  }
+  return Error{kExitUsage,
+               fmt::format("cannot determine the interpreter of {}", venv.string()),
+               {"looked at: pyvenv.cfg (executable, home, version) and the links in bin/"},
+               "give it with --python /path/to/python3.X"};
+}
+
+std::vector<std::string> interpreter_names(const fs::path& venv) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(venv / "bin", ec)) {
+    std::string name = entry.path().filename().string();
+    if (!is_interpreter_name(name)) continue;
+    auto status = entry.symlink_status(ec);
+    if (fs::is_symlink(status) || fs::is_regular_file(status)) names.push_back(name);
+  }
+  std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
+    return std::make_pair(a != "python", a) < std::make_pair(b != "python", b);
+  });
+  return names;
+}
+
+Status record_manifest(const fs::path& venv, const std::vector<std::string>& names, bool copy) {
+  fs::path state = venv / kStateDir;
+  fs::path backup = state / "backup";
+  std::error_code ec;
+  fs::create_directories(backup, ec);
+  if (ec) {
+    return Error{kExitUsage,
+                 fmt::format("cannot create {}: {}", backup.string(), ec.message()),
+                 {},
+                 "check the venv's permissions"};
+  }
+  toml::array replaced;
+  for (const std::string& name : names) {
+    fs::path path = venv / "bin" / name;
+    toml::table entry{{"name", name}};
+    if (fs::is_symlink(fs::symlink_status(path, ec))) {
+      entry.insert("symlink", fs::read_symlink(path, ec).string());
+    } else {
+      auto perms = static_cast<std::int64_t>(fs::status(path, ec).permissions());
+      fs::rename(path, backup / name, ec);
+      if (ec) {
+        return Error{kExitUsage,
+                     fmt::format("cannot back up {}: {}", path.string(), ec.message()),
+                     {},
+                     "check the venv's permissions"};
+      }
+      entry.insert("file", (fs::path("backup") / name).string());
+      entry.insert("mode", perms);
+    }
+    replaced.push_back(std::move(entry));
+  }
+  toml::table manifest{{"schema", 1}, {"copy", copy}, {"replaced", std::move(replaced)}};
+  std::ofstream out(state / kManifestName, std::ios::trunc);
+  out << "# Written by `pyshim install`: what it replaced in bin/, for `pyshim uninstall`.\n"
+      << manifest << "\n";
+  if (!out) {
+    return Error{kExitUsage,
+                 fmt::format("cannot write {}", (state / kManifestName).string()),
+                 {},
+                 "check the venv's permissions"};
+  }
+  return Ok{};
+}
+
+Status restore_manifest(const fs::path& venv) {
+  fs::path state = venv / kStateDir;
+  auto parsed = toml::parse_file((state / kManifestName).string());
+  if (!parsed) return manifest_error(venv, "cannot parse the install manifest");
+  const toml::array* replaced = parsed.table()["replaced"].as_array();
+  if (replaced == nullptr) return manifest_error(venv, "the install manifest lists nothing");
+  std::error_code ec;
+  for (const toml::node& node : *replaced) {
+    const toml::table* entry = node.as_table();
+    auto name = entry != nullptr ? (*entry)["name"].value<std::string>() : std::nullopt;
+    if (!name || name->find('/') != std::string::npos) {
+      return manifest_error(venv, "a manifest entry has no valid name");
+    }
+    fs::path path = venv / "bin" / *name;
+    fs::remove(path, ec);
+    if (auto link = (*entry)["symlink"].value<std::string>()) {
+      fs::create_symlink(*link, path, ec);
+    } else if (auto file = (*entry)["file"].value<std::string>()) {
+      fs::rename(state / *file, path, ec);
+      if (auto mode = (*entry)["mode"].value<std::int64_t>()) {
+        fs::permissions(path, static_cast<fs::perms>(*mode), ec);
+      }
+    } else {
+      return manifest_error(venv, fmt::format("manifest entry {} has no symlink or file", *name));
+    }
+    if (ec) {
+      return Error{kExitUsage,
+                   fmt::format("cannot restore {}: {}", path.string(), ec.message()),
+                   {},
+                   "check the venv's permissions"};
+    }
+  }
+  fs::remove(venv / kConfigName, ec);
+  fs::remove_all(venv / "lib" / "pyshim", ec);
+  fs::remove_all(state, ec);
+  return Ok{};
+}
+
+}  // namespace pyshim::cli

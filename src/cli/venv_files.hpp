@@ -1,0 +1,43 @@
+// The file-system side of install/uninstall: what a venv is made from, which
+// of its bin/ entries are interpreters, and the manifest of what install
+// replaced.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "pyshim/error.hpp"
+
+namespace pyshim::cli {
+
+inline constexpr const char* kStateDir = ".pyshim";
+inline constexpr const char* kManifestName = "manifest.toml";
+
+struct VenvState {
+  bool installed = false;              // .pyshim/manifest.toml exists
+  std::string configured_interpreter;  // from pyshim.toml, when installed
+};
+
+Result<VenvState> read_venv_state(const std::filesystem::path& venv);
+
+// The real interpreter the venv was made from: pyvenv.cfg's `executable`,
+// else the target of bin/python's links outside bin/, else `home` + version.
+// A pyshim launcher found on the way (a venv made from a shim venv) is
+// replaced by the interpreter of its own config.
+Result<std::string> detect_interpreter(const std::filesystem::path& venv, const std::string& shim);
+
+// True if path is this pyshim binary, a link to it, or a copy of it.
+bool is_pyshim_binary(const std::string& path, const std::string& shim);
+
+// bin/ entries named python, python3, python3.X, pypy, pypy3, ... ("python" first).
+std::vector<std::string> interpreter_names(const std::filesystem::path& venv);
+
+// Records the current bin/ entries (moving regular files to .pyshim/backup/).
+Status record_manifest(const std::filesystem::path& venv, const std::vector<std::string>& names,
+                       bool copy);
+
+// Puts back what record_manifest recorded and removes everything pyshim added.
+Status restore_manifest(const std::filesystem::path& venv);
+
+}  // namespace pyshim::cli

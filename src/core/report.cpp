@@ -1,0 +1,427 @@
+#include "pyshim/report.hpp"
+
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include <toml++/toml.h>
+
+namespace pyshim {
+namespace {
+
+EnvView planned_env(const Plan& plan) {
+  std::size_t size = plan.env.size();
+  if (size > 0 && plan.env.back() == nullptr) --size;  // execve's terminator
+  return EnvView(plan.env.data(), size);
+}
+
+std::optional<std::string> value_of(EnvView env, std::string_view name) {
+  std::string_view value = env_get(env, name);
+  if (value.data() == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+// Whether the caller's list adds anything to what the config put first, so
+// "caller's environment" is named as an origin only when it contributed.
+bool caller_contributes(std::vector<std::string_view> configured, EnvView caller,
+                        std::string_view var, std::string_view separators) {
+  std::size_t before = configured.size();
+  append_unique(configured, env_get(caller, var), separators);
+  return configured.size() > before;
+}
+
+std::string position_name(Position position) {
+  return position == Position::kAppend ? "append" : "prepend";
+}
+
+std::string describe_before(const std::optional<std::string>& before) {
+  if (!before) return "unset";
+  if (before->empty()) return "empty";
+  return fmt::format("{:?}", *before);
+}
+
+}  // namespace
+
+std::vector<EnvChange> env_changes(const Launch& launch, EnvView caller) {
+  const Config& config = launch.config;
+  EnvView planned = planned_env(launch.plan);
+  std::vector<EnvChange> out;
+  auto consider = [&](std::string_view name, std::vector<std::string> origin, bool restored) {
+    std::string_view after = env_get(planned, name);
+    if (after.data() == nullptr) return;
+    std::optional<std::string> before = value_of(caller, name);
+    if (before && *before == after) return;
+    out.push_back({std::string(name), !before, std::string(after), std::move(before),
+                   std::move(origin), restored});
+  };
+
+  std::vector<std::string> origin;
+  std::vector<std::string_view> configured;
+  for (const Setting& lib : config.preload) {
+    origin.push_back(where(config, lib.origin));
+    configured.push_back(lib.value);
+  }
+  origin.emplace_back(kOriginRestoreLibrary);
+  configured.push_back(launch.restore_library);
+  if (caller_contributes(configured, caller, kPreloadVar, kPreloadSeparators)) {
+    origin.emplace_back(kOriginCaller);
+  }
+  consider(kPreloadVar, std::move(origin), true);
+
+  origin.clear();
+  configured.clear();
+  for (const Setting& dir : config.library_path) {
+    origin.push_back(where(config, dir.origin));
+    configured.push_back(dir.value);
+  }
+  if (caller_contributes(configured, caller, kLibraryPathVar, kLibraryPathSeparators)) {
+    origin.emplace_back(kOriginCaller);
+  }
+  consider(kLibraryPathVar, std::move(origin), true);
+
+  for (const EnvSetting& var : config.env) {
+    consider(var.name, {where(config, var.origin)}, false);
+  }
+  consider(kOrigPreloadVar, {std::string(kOriginBookkeeping)}, true);
+  consider(kOrigLibraryPathVar, {std::string(kOriginBookkeeping)}, true);
+  return out;
+}
+
+std::string show_text(const LaunchRequest& request, const Launch& launch) {
+  const Config& config = launch.config;
+  std::string out;
+  auto line = [&out](std::string_view label, std::string_view text) {
+    out += fmt::format("{:<17}{}\n", label, text);
+  };
+  line("launcher:", request.invoked_path);
+  line("config:", config.file);
+  line("interpreter:", fmt::format("{}  ({})", launch.plan.interpreter,
+                                   where(config, config.interpreter.origin)));
+  line("argv[0]:", launch.plan.argv0);
+  line("restore library:", launch.restore_library);
+  if (config.preload.empty()) line("preload:", "(none)");
+  for (std::size_t i = 0; i < config.preload.size(); ++i) {
+    const Setting& lib = config.preload[i];
+    line(i == 0 ? "preload:" : "", fmt::format("{}  ({})", lib.value, where(config, lib.origin)));
+  }
+  if (config.library_path.empty()) line("library_path:", "(none)");
+  for (std::size_t i = 0; i < config.library_path.size(); ++i) {
+    const Setting& dir = config.library_path[i];
+    line(i == 0 ? "library_path:" : "",
+         fmt::format("{}  ({})", dir.value, where(config, dir.origin)));
+  }
+  if (!config.library_path.empty()) {
+    Origin position = config.library_path_position_origin;
+    line("", fmt::format("{}ed to the caller's LD_LIBRARY_PATH  ({})",
+                         position_name(config.library_path_position),
+                         position.line == 0 ? "default" : where(config, position)));
+  }
+
+  std::vector<EnvChange> changes = env_changes(launch, request.env);
+  out += "\nenvironment of the interpreter, compared with this one:\n";
+  if (changes.empty()) out += "  (no changes)\n";
+  for (const EnvChange& change : changes) {
+    out += fmt::format("  {}={}\n", change.name, change.value);
+    out += fmt::format("    {}, before: {}\n", change.added ? "added" : "changed",
+                       describe_before(change.before));
+    out += fmt::format("    from: {}\n", fmt::join(change.origin, ", "));
+    if (change.name == kPreloadVar || change.name == kLibraryPathVar) {
+      out += fmt::format("    restored to {} by the restore library before main()\n",
+                         change.before ? "the caller's value" : "unset");
+    } else if (!change.restored_before_main) {
+      out += "    kept: inherited by every child\n";
+    }
+  }
+  out +=
+      "\nLD_PRELOAD and LD_LIBRARY_PATH are restored to the caller's values inside the\n"
+      "interpreter before main(), so children not started through the launcher (/bin/sh,\n"
+      "git, compilers) get the caller's values; Python children started through\n"
+      "sys.executable go through the launcher again and get the same plan.\n";
+  return out;
+}
+
+std::string show_json(const LaunchRequest& request, const Launch& launch) {
+  const Config& config = launch.config;
+  auto settings = [&config](const std::vector<Setting>& list) {
+    toml::array out;
+    for (const Setting& s : list) {
+      out.push_back(toml::table{{"path", s.value}, {"origin", where(config, s.origin)}});
+    }
+    return out;
+  };
+
+  toml::array env;
+  for (const EnvChange& change : env_changes(launch, request.env)) {
+    toml::array origin;
+    for (const std::string& o : change.origin) origin.push_back(o);
+    toml::table entry{{"name", change.name},
+                      {"action", change.added ? "added" : "changed"},
+                      {"value", change.value},
+                      {"origin", std::move(origin)},
+                      {"restored_before_main", change.restored_before_main}};
+    if (change.before) entry.insert("before", *change.before);
+    env.push_back(std::move(entry));
+  }
+
+  toml::table root{
+      {"schema", kShowSchemaVersion},
+      {"launcher", request.invoked_path},
+      {"config", config.file},
+      {"interpreter",
+       toml::table{{"path", launch.plan.interpreter},
+                   {"origin", where(config, config.interpreter.origin)}}},
+      {"argv0", launch.plan.argv0},
+      {"restore_library", launch.restore_library},
+      {"preload", settings(config.preload)},
+      {"library_path", settings(config.library_path)},
+      {"library_path_position", position_name(config.library_path_position)},
+      {"env", std::move(env)},
+  };
+  std::ostringstream stream;
+  stream << toml::json_formatter{root} << '\n';
+  return std::move(stream).str();
+}
+
+// ---------------------------------------------------------------- doctor
+
+std::string format_check(const Check& check) {
+  std::string out;
+  switch (check.state) {
+    case Check::State::kPass: out = fmt::format("✓ {}\n", check.what); break;
+    case Check::State::kSkip:
+      out = fmt::format("- {}: skipped ({})\n", check.what, check.reason);
+      break;
+    case Check::State::kFail: out = fmt::format("✗ {}: {}\n", check.what, check.reason); break;
+  }
+  for (const std::string& line : check.context) out += fmt::format("  {}\n", line);
+  if (!check.fix.empty()) out += fmt::format("  fix: {}\n", check.fix);
+  return out;
+}
+
+ProbeOutput ProbeOutput::parse(std::string_view text) {
+  ProbeOutput probe;
+  while (!text.empty()) {
+    std::size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    std::size_t eq = line.find('=');
+    if (eq == std::string_view::npos) continue;  // not the probe's: e.g. a stray print
+    std::string value;
+    value.reserve(line.size() - eq - 1);
+    for (std::size_t i = eq + 1; i < line.size(); ++i) {
+      if (line[i] == '\\' && i + 1 < line.size()) {
+        ++i;
+        value.push_back(line[i] == 'n' ? '\n' : line[i]);
+      } else {
+        value.push_back(line[i]);
+      }
+    }
+    probe.entries_.emplace_back(std::string(line.substr(0, eq)), std::move(value));
+  }
+  return probe;
+}
+
+bool ProbeOutput::has(std::string_view key) const { return get(key).has_value(); }
+
+std::optional<std::string> ProbeOutput::get(std::string_view key) const {
+  for (const auto& [k, v] : entries_) {
+    if (k == key) return v;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> ProbeOutput::all(std::string_view key) const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : entries_) {
+    if (k == key) out.push_back(v);
+  }
+  return out;
+}
+
+std::string lexically_normal(std::string_view path) {
+  std::vector<std::string_view> parts;
+  bool absolute = path.starts_with('/');
+  while (!path.empty()) {
+    std::size_t slash = path.find('/');
+    std::string_view part = path.substr(0, slash);
+    path.remove_prefix(slash == std::string_view::npos ? path.size() : slash + 1);
+    if (part.empty() || part == ".") continue;
+    if (part == ".." && !parts.empty() && parts.back() != "..") {
+      parts.pop_back();
+    } else if (part != ".." || !absolute) {
+      parts.push_back(part);
+    }
+  }
+  std::string out = absolute ? "/" : "";
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) out.push_back('/');
+    out.append(parts[i]);
+  }
+  return out.empty() ? "." : out;
+}
+
+namespace {
+
+std::string_view basename(std::string_view path) {
+  std::size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+// The mapped file (from a *.map line of the probe) that is this library:
+// the same real path, else the same file name, since /proc/PID/maps shows
+// the path the loader opened after symlinks were resolved.
+std::optional<std::string> mapped_as(const Library& lib, const std::vector<std::string>& maps) {
+  for (const std::string& m : maps) {
+    if (m == lib.path || (!lib.real.empty() && m == lib.real)) return m;
+  }
+  for (const std::string& m : maps) {
+    std::string_view name = basename(m);
+    if (name == basename(lib.path) || (!lib.real.empty() && name == basename(lib.real))) {
+      return m;
+    }
+  }
+  return std::nullopt;
+}
+
+std::string describe_value(const std::optional<std::string>& value) {
+  if (!value) return "unset";
+  if (value->empty()) return "set to empty";
+  return fmt::format("{:?}", *value);
+}
+
+// The last lines of the launcher's stderr, as context for a failed check.
+std::vector<std::string> stderr_context(std::string_view err, std::size_t max_lines = 6) {
+  std::vector<std::string_view> lines;
+  while (!err.empty()) {
+    std::size_t end = err.find('\n');
+    std::string_view line = err.substr(0, end);
+    err.remove_prefix(end == std::string_view::npos ? err.size() : end + 1);
+    if (!line.empty()) lines.push_back(line);
+  }
+  std::vector<std::string> out;
+  std::size_t first = lines.size() > max_lines ? lines.size() - max_lines : 0;
+  for (std::size_t i = first; i < lines.size(); ++i) out.push_back(fmt::format("stderr: {}", lines[i]));
+  return out;
+}
+
+void check_mapped(std::vector<Check>& out, const RoundTrip& trip, const ProbeOutput& probe,
+                  std::string_view where, std::string_view key) {
+  std::vector<std::string> maps = probe.all(key);
+  for (const Library& lib : trip.preloads) {
+    std::string what = fmt::format("preload mapped in {}: {}", where, lib.path);
+    if (auto mapped = mapped_as(lib, maps)) {
+      out.push_back(Check::pass(*mapped == lib.path || *mapped == lib.real
+                                    ? what
+                                    : fmt::format("{} (as {})", what, *mapped)));
+    } else {
+      out.push_back(Check::fail(
+          std::move(what), "not in /proc/self/maps",
+          "the loader ignored it: look for \"ld.so\" lines on stderr (wrong ELF class or machine, "
+          "a statically linked interpreter, or an unreadable file)",
+          stderr_context(trip.err)));
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<Check> round_trip_checks(const RoundTrip& trip) {
+  std::vector<Check> out;
+  std::string rerun = fmt::format(
+      "run `PYSHIM_LOG=debug {} -c pass` to see what the launcher and the interpreter do",
+      trip.launcher);
+  if (trip.timed_out) {
+    out.push_back(Check::fail("live round trip",
+                              fmt::format("no answer within {} s", trip.timeout_seconds), rerun,
+                              stderr_context(trip.err)));
+    return out;
+  }
+  ProbeOutput probe = ProbeOutput::parse(trip.out);
+  if (!probe.has("done")) {
+    out.push_back(Check::fail(
+        "live round trip",
+        fmt::format("`{} -c <probe>` did not run the probe to the end ({}{})", trip.launcher,
+                    trip.status, probe.empty() ? ", no output" : ""),
+        rerun, stderr_context(trip.err)));
+    return out;
+  }
+
+  std::string executable = probe.get("executable").value_or("");
+  std::string expected = lexically_normal(trip.launcher);
+  if (lexically_normal(executable) == expected) {
+    out.push_back(Check::pass(fmt::format("sys.executable is the launcher: {}", trip.launcher)));
+  } else {
+    out.push_back(Check::fail(
+        "sys.executable is the launcher",
+        fmt::format("it is {:?}, not {}", executable, trip.launcher),
+        "children started through sys.executable would bypass the launcher: point 'interpreter' "
+        "at a CPython or PyPy binary that takes sys.executable from argv[0]"));
+  }
+
+  check_mapped(out, trip, probe, "the interpreter", "parent.map");
+
+  if (auto error = probe.get("spawn.error")) {
+    out.push_back(Check::fail("a multiprocessing spawn worker starts", *error,
+                              "run a spawn worker by hand through the launcher to see the error",
+                              stderr_context(trip.err)));
+  } else {
+    check_mapped(out, trip, probe, "a spawn worker", "spawn.map");
+  }
+
+  if (auto error = probe.get("sh.error")) {
+    out.push_back(Check::fail("a /bin/sh child starts", *error,
+                              "check that /bin/sh runs in this environment",
+                              stderr_context(trip.err)));
+    return out;
+  }
+  std::string restore_fix =
+      "the restore library did not run before main(): check that it is in LD_PRELOAD (`pyshim "
+      "show`) and that the interpreter is dynamically linked";
+  auto env_check = [&](std::string_view var, std::string_view key,
+                       const std::optional<std::string>& caller) {
+    std::optional<std::string> child = probe.get(key);
+    std::string what = fmt::format("/bin/sh child gets the caller's {} ({})", var,
+                                   describe_value(caller));
+    if (child == caller) {
+      out.push_back(Check::pass(std::move(what)));
+    } else {
+      out.push_back(
+          Check::fail(std::move(what), fmt::format("it got {}", describe_value(child)), restore_fix));
+    }
+  };
+  env_check(kPreloadVar, "sh.ld_preload", trip.caller_preload);
+  env_check(kLibraryPathVar, "sh.ld_library_path", trip.caller_library_path);
+
+  // A library the caller preloads itself is rightly mapped in the child too.
+  std::vector<std::string_view> callers_own;
+  if (trip.caller_preload) append_unique(callers_own, *trip.caller_preload, kPreloadSeparators);
+  std::vector<std::string> leaked;
+  std::vector<std::string> maps = probe.all("sh.map");
+  std::vector<Library> ours = trip.preloads;
+  ours.push_back(trip.restore_library);
+  for (const Library& lib : ours) {
+    bool callers = false;
+    for (std::string_view c : callers_own) callers = callers || c == lib.path || c == lib.real;
+    if (callers) continue;
+    if (auto mapped = mapped_as(lib, maps)) leaked.push_back(*mapped);
+  }
+  std::string what = "/bin/sh child has no preload or restore library mapped";
+  if (leaked.empty()) {
+    out.push_back(Check::pass(what));
+  } else {
+    out.push_back(Check::fail(what, fmt::format("mapped: {}", fmt::join(leaked, ", ")),
+                              restore_fix));
+  }
+
+  std::vector<std::string> bookkeeping = probe.all("sh.bookkeeping");
+  what = "/bin/sh child has no PYSHIM_ORIG_* variables";
+  if (bookkeeping.empty()) {
+    out.push_back(Check::pass(what));
+  } else {
+    out.push_back(Check::fail(what, fmt::format("it has {}", fmt::join(bookkeeping, ", ")),
+                              restore_fix));
+  }
+  return out;
+}
+
+}  // namespace pyshim
