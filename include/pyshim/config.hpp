@@ -38,6 +38,14 @@ struct Config {
   Position library_path_position = Position::kPrepend;
   Origin library_path_position_origin;
   std::vector<EnvSetting> env;  // in file order
+
+  // [python]: run in every interpreter started through the shim, before the
+  // main module (see the README's "Startup hooks").
+  std::vector<Setting> startup;      // "package.module:function", in order
+  std::vector<Setting> python_path;  // folders put on sys.path before the hooks import
+
+  // [dynlib]: `pyshim dynlib` settings.
+  std::vector<Setting> dynlib_exclude;  // globs (with **) relative to site-packages
 };
 
 // The keys a config may contain, for error suggestions and documentation.

@@ -1,6 +1,7 @@
 #include "pyshim/config.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 #include <fmt/format.h>
 
@@ -14,6 +15,29 @@ constexpr std::string_view kPreload = "preload";
 constexpr std::string_view kLibraryPath = "library_path";
 constexpr std::string_view kLibraryPathPosition = "library_path_position";
 constexpr std::string_view kEnv = "env";
+constexpr std::string_view kPython = "python";
+constexpr std::string_view kDynlib = "dynlib";
+constexpr std::string_view kStartup = "startup";
+constexpr std::string_view kPath = "path";
+constexpr std::string_view kExclude = "exclude";
+
+bool is_identifier_path(std::string_view dotted) {
+  // pkg.sub.mod: non-empty parts of [A-Za-z0-9_], not starting with a digit.
+  if (dotted.empty()) return false;
+  bool start = true;
+  for (char c : dotted) {
+    if (c == '.') {
+      if (start) return false;
+      start = true;
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
+      if (start && std::isdigit(static_cast<unsigned char>(c))) return false;
+      start = false;
+    } else {
+      return false;
+    }
+  }
+  return !start;
+}
 
 Origin origin_of(const toml::source_region& source) {
   return {static_cast<std::uint32_t>(source.begin.line),
@@ -73,6 +97,82 @@ class Parser {
       out.push_back(std::move(*setting));
     }
     return out;
+  }
+
+  Result<std::vector<Setting>> string_list(std::string_view key, const toml::node& node) const {
+    const auto* array = node.as_array();
+    if (array == nullptr) {
+      return error(origin_of(node.source()), fmt::format("'{}' must be an array of strings", key),
+                   fmt::format("write {} = [\"...\", \"...\"]", key));
+    }
+    std::vector<Setting> out;
+    for (const toml::node& item : *array) {
+      auto s = string_value(key, item);
+      if (!s) return s.take_error();
+      out.push_back({std::move(*s), origin_of(item.source())});
+    }
+    return out;
+  }
+
+  // A section whose keys are all known; each known key's node goes to handle.
+  template <class Handler>
+  Status section(std::string_view name, const toml::node& node,
+                 const std::vector<std::string_view>& keys, Handler handle) {
+    const auto* table = node.as_table();
+    if (table == nullptr) {
+      return error(origin_of(node.source()), fmt::format("'{}' must be a table", name),
+                   fmt::format("write it as a section: [{}]", name));
+    }
+    for (const auto& [key, value] : *table) {
+      std::string_view k = key.str();
+      if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
+        std::string_view suggestion = nearest(k, keys);
+        return error(origin_of(key.source()), fmt::format("unknown key '{}' in [{}]", k, name),
+                     suggestion.empty() ? fmt::format("valid keys in [{}]: {}", name,
+                                                      fmt::join(keys, ", "))
+                                        : fmt::format("did you mean '{}'?", suggestion));
+      }
+      if (auto status = handle(k, value); !status) return status;
+    }
+    return Ok{};
+  }
+
+  Status python_table(const toml::node& node) {
+    return section(kPython, node, {kStartup, kPath},
+                   [this](std::string_view key, const toml::node& value) -> Status {
+                     if (key == kPath) {
+                       auto list = path_list(key, value);
+                       if (!list) return list.take_error();
+                       config_.python_path = std::move(*list);
+                       return Ok{};
+                     }
+                     auto list = string_list(key, value);
+                     if (!list) return list.take_error();
+                     for (const Setting& hook : *list) {
+                       std::size_t colon = hook.value.find(':');
+                       if (colon == std::string::npos ||
+                           !is_identifier_path(std::string_view(hook.value).substr(0, colon)) ||
+                           !is_identifier_path(std::string_view(hook.value).substr(colon + 1))) {
+                         return error(hook.origin,
+                                      fmt::format("startup hook '{}' is not "
+                                                  "\"package.module:function\"",
+                                                  hook.value),
+                                      "write e.g. startup = [\"myapp.plugins:load_all\"]");
+                       }
+                     }
+                     config_.startup = std::move(*list);
+                     return Ok{};
+                   });
+  }
+
+  Status dynlib_table(const toml::node& node) {
+    return section(kDynlib, node, {kExclude},
+                   [this](std::string_view key, const toml::node& value) -> Status {
+                     auto list = string_list(key, value);
+                     if (!list) return list.take_error();
+                     config_.dynlib_exclude = std::move(*list);
+                     return Ok{};
+                   });
   }
 
   Status env_table(const toml::node& node) {
@@ -139,6 +239,10 @@ class Parser {
         }
       } else if (name == kEnv) {
         if (auto status = env_table(node); !status) return status;
+      } else if (name == kPython) {
+        if (auto status = python_table(node); !status) return status;
+      } else if (name == kDynlib) {
+        if (auto status = dynlib_table(node); !status) return status;
       } else {
         std::string_view suggestion = nearest(name, known_top_level_keys());
         return error(origin, fmt::format("unknown key '{}'", name),
@@ -162,7 +266,8 @@ class Parser {
 
 const std::vector<std::string_view>& known_top_level_keys() {
   static const std::vector<std::string_view> keys = {kInterpreter, kPreload, kLibraryPath,
-                                                     kLibraryPathPosition, kEnv};
+                                                     kLibraryPathPosition, kEnv, kPython,
+                                                     kDynlib};
   return keys;
 }
 

@@ -95,8 +95,8 @@ std::string show_text(const LaunchRequest& request, const Launch& launch) {
   };
   line("launcher:", request.invoked_path);
   line("config:", config.file);
-  line("interpreter:", fmt::format("{}  ({})", launch.plan.interpreter,
-                                   where(config, config.interpreter.origin)));
+  line("interpreter:",
+       fmt::format("{}  ({})", launch.plan.interpreter, where(config, config.interpreter.origin)));
   line("argv[0]:", launch.plan.argv0);
   line("restore library:", launch.restore_library);
   if (config.preload.empty()) line("preload:", "(none)");
@@ -167,9 +167,8 @@ std::string show_json(const LaunchRequest& request, const Launch& launch) {
       {"schema", kShowSchemaVersion},
       {"launcher", request.invoked_path},
       {"config", config.file},
-      {"interpreter",
-       toml::table{{"path", launch.plan.interpreter},
-                   {"origin", where(config, config.interpreter.origin)}}},
+      {"interpreter", toml::table{{"path", launch.plan.interpreter},
+                                  {"origin", where(config, config.interpreter.origin)}}},
       {"argv0", launch.plan.argv0},
       {"restore_library", launch.restore_library},
       {"preload", settings(config.preload)},
@@ -187,11 +186,15 @@ std::string show_json(const LaunchRequest& request, const Launch& launch) {
 std::string format_check(const Check& check) {
   std::string out;
   switch (check.state) {
-    case Check::State::kPass: out = fmt::format("✓ {}\n", check.what); break;
+    case Check::State::kPass:
+      out = fmt::format("✓ {}\n", check.what);
+      break;
     case Check::State::kSkip:
       out = fmt::format("- {}: skipped ({})\n", check.what, check.reason);
       break;
-    case Check::State::kFail: out = fmt::format("✗ {}: {}\n", check.what, check.reason); break;
+    case Check::State::kFail:
+      out = fmt::format("✗ {}: {}\n", check.what, check.reason);
+      break;
   }
   for (const std::string& line : check.context) out += fmt::format("  {}\n", line);
   if (!check.fix.empty()) out += fmt::format("  fix: {}\n", check.fix);
@@ -221,7 +224,9 @@ ProbeOutput ProbeOutput::parse(std::string_view text) {
   return probe;
 }
 
-bool ProbeOutput::has(std::string_view key) const { return get(key).has_value(); }
+bool ProbeOutput::has(std::string_view key) const {
+  return get(key).has_value();
+}
 
 std::optional<std::string> ProbeOutput::get(std::string_view key) const {
   for (const auto& [k, v] : entries_) {
@@ -300,7 +305,8 @@ std::vector<std::string> stderr_context(std::string_view err, std::size_t max_li
   }
   std::vector<std::string> out;
   std::size_t first = lines.size() > max_lines ? lines.size() - max_lines : 0;
-  for (std::size_t i = first; i < lines.size(); ++i) out.push_back(fmt::format("stderr: {}", lines[i]));
+  for (std::size_t i = first; i < lines.size(); ++i)
+    out.push_back(fmt::format("stderr: {}", lines[i]));
   return out;
 }
 
@@ -338,11 +344,11 @@ std::vector<Check> round_trip_checks(const RoundTrip& trip) {
   }
   ProbeOutput probe = ProbeOutput::parse(trip.out);
   if (!probe.has("done")) {
-    out.push_back(Check::fail(
-        "live round trip",
-        fmt::format("`{} -c <probe>` did not run the probe to the end ({}{})", trip.launcher,
-                    trip.status, probe.empty() ? ", no output" : ""),
-        rerun, stderr_context(trip.err)));
+    out.push_back(
+        Check::fail("live round trip",
+                    fmt::format("`{} -c <probe>` did not run the probe to the end ({}{})",
+                                trip.launcher, trip.status, probe.empty() ? ", no output" : ""),
+                    rerun, stderr_context(trip.err)));
     return out;
   }
 
@@ -380,13 +386,13 @@ std::vector<Check> round_trip_checks(const RoundTrip& trip) {
   auto env_check = [&](std::string_view var, std::string_view key,
                        const std::optional<std::string>& caller) {
     std::optional<std::string> child = probe.get(key);
-    std::string what = fmt::format("/bin/sh child gets the caller's {} ({})", var,
-                                   describe_value(caller));
+    std::string what =
+        fmt::format("/bin/sh child gets the caller's {} ({})", var, describe_value(caller));
     if (child == caller) {
       out.push_back(Check::pass(std::move(what)));
     } else {
-      out.push_back(
-          Check::fail(std::move(what), fmt::format("it got {}", describe_value(child)), restore_fix));
+      out.push_back(Check::fail(std::move(what), fmt::format("it got {}", describe_value(child)),
+                                restore_fix));
     }
   };
   env_check(kPreloadVar, "sh.ld_preload", trip.caller_preload);
@@ -409,8 +415,8 @@ std::vector<Check> round_trip_checks(const RoundTrip& trip) {
   if (leaked.empty()) {
     out.push_back(Check::pass(what));
   } else {
-    out.push_back(Check::fail(what, fmt::format("mapped: {}", fmt::join(leaked, ", ")),
-                              restore_fix));
+    out.push_back(
+        Check::fail(what, fmt::format("mapped: {}", fmt::join(leaked, ", ")), restore_fix));
   }
 
   std::vector<std::string> bookkeeping = probe.all("sh.bookkeeping");
@@ -418,8 +424,8 @@ std::vector<Check> round_trip_checks(const RoundTrip& trip) {
   if (bookkeeping.empty()) {
     out.push_back(Check::pass(what));
   } else {
-    out.push_back(Check::fail(what, fmt::format("it has {}", fmt::join(bookkeeping, ", ")),
-                              restore_fix));
+    out.push_back(
+        Check::fail(what, fmt::format("it has {}", fmt::join(bookkeeping, ", ")), restore_fix));
   }
   return out;
 }

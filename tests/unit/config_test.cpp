@@ -109,6 +109,37 @@ TEST(ParseConfig, EnvMayNotSetWhatPyshimManages) {
             "[env] may not set PYSHIM_ORIG_LD_PRELOAD: pyshim manages it");
 }
 
+TEST(ParseConfig, PythonAndDynlibSections) {
+  Config config = parse_ok(R"(
+interpreter = "/p"
+[python]
+startup = ["loader:load_plugins", "pkg.sub:fn_2"]
+path = ["src"]
+[dynlib]
+exclude = ["**/libbar.so"]
+)");
+  ASSERT_EQ(config.startup.size(), 2u);
+  EXPECT_EQ(config.startup[1].value, "pkg.sub:fn_2");
+  EXPECT_EQ(config.startup[0].origin.line, 4u);
+  ASSERT_EQ(config.python_path.size(), 1u);
+  EXPECT_EQ(config.python_path[0].value, "/venv/src");
+  ASSERT_EQ(config.dynlib_exclude.size(), 1u);
+  EXPECT_EQ(config.dynlib_exclude[0].value, "**/libbar.so");
+}
+
+TEST(ParseConfig, SectionErrorsNameTheKey) {
+  Error unknown = parse_error("interpreter = \"/p\"\n[python]\nstartpu = []\n");
+  EXPECT_EQ(unknown.message, "unknown key 'startpu' in [python]");
+  EXPECT_EQ(unknown.hint, "did you mean 'startup'?");
+  EXPECT_EQ(unknown.context[0], "config: /venv/pyshim.toml:3:1");
+  for (const char* bad : {"loader", "loader:", ":f", "a..b:f", "1a:f", "a-b:f"}) {
+    Error e = parse_error(std::string("interpreter = \"/p\"\n[python]\nstartup = [\"") + bad +
+                          "\"]\n");
+    EXPECT_NE(e.message.find("is not \"package.module:function\""), std::string::npos) << bad;
+  }
+  EXPECT_EQ(parse_error("interpreter = \"/p\"\ndynlib = 3\n").message, "'dynlib' must be a table");
+}
+
 TEST(Nearest, FindsCloseKeysOnly) {
   std::vector<std::string_view> keys = {"interpreter", "preload", "library_path"};
   EXPECT_EQ(nearest("interpeter", keys), "interpreter");
