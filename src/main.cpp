@@ -21,6 +21,15 @@ static void launch_before_static_init(int argc, char** argv, char** envp) {
 __attribute__((section(".preinit_array"),
                used)) static void (*const preinit)(int, char**, char**) = launch_before_static_init;
 
+// Marks this binary as a pyshim launcher for other builds' loop check
+// (pyshim::kLauncherNote): a .note section lands in the first page.
+struct LauncherNote {
+  unsigned namesz = 7, descsz = 8, type = 1;
+  char name[8] = {'p', 'y', 's', 'h', 'i', 'm', 0, 0};
+  char desc[8] = {'l', 'a', 'u', 'n', 'c', 'h', 'e', 'r'};
+};
+__attribute__((section(".note.pyshim"), used, aligned(4))) static const LauncherNote kNote{};
+
 int main(int argc, char** argv) {
   return pyshim::tool_main(argc, argv);
 }

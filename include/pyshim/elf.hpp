@@ -1,11 +1,14 @@
-// The little of ELF that doctor needs: class, machine, and whether a file is
-// dynamically linked. A small reader over <elf.h> structs (no libelf needed
-// for three fields); tested in tests/unit/elf_test.cpp.
+// The little of ELF that doctor needs (class, machine, whether a file is
+// dynamically linked) and that `pyshim dynlib` needs (SONAME, exported
+// PyInit_* symbols). A small reader over <elf.h> structs rather than libelf:
+// a handful of fields does not justify linking an LGPL library statically
+// into the launcher. Tested in tests/unit/elf_test.cpp.
 #pragma once
 
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pyshim/error.hpp"
 
@@ -23,6 +26,22 @@ struct ElfInfo {
 // Parses the ELF header and program headers from the first bytes of a file
 // (4 KiB is plenty for anything a linker writes).
 Result<ElfInfo> parse_elf(std::string_view head);
+
+// What `pyshim dynlib` reads from a shared object.
+struct DynamicInfo {
+  int elf_class = 0;
+  std::uint16_t machine = 0;
+  std::uint16_t type = 0;                 // ET_DYN for a shared object
+  std::string soname;                     // DT_SONAME, "" when absent
+  std::vector<std::string> init_symbols;  // defined, exported PyInit_* in .dynsym
+};
+
+// Reads the section headers of a whole file image (mapped, so only the pages
+// touched are read): .dynamic for DT_SONAME, .dynsym for the PyInit_*
+// symbols an extension module exports. Host byte order only. A file whose
+// section headers were stripped (sstrip) gives no SONAME and no symbols;
+// nothing a Python package installer writes is like that.
+Result<DynamicInfo> parse_dynamic(std::string_view image);
 
 // "x86-64, 64-bit" and the like, for messages.
 std::string describe(const ElfInfo& info);

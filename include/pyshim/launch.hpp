@@ -34,6 +34,8 @@ class FileSystem {
   virtual int stat(const std::string& path, FileInfo& info) = 0;  // follows symlinks
   virtual int read_file(const std::string& path, std::string& out) = 0;
   virtual int readlink(const std::string& path, std::string& target) = 0;
+  // The first max bytes (fewer if the file is shorter).
+  virtual int read_head(const std::string& path, std::size_t max, std::string& out) = 0;
 };
 
 struct LaunchRequest {
@@ -42,6 +44,9 @@ struct LaunchRequest {
   bool secure = false;          // AT_SECURE: PYSHIM_CONFIG is ignored
   std::string self_exe;         // the launcher's real binary (/proc/self/exe)
   std::uint64_t self_size = 0;  // its size in bytes, to recognise copies of it cheaply
+  // Always look for the launcher note in the interpreter (show, doctor); the
+  // launcher only does when a launcher exec'd it directly (see check_launch).
+  bool thorough = false;
 };
 
 struct Launch {
@@ -49,6 +54,13 @@ struct Launch {
   std::string restore_library;
   Plan plan;
 };
+
+// Every pyshim binary carries an ELF note (name "pyshim", type 1) in its
+// first page, so a launcher of any build is recognised as an interpreter.
+inline constexpr char kLauncherNote[] = {7, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0,
+                                         'p', 'y', 's', 'h', 'i', 'm', 0, 0,
+                                         'l', 'a', 'u', 'n', 'c', 'h', 'e', 'r'};
+bool has_launcher_note(std::string_view head);
 
 struct FoundConfig {
   std::string path;

@@ -18,6 +18,7 @@ class RealFileSystem final : public FileSystem {
   int stat(const std::string& path, FileInfo& info) override;
   int read_file(const std::string& path, std::string& out) override;
   int readlink(const std::string& path, std::string& target) override;
+  int read_head(const std::string& path, std::size_t max, std::string& out) override;
 
  private:
   bool keep_open_;

@@ -21,6 +21,15 @@ inline constexpr std::string_view kOrigLibraryPathVar = "PYSHIM_ORIG_LD_LIBRARY_
 inline constexpr std::string_view kPreloadVar = "LD_PRELOAD";
 inline constexpr std::string_view kLibraryPathVar = "LD_LIBRARY_PATH";
 
+// Startup hooks for the interpreter: "<config file>\npath=<dir>\n...hook=<mod:fn>\n...".
+// Set only when the config has hooks. The restore library removes it from
+// environ before main(), so no child inherits it; the hook module in
+// site-packages reads it from /proc/self/environ (the environment as exec'd).
+inline constexpr std::string_view kStartupVar = "PYSHIM_STARTUP";
+
+// The value of kStartupVar for a config ("" when it has no hooks).
+std::string startup_value(const Config& config);
+
 // Separators the dynamic loader splits these variables on.
 inline constexpr std::string_view kPreloadSeparators = ": ";
 inline constexpr std::string_view kLibraryPathSeparators = ":;";

@@ -22,6 +22,8 @@ inline constexpr std::string_view kOriginRestoreLibrary = "restore library";
 inline constexpr std::string_view kOriginCaller = "caller's environment";
 inline constexpr std::string_view kOriginBookkeeping =
     "bookkeeping (removed by the restore library before main)";
+// A variable the plan sets that none of the above explains (a safety net).
+inline constexpr std::string_view kOriginPlan = "launch plan";
 
 inline constexpr int kShowSchemaVersion = 1;
 
@@ -34,14 +36,14 @@ struct EnvChange {
   // "file:line:col" of the config lines it comes from, or one of kOrigin*.
   std::vector<std::string> origin;
   // The restore library undoes it before the interpreter's main():
-  // LD_PRELOAD / LD_LIBRARY_PATH get the caller's value back, the
-  // bookkeeping variables are removed.
+  // LD_PRELOAD / LD_LIBRARY_PATH get the caller's value back, PYSHIM_STARTUP
+  // and the bookkeeping variables are removed.
   bool restored_before_main = false;
 };
 
-// In a fixed order: LD_PRELOAD, LD_LIBRARY_PATH, [env] in file order, the
-// bookkeeping variables. Variables the plan sets to the caller's value are
-// left out.
+// In a fixed order: LD_PRELOAD, LD_LIBRARY_PATH, [env] in file order,
+// PYSHIM_STARTUP, the bookkeeping variables, anything else the plan sets. Variables the plan sets
+// to the caller's value are left out.
 std::vector<EnvChange> env_changes(const Launch& launch, EnvView caller);
 
 // `pyshim show` for people, and the stable JSON document (schema in README).

@@ -44,6 +44,10 @@ struct ConfigSpec {
   std::vector<std::string> library_path;
   Position library_path_position = Position::kPrepend;
   std::vector<std::pair<std::string, std::string>> env;
+  std::vector<std::string> startup;      // [python] startup
+  std::vector<std::string> python_path;  // [python] path
+  // [dynlib] exclude: globs `pyshim dynlib` leaves out; install keeps them.
+  std::vector<std::string> dynlib_exclude;
   std::vector<std::string> notes;  // comment lines (e.g. which preset a path came from)
 };
 

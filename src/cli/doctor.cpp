@@ -1,13 +1,623 @@
-// pyshim doctor: (being written)
+// pyshim doctor [LAUNCHER]: static checks of a launcher's setup, then a live
+// round trip through it; one line per check, exit 1 if any fails.
+//
+// The static checks reuse what the launcher itself runs (find_config,
+// parse_config, check_launch, find_restore_library) so doctor and the
+// launcher cannot disagree; they only go on past the first problem. The
+// verdicts on the round trip are pure (report.cpp); this file gathers facts.
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include "pyshim/cli.hpp"
+#include "pyshim/elf.hpp"
+#include "pyshim/launch.hpp"
+#include "pyshim/os.hpp"
+#include "pyshim/report.hpp"
+
+extern char** environ;
 
 namespace pyshim::cli {
+namespace {
+
+constexpr int kRoundTripTimeoutSeconds = 30;
+
+// Run as `LAUNCHER -c PROBE LIB...`; the output format is documented beside
+// ProbeOutput in report.hpp. Python 3.8+ and PyPy. The spawn worker runs a
+// stdlib bound method because a function defined under -c cannot be
+// unpickled in a spawned child. Bytes throughout: paths need not be UTF-8.
+constexpr std::string_view kProbe = R"PY(
+import os, sys
+
+def out(key, value):
+    if isinstance(value, str):
+        value = os.fsencode(value)
+    value = value.replace(b"\\", b"\\\\").replace(b"\n", b"\\n")
+    sys.stdout.buffer.write(key.encode() + b"=" + value + b"\n")
+
+wanted = [os.fsencode(a) for a in sys.argv[1:]]
+names = set(os.path.basename(w) for w in wanted)
+
+def mapped(maps):
+    found = []
+    for line in maps.splitlines():
+        fields = line.split(None, 5)
+        if len(fields) == 6:
+            path = fields[5].strip()
+            if (path in wanted or os.path.basename(path) in names) and path not in found:
+                found.append(path)
+    return found
+
+def error(e):
+    return "%s: %s" % (type(e).__name__, e)
+
+out("executable", sys.executable or "")
+out("implementation", sys.implementation.name)
+with open("/proc/self/maps", "rb") as f:
+    for p in mapped(f.read()):
+        out("parent.map", p)
+
+try:
+    import multiprocessing, pathlib
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        worker_maps = pool.apply(pathlib.Path("/proc/self/maps").read_bytes)
+    for p in mapped(worker_maps):
+        out("spawn.map", p)
+    out("spawn.ok", "1")
+except Exception as e:
+    out("spawn.error", error(e))
+
+try:
+    import subprocess
+    script = r'cat /proc/$$/environ && printf "\n--maps--\n" && cat /proc/$$/maps'
+    res = subprocess.run(["/bin/sh", "-c", script], stdout=subprocess.PIPE, check=True)
+    environ, _, maps = res.stdout.partition(b"\n--maps--\n")
+    for entry in environ.split(b"\0"):
+        name, eq, value = entry.partition(b"=")
+        if not eq:
+            continue
+        if name == b"LD_PRELOAD":
+            out("sh.ld_preload", value)
+        elif name == b"LD_LIBRARY_PATH":
+            out("sh.ld_library_path", value)
+        elif name.startswith(b"PYSHIM_ORIG_"):
+            out("sh.bookkeeping", name)
+    for p in mapped(maps):
+        out("sh.map", p)
+    out("sh.ok", "1")
+except Exception as e:
+    out("sh.error", error(e))
+
+out("done", "1")
+sys.stdout.flush()
+)PY";
+
+struct Options {
+  std::string launcher;
+};
+
+class Report {
+ public:
+  void add(const Check& check) {
+    std::string text = format_check(check);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);  // the round trip can take seconds: show progress
+    if (check.state == Check::State::kFail) failed_ = true;
+  }
+  bool failed() const { return failed_; }
+
+ private:
+  bool failed_ = false;
+};
+
+Check from_error(std::string what, const Error& error) {
+  return Check::fail(std::move(what), error.message, error.hint, error.context);
+}
+
+std::string config_context(const Config& config, Origin origin) {
+  return "config: " + where(config, origin);
+}
+
+// The first 4 KiB: enough for the ELF and program headers, and for "#!".
+Result<std::string> read_head(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Error{kExitCheckFailed, std::strerror(errno), {}, ""};
+  std::string head(4096, '\0');
+  std::size_t got = 0;
+  while (got < head.size()) {
+    ssize_t n = ::read(fd, head.data() + got, head.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  head.resize(got);
+  return head;
+}
+
+Result<ElfInfo> read_elf(const std::string& path) {
+  auto head = read_head(path);
+  if (!head) return head.take_error();
+  return parse_elf(*head);
+}
+
+// The loader splits LD_PRELOAD on ':' and ' ' and LD_LIBRARY_PATH on ':' and
+// ';'; check_launch refuses whitespace as well. Mirrored here so doctor can
+// name every offending entry, not only the first.
+bool has_separator(std::string_view path, std::string_view separators) {
+  for (char c : path) {
+    if (separators.find(c) != std::string_view::npos || c == ' ' || c == '\t' || c == '\n' ||
+        c == '\r' || c == '\v' || c == '\f') {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string_view basename(std::string_view path) {
+  std::size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+// interpreter exists / is executable / is not the shim, and whether to go on
+// with the checks that read it.
+bool check_interpreter(Report& report, FileSystem& fs, const LaunchRequest& request,
+                       const Config& config) {
+  // check_launch with nothing but the interpreter to look at: the launcher's
+  // own verdict, mapped to one line per property.
+  Launch only_interpreter{config, "", {}};
+  only_interpreter.config.preload.clear();
+  only_interpreter.config.library_path.clear();
+  Status status = check_launch(fs, request, only_interpreter);
+  const std::string& path = config.interpreter.value;
+  int code = status ? kExitOk : status.error().exit_code;
+  // The launcher's hint for these says "run pyshim doctor": say what to do.
+  std::string fix = fmt::format(
+      "point 'interpreter' at the real Python binary (the 'home' folder in {}/pyvenv.cfg names "
+      "the one a venv was made from)",
+      dirname(dirname(request.invoked_path)));
+  auto interpreter_error = [&fix](std::string what, const Error& error) {
+    Check check = from_error(std::move(what), error);
+    if (check.fix.find("pyshim doctor") != std::string::npos) check.fix = fix;
+    return check;
+  };
+  if (code == kExitNotFound) {
+    report.add(interpreter_error("interpreter exists", status.error()));
+    return false;
+  }
+  FileInfo info;
+  if (fs.stat(path, info) == 0) {
+    report.add(Check::pass(fmt::format("interpreter exists: {}  ({})", path,
+                                       where(config, config.interpreter.origin))));
+  }
+  if (code == kExitCannotExecute) {
+    report.add(interpreter_error("interpreter is executable", status.error()));
+    return false;
+  }
+  report.add(Check::pass("interpreter is executable"));
+  if (code != kExitOk) {
+    report.add(from_error("interpreter is not the shim", status.error()));
+    return false;
+  }
+  report.add(Check::pass("interpreter is not the shim"));
+  return true;
+}
+
+std::optional<ElfInfo> check_dynamic(Report& report, const Config& config) {
+  const std::string& path = config.interpreter.value;
+  std::string what = "interpreter is dynamically linked";
+  std::vector<std::string> context = {config_context(config, config.interpreter.origin)};
+  auto head = read_head(path);
+  if (!head) {
+    report.add(Check::fail(what, fmt::format("cannot read {}: {}", path, head.error().message),
+                           "check the file's permissions", context));
+    return std::nullopt;
+  }
+  auto elf = parse_elf(*head);
+  if (!elf && head->starts_with("#!")) {
+    std::string line = head->substr(0, head->find('\n'));
+    report.add(Check::fail(
+        what,
+        fmt::format("it is a script ({}), not an ELF binary: the preloads and the restore "
+                    "library would act on the script's interpreter, and the Python it starts "
+                    "would get the caller's environment back",
+                    line),
+        "point 'interpreter' at the Python binary the script runs", context));
+    return std::nullopt;
+  }
+  if (!elf) {
+    report.add(Check::fail(what, fmt::format("not an ELF file ({})", elf.error().message),
+                           "point 'interpreter' at a Python binary", context));
+    return std::nullopt;
+  }
+  if (!elf->has_interp) {
+    report.add(Check::fail(what, "statically linked: LD_PRELOAD has no effect",
+                           "use a dynamically linked Python build; a static one never runs the "
+                           "dynamic loader, so neither the preloads nor library_path apply",
+                           context));
+  } else {
+    report.add(Check::pass(fmt::format("{} ({})", what, describe(*elf))));
+  }
+  return *elf;
+}
+
+void check_preloads(Report& report, FileSystem& fs, const Config& config,
+                    const std::optional<ElfInfo>& interpreter) {
+  for (const Setting& lib : config.preload) {
+    std::string what = fmt::format("preload {}", lib.value);
+    std::vector<std::string> context = {config_context(config, lib.origin)};
+    if (has_separator(lib.value, kPreloadSeparators)) {
+      report.add(Check::fail(what, "contains ':' or whitespace, which LD_PRELOAD splits on",
+                             "move or symlink the library to a plain path", context));
+      continue;
+    }
+    FileInfo info;
+    if (int err = fs.stat(lib.value, info); err != 0 || S_ISDIR(info.mode)) {
+      report.add(Check::fail(
+          what,
+          err == ENOENT || err == ENOTDIR ? std::string("not found")
+          : err != 0                      ? std::string(std::strerror(err))
+                                          : std::string("is a directory"),
+          "install the library or fix 'preload'; the launcher refuses to start without it",
+          context));
+      continue;
+    }
+    auto elf = read_elf(lib.value);
+    if (!elf) {
+      report.add(Check::fail(what,
+                             fmt::format("not an ELF shared library ({})", elf.error().message),
+                             "point 'preload' at the shared library itself (not a linker script "
+                             "or a symlink to one)",
+                             context));
+      continue;
+    }
+    if (!interpreter) {
+      report.add(Check::pass(fmt::format(
+          "{} exists ({}; not compared with the interpreter, whose ELF header is unknown)", what,
+          describe(*elf))));
+    } else if (!compatible(*elf, *interpreter)) {
+      report.add(Check::fail(
+          what,
+          fmt::format("{}, but the interpreter is {}: the loader ignores it", describe(*elf),
+                      describe(*interpreter)),
+          fmt::format("point 'preload' at the {} build of the library", describe(*interpreter)),
+          context));
+    } else {
+      report.add(Check::pass(
+          fmt::format("{} exists and matches the interpreter ({})", what, describe(*elf))));
+    }
+  }
+}
+
+void check_library_path(Report& report, FileSystem& fs, const Config& config) {
+  for (const Setting& dir : config.library_path) {
+    std::string what = fmt::format("library directory {}", dir.value);
+    std::vector<std::string> context = {config_context(config, dir.origin)};
+    FileInfo info;
+    int err = fs.stat(dir.value, info);
+    if (has_separator(dir.value, kLibraryPathSeparators)) {
+      report.add(Check::fail(what,
+                             "contains ':', ';' or whitespace, which LD_LIBRARY_PATH splits on",
+                             "symlink the folder to a plain path", context));
+    } else if (err == ENOENT || err == ENOTDIR) {
+      report.add(Check::fail(what, "not found",
+                             "create it (e.g. `pyshim dynlib` for a layer), or remove it from "
+                             "library_path",
+                             context));
+    } else if (err != 0) {
+      report.add(Check::fail(what, std::strerror(err), "fix its permissions", context));
+    } else if (!S_ISDIR(info.mode)) {
+      report.add(Check::fail(what, "not a directory",
+                             "library_path lists folders; for a single library use 'preload'",
+                             context));
+    } else {
+      report.add(Check::pass(fmt::format("{} exists", what)));
+    }
+  }
+}
+
+// Returns the restore library's path ("" when missing).
+std::string check_restore_library(Report& report, FileSystem& fs, const LaunchRequest& request,
+                                  const std::optional<ElfInfo>& interpreter) {
+  auto found = find_restore_library(fs, request.self_exe);
+  std::string what = "restore library present";
+  if (!found) {
+    report.add(from_error(what, found.error()));
+    return {};
+  }
+  const std::string& path = *found;
+  auto elf = read_elf(path);
+  if (has_separator(path, kPreloadSeparators)) {
+    report.add(Check::fail(what, fmt::format("{} contains ':' or whitespace", path),
+                           "install pyshim under a path without ':' or whitespace"));
+  } else if (!elf) {
+    report.add(Check::fail(what,
+                           fmt::format("{} is not an ELF file ({})", path, elf.error().message),
+                           "reinstall pyshim"));
+  } else if (interpreter && !compatible(*elf, *interpreter)) {
+    report.add(Check::fail(what,
+                           fmt::format("{} is {}, but the interpreter is {}: the loader ignores "
+                                       "it and children would keep the shim's LD_PRELOAD",
+                                       path, describe(*elf), describe(*interpreter)),
+                           "use a pyshim built for the interpreter's architecture"));
+  } else {
+    report.add(Check::pass(
+        fmt::format("{}{}: {}", what, interpreter ? " and matches the interpreter" : "", path)));
+  }
+  return path;
+}
+
+bool looks_like_pypy(const std::string& interpreter) {
+  return basename(interpreter).starts_with("pypy") ||
+         basename(real_path(interpreter)).starts_with("pypy");
+}
+
+Check check_pypy_venv(FileSystem& fs, const std::string& invoked) {
+  std::string what = "PyPy launcher is inside a venv";
+  std::string dir = dirname(invoked);
+  for (const std::string& candidate : {dirname(dir) + "/pyvenv.cfg", dir + "/pyvenv.cfg"}) {
+    FileInfo info;
+    if (fs.stat(candidate, info) == 0) return Check::pass(fmt::format("{}: {}", what, candidate));
+  }
+  return Check::fail(what,
+                     "standalone PyPy is unsupported (PyPy finds its lib/ from argv[0]); use it "
+                     "as a venv's bin/python",
+                     fmt::format("create a venv with `pypy3 -m venv VENV` and install the "
+                                 "launcher there as VENV/bin/python (no pyvenv.cfg in {} or {})",
+                                 dirname(dir), dir));
+}
+
+struct Captured {
+  bool timed_out = false;
+  std::string status;
+  std::string out;
+  std::string err;
+};
+
+std::string describe_status(int status) {
+  if (WIFEXITED(status)) return fmt::format("exit status {}", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    return fmt::format("killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
+  }
+  return fmt::format("wait status {}", status);
+}
+
+// Runs argv[0] with this environment, stdout and stderr captured, in its own
+// process group so that a hung probe is killed with its workers.
+Captured run_captured(const std::vector<std::string>& argv, int timeout_seconds) {
+  Captured result;
+  int out_pipe[2];
+  int err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
+    result.status = fmt::format("cannot create a pipe: {}", std::strerror(errno));
+    return result;
+  }
+  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    result.status = fmt::format("cannot create a pipe: {}", std::strerror(errno));
+    ::close(out_pipe[0]);
+    ::close(out_pipe[1]);
+    return result;
+  }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t no_signals;
+  sigemptyset(&no_signals);
+  sigset_t default_signals;
+  sigemptyset(&default_signals);
+  sigaddset(&default_signals, SIGPIPE);
+  posix_spawnattr_setsigmask(&attr, &no_signals);
+  posix_spawnattr_setsigdefault(&attr, &default_signals);
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(
+      &attr,
+      static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  int err = ::posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  if (err != 0) {
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    result.status = fmt::format("cannot start it: {}", std::strerror(err));
+    return result;
+  }
+
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point deadline = Clock::now() + std::chrono::seconds(timeout_seconds);
+  // After the probe exits, a worker it left behind may still hold the pipes:
+  // read what is there, briefly, then stop.
+  Clock::time_point drain_until = Clock::time_point::max();
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  std::string* sinks[2] = {&result.out, &result.err};
+  bool exited = false;
+  int wait_status = 0;
+  for (;;) {
+    if (!exited) {
+      pid_t done = ::waitpid(pid, &wait_status, WNOHANG);
+      if (done == pid) {
+        exited = true;
+        drain_until = Clock::now() + std::chrono::seconds(2);
+      }
+    }
+    bool open = fds[0].fd >= 0 || fds[1].fd >= 0;
+    Clock::time_point now = Clock::now();
+    if (exited && (!open || now >= drain_until)) break;
+    if (!exited && now >= deadline) {
+      ::kill(-pid, SIGKILL);  // the leader is not reaped yet: the group id is still ours
+      ::waitpid(pid, &wait_status, 0);
+      result.timed_out = true;
+      break;
+    }
+    if (!open) {
+      ::poll(nullptr, 0, 50);
+      continue;
+    }
+    if (::poll(fds, 2, 50) < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buffer[8192];
+      ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+      if (n > 0) {
+        sinks[i]->append(buffer, static_cast<std::size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+      }
+    }
+  }
+  for (pollfd& fd : fds) {
+    if (fd.fd >= 0) ::close(fd.fd);
+  }
+  result.status = describe_status(wait_status);
+  return result;
+}
+
+Library library(const std::string& path) {
+  return {path, real_path(path)};
+}
+
+void add_unique(std::vector<std::string>& out, const std::string& value) {
+  if (value.empty()) return;
+  for (const std::string& existing : out) {
+    if (existing == value) return;
+  }
+  out.push_back(value);
+}
+
+int run_doctor(const Options& options) {
+  std::string launcher = options.launcher.empty() ? default_launcher() : options.launcher;
+  if (launcher.empty()) {
+    return report(Error{kExitUsage,
+                        "no launcher given, and neither ./.venv/bin/python nor python on PATH "
+                        "exists",
+                        {},
+                        "give one: pyshim doctor VENV/bin/python"});
+  }
+  std::size_t env_count = 0;
+  while (environ[env_count] != nullptr) ++env_count;
+  EnvView env(environ, env_count);
+  auto request = request_for_launcher(launcher, env);
+  if (!request) return report(request.error());
+
+  RealFileSystem fs;
+  Report out;
+  std::string round_trip = "live round trip";
+
+  auto found = find_config(fs, *request);
+  std::optional<Config> config;
+  if (!found) {
+    out.add(from_error("config found", found.error()));
+  } else if (auto parsed = parse_config(found->text, found->path); !parsed) {
+    out.add(from_error("config valid", parsed.error()));
+  } else {
+    config = std::move(*parsed);
+    out.add(Check::pass(fmt::format("config found and valid: {}", config->file)));
+  }
+  if (!config) {
+    out.add(Check::skip("interpreter, preload and library_path checks", "they need the config"));
+    check_restore_library(out, fs, *request, std::nullopt);
+    out.add(Check::skip(round_trip, "the launcher cannot start without a valid config"));
+    return kExitCheckFailed;
+  }
+
+  bool interpreter_ok = check_interpreter(out, fs, *request, *config);
+  std::optional<ElfInfo> interpreter_elf;
+  if (interpreter_ok) interpreter_elf = check_dynamic(out, *config);
+  check_preloads(out, fs, *config, interpreter_elf);
+  check_library_path(out, fs, *config);
+  std::string restore = check_restore_library(out, fs, *request, interpreter_elf);
+
+  // PyPy is recognised by name here, and by sys.implementation after the
+  // round trip for an interpreter whose name does not say.
+  bool pypy_checked = false;
+  if (looks_like_pypy(config->interpreter.value)) {
+    out.add(check_pypy_venv(fs, request->invoked_path));
+    pypy_checked = true;
+  }
+
+  // When the launcher would refuse to start, the round trip would only repeat
+  // the error already reported above.
+  if (auto launch = prepare_launch(fs, *request); !launch) {
+    out.add(Check::skip(
+        round_trip, fmt::format("the launcher would refuse to start: {}", launch.error().message)));
+    return kExitCheckFailed;
+  }
+
+  RoundTrip trip;
+  trip.launcher = request->invoked_path;
+  for (const Setting& lib : config->preload) trip.preloads.push_back(library(lib.value));
+  trip.restore_library = library(restore);
+  std::string_view caller_preload = env_get(env, kPreloadVar);
+  std::string_view caller_library_path = env_get(env, kLibraryPathVar);
+  if (caller_preload.data() != nullptr) trip.caller_preload = std::string(caller_preload);
+  if (caller_library_path.data() != nullptr) {
+    trip.caller_library_path = std::string(caller_library_path);
+  }
+  trip.timeout_seconds = kRoundTripTimeoutSeconds;
+
+  std::vector<std::string> argv = {trip.launcher, "-c", std::string(kProbe)};
+  std::vector<std::string> wanted;
+  for (const Library& lib : trip.preloads) {
+    add_unique(wanted, lib.path);
+    add_unique(wanted, lib.real);
+  }
+  add_unique(wanted, trip.restore_library.path);
+  add_unique(wanted, trip.restore_library.real);
+  argv.insert(argv.end(), wanted.begin(), wanted.end());
+
+  Captured captured = run_captured(argv, kRoundTripTimeoutSeconds);
+  trip.timed_out = captured.timed_out;
+  trip.status = std::move(captured.status);
+  trip.out = std::move(captured.out);
+  trip.err = std::move(captured.err);
+
+  if (!pypy_checked && ProbeOutput::parse(trip.out).get("implementation") == "pypy") {
+    out.add(check_pypy_venv(fs, request->invoked_path));
+  }
+  for (const Check& check : round_trip_checks(trip)) out.add(check);
+  return out.failed() ? kExitCheckFailed : kExitOk;
+}
+
+}  // namespace
 
 void setup_doctor(CLI::App& app, Context& context) {
-  auto* sub = app.add_subcommand("doctor", "(not yet implemented)");
-  sub->callback([&context] { context.exit_code = 1; });
+  auto options = std::make_shared<Options>();
+  auto* sub = app.add_subcommand(
+      "doctor", "Check a launcher's setup, then run Python through it and check what it sees");
+  sub->add_option("launcher", options->launcher,
+                  "the launcher, e.g. VENV/bin/python (default: ./.venv/bin/python if it "
+                  "exists, else python on PATH)");
+  sub->footer(
+      "One line per check: ✓ passed, ✗ failed (with a fix), - skipped.\n"
+      "The live round trip runs LAUNCHER -c <probe> with this environment and checks\n"
+      "sys.executable, the preloads mapped in the interpreter and in a multiprocessing\n"
+      "spawn worker, and that a /bin/sh child gets this environment's LD_PRELOAD and\n"
+      "LD_LIBRARY_PATH back.\n"
+      "Exit status: 0 every check passed, 1 a check failed, 2 usage error.");
+  sub->callback([options, &context] { context.exit_code = run_doctor(*options); });
 }
 
 }  // namespace pyshim::cli

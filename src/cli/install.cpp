@@ -11,13 +11,16 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 
+#include "dynlib.hpp"
 #include "pyshim/cli.hpp"
+#include "pyshim/dynlib.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/process.hpp"
@@ -161,7 +164,79 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_env(
   return out;
 }
 
-Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& interpreter) {
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool has_loader_separator(std::string_view path) {
+  return path.find_first_of(": \t\n;") != std::string_view::npos;
+}
+
+// The library folders --layer brings: this venv's own dynlib folder (what
+// the layers above it search), then each layer's, each followed by that
+// layer's own library_path when it is a shim venv, so that C on B finds what
+// B's libraries need from A without naming A.
+fs::path normal_dir(const std::string& path) {
+  fs::path out = fs::path(absolute_path(path)).lexically_normal();
+  if (out.has_parent_path() && out.filename().empty()) out = out.parent_path();
+  return out;
+}
+
+Result<std::vector<std::string>> layer_library_path(const std::string& venv_arg,
+                                                    const std::vector<std::string>& layers) {
+  fs::path venv = normal_dir(venv_arg);
+  std::vector<std::string> dirs = {(venv / kDynlibDir).string()};
+  auto add = [&dirs](std::string dir) {
+    if (std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) dirs.push_back(std::move(dir));
+  };
+  std::error_code ec;
+  for (const std::string& layer_arg : layers) {
+    fs::path layer = normal_dir(layer_arg);
+    if (layer == venv) {
+      return usage_error(fmt::format("--layer {}: a venv cannot be layered on itself", layer_arg),
+                         "name the venvs below this one");
+    }
+    if (!fs::is_regular_file(layer / "pyvenv.cfg", ec)) {
+      return usage_error(
+          fmt::format("--layer {}: not a virtual environment (no pyvenv.cfg)", layer_arg),
+          "give the folder of a venv whose shared libraries this one needs");
+    }
+    fs::path dynlib = layer / kDynlibDir;
+    if (!fs::is_directory(dynlib, ec)) {
+      return usage_error(fmt::format("--layer {}: {} does not exist", layer_arg, dynlib.string()),
+                         fmt::format("collect that venv's shared libraries first: pyshim dynlib {}",
+                                     layer.string()));
+    }
+    add(dynlib.string());
+    fs::path config_path = layer / kConfigName;
+    if (fs::exists(config_path, ec)) {
+      auto config = parse_config(read_text(config_path), config_path.string());
+      if (!config) {
+        Error error = config.take_error();
+        error.exit_code = kExitUsage;
+        error.context.push_back(fmt::format("while reading --layer {}", layer_arg));
+        return error;
+      }
+      for (const Setting& dir : config->library_path) add(dir.value);
+    }
+  }
+  for (const std::string& dir : dirs) {
+    if (has_loader_separator(dir)) {
+      return usage_error(
+          fmt::format("cannot put {} on LD_LIBRARY_PATH: the loader splits paths at ':', ';' "
+                      "and whitespace",
+                      dir),
+          "move the venv to a path without them");
+    }
+  }
+  return dirs;
+}
+
+Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& interpreter,
+                              const fs::path& venv) {
   ConfigSpec spec;
   spec.interpreter = interpreter;
   std::vector<std::string> sanitizers;
@@ -189,10 +264,40 @@ Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& 
     return usage_error("--library-path and --library-path-append cannot be mixed",
                        "pyshim.toml has one library_path_position; pick one");
   }
-  spec.library_path_position =
-      options.library_path_append.empty() ? Position::kPrepend : Position::kAppend;
+  // Layers go after the caller's LD_LIBRARY_PATH, so that a caller can still
+  // override one of their libraries; one position per config makes
+  // --library-path (before the caller's) the odd one out.
+  if (!options.layers.empty() && !options.library_path.empty()) {
+    return usage_error("--layer and --library-path cannot be mixed",
+                       "layers are searched after the caller's LD_LIBRARY_PATH and pyshim.toml "
+                       "has one library_path_position: use --library-path-append for the "
+                       "other folders");
+  }
+  spec.library_path_position = options.library_path_append.empty() && options.layers.empty()
+                                   ? Position::kPrepend
+                                   : Position::kAppend;
+  if (!options.layers.empty()) {
+    auto layered = layer_library_path(venv.string(), options.layers);
+    if (!layered) return layered.take_error();
+    spec.library_path = std::move(*layered);
+  }
   for (const auto* list : {&options.library_path, &options.library_path_append}) {
-    for (const std::string& dir : *list) spec.library_path.push_back(absolute_path(dir));
+    for (const std::string& dir : *list) {
+      std::string path = absolute_path(dir);
+      if (std::find(spec.library_path.begin(), spec.library_path.end(), path) ==
+          spec.library_path.end()) {
+        spec.library_path.push_back(std::move(path));
+      }
+    }
+  }
+  // pyshim.toml is rewritten from the options; [dynlib] exclude has no option
+  // here, so what the user wrote there is kept.
+  std::error_code ec;
+  if (fs::exists(venv / kConfigName, ec)) {
+    std::string path = (venv / kConfigName).string();
+    if (auto current = parse_config(read_text(path), path)) {
+      for (const Setting& glob : current->dynlib_exclude) spec.dynlib_exclude.push_back(glob.value);
+    }
   }
   auto env = parse_env(options.env);
   if (!env) return env.take_error();
@@ -275,6 +380,11 @@ void add_common_options(CLI::App& sub, InstallOptions& o) {
                  "Repeatable.");
   sub.add_option("--library-path-append", o.library_path_append,
                  "Folder searched after the caller's LD_LIBRARY_PATH. Repeatable.");
+  sub.add_option("--layer", o.layers,
+                 "A venv below this one: its share/venv/dynlib (made by `pyshim dynlib`) and "
+                 "its own library folders are searched after the caller's LD_LIBRARY_PATH. "
+                 "Repeatable, top layer first; this venv's own share/venv/dynlib comes first "
+                 "and is brought up to date.");
   sub.add_option("--env", o.env,
                  "NAME=VALUE set for the interpreter and its children. "
                  "Repeatable.");
@@ -330,7 +440,7 @@ int run_install(const InstallOptions& options) {
                               fmt::format("pass --force to switch it to {}", interpreter)));
   }
 
-  auto spec = build_spec(options, interpreter);
+  auto spec = build_spec(options, interpreter, venv);
   if (!spec) return report(spec.error());
 
   std::vector<std::string> names = interpreter_names(venv);
@@ -362,6 +472,21 @@ int run_install(const InstallOptions& options) {
     }
   }
 
+  // The config names this venv's own dynlib folder; doctor would flag it
+  // missing, and the layers above expect it current.
+  std::optional<DynlibReport> dynlib;
+  if (!options.layers.empty()) {
+    auto synced = sync_dynlib(venv.string(), {}, true);
+    if (!synced) {
+      std::cerr << fmt::format(
+          "pyshim: installed into {}, but could not link its shared libraries into {}:\n",
+          venv.string(), (venv / kDynlibDir).string());
+      return report(synced.error());
+    }
+    changed |= !synced->up_to_date();
+    dynlib = std::move(*synced);
+  }
+
   if (!changed) {
     std::cout << fmt::format(
         "{} is already a shim venv with this configuration; nothing "
@@ -374,8 +499,15 @@ int run_install(const InstallOptions& options) {
   std::cout << fmt::format("  config:      {}\n", (venv / kConfigName).string());
   for (const std::string& path : spec->preload)
     std::cout << fmt::format("  preload:     {}\n", path);
+  for (const std::string& dir : spec->library_path) {
+    std::cout << fmt::format("  library:     {} ({})\n", dir,
+                             spec->library_path_position == Position::kAppend
+                                 ? "after the caller's LD_LIBRARY_PATH"
+                                 : "before the caller's LD_LIBRARY_PATH");
+  }
   std::cout << fmt::format("  launchers:   {} -> {}\n", fmt::join(names, ", "),
                            options.copy ? "copy of pyshim" : shim);
+  if (dynlib) std::cout << format_dynlib(*dynlib, false);
   std::cout << fmt::format("check it with: pyshim doctor {}\n", (bin / "python").string());
   return 0;
 }
@@ -391,7 +523,8 @@ void setup_install(CLI::App& app, Context& context) {
       "Examples:\n"
       "  pyshim install .venv --preload jemalloc\n"
       "  pyshim install .venv --preload asan --env ASAN_OPTIONS=detect_leaks=0:abort_on_error=1\n"
-      "  pyshim install .venv --copy --library-path /opt/cuda/lib64");
+      "  pyshim install .venv --copy --library-path /opt/cuda/lib64\n"
+      "  pyshim install app --layer /opt/layers/framework   # after `pyshim dynlib` there");
   sub->callback([options, &context] { context.exit_code = run_install(*options); });
 }
 

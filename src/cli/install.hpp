@@ -16,6 +16,7 @@ struct InstallOptions {
   std::vector<std::string> preload;
   std::vector<std::string> library_path;
   std::vector<std::string> library_path_append;
+  std::vector<std::string> layers;  // venvs whose share/venv/dynlib this one searches
   std::vector<std::string> env;
   bool copy = false;
   bool force = false;

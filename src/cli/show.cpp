@@ -1,13 +1,66 @@
-// pyshim show: (being written)
+// pyshim show [LAUNCHER] [--json]: what the launcher would do if started
+// now from this environment, and where each part of it comes from. It runs
+// the launcher's own prepare_launch(), so a launch that would fail is
+// reported with the launcher's error and exit code.
+#include <cstdio>
+#include <memory>
+
 #include <CLI/CLI.hpp>
 
 #include "pyshim/cli.hpp"
+#include "pyshim/launch.hpp"
+#include "pyshim/os.hpp"
+#include "pyshim/report.hpp"
+
+extern char** environ;
 
 namespace pyshim::cli {
+namespace {
+
+struct Options {
+  std::string launcher;
+  bool json = false;
+};
+
+int run_show(const Options& options) {
+  std::string launcher = options.launcher.empty() ? default_launcher() : options.launcher;
+  if (launcher.empty()) {
+    return report(Error{kExitUsage,
+                        "no launcher given, and neither ./.venv/bin/python nor python on PATH "
+                        "exists",
+                        {},
+                        "give one: pyshim show VENV/bin/python"});
+  }
+  std::size_t env_count = 0;
+  while (environ[env_count] != nullptr) ++env_count;
+  auto request = request_for_launcher(launcher, EnvView(environ, env_count));
+  if (!request) return report(request.error());
+
+  RealFileSystem fs;
+  auto launch = prepare_launch(fs, *request);
+  if (!launch) return report(launch.error());
+
+  std::string text = options.json ? show_json(*request, *launch) : show_text(*request, *launch);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return kExitOk;
+}
+
+}  // namespace
 
 void setup_show(CLI::App& app, Context& context) {
-  auto* sub = app.add_subcommand("show", "(not yet implemented)");
-  sub->callback([&context] { context.exit_code = 1; });
+  auto options = std::make_shared<Options>();
+  auto* sub = app.add_subcommand(
+      "show", "Show the launch plan: config used, interpreter, argv[0], environment changes");
+  sub->add_option("launcher", options->launcher,
+                  "the launcher, e.g. VENV/bin/python (default: ./.venv/bin/python if it "
+                  "exists, else python on PATH)");
+  sub->add_flag("--json", options->json, "print a JSON document (schema 1, see README)");
+  sub->footer(
+      "The plan is computed for this shell's environment, exactly as the launcher\n"
+      "would compute it if started now. Exit status: 0, or the launcher's own\n"
+      "(125 config or setup error, 126/127 interpreter not executable/not found),\n"
+      "or 2 for a launcher path that does not exist.");
+  sub->callback([options, &context] { context.exit_code = run_show(*options); });
 }
 
 }  // namespace pyshim::cli

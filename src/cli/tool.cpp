@@ -66,6 +66,7 @@ int tool_main(int argc, char** argv) {
   cli::setup_uninstall(app, context);
   cli::setup_show(app, context);
   cli::setup_doctor(app, context);
+  cli::setup_dynlib(app, context);
 
   try {
     app.parse(argc, argv);

@@ -12,6 +12,7 @@
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/venv.hpp"
+#include "hooks.hpp"
 
 namespace fs = std::filesystem;
 
@@ -205,6 +206,7 @@ Status restore_manifest(const fs::path& venv) {
   }
   fs::remove(venv / kConfigName, ec);
   fs::remove_all(venv / "lib" / "pyshim", ec);
+  if (auto removed = sync_startup_files(venv, false); !removed) return removed.take_error();
   fs::remove_all(state, ec);
   return Ok{};
 }

@@ -3,6 +3,7 @@
 #include <elf.h>
 
 #include <cstring>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -39,7 +40,113 @@ Result<ElfInfo> parse_class(std::string_view head, ElfInfo info) {
   return info;
 }
 
+Error elf_error(std::string message) {
+  return Error{kExitShimFailure, std::move(message), {}, ""};
+}
+
+template <class T>
+bool read_struct(std::string_view image, std::uint64_t offset, T& out) {
+  if (offset > image.size() || image.size() - offset < sizeof(T)) return false;
+  std::memcpy(&out, image.data() + offset, sizeof out);
+  return true;
+}
+
+// The NUL-terminated string at index of a string table section, or nullopt
+// when the table or the string does not lie inside the file.
+template <class Shdr>
+std::optional<std::string_view> string_at(std::string_view image, const Shdr& table,
+                                          std::uint64_t index) {
+  std::uint64_t offset = table.sh_offset;
+  std::uint64_t size = table.sh_size;
+  if (offset > image.size() || size > image.size() - offset || index >= size) return std::nullopt;
+  std::string_view strings = image.substr(offset, size);
+  std::size_t end = strings.find('\0', index);
+  if (end == std::string_view::npos) return std::nullopt;
+  return strings.substr(index, end - index);
+}
+
+template <class Ehdr, class Shdr, class Sym, class Dyn>
+Result<DynamicInfo> parse_dynamic_class(std::string_view image, DynamicInfo info) {
+  Ehdr ehdr;
+  if (!read_struct(image, 0, ehdr)) return elf_error("truncated ELF header");
+  info.type = ehdr.e_type;
+  info.machine = ehdr.e_machine;
+  std::uint64_t shoff = ehdr.e_shoff;
+  std::uint64_t shentsize = ehdr.e_shentsize;
+  if (shoff == 0) return info;
+  if (shentsize < sizeof(Shdr)) return elf_error("section header entries are too small");
+  std::uint64_t shnum = ehdr.e_shnum;
+  if (shnum == 0) {
+    // More than SHN_LORESERVE sections: the count is in section 0's sh_size.
+    Shdr first;
+    if (!read_struct(image, shoff, first)) return elf_error("section headers lie beyond the file");
+    shnum = first.sh_size;
+  }
+  if (shoff > image.size() || shnum > (image.size() - shoff) / shentsize) {
+    return elf_error("section headers lie beyond the file");
+  }
+  auto section = [&](std::uint64_t index, Shdr& out) {
+    return index < shnum && read_struct(image, shoff + index * shentsize, out);
+  };
+  for (std::uint64_t i = 0; i < shnum; ++i) {
+    Shdr sh;
+    section(i, sh);
+    if (sh.sh_type != SHT_DYNAMIC && sh.sh_type != SHT_DYNSYM) continue;
+    Shdr strtab;
+    if (!section(sh.sh_link, strtab)) return elf_error("a section links a missing string table");
+    std::uint64_t base = sh.sh_offset;
+    if (sh.sh_type == SHT_DYNAMIC) {
+      for (std::uint64_t j = 0; j < sh.sh_size / sizeof(Dyn); ++j) {
+        Dyn dyn;
+        if (!read_struct(image, base + j * sizeof(Dyn), dyn)) {
+          return elf_error(".dynamic lies beyond the file");
+        }
+        if (dyn.d_tag == DT_NULL) break;
+        if (dyn.d_tag != DT_SONAME) continue;
+        auto soname = string_at(image, strtab, dyn.d_un.d_val);
+        if (!soname) return elf_error("DT_SONAME points outside its string table");
+        info.soname = std::string(*soname);
+      }
+      continue;
+    }
+    std::uint64_t entsize = sh.sh_entsize >= sizeof(Sym) ? sh.sh_entsize : sizeof(Sym);
+    // Entry 0 is the reserved undefined symbol.
+    for (std::uint64_t j = 1; j < sh.sh_size / entsize; ++j) {
+      Sym sym;
+      if (!read_struct(image, base + j * entsize, sym))
+        return elf_error(".dynsym lies beyond the file");
+      if (sym.st_shndx == SHN_UNDEF) continue;
+      int bind = ELF64_ST_BIND(sym.st_info);
+      if (bind != STB_GLOBAL && bind != STB_WEAK && bind != STB_GNU_UNIQUE) continue;
+      int visibility = ELF64_ST_VISIBILITY(sym.st_other);
+      if (visibility == STV_HIDDEN || visibility == STV_INTERNAL) continue;
+      auto name = string_at(image, strtab, sym.st_name);
+      if (!name) return elf_error("a symbol name lies outside its string table");
+      if (name->starts_with("PyInit_")) info.init_symbols.emplace_back(*name);
+    }
+  }
+  return info;
+}
+
 }  // namespace
+
+Result<DynamicInfo> parse_dynamic(std::string_view image) {
+  if (image.size() < EI_NIDENT || std::memcmp(image.data(), ELFMAG, SELFMAG) != 0) {
+    return elf_error("not an ELF file");
+  }
+  DynamicInfo info;
+  info.elf_class = static_cast<unsigned char>(image[EI_CLASS]);
+  if (static_cast<unsigned char>(image[EI_DATA]) != ELFDATA2LSB) {
+    return elf_error("not a little-endian ELF file");
+  }
+  if (info.elf_class == ELFCLASS64) {
+    return parse_dynamic_class<Elf64_Ehdr, Elf64_Shdr, Elf64_Sym, Elf64_Dyn>(image, info);
+  }
+  if (info.elf_class == ELFCLASS32) {
+    return parse_dynamic_class<Elf32_Ehdr, Elf32_Shdr, Elf32_Sym, Elf32_Dyn>(image, info);
+  }
+  return elf_error("unknown ELF class");
+}
 
 Result<ElfInfo> parse_elf(std::string_view head) {
   if (head.size() < EI_NIDENT || std::memcmp(head.data(), ELFMAG, SELFMAG) != 0) {

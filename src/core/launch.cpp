@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -69,6 +70,15 @@ Status check_separators(const Launch& launch) {
   return Ok{};
 }
 
+}  // namespace
+
+bool has_launcher_note(std::string_view head) {
+  return head.find(std::string_view(kLauncherNote, sizeof kLauncherNote)) !=
+         std::string_view::npos;
+}
+
+namespace {
+
 bool same_contents(FileSystem& fs, const std::string& a, const std::string& b) {
   std::string text_a;
   std::string text_b;
@@ -107,6 +117,20 @@ Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Lau
         fs.stat(request.self_exe, self) == 0 && self.dev == info.dev && self.ino == info.ino;
     if (is_self ||
         (info.size == self.size && same_contents(fs, interpreter.value, request.self_exe))) {
+      return config_error(
+          config, interpreter.origin, kExitShimFailure,
+          fmt::format("interpreter resolves to the shim itself: {}", interpreter.value),
+          "point 'interpreter' at the real Python (e.g. the 'home' in pyvenv.cfg), not at a "
+          "pyshim launcher");
+    }
+  }
+  // A launcher of another build (A -> B -> A would loop forever). Its note is
+  // only looked for when a launcher exec'd this one directly (the bookkeeping
+  // is still there: no restore library ran in between), which costs nothing
+  // on a normal launch and stops a loop at its second hop.
+  if (request.thorough || env_has(request.env, kOrigPreloadVar)) {
+    std::string head;
+    if (fs.read_head(interpreter.value, 4096, head) == 0 && has_launcher_note(head)) {
       return config_error(
           config, interpreter.origin, kExitShimFailure,
           fmt::format("interpreter resolves to the shim itself: {}", interpreter.value),
@@ -167,7 +191,7 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
     std::string parent = dirname(dir);
     for (const std::string& candidate :
          {join_path(dir, kConfigName), join_path(parent, kConfigName)}) {
-      if (!searched.empty() && searched.back() == candidate) continue;
+      if (std::find(searched.begin(), searched.end(), candidate) != searched.end()) continue;
       int err = fs.read_file(candidate, found.text);
       if (err == 0) {
         found.path = candidate;

@@ -110,6 +110,14 @@ void append_unique(std::vector<std::string_view>& out, std::string_view list,
   }
 }
 
+std::string startup_value(const Config& config) {
+  if (config.startup.empty()) return {};
+  std::string value = config.file;
+  for (const Setting& dir : config.python_path) value.append("\npath=").append(dir.value);
+  for (const Setting& hook : config.startup) value.append("\nhook=").append(hook.value);
+  return value;
+}
+
 Plan make_plan(const PlanInputs& in) {
   const Config& config = *in.config;
   Plan plan;
@@ -146,6 +154,7 @@ Plan make_plan(const PlanInputs& in) {
   }
 
   for (const EnvSetting& var : config.env) set_entry(plan, var.name, var.value);
+  if (!config.startup.empty()) set_entry(plan, kStartupVar, startup_value(config));
 
   set_entry(plan, kOrigPreloadVar, orig_preload);
   set_entry(plan, kOrigLibraryPathVar, orig_library_path);

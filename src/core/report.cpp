@@ -1,5 +1,6 @@
 #include "pyshim/report.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -79,11 +80,32 @@ std::vector<EnvChange> env_changes(const Launch& launch, EnvView caller) {
   }
   consider(kLibraryPathVar, std::move(origin), true);
 
-  for (const EnvSetting& var : config.env) {
-    consider(var.name, {where(config, var.origin)}, false);
-  }
+  // By position in the file: the config keeps [env] in key order.
+  std::vector<const EnvSetting*> vars;
+  for (const EnvSetting& var : config.env) vars.push_back(&var);
+  std::stable_sort(vars.begin(), vars.end(), [](const EnvSetting* a, const EnvSetting* b) {
+    return std::pair(a->origin.line, a->origin.column) <
+           std::pair(b->origin.line, b->origin.column);
+  });
+  for (const EnvSetting* var : vars) consider(var->name, {where(config, var->origin)}, false);
+
+  origin.clear();
+  for (const Setting& hook : config.startup) origin.push_back(where(config, hook.origin));
+  for (const Setting& dir : config.python_path) origin.push_back(where(config, dir.origin));
+  consider(kStartupVar, std::move(origin), true);
+
   consider(kOrigPreloadVar, {std::string(kOriginBookkeeping)}, true);
   consider(kOrigLibraryPathVar, {std::string(kOriginBookkeeping)}, true);
+
+  // Anything a later version of the plan sets that is not named above, so
+  // that show never hides a change.
+  for (const char* entry : planned) {
+    std::string_view text(entry);
+    std::string_view name = text.substr(0, text.find('='));
+    bool listed = false;
+    for (const EnvChange& change : out) listed = listed || change.name == name;
+    if (!listed) consider(name, {std::string(kOriginPlan)}, false);
+  }
   return out;
 }
 
@@ -128,6 +150,10 @@ std::string show_text(const LaunchRequest& request, const Launch& launch) {
     if (change.name == kPreloadVar || change.name == kLibraryPathVar) {
       out += fmt::format("    restored to {} by the restore library before main()\n",
                          change.before ? "the caller's value" : "unset");
+    } else if (change.name == kStartupVar) {
+      out +=
+          "    removed by the restore library before main(); the startup hooks read it from\n"
+          "    /proc/self/environ\n";
     } else if (!change.restored_before_main) {
       out += "    kept: inherited by every child\n";
     }
@@ -288,25 +314,31 @@ std::optional<std::string> mapped_as(const Library& lib, const std::vector<std::
   return std::nullopt;
 }
 
+constexpr std::string_view kStderrPrefix = "stderr: ";
+
 std::string describe_value(const std::optional<std::string>& value) {
   if (!value) return "unset";
   if (value->empty()) return "set to empty";
   return fmt::format("{:?}", *value);
 }
 
-// The last lines of the launcher's stderr, as context for a failed check.
+// The last distinct lines of the launcher's stderr, as context for a failed
+// check (the loader repeats its complaint in every process it starts).
 std::vector<std::string> stderr_context(std::string_view err, std::size_t max_lines = 6) {
   std::vector<std::string_view> lines;
   while (!err.empty()) {
     std::size_t end = err.find('\n');
     std::string_view line = err.substr(0, end);
     err.remove_prefix(end == std::string_view::npos ? err.size() : end + 1);
-    if (!line.empty()) lines.push_back(line);
+    if (!line.empty() && std::find(lines.begin(), lines.end(), line) == lines.end()) {
+      lines.push_back(line);
+    }
   }
   std::vector<std::string> out;
   std::size_t first = lines.size() > max_lines ? lines.size() - max_lines : 0;
-  for (std::size_t i = first; i < lines.size(); ++i)
-    out.push_back(fmt::format("stderr: {}", lines[i]));
+  for (std::size_t i = first; i < lines.size(); ++i) {
+    out.push_back(fmt::format("{}{}", kStderrPrefix, lines[i]));
+  }
   return out;
 }
 
@@ -322,16 +354,14 @@ void check_mapped(std::vector<Check>& out, const RoundTrip& trip, const ProbeOut
     } else {
       out.push_back(Check::fail(
           std::move(what), "not in /proc/self/maps",
-          "the loader ignored it: look for \"ld.so\" lines on stderr (wrong ELF class or machine, "
-          "a statically linked interpreter, or an unreadable file)",
+          "the loader skipped it; its reason is in an \"ld.so\" line of the launcher's stderr "
+          "(wrong ELF class or machine, a statically linked interpreter, an unreadable file)",
           stderr_context(trip.err)));
     }
   }
 }
 
-}  // namespace
-
-std::vector<Check> round_trip_checks(const RoundTrip& trip) {
+std::vector<Check> all_round_trip_checks(const RoundTrip& trip) {
   std::vector<Check> out;
   std::string rerun = fmt::format(
       "run `PYSHIM_LOG=debug {} -c pass` to see what the launcher and the interpreter do",
@@ -428,6 +458,21 @@ std::vector<Check> round_trip_checks(const RoundTrip& trip) {
         Check::fail(what, fmt::format("it has {}", fmt::join(bookkeeping, ", ")), restore_fix));
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<Check> round_trip_checks(const RoundTrip& trip) {
+  std::vector<Check> checks = all_round_trip_checks(trip);
+  // The launcher's stderr once, under the first failure that quotes it.
+  bool shown = false;
+  for (Check& check : checks) {
+    auto is_stderr = [](const std::string& line) { return line.starts_with(kStderrPrefix); };
+    if (std::none_of(check.context.begin(), check.context.end(), is_stderr)) continue;
+    if (shown) std::erase_if(check.context, is_stderr);
+    shown = true;
+  }
+  return checks;
 }
 
 }  // namespace pyshim

@@ -144,6 +144,29 @@ std::string render_config(const ConfigSpec& spec) {
     });
     out += fmt::format("{} = {}\n", bare ? name : toml_quote(name), toml_quote(value));
   }
+  if (!spec.startup.empty() || !spec.python_path.empty()) {
+    out += "\n# Called in every interpreter started through this launcher, before the main\n"
+           "# module (not with -S). `path` folders go on sys.path before the imports.\n"
+           "[python]\n";
+    auto list = [&out](std::string_view key, const std::vector<std::string>& items) {
+      out += fmt::format("{} = [", key);
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        out += fmt::format("{}{}", i == 0 ? "" : ", ", toml_quote(items[i]));
+      }
+      out += "]\n";
+    };
+    list("startup", spec.startup);
+    list("path", spec.python_path);
+  }
+  if (!spec.dynlib_exclude.empty()) {
+    out +=
+        "\n# Files `pyshim dynlib` leaves out: globs relative to site-packages, ** for\n"
+        "# any folders.\n[dynlib]\nexclude = [";
+    for (std::size_t i = 0; i < spec.dynlib_exclude.size(); ++i) {
+      out += fmt::format("{}{}", i == 0 ? "" : ", ", toml_quote(spec.dynlib_exclude[i]));
+    }
+    out += "]\n";
+  }
   return out;
 }
 

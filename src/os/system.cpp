@@ -51,6 +51,20 @@ int RealFileSystem::read_file(const std::string& path, std::string& out) {
   return err;
 }
 
+int RealFileSystem::read_head(const std::string& path, std::size_t max, std::string& out) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno;
+  out.resize(max);
+  ssize_t n;
+  do {
+    n = ::pread(fd, out.data(), max, 0);
+  } while (n < 0 && errno == EINTR);
+  int err = n < 0 ? errno : 0;
+  out.resize(n < 0 ? 0 : static_cast<std::size_t>(n));
+  ::close(fd);
+  return err;
+}
+
 int RealFileSystem::readlink(const std::string& path, std::string& target) {
   char buffer[PATH_MAX];
   ssize_t n = ::readlink(path.c_str(), buffer, sizeof buffer);

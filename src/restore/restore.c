@@ -28,8 +28,21 @@ static void remove_at(char** env, size_t index) {
   for (size_t i = index; env[i] != NULL; ++i) env[i] = env[i + 1];
 }
 
+/* Same rule as the launcher: PYSHIM_LOG=debug/trace (or any value that is
+ * not a level name) logs; unset, empty, off or a quieter level does not. */
+static int logging(void) {
+  const char* level = getenv("PYSHIM_LOG");
+  if (level == NULL || level[0] == '\0') return 0;
+  static const char* const quiet[] = {"off", "info", "warn", "warning", "err", "error",
+                                      "critical"};
+  for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; ++i) {
+    if (strcmp(level, quiet[i]) == 0) return 0;
+  }
+  return 1;
+}
+
 static void say(const char* what, const char* detail) {
-  if (getenv("PYSHIM_LOG") == NULL) return;
+  if (!logging()) return;
   static const char head[] = "pyshim-restore: ";
   (void)!write(2, head, sizeof head - 1);
   (void)!write(2, what, strlen(what));
@@ -68,4 +81,12 @@ __attribute__((constructor)) static void pyshim_restore(void) {
   if (environ == NULL) return;
   restore(environ, "PYSHIM_ORIG_LD_PRELOAD=", "LD_PRELOAD=");
   restore(environ, "PYSHIM_ORIG_LD_LIBRARY_PATH=", "LD_LIBRARY_PATH=");
+  /* The startup-hook list is for this interpreter only; its hook module
+   * reads it from /proc/self/environ, which keeps the environment as
+   * exec'd. */
+  size_t s = find(environ, "PYSHIM_STARTUP=", 15);
+  if (environ[s] != NULL) {
+    remove_at(environ, s);
+    say("removed ", "PYSHIM_STARTUP");
+  }
 }

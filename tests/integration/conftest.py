@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -71,6 +70,7 @@ class Interp:
     id: str
     path: Optional[Path]  # None: missing on this machine
     kind: str  # "cpython" or "pypy"
+    version: tuple  # (3, minor) of the language
     missing_reason: str = ""
 
     @property
@@ -81,29 +81,33 @@ class Interp:
 
 
 def _pyenv_cpython(minor: int) -> Interp:
+    """The newest 3.<minor>.<patch> under /root/.pyenv/versions (no -dev, t, ...)."""
     ident = f"cpython3.{minor}"
-    found = sorted(
-        glob.glob(str(PYENV_VERSIONS / f"3.{minor}.*" / "bin" / f"python3.{minor}")),
-        key=lambda p: [int(x) if x.isdigit() else 0 for x in re.split(r"[.]", Path(p).parts[-3])],
-    )
-    found = [p for p in found if re.fullmatch(rf"3\.{minor}\.\d+", Path(p).parts[-3])]
+    found = []
+    for d in PYENV_VERSIONS.glob(f"3.{minor}.*"):
+        m = re.fullmatch(rf"3\.{minor}\.(\d+)", d.name)
+        exe = d / "bin" / f"python3.{minor}"
+        if m and os.access(exe, os.X_OK):
+            found.append((int(m.group(1)), exe))
     if not found:
-        return Interp(ident, None, "cpython", f"no CPython 3.{minor} under {PYENV_VERSIONS}")
-    return Interp(ident, Path(found[-1]), "cpython")
+        return Interp(
+            ident, None, "cpython", (3, minor), f"no CPython 3.{minor} under {PYENV_VERSIONS}"
+        )
+    return Interp(ident, max(found)[1], "cpython", (3, minor))
 
 
-def _system(ident: str, path: str, kind: str, package: str) -> Interp:
+def _system(ident: str, path: str, kind: str, version: tuple, package: str) -> Interp:
     p = Path(path)
     if not (p.exists() and os.access(p, os.X_OK)):
-        return Interp(ident, None, kind, f"{path} not installed (Debian package {package})")
-    return Interp(ident, p, kind)
+        return Interp(ident, None, kind, version, f"{path} not installed (Debian package {package})")
+    return Interp(ident, p, kind, version)
 
 
 def all_interpreters() -> List[Interp]:
     return [_pyenv_cpython(m) for m in CPYTHON_MINORS] + [
-        _system("debian3.11", "/usr/bin/python3.11", "cpython", "python3.11"),
-        _system("debian3.11-dbg", "/usr/bin/python3.11-dbg", "cpython", "python3.11-dbg"),
-        _system("pypy3", "/usr/bin/pypy3", "pypy", "pypy3"),
+        _system("debian3.11", "/usr/bin/python3.11", "cpython", (3, 11), "python3.11"),
+        _system("debian3.11-dbg", "/usr/bin/python3.11-dbg", "cpython", (3, 11), "python3.11-dbg"),
+        _system("pypy3", "/usr/bin/pypy3", "pypy", (3, 9), "pypy3"),
     ]
 
 
@@ -192,25 +196,40 @@ def testlibs(tmp_path_factory) -> NativeLibs:
 
 @pytest.fixture(scope="session")
 def static_hop(tmp_path_factory) -> Path:
-    """A statically linked program that execs argv[1:] with its environment
-    untouched: the dynamic loader never runs in it, so neither does the
-    restore library (a hop whose restore did not run)."""
+    """`hop OUT [PROG ARGS...]`: a statically linked program that writes its
+    environment (entries NUL-terminated, in order) to OUT, then execs PROG
+    ARGS with that environment untouched. No dynamic loader runs in it, so
+    neither do LD_PRELOAD nor the restore library: it is a hop whose restore
+    did not run, and it shows the exact environment a launcher computed."""
     if shutil.which("gcc") is None:
         pytest.skip("gcc not found: cannot build the static hop program")
     root = tmp_path_factory.mktemp("hop")
     src = root / "hop.c"
     src.write_text(
-        "#include <unistd.h>\n#include <stdio.h>\nextern char **environ;\n"
+        "#include <fcntl.h>\n#include <stdio.h>\n#include <string.h>\n#include <unistd.h>\n"
+        "extern char **environ;\n"
         "int main(int argc, char **argv) {\n"
         "  if (argc < 2) return 2;\n"
-        "  execve(argv[1], argv + 1, environ);\n"
-        "  perror(\"hop: execve\"); return 127;\n}\n"
+        "  int fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC, 0644);\n"
+        "  if (fd < 0) { perror(\"hop: open\"); return 2; }\n"
+        "  for (char **e = environ; *e; ++e) {\n"
+        "    if (write(fd, *e, strlen(*e) + 1) < 0) return 2;\n"
+        "  }\n"
+        "  close(fd);\n"
+        "  if (argc > 2) { execve(argv[2], argv + 2, environ); perror(\"hop: execve\"); return 127; }\n"
+        "  return 0;\n}\n"
     )
     out = root / "hop"
     res = subprocess.run(["gcc", "-static", "-O1", "-o", str(out), str(src)], capture_output=True)
     if res.returncode != 0:
         pytest.skip(f"static linking unavailable (libc.a missing?): {res.stderr.decode()[-300:]}")
     return out
+
+
+def read_env_dump(path: Path) -> List[bytes]:
+    data = Path(path).read_bytes()
+    assert data.endswith(b"\0") or data == b""
+    return data.split(b"\0")[:-1]
 
 
 # --------------------------------------------------------------------------
@@ -298,6 +317,7 @@ def make_venv(
     res = subprocess.run(
         [str(interp.path), "-m", "venv", "--without-pip", str(root)],
         env=base_env,
+        cwd="/",
         capture_output=True,
     )
     assert res.returncode == 0, f"venv creation failed: {res.stderr.decode()}"
@@ -329,6 +349,8 @@ def base_env(tmp_path) -> Dict[str, str]:
 
 def run(argv, env, timeout=120, **kw) -> subprocess.CompletedProcess:
     assert env is not None, "always pass an explicit environment"
+    if kw.get("cwd") is None:
+        kw["cwd"] = "/"  # never pytest's cwd (it is on sys.path for -c)
     kw.setdefault("capture_output", True)
     return subprocess.run([os.fspath(a) if not isinstance(a, bytes) else a for a in argv],
                           env=env, timeout=timeout, **kw)
@@ -404,6 +426,7 @@ def assert_probe(
     process must see it plus the config's [env], and every /bin/sh child must
     be given exactly what its Python parent had."""
     assert sorted(result) == sorted(("parent", *parts))
+    caller_libs = set(re.split(r"[:\s]+", caller_env.get("LD_PRELOAD", ""))) - {""}
     expected_env = dict(caller_env)
     expected_env.update(config_env)
     for name in (n for n in PYTHON_REPORTS if n in result):
@@ -422,10 +445,8 @@ def assert_probe(
         if flags is not None:
             for flag, value in flags.items():
                 assert bool(r["flags"][flag]) == value, f"{where} sys.flags.{flag}"
-        caller_preload = caller_env.get("LD_PRELOAD")
-        if caller_preload:
-            for lib in caller_preload.split(":"):
-                assert lib in r["maps"], f"{where} caller's preload {lib} not mapped"
+        for lib in caller_libs:
+            assert lib in r["maps"], f"{where} caller's preload {lib} not mapped"
     # the parent's workers are its children (forkserver ones, grandchildren)
     parent_pid = result["parent"]["pid"]
     for name in ("spawn", "pool"):
@@ -435,13 +456,10 @@ def assert_probe(
         r = result[name]
         where = f"[{name}]"
         for maps_key in ("maps", "grep_maps"):
-            mapped = r[maps_key]
-            assert not [m for m in mapped if "jemalloc" in m], f"{where} {maps_key}: {mapped}"
-            assert not [m for m in mapped if "pyshim-restore" in m], f"{where} {maps_key}: {mapped}"
-            # positive control: the grep does see what the caller preloads
-            caller_preload = caller_env.get("LD_PRELOAD")
-            if caller_preload:
-                assert caller_preload in mapped, f"{where} {maps_key}: {mapped}"
+            # Exactly what the caller preloads (all watched libraries): no
+            # jemalloc unless the caller has it, never the restore library.
+            # With a caller preload this is also a positive control of grep.
+            assert set(r[maps_key]) == caller_libs, f"{where} {maps_key}: {r[maps_key]}"
         assert r["ld_preload"] == caller_env.get("LD_PRELOAD"), where
         assert r["ld_library_path"] == caller_env.get("LD_LIBRARY_PATH"), where
         assert r["pyshim_vars"] == {
@@ -450,22 +468,29 @@ def assert_probe(
         assert r["environ"] == expected_env, where
 
 
-CALLER_VARIANTS = ("unset", "empty", "set", "preload-only", "empty-preload")
+CALLER_VARIANTS = ("unset", "empty", "set", "preload-only", "empty-preload", "overlap")
 
 
-def caller_env(variant: str, base_env: Dict[str, str], tmp_path: Path, libs: NativeLibs):
+def caller_env(variant: str, base_env: Dict[str, str], tmp_path: Path, libs: NativeLibs,
+               jemalloc: Optional[Path] = None):
     """The caller's LD_PRELOAD / LD_LIBRARY_PATH: unset, set to empty, or set
-    to a harmless real value (a small library of our own, an existing dir)."""
+    to a harmless real value (a small library of our own, an existing dir).
+    "overlap": the caller already preloads the configured library (space
+    separated, as the loader allows) and already lists the configured dir."""
     env = dict(base_env)
     callerdir = tmp_path / "callerlibs"
     callerdir.mkdir(exist_ok=True)
-    preload, libpath = {
-        "unset": (None, None),
-        "empty": ("", ""),
-        "set": (str(libs.caller), str(callerdir)),
-        "preload-only": (str(libs.caller), None),
-        "empty-preload": ("", str(callerdir)),
-    }[variant]
+    if variant == "overlap":
+        assert jemalloc is not None
+        preload, libpath = f"{libs.caller} {jemalloc}", f"{callerdir}:{libs.libdir}"
+    else:
+        preload, libpath = {
+            "unset": (None, None),
+            "empty": ("", ""),
+            "set": (str(libs.caller), str(callerdir)),
+            "preload-only": (str(libs.caller), None),
+            "empty-preload": ("", str(callerdir)),
+        }[variant]
     if preload is not None:
         env["LD_PRELOAD"] = preload
     if libpath is not None:

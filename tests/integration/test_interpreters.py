@@ -117,7 +117,7 @@ def _prefix_xfail(interp, layout):
     return None
 
 
-@pytest.mark.parametrize("layout", ["symlink", "copy"])
+@pytest.mark.parametrize("layout", ["symlink", "copy", "copy-beside"])
 @pytest.mark.parametrize("interp", interp_params())
 def test_venv_prefix_matches_plain_venv(request, interp, layout, stage, tmp_path, base_env):
     """sys.prefix / base_prefix / path / executable of the shim venv equal
@@ -127,7 +127,9 @@ def test_venv_prefix_matches_plain_venv(request, interp, layout, stage, tmp_path
         request.node.add_marker(mark)
     venv = make_venv(stage, interp, tmp_path / "venv", base_env, mode=layout)
     assert venv.plain["executable"] == str(venv.python)
-    for name in ("python", "python3"):
+    names = sorted(p.name for p in (venv.root / "bin").iterdir() if p.name.startswith(("python", "pypy")))
+    assert {"python", "python3"} <= set(names)
+    for name in names:
         got = run_json([venv.root / "bin" / name, "-c", INFO], base_env)
         assert got["executable"] == str(venv.root / "bin" / name)
         for key in ("prefix", "base_prefix", "path"):

@@ -39,6 +39,13 @@ class FakeFileSystem final : public FileSystem {
     out = it->second.text;
     return 0;
   }
+  int read_head(const std::string& path, std::size_t max, std::string& out) override {
+    ++calls;
+    auto it = files_.find(resolve(path));
+    if (it == files_.end()) return ENOENT;
+    out = it->second.text.substr(0, max);
+    return 0;
+  }
   int readlink(const std::string& path, std::string& target) override {
     ++calls;
     auto it = links_.find(path);
@@ -197,6 +204,23 @@ TEST_F(LaunchTest, SameSizeButDifferentFileIsNotTheShim) {
   fs.file("/other/python", std::string(1000, 'P'), kExe);
   fs.file("/venv/pyshim.toml", "interpreter = \"/other/python\"");
   EXPECT_TRUE(prepare_launch(fs, request).ok());
+}
+
+TEST_F(LaunchTest, ALauncherOfAnotherBuildIsRefusedWhenALauncherExecdThisOne) {
+  std::string other = "ELF..." + std::string(kLauncherNote, sizeof kLauncherNote) + "...";
+  fs.file("/other/bin/python", other, kExe);
+  fs.file("/venv/pyshim.toml", "interpreter = \"/other/bin/python\"");
+  // A normal launch does not read the interpreter (no extra syscalls).
+  EXPECT_TRUE(prepare_launch(fs, request).ok());
+  std::vector<const char*> env = {"PYSHIM_ORIG_LD_PRELOAD="};
+  request.env = EnvView(env);
+  auto launch = prepare_launch(fs, request);
+  ASSERT_FALSE(launch.ok());
+  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().message, "interpreter resolves to the shim itself: /other/bin/python");
+  request.env = {};
+  request.thorough = true;
+  EXPECT_FALSE(prepare_launch(fs, request).ok());
 }
 
 TEST_F(LaunchTest, MissingPreloadIs125) {

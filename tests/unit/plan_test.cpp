@@ -126,6 +126,16 @@ TEST(MakePlan, AShimChainKeepsBothConfigsPreloads) {
   EXPECT_EQ(value_of(env, "PYSHIM_ORIG_LD_PRELOAD"), "");
 }
 
+TEST(MakePlan, StartupHooksTravelInOneVariableOnlyWhenConfigured) {
+  EXPECT_EQ(value_of(plan_env(make_config(), {}), "PYSHIM_STARTUP"), "<unset>");
+  auto config = parse_config(
+      "interpreter = \"/p\"\n[python]\nstartup = [\"a:f\", \"b.c:g\"]\npath = [\"src\"]\n",
+      "/v/pyshim.toml");
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(value_of(plan_env(*config, {}), "PYSHIM_STARTUP"),
+            "/v/pyshim.toml\npath=/v/src\nhook=a:f\nhook=b.c:g");
+}
+
 TEST(EnvGet, DistinguishesUnsetFromEmpty) {
   std::vector<const char*> env = {"A=", "AB=x"};
   EXPECT_EQ(env_get(EnvView(env), "A").data() != nullptr, true);

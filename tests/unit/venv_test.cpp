@@ -54,6 +54,8 @@ TEST(RenderConfig, RoundTripsThroughTheParser) {
   spec.library_path_position = Position::kAppend;
   spec.env = {{"ASAN_OPTIONS", "detect_leaks=0"}};
   spec.notes = {"preload 'asan' resolved with gcc -print-file-name=libasan.so"};
+  spec.startup = {"loader:load_plugins"};
+  spec.python_path = {"/app/src"};
   std::string text = render_config(spec);
   auto config = parse_config(text, "/v/pyshim.toml");
   ASSERT_TRUE(config.ok()) << format_error(config.error()) << text;
@@ -64,6 +66,9 @@ TEST(RenderConfig, RoundTripsThroughTheParser) {
   EXPECT_EQ(config->library_path_position, Position::kAppend);
   EXPECT_EQ(config->env.at(0).value, "detect_leaks=0");
   EXPECT_NE(text.find("# preload 'asan'"), std::string::npos);
+  ASSERT_EQ(config->startup.size(), 1u);
+  EXPECT_EQ(config->startup[0].value, "loader:load_plugins");
+  EXPECT_EQ(config->python_path.at(0).value, "/app/src");
 }
 
 TEST(RenderConfig, EmptyListsStillParse) {

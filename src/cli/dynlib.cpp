@@ -1,0 +1,377 @@
+// pyshim dynlib VENV: keep VENV/share/venv/dynlib a folder of links to the
+// shared libraries in VENV's site-packages that are not extension modules,
+// so that a venv layered on this one (`pyshim install UPPER --layer VENV`)
+// finds them through LD_LIBRARY_PATH. The decisions are in
+// src/core/dynlib.cpp; this file gathers the facts and writes the links.
+#include "dynlib.hpp"
+
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <CLI/CLI.hpp>
+
+#include "pyshim/cli.hpp"
+#include "pyshim/config.hpp"
+#include "pyshim/elf.hpp"
+#include "pyshim/launch.hpp"
+#include "pyshim/os.hpp"
+#include "pyshim/process.hpp"
+#include "venv_files.hpp"
+
+namespace fs = std::filesystem;
+
+namespace pyshim::cli {
+namespace {
+
+// Printed by the venv's interpreter: what `import` accepts and where this
+// venv installs packages. -I keeps PYTHONPATH and user site-packages out.
+constexpr const char* kQueryScript =
+    "import importlib.machinery as m, sysconfig\n"
+    "for s in m.EXTENSION_SUFFIXES: print('suffix=' + s)\n"
+    "p = sysconfig.get_paths()\n"
+    "print('site=' + p['purelib'])\n"
+    "print('site=' + p['platlib'])\n";
+
+// A read-only mapping of a whole file: the ELF reader touches only the
+// pages it needs, which matters for libraries of hundreds of megabytes.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      void* data =
+          ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+      if (data != MAP_FAILED) {
+        data_ = static_cast<const char*>(data);
+        size_ = static_cast<std::size_t>(st.st_size);
+      }
+    }
+    ::close(fd);
+  }
+  ~MappedFile() {
+    if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  std::string_view view() const { return {data_, size_}; }
+
+ private:
+  const char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+Error usage_error(std::string message, std::vector<std::string> context, std::string hint) {
+  return Error{kExitUsage, std::move(message), std::move(context), std::move(hint)};
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+struct InterpreterFacts {
+  std::vector<std::string> suffixes;
+  std::vector<std::string> site_dirs;
+};
+
+Result<InterpreterFacts> ask_interpreter(const fs::path& venv) {
+  std::vector<std::string> names = interpreter_names(venv);
+  if (names.empty()) {
+    return usage_error(fmt::format("{}/bin has no python executable", venv.string()), {},
+                       "recreate the venv with `python -m venv`");
+  }
+  std::string python = (venv / "bin" / names.front()).string();
+  auto ran = run_process({python, "-I", "-c", kQueryScript}, true, false, 120);
+  if (!ran) return ran.take_error();
+  if (ran->status != 0 || ran->timed_out) {
+    return usage_error(
+        fmt::format("cannot ask {} for its extension suffixes and site-packages", python),
+        {ran->timed_out ? std::string("it did not answer within 120 s")
+                        : fmt::format("exit status {}", ran->status)},
+        fmt::format("check the venv's interpreter with `pyshim doctor {}`", python));
+  }
+  InterpreterFacts facts;
+  std::istringstream lines(ran->output);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("suffix=")) facts.suffixes.push_back(line.substr(7));
+    if (line.starts_with("site=")) {
+      std::string dir = line.substr(5);
+      if (std::find(facts.site_dirs.begin(), facts.site_dirs.end(), dir) == facts.site_dirs.end()) {
+        facts.site_dirs.push_back(dir);
+      }
+    }
+  }
+  if (facts.site_dirs.empty()) {
+    return usage_error(fmt::format("{} did not name its site-packages", python), {},
+                       "is it a Python interpreter?");
+  }
+  return facts;
+}
+
+// Every file under dir whose name could be a shared library, with what its
+// ELF headers say. Extension modules known by name are left out unread.
+std::vector<SharedObject> scan_site_dir(const std::string& dir,
+                                        const std::vector<std::string>& suffixes) {
+  std::vector<SharedObject> out;
+  std::error_code ec;
+  // Folder symlinks are not followed: they may loop, and what they point to
+  // is not this venv's.
+  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    const fs::directory_entry& entry = *it;
+    std::string name = entry.path().filename().string();
+    NameKind kind = classify_name(name, suffixes);
+    if (kind == NameKind::kOther || kind == NameKind::kExtension) continue;
+    struct stat st;
+    if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    SharedObject object;
+    object.site_dir = dir;
+    object.rel_path = entry.path().lexically_relative(dir).string();
+    object.identity = fmt::format("{}:{}", st.st_dev, st.st_ino);
+    MappedFile file(entry.path().string());
+    if (auto info = parse_dynamic(file.view()); info && info->type == ET_DYN) {
+      object.loadable = true;
+      object.soname = std::move(info->soname);
+      object.init_symbols = std::move(info->init_symbols);
+    }
+    out.push_back(std::move(object));
+  }
+  return out;
+}
+
+bool same_contents(const SharedObject& a, const SharedObject& b) {
+  MappedFile x(a.path());
+  MappedFile y(b.path());
+  return x.view() == y.view();
+}
+
+Result<std::vector<ExcludeGlob>> collect_excludes(const fs::path& venv,
+                                                  const std::vector<std::string>& extra) {
+  std::vector<ExcludeGlob> excludes;
+  std::error_code ec;
+  fs::path config_path = venv / kConfigName;
+  if (fs::exists(config_path, ec)) {
+    auto config = parse_config(read_text(config_path), config_path.string());
+    if (!config) return config.take_error();
+    for (const Setting& glob : config->dynlib_exclude) {
+      excludes.push_back({glob.value, where(*config, glob.origin)});
+    }
+  }
+  for (const std::string& glob : extra) excludes.push_back({glob, "--exclude"});
+  return excludes;
+}
+
+Result<std::vector<DynlibEntry>> read_dynlib_dir(const fs::path& dir) {
+  std::vector<DynlibEntry> entries;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+    DynlibEntry item;
+    item.name = entry.path().filename().string();
+    item.symlink = entry.is_symlink(ec);
+    if (item.symlink) item.target = fs::read_symlink(entry.path(), ec).string();
+    entries.push_back(std::move(item));
+  }
+  if (ec) {
+    return usage_error(fmt::format("cannot read {}: {}", dir.string(), ec.message()), {},
+                       "check its permissions");
+  }
+  return entries;
+}
+
+// Replaces path with a symlink to target in one rename, so a process
+// starting meanwhile sees the old link or the new one, never none.
+void put_symlink(const fs::path& path, const std::string& target, std::error_code& ec) {
+  fs::path tmp = path;
+  tmp += ".pyshim-tmp";
+  fs::remove(tmp, ec);
+  fs::create_symlink(target, tmp, ec);
+  if (!ec) fs::rename(tmp, path, ec);
+}
+
+Status apply_changes(const fs::path& dir, const std::vector<DynlibChange>& changes) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    return usage_error(fmt::format("cannot create {}: {}", dir.string(), ec.message()), {},
+                       "check the venv's permissions");
+  }
+  for (const DynlibChange& change : changes) {
+    fs::path path = dir / change.name;
+    if (change.kind == DynlibChange::Kind::kRemove) {
+      fs::remove(path, ec);
+    } else {
+      put_symlink(path, change.target, ec);
+    }
+    if (ec) {
+      return usage_error(fmt::format("cannot update {}: {}", path.string(), ec.message()), {},
+                         "check the venv's permissions");
+    }
+  }
+  return Ok{};
+}
+
+struct DynlibOptions {
+  std::string venv;
+  std::vector<std::string> exclude;
+  bool check = false;
+};
+
+int run_dynlib(const DynlibOptions& options) {
+  auto result = sync_dynlib(options.venv, options.exclude, !options.check);
+  if (!result) return report(result.error());
+  std::cout << format_dynlib(*result, options.check);
+  return options.check && !result->up_to_date() ? kExitCheckFailed : kExitOk;
+}
+
+}  // namespace
+
+Result<DynlibReport> sync_dynlib(const std::string& venv_arg,
+                                 const std::vector<std::string>& extra_excludes, bool apply) {
+  fs::path venv = fs::path(absolute_path(venv_arg)).lexically_normal();
+  if (venv.has_parent_path() && venv.filename().empty()) venv = venv.parent_path();
+  std::error_code ec;
+  if (!fs::is_regular_file(venv / "pyvenv.cfg", ec)) {
+    return usage_error(fmt::format("not a virtual environment: {} (no pyvenv.cfg)", venv.string()),
+                       {}, "give the venv's folder, the one holding pyvenv.cfg");
+  }
+  auto excludes = collect_excludes(venv, extra_excludes);
+  if (!excludes) return excludes.take_error();
+  auto facts = ask_interpreter(venv);
+  if (!facts) return facts.take_error();
+
+  DynlibInputs inputs;
+  inputs.venv = venv.string();
+  if (fs::exists(venv / kConfigName, ec)) inputs.config_file = (venv / kConfigName).string();
+  inputs.suffixes = facts->suffixes;
+  inputs.excludes = std::move(*excludes);
+  inputs.same_contents = same_contents;
+  std::vector<std::string> seen;  // purelib and platlib are often one folder under two names
+  for (const std::string& site : facts->site_dirs) {
+    std::string real = real_path(site);
+    if (real.empty() || std::find(seen.begin(), seen.end(), real) != seen.end()) continue;
+    seen.push_back(real);
+    for (SharedObject& object : scan_site_dir(site, facts->suffixes)) {
+      inputs.objects.push_back(std::move(object));
+    }
+  }
+  auto selection = select_dynlib(inputs);
+  if (!selection) return selection.take_error();
+
+  DynlibReport report;
+  report.venv = venv.string();
+  report.dir = (venv / kDynlibDir).string();
+  report.links = std::move(selection->links);
+  report.excluded = std::move(selection->excluded);
+  std::vector<DynlibEntry> existing;
+  auto status = fs::symlink_status(report.dir, ec);
+  if (!fs::exists(status)) {
+    report.dir_missing = true;
+  } else if (!fs::is_directory(status)) {
+    return usage_error(fmt::format("{} is not a folder", report.dir), {},
+                       "move it away; pyshim keeps the links to this venv's libraries there");
+  } else {
+    auto entries = read_dynlib_dir(report.dir);
+    if (!entries) return entries.take_error();
+    existing = std::move(*entries);
+  }
+  auto changes = diff_dynlib(report.links, existing, report.dir);
+  if (!changes) return changes.take_error();
+  report.changes = std::move(*changes);
+  if (apply && !report.up_to_date()) {
+    if (auto applied = apply_changes(report.dir, report.changes); !applied) {
+      return applied.take_error();
+    }
+  }
+  return report;
+}
+
+std::string format_dynlib(const DynlibReport& report, bool would) {
+  std::string out;
+  std::size_t added = 0;
+  std::size_t changed = 0;
+  std::size_t removed = 0;
+  for (const DynlibChange& change : report.changes) {
+    switch (change.kind) {
+      case DynlibChange::Kind::kAdd:
+        ++added;
+        out += fmt::format("  + {} -> {}\n", change.name, change.target);
+        break;
+      case DynlibChange::Kind::kChange:
+        ++changed;
+        out +=
+            fmt::format("  ~ {} -> {} (was {})\n", change.name, change.target, change.old_target);
+        break;
+      case DynlibChange::Kind::kRemove: {
+        ++removed;
+        std::error_code ec;
+        // A relative target is relative to the folder holding the link.
+        fs::path target = fs::path(report.dir) / change.old_target;
+        bool gone = !fs::exists(target, ec);
+        out += fmt::format("  - {} (was {}{})\n", change.name, change.old_target,
+                           gone ? ", target gone" : "");
+        break;
+      }
+    }
+  }
+  for (const Excluded& excluded : report.excluded) {
+    out += fmt::format("  excluded: {} (by '{}', {})\n", excluded.path, excluded.by.glob,
+                       excluded.by.origin);
+  }
+  std::string header;
+  if (report.up_to_date()) {
+    header = fmt::format("{} is up to date: {} link{}\n", report.dir, report.links.size(),
+                         report.links.size() == 1 ? "" : "s");
+  } else if (would) {
+    header = fmt::format("{} is out of date{}: {} to add, {} to change, {} to remove\n", report.dir,
+                         report.dir_missing ? " (the folder does not exist)" : "", added, changed,
+                         removed);
+    out += fmt::format("run `pyshim dynlib {}` to update it\n", report.venv);
+  } else {
+    header = fmt::format("{}{}: {} link{}; {} added, {} changed, {} removed\n", report.dir,
+                         report.dir_missing ? " (created)" : "", report.links.size(),
+                         report.links.size() == 1 ? "" : "s", added, changed, removed);
+  }
+  return header + out;
+}
+
+void setup_dynlib(CLI::App& app, Context& context) {
+  auto options = std::make_shared<DynlibOptions>();
+  auto* sub = app.add_subcommand(
+      "dynlib",
+      "Link the venv's shared libraries (not extension modules) into share/venv/dynlib, for "
+      "venvs layered on it.");
+  sub->add_option("VENV", options->venv, "The virtual environment")->required();
+  sub->add_option("--exclude", options->exclude,
+                  "Leave out files matching this glob, relative to site-packages (** matches "
+                  "any folders; a folder excludes what is in it). Repeatable; applies on top of "
+                  "[dynlib] exclude in VENV/pyshim.toml, which is not changed.");
+  sub->add_flag("--check", options->check,
+                "Change nothing; list what is out of date and exit 1 if anything is.");
+  sub->footer(
+      "Each library is linked by its file name, and by its SONAME when that differs.\n"
+      "Links whose libraries are gone are removed; running it again changes nothing.\n"
+      "\n"
+      "Examples:\n"
+      "  pyshim dynlib /opt/layers/framework\n"
+      "  pyshim dynlib .venv --exclude 'vendored_pkg/**'\n"
+      "  pyshim dynlib .venv --check\n"
+      "  pyshim install app --layer /opt/layers/framework   # app's library_path gets it");
+  sub->callback([options, &context] { context.exit_code = run_dynlib(*options); });
+}
+
+}  // namespace pyshim::cli

@@ -1,0 +1,66 @@
+"""pyshim startup hooks: imported by pyshim-startup.pth in every interpreter
+started through a pyshim launcher whose pyshim.toml has [python] startup.
+
+The launcher passes the hook list in PYSHIM_STARTUP; the restore library
+removes it from the environment before main(), so no child process inherits
+it, and it is read here from /proc/self/environ, which keeps the environment
+the interpreter was exec'd with. Written by `pyshim install`; do not edit.
+"""
+
+
+def _hook_spec():
+    try:
+        with open("/proc/self/environ", "rb") as f:
+            environ = f.read()
+    except OSError:
+        return None
+    for entry in environ.split(b"\0"):
+        if entry.startswith(b"PYSHIM_STARTUP="):
+            return entry[len(b"PYSHIM_STARTUP="):].decode("utf-8", "surrogateescape")
+    return None
+
+
+def _fail(hook, config, what):
+    import sys
+
+    sys.stderr.write(f"pyshim: startup hook '{hook}' (from {config}) {what}\n")
+
+
+def run():
+    spec = _hook_spec()
+    if spec is None:
+        return
+    import importlib
+    import sys
+
+    config, *lines = spec.split("\n")
+    for line in lines:
+        kind, _, value = line.partition("=")
+        if kind == "path" and value not in sys.path:
+            sys.path.append(value)
+    for line in lines:
+        kind, _, hook = line.partition("=")
+        if kind != "hook":
+            continue
+        module_name, _, attribute = hook.partition(":")
+        try:
+            target = importlib.import_module(module_name)
+        except ImportError as e:
+            _fail(hook, config, f"could not be imported: {type(e).__name__}: {e} "
+                  f"(module '{module_name}' searched in sys.path = {sys.path})")
+            continue
+        except BaseException as e:  # a module that fails while importing
+            _fail(hook, config, f"raised while importing '{module_name}': "
+                  f"{type(e).__name__}: {e}")
+            continue
+        try:
+            for name in attribute.split("."):
+                target = getattr(target, name)
+        except AttributeError:
+            _fail(hook, config, f"does not exist: module '{module_name}' "
+                  f"({getattr(target, '__file__', '?')}) has no '{attribute}'")
+            continue
+        try:
+            target()
+        except BaseException as e:
+            _fail(hook, config, f"raised {type(e).__name__}: {e}")
