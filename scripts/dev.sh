@@ -18,6 +18,7 @@ PACKAGES=(
   python3.11 python3.11-venv python3.11-dev python3.11-dbg pypy3 pypy3-venv
   python3-pytest python3-pytest-xdist
   libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
+  clang libclang-rt-14-dev
   strace curl perl coreutils gdb
 )
 

@@ -13,7 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -27,6 +29,7 @@
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/report.hpp"
+#include "hooks.hpp"
 
 extern char** environ;
 
@@ -132,24 +135,16 @@ std::string config_context(const Config& config, Origin origin) {
 }
 
 // The first 4 KiB: enough for the ELF and program headers, and for "#!".
-Result<std::string> read_head(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error{kExitCheckFailed, std::strerror(errno), {}, ""};
-  std::string head(4096, '\0');
-  std::size_t got = 0;
-  while (got < head.size()) {
-    ssize_t n = ::read(fd, head.data() + got, head.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
+Result<std::string> read_head(FileSystem& fs, const std::string& path) {
+  std::string head;
+  if (int err = fs.read_head(path, 4096, head); err != 0) {
+    return Error{kExitCheckFailed, std::strerror(err), {}, ""};
   }
-  ::close(fd);
-  head.resize(got);
   return head;
 }
 
-Result<ElfInfo> read_elf(const std::string& path) {
-  auto head = read_head(path);
+Result<ElfInfo> read_elf(FileSystem& fs, const std::string& path) {
+  auto head = read_head(fs, path);
   if (!head) return head.take_error();
   return parse_elf(*head);
 }
@@ -216,11 +211,11 @@ bool check_interpreter(Report& report, FileSystem& fs, const LaunchRequest& requ
   return true;
 }
 
-std::optional<ElfInfo> check_dynamic(Report& report, const Config& config) {
+std::optional<ElfInfo> check_dynamic(Report& report, FileSystem& fs, const Config& config) {
   const std::string& path = config.interpreter.value;
   std::string what = "interpreter is dynamically linked";
   std::vector<std::string> context = {config_context(config, config.interpreter.origin)};
-  auto head = read_head(path);
+  auto head = read_head(fs, path);
   if (!head) {
     report.add(Check::fail(what, fmt::format("cannot read {}: {}", path, head.error().message),
                            "check the file's permissions", context));
@@ -275,7 +270,7 @@ void check_preloads(Report& report, FileSystem& fs, const Config& config,
           context));
       continue;
     }
-    auto elf = read_elf(lib.value);
+    auto elf = read_elf(fs, lib.value);
     if (!elf) {
       report.add(Check::fail(what,
                              fmt::format("not an ELF shared library ({})", elf.error().message),
@@ -339,7 +334,7 @@ std::string check_restore_library(Report& report, FileSystem& fs, const LaunchRe
     return {};
   }
   const std::string& path = *found;
-  auto elf = read_elf(path);
+  auto elf = read_elf(fs, path);
   if (has_separator(path, kPreloadSeparators)) {
     report.add(Check::fail(what, fmt::format("{} contains ':' or whitespace", path),
                            "install pyshim under a path without ':' or whitespace"));
@@ -358,6 +353,50 @@ std::string check_restore_library(Report& report, FileSystem& fs, const LaunchRe
         fmt::format("{}{}: {}", what, interpreter ? " and matches the interpreter" : "", path)));
   }
   return path;
+}
+
+// [python] startup needs the hook module and its .pth in the launcher's venv.
+void check_startup_files(Report& out, const std::string& invoked, const Config& config) {
+  if (config.startup.empty()) return;
+  std::string what = "startup hook files installed";
+  std::filesystem::path venv = dirname(dirname(invoked));
+  auto dirs = site_packages_dirs(venv);
+  std::string fix = fmt::format("run `pyshim install {}` (it installs {} and {} in site-packages)",
+                                venv.string(), kStartupPth, kStartupModule);
+  if (dirs.empty()) {
+    out.add(Check::fail(what, fmt::format("{} has no lib/*/site-packages", venv.string()),
+                        "startup hooks need the launcher to be a venv's bin/python"));
+    return;
+  }
+  std::error_code ec;
+  for (const auto& dir : dirs) {
+    for (const char* name : {kStartupPth, kStartupModule}) {
+      if (!std::filesystem::exists(dir / name, ec)) {
+        out.add(Check::fail(what, fmt::format("{} is missing", (dir / name).string()), fix));
+        return;
+      }
+    }
+  }
+  out.add(Check::pass(fmt::format("{} in {}", what, dirs.front().string())));
+}
+
+// The hook module reports a failing hook on stderr, one line each.
+void check_startup_run(Report& out, const Config& config, const std::string& err) {
+  if (config.startup.empty()) return;
+  std::string what = "startup hooks ran without errors";
+  std::string_view rest = err;
+  while (!rest.empty()) {
+    std::string_view line = rest.substr(0, rest.find('\n'));
+    rest.remove_prefix(std::min(rest.size(), line.size() + 1));
+    if (line.starts_with("pyshim: startup hook ")) {
+      out.add(Check::fail(what, std::string(line.substr(8)),
+                          "fix the hook, or its entry in [python] startup / path"));
+      return;
+    }
+  }
+  std::vector<std::string> hooks;
+  for (const Setting& hook : config.startup) hooks.push_back(hook.value);
+  out.add(Check::pass(fmt::format("{}: {}", what, fmt::join(hooks, ", "))));
 }
 
 bool looks_like_pypy(const std::string& interpreter) {
@@ -521,6 +560,7 @@ int run_doctor(const Options& options) {
   EnvView env(environ, env_count);
   auto request = request_for_launcher(launcher, env);
   if (!request) return report(request.error());
+  request->thorough = true;  // also recognise a launcher of another build as the interpreter
 
   RealFileSystem fs;
   Report out;
@@ -545,10 +585,11 @@ int run_doctor(const Options& options) {
 
   bool interpreter_ok = check_interpreter(out, fs, *request, *config);
   std::optional<ElfInfo> interpreter_elf;
-  if (interpreter_ok) interpreter_elf = check_dynamic(out, *config);
+  if (interpreter_ok) interpreter_elf = check_dynamic(out, fs, *config);
   check_preloads(out, fs, *config, interpreter_elf);
   check_library_path(out, fs, *config);
   std::string restore = check_restore_library(out, fs, *request, interpreter_elf);
+  check_startup_files(out, request->invoked_path, *config);
 
   // PyPy is recognised by name here, and by sys.implementation after the
   // round trip for an interpreter whose name does not say.
@@ -598,6 +639,7 @@ int run_doctor(const Options& options) {
     out.add(check_pypy_venv(fs, request->invoked_path));
   }
   for (const Check& check : round_trip_checks(trip)) out.add(check);
+  check_startup_run(out, *config, trip.err);
   return out.failed() ? kExitCheckFailed : kExitOk;
 }
 

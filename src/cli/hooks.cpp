@@ -16,6 +16,14 @@ namespace {
 // the launcher passed no hooks (the module returns after one read).
 constexpr const char* kPthText = "import _pyshim_startup; _pyshim_startup.run()\n";
 
+// CPython 3.11+ sets sys._base_executable to realpath(sys.executable) in a
+// venv whose python is a symlink: the pyshim binary itself. `python -m venv`
+// from a shim venv would then link the new venv to that binary, which has
+// no config. Pointing it at the launcher (what 3.8-3.10 already do) makes a
+// nested venv link to the outer launcher, whose config the launcher finds by
+// following the link.
+constexpr const char* kBaseExecutableText = "import sys; sys._base_executable = sys.executable\n";
+
 bool write_if_changed(const fs::path& path, const std::string& text) {
   std::ifstream in(path, std::ios::binary);
   if (in) {
@@ -43,16 +51,17 @@ std::vector<fs::path> site_packages_dirs(const fs::path& venv) {
   return out;
 }
 
-Result<bool> sync_startup_files(const fs::path& venv, bool enabled) {
+Result<bool> sync_site_files(const fs::path& venv, bool hooks) {
   bool changed = false;
   auto dirs = site_packages_dirs(venv);
-  if (enabled && dirs.empty()) {
+  if (dirs.empty()) {
     return Error{kExitUsage, fmt::format("{} has no lib/*/site-packages", venv.string()), {},
-                 "startup hooks are installed there; recreate the venv"};
+                 "pyshim installs its .pth files there; recreate the venv"};
   }
   for (const fs::path& dir : dirs) {
     std::error_code ec;
-    if (enabled) {
+    changed |= write_if_changed(dir / kBaseExecutablePth, kBaseExecutableText);
+    if (hooks) {
       changed |= write_if_changed(dir / kStartupPth, kPthText);
       changed |= write_if_changed(dir / kStartupModule, embedded::startup_module);
     } else {
@@ -61,6 +70,24 @@ Result<bool> sync_startup_files(const fs::path& venv, bool enabled) {
     }
   }
   return changed;
+}
+
+void remove_site_files(const fs::path& venv) {
+  for (const fs::path& dir : site_packages_dirs(venv)) {
+    std::error_code ec;
+    for (const char* name : {kBaseExecutablePth, kStartupPth, kStartupModule}) {
+      fs::remove(dir / name, ec);
+    }
+    // The interpreter caches the hook module's bytecode; an uninstalled
+    // venv must not keep it (nor a __pycache__ only it needed).
+    fs::path cache = dir / "__pycache__";
+    for (const fs::directory_entry& entry : fs::directory_iterator(cache, ec)) {
+      if (entry.path().filename().string().starts_with("_pyshim_startup.")) {
+        fs::remove(entry.path(), ec);
+      }
+    }
+    if (fs::is_empty(cache, ec) && !ec) fs::remove(cache, ec);
+  }
 }
 
 }  // namespace pyshim::cli

@@ -16,8 +16,14 @@ inline constexpr const char* kStartupModule = "_pyshim_startup.py";
 // VENV/lib/python3.X/site-packages (or pypy3.X); empty if there is none.
 std::vector<std::filesystem::path> site_packages_dirs(const std::filesystem::path& venv);
 
-// Installs the .pth + module when enabled, removes them otherwise. Returns
-// whether anything changed.
-Result<bool> sync_startup_files(const std::filesystem::path& venv, bool enabled);
+inline constexpr const char* kBaseExecutablePth = "pyshim-base-executable.pth";
+
+// The site-packages files of a shim venv: always the .pth that points
+// sys._base_executable at the launcher, and the startup-hook .pth + module
+// when hooks are enabled. Returns whether anything changed.
+Result<bool> sync_site_files(const std::filesystem::path& venv, bool hooks);
+
+// Removes every file sync_site_files may have written.
+void remove_site_files(const std::filesystem::path& venv);
 
 }  // namespace pyshim::cli

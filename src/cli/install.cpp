@@ -26,6 +26,7 @@
 #include "pyshim/process.hpp"
 #include "pyshim/venv.hpp"
 #include "venv_files.hpp"
+#include "hooks.hpp"
 
 namespace fs = std::filesystem;
 
@@ -175,16 +176,16 @@ bool has_loader_separator(std::string_view path) {
   return path.find_first_of(": \t\n;") != std::string_view::npos;
 }
 
-// The library folders --layer brings: this venv's own dynlib folder (what
-// the layers above it search), then each layer's, each followed by that
-// layer's own library_path when it is a shim venv, so that C on B finds what
-// B's libraries need from A without naming A.
 fs::path normal_dir(const std::string& path) {
   fs::path out = fs::path(absolute_path(path)).lexically_normal();
   if (out.has_parent_path() && out.filename().empty()) out = out.parent_path();
   return out;
 }
 
+// The library folders --layer brings: this venv's own dynlib folder (what
+// the layers above it search), then each layer's, each followed by that
+// layer's own library_path when it is a shim venv, so that C on B finds what
+// B's libraries need from A without naming A.
 Result<std::vector<std::string>> layer_library_path(const std::string& venv_arg,
                                                     const std::vector<std::string>& layers) {
   fs::path venv = normal_dir(venv_arg);
@@ -247,7 +248,9 @@ Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& 
     if (!path) return path.take_error();
     if (is_sanitizer_runtime(*path)) {
       sanitizers.push_back(*path);
-      asan = asan || item == "asan" || fs::path(*path).filename().string().starts_with("libasan");
+      std::string name = fs::path(*path).filename().string();
+      asan = asan || item == "asan" || name.starts_with("libasan") ||
+             name.starts_with("libclang_rt.asan");
     } else {
       others.push_back(*path);
     }
@@ -309,7 +312,17 @@ Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& 
       // An interpreter's own allocations alive at exit are reported as leaks
       // and turn every exit status into 1.
       spec.env.emplace_back("ASAN_OPTIONS", "detect_leaks=0");
-      spec.notes.push_back("ASAN_OPTIONS=detect_leaks=0: set by the asan preset (see README)");
+      spec.notes.push_back(
+          "ASAN_OPTIONS=detect_leaks=0: set because an ASan runtime is preloaded (see README)");
+    }
+  }
+  for (const std::string& hook : options.startup) spec.startup.push_back(hook);
+  for (const std::string& dir : options.python_path) spec.python_path.push_back(absolute_path(dir));
+  if (!spec.startup.empty()) {
+    // Validate the hooks the way the launcher will read them.
+    auto parsed = parse_config(render_config(spec), "--startup");
+    if (!parsed) {
+      return usage_error(parsed.error().message, "write --startup package.module:function");
     }
   }
   return spec;
@@ -388,6 +401,12 @@ void add_common_options(CLI::App& sub, InstallOptions& o) {
   sub.add_option("--env", o.env,
                  "NAME=VALUE set for the interpreter and its children. "
                  "Repeatable.");
+  sub.add_option("--startup", o.startup,
+                 "package.module:function called in every interpreter started through the "
+                 "launcher, before the main module ([python] startup). Repeatable, in order.");
+  sub.add_option("--python-path", o.python_path,
+                 "Folder put on sys.path before the startup hooks are imported ([python] path). "
+                 "Repeatable.");
   sub.add_flag("--copy", o.copy,
                "Copy the launcher and restore library into the venv instead of linking, so it "
                "keeps working if pyshim is uninstalled from the system.");
@@ -443,13 +462,24 @@ int run_install(const InstallOptions& options) {
   auto spec = build_spec(options, interpreter, venv);
   if (!spec) return report(spec.error());
 
+  // PyPy resolves the symlink in argv[0] and looks for its lib/ and
+  // pyvenv.cfg from the resolved path, so a symlink to the shim would give it
+  // the wrong prefix: a PyPy venv always gets a copy.
+  bool copy = options.copy;
+  if (!copy && (fs::path(interpreter).filename().string().starts_with("pypy") ||
+                fs::path(real_path(interpreter)).filename().string().starts_with("pypy"))) {
+    copy = true;
+    std::cout << "PyPy interpreter: installing a copy of the launcher (PyPy resolves symlinks "
+                 "in argv[0])\n";
+  }
+
   std::vector<std::string> names = interpreter_names(venv);
   if (names.empty()) {
     return report(usage_error(fmt::format("{}/bin has no python executables", venv.string()),
                               "recreate the venv with `python -m venv`"));
   }
   if (!state->installed) {
-    if (auto recorded = record_manifest(venv, names, options.copy); !recorded) {
+    if (auto recorded = record_manifest(venv, names, copy); !recorded) {
       return report(recorded.error());
     }
   }
@@ -457,7 +487,10 @@ int run_install(const InstallOptions& options) {
   bool changed = write_if_changed(venv / kConfigName, render_config(*spec));
   fs::path bin = venv / "bin";
   fs::path lib_dir = venv / "lib" / "pyshim";
-  if (options.copy) {
+  auto site_files = sync_site_files(venv, !spec->startup.empty());
+  if (!site_files) return report(site_files.error());
+  changed |= *site_files;
+  if (copy) {
     changed |= ensure_copy(bin / "python", shim, fs::perms(0755));
     fs::create_directories(lib_dir);
     changed |= ensure_copy(lib_dir / kRestoreLibraryName, *restore, fs::perms(0644));
@@ -506,7 +539,7 @@ int run_install(const InstallOptions& options) {
                                  : "before the caller's LD_LIBRARY_PATH");
   }
   std::cout << fmt::format("  launchers:   {} -> {}\n", fmt::join(names, ", "),
-                           options.copy ? "copy of pyshim" : shim);
+                           copy ? "copy of pyshim" : shim);
   if (dynlib) std::cout << format_dynlib(*dynlib, false);
   std::cout << fmt::format("check it with: pyshim doctor {}\n", (bin / "python").string());
   return 0;

@@ -18,6 +18,8 @@ struct InstallOptions {
   std::vector<std::string> library_path_append;
   std::vector<std::string> layers;  // venvs whose share/venv/dynlib this one searches
   std::vector<std::string> env;
+  std::vector<std::string> startup;      // [python] startup hooks
+  std::vector<std::string> python_path;  // [python] path
   bool copy = false;
   bool force = false;
 };

@@ -35,6 +35,9 @@ int run_show(const Options& options) {
   while (environ[env_count] != nullptr) ++env_count;
   auto request = request_for_launcher(launcher, EnvView(environ, env_count));
   if (!request) return report(request.error());
+  // A launcher of another build as the interpreter is refused here at once;
+  // the launcher itself notices only at the second hop.
+  request->thorough = true;
 
   RealFileSystem fs;
   auto launch = prepare_launch(fs, *request);

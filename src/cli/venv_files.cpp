@@ -206,7 +206,7 @@ Status restore_manifest(const fs::path& venv) {
   }
   fs::remove(venv / kConfigName, ec);
   fs::remove_all(venv / "lib" / "pyshim", ec);
-  if (auto removed = sync_startup_files(venv, false); !removed) return removed.take_error();
+  remove_site_files(venv);
   fs::remove_all(state, ec);
   return Ok{};
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -201,6 +202,12 @@ class Parser {
       }
       config_.env.push_back({std::string(name), std::string(s->get()), origin_of(value.source())});
     }
+    // toml++ iterates a table in key order; the config promises file order.
+    std::stable_sort(config_.env.begin(), config_.env.end(),
+                     [](const EnvSetting& a, const EnvSetting& b) {
+                       return std::tie(a.origin.line, a.origin.column) <
+                              std::tie(b.origin.line, b.origin.column);
+                     });
     return Ok{};
   }
 

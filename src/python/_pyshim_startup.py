@@ -26,7 +26,16 @@ def _fail(hook, config, what):
     sys.stderr.write(f"pyshim: startup hook '{hook}' (from {config}) {what}\n")
 
 
+_ran = False
+
+
 def run():
+    # site runs the .pth lines of a venv's site-packages twice (venv() and
+    # main() both add the folder); hooks must run once per interpreter.
+    global _ran
+    if _ran:
+        return
+    _ran = True
     spec = _hook_spec()
     if spec is None:
         return

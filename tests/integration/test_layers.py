@@ -464,9 +464,11 @@ def test_three_layer_stack(tools, built, layer_a, layer_b, tmp_path):
     assert f"ImportError: libfoo.so.1: {LOADER_ERROR}" in res.stderr, res.stderr
 
     # --layer B brings B's own library_path along, so C on B on A names only B.
-    venv = make_venv(tmp_path / "C", tools.env())
+    # (init: the walkthrough's way, creating the venv and installing at once.)
+    venv = tmp_path / "C"
+    tools("init", venv, "--python", PYTHON, "--layer", layer_b, check=True)
+    assert links_of(venv) == {}  # its own dynlib folder exists for layers above it
     put(built.ext_c, venv, built.ext_c.name)
-    tools("install", venv, "--layer", layer_b, check=True)
     assert read_config(venv)["library_path"] == [
         str(venv / DYNLIB), str(layer_b / DYNLIB), str(layer_a / DYNLIB)
     ]

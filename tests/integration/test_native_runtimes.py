@@ -282,11 +282,11 @@ def asan(request, prefix, workspace, ext_flags) -> AsanSetup:
                 "(Debian package libclang-rt-14-dev)"
             )
         # -shared-libasan: the extension needs libclang_rt.asan-x86_64.so, which
-        # is not on the loader's default path; the RUNPATH lets a plain
-        # interpreter find it (the contrast run), the shim preloads it anyway.
+        # is not on the loader's default path; the RUNPATH lets the plain
+        # interpreter find it (plain_run), the shim preloads it anyway.
         build = ["clang", "-shared-libasan", f"-Wl,-rpath,{os.path.dirname(runtime)}", *common]
-        # The asan preset's default is only added for gcc's libasan; a path to
-        # clang's runtime needs it spelled out (see the report to the lead).
+        # `pyshim install` adds the ASAN_OPTIONS default only for gcc's
+        # libasan; with clang's runtime given as a path it is spelled out.
         init_args = ["--preload", runtime, "--env", "ASAN_OPTIONS=detect_leaks=0"]
     proc = run(build, {"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, describe(proc)

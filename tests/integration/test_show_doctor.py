@@ -343,7 +343,9 @@ def test_doctor_missing_interpreter(pyshim, tmp_path, env):
         "✗ interpreter exists: interpreter not found: /nonexistent/python3"]
     i = lines.index(failed(lines)[0])
     assert lines[i + 1] == f"  config: {tmp_path}/v/pyshim.toml:1:15"
-    assert lines[i + 2].startswith("  fix: fix 'interpreter'")
+    assert lines[i + 2] == (
+        "  fix: point 'interpreter' at the real Python binary (the 'home' folder in "
+        f"{tmp_path}/v/pyvenv.cfg names the one a venv was made from)")
     assert check_lines(lines)[-1] == (
         "- live round trip: skipped (the launcher would refuse to start: interpreter not found: "
         "/nonexistent/python3)")
@@ -413,16 +415,29 @@ def test_doctor_incompatible_preload(kind, pyshim, tmp_path, env):
     assert "✓ /bin/sh child has no preload or restore library mapped" in lines
 
 
-def test_doctor_interpreter_is_the_shim(pyshim, tmp_path, env):
+@pytest.mark.parametrize("which", ["own-link", "other-build"])
+def test_doctor_interpreter_is_the_shim(which, pyshim, tmp_path, env):
     venv = tmp_path / "v"
     launcher = make_venv(venv, pyshim, env, preload=[JEMALLOC])
-    (venv / "pyshim.toml").write_text(config_text(launcher, preload=[JEMALLOC]))
+    if which == "own-link":
+        interpreter = launcher
+    else:
+        # Another build: not the same file, size or contents; its ELF note says launcher.
+        interpreter = tmp_path / "other" / "pyshim"
+        interpreter.parent.mkdir()
+        shutil.copy2(pyshim, interpreter)
+        with open(interpreter, "ab") as f:
+            f.write(b"\0")
+    (venv / "pyshim.toml").write_text(config_text(interpreter, preload=[JEMALLOC]))
     code, lines, out = doctor(pyshim, launcher, env)
     assert code == 1, out
     assert failed(lines) == [
-        f"✗ interpreter is not the shim: interpreter resolves to the shim itself: {launcher}"]
+        f"✗ interpreter is not the shim: interpreter resolves to the shim itself: {interpreter}"]
     assert "✓ interpreter is executable" in lines
     assert check_lines(lines)[-1].startswith("- live round trip: skipped")
+    res = run([pyshim, "show", launcher], env)
+    assert res.returncode == 125
+    assert f"interpreter resolves to the shim itself: {interpreter}" in res.stderr
 
 
 def test_doctor_library_dir_missing(pyshim, tmp_path, env):
@@ -443,6 +458,32 @@ def test_doctor_library_path_is_a_file(pyshim, tmp_path, env):
     code, lines, out = doctor(pyshim, launcher, env)
     assert code == 1, out
     assert failed(lines) == [f"✗ library directory {JEMALLOC}: not a directory"]
+
+
+def test_doctor_round_trip_catches_a_restore_library_that_does_not_restore(
+        pyshim, tmp_path, env):
+    """The static checks cannot see this; only the /bin/sh child can. The
+    launcher is a copy with a do-nothing libpyshim-restore.so beside it."""
+    venv = tmp_path / "v"
+    launcher = make_venv(venv, pyshim, env, preload=[JEMALLOC])
+    for link in (venv / "bin").iterdir():
+        if link.name.startswith("python"):
+            link.unlink()
+    shutil.copy2(pyshim, launcher)
+    fake = venv / "bin" / "libpyshim-restore.so"
+    build_so(fake, "int not_restoring(void) { return 0; }\n")
+    env["LD_LIBRARY_PATH"] = ""  # no library_path: the plan leaves it as it is
+    code, lines, out = doctor(pyshim, launcher, env)
+    assert code == 1, out
+    assert f"✓ restore library present and matches the interpreter: {fake}" in lines
+    assert "✓ /bin/sh child gets the caller's LD_LIBRARY_PATH (set to empty)" in lines
+    assert failed(lines) == [
+        "✗ /bin/sh child gets the caller's LD_PRELOAD (unset): it got "
+        f"{json.dumps(f'{JEMALLOC}:{fake}')}",
+        f"✗ /bin/sh child has no preload or restore library mapped: mapped: {JEMALLOC}, {fake}",
+        "✗ /bin/sh child has no PYSHIM_ORIG_* variables: it has PYSHIM_ORIG_LD_PRELOAD, "
+        "PYSHIM_ORIG_LD_LIBRARY_PATH",
+    ]
 
 
 def test_doctor_statically_linked_interpreter(pyshim, tmp_path, env):

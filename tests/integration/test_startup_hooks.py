@@ -162,7 +162,7 @@ def test_no_trace_of_hooks_reaches_a_shell_child(tmp_path):
     project = make_project(tmp_path)
     venv = init_venv(tmp_path, python, project)
     code = ("import os, subprocess; "
-            "print('in-python', [k for k in os.environ if k.startswith('PYSHIM')]); "
+            "print('in-python', [k for k in os.environ if k.startswith('PYSHIM')], flush=True); "
             "subprocess.run(['/bin/sh', '-c', 'env | grep ^PYSHIM || echo sh-clean'])")
     result = subprocess.run([str(venv / "bin/python"), "-c", code], env=clean_env(),
                             capture_output=True, text=True)

@@ -43,6 +43,14 @@ B = ""
   EXPECT_EQ(config.env[1].value, "");
 }
 
+TEST(ParseConfig, EnvKeepsFileOrder) {
+  Config config = parse_ok("interpreter = \"/p\"\n[env]\nZED = \"1\"\nALPHA = \"2\"\nMID = \"3\"\n");
+  ASSERT_EQ(config.env.size(), 3u);
+  EXPECT_EQ(config.env[0].name, "ZED");
+  EXPECT_EQ(config.env[1].name, "ALPHA");
+  EXPECT_EQ(config.env[2].name, "MID");
+}
+
 TEST(ParseConfig, RelativeInterpreterResolvesAgainstConfigDir) {
   EXPECT_EQ(parse_ok("interpreter = \"./py/bin/python\"", "/a/b/pyshim.toml").interpreter.value,
             "/a/b/py/bin/python");

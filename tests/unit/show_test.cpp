@@ -293,6 +293,19 @@ TEST_F(RoundTripChecks, PreloadMissingInTheSpawnWorkerIsNamed) {
             (std::vector<std::string>{"stderr: ERROR: ld.so: object 'x' cannot be preloaded"}));
 }
 
+TEST_F(RoundTripChecks, LoaderComplaintIsQuotedOnceWithoutRepeats) {
+  std::string out = good_output();
+  out.erase(out.find("parent.map=/usr"), out.find("parent.map=/opt") - out.find("parent.map=/usr"));
+  out.erase(out.find("spawn.map="), out.find("spawn.ok") - out.find("spawn.map="));
+  trip.out = out;
+  trip.err = "ERROR: ld.so: skipped\nERROR: ld.so: skipped\nother\nERROR: ld.so: skipped\n";
+  std::vector<Check> failed = failures();
+  ASSERT_EQ(failed.size(), 2u);
+  EXPECT_EQ(failed[0].context,
+            (std::vector<std::string>{"stderr: ERROR: ld.so: skipped", "stderr: other"}));
+  EXPECT_TRUE(failed[1].context.empty());
+}
+
 TEST_F(RoundTripChecks, ShChildMustGetTheCallersValuesExactly) {
   trip.caller_preload = "";  // set to empty in the caller: the child must not see it unset
   trip.out = good_output() + "sh.ld_library_path=/venv/dynlib\n";
