@@ -15,21 +15,21 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <filesystem>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "hooks.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/elf.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/report.hpp"
-#include "hooks.hpp"
 
 extern char** environ;
 

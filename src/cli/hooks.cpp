@@ -5,6 +5,8 @@
 
 #include <fmt/format.h>
 
+#include "pyshim/process.hpp"
+
 #include "pyshim_startup_py.hpp"
 
 namespace fs = std::filesystem;
@@ -36,6 +38,15 @@ bool write_if_changed(const fs::path& path, const std::string& text) {
   return true;
 }
 
+bool has_bytecode(const fs::path& site_packages) {
+  std::error_code ec;
+  for (const fs::directory_entry& entry :
+       fs::directory_iterator(site_packages / "__pycache__", ec)) {
+    if (entry.path().filename().string().starts_with("_pyshim_startup.")) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::vector<fs::path> site_packages_dirs(const fs::path& venv) {
@@ -51,11 +62,13 @@ std::vector<fs::path> site_packages_dirs(const fs::path& venv) {
   return out;
 }
 
-Result<bool> sync_site_files(const fs::path& venv, bool hooks) {
+Result<bool> sync_site_files(const fs::path& venv, bool hooks, const std::string& interpreter) {
   bool changed = false;
   auto dirs = site_packages_dirs(venv);
   if (dirs.empty()) {
-    return Error{kExitUsage, fmt::format("{} has no lib/*/site-packages", venv.string()), {},
+    return Error{kExitUsage,
+                 fmt::format("{} has no lib/*/site-packages", venv.string()),
+                 {},
                  "pyshim installs its .pth files there; recreate the venv"};
   }
   for (const fs::path& dir : dirs) {
@@ -63,7 +76,25 @@ Result<bool> sync_site_files(const fs::path& venv, bool hooks) {
     changed |= write_if_changed(dir / kBaseExecutablePth, kBaseExecutableText);
     if (hooks) {
       changed |= write_if_changed(dir / kStartupPth, kPthText);
-      changed |= write_if_changed(dir / kStartupModule, embedded::startup_module);
+      bool module_changed = write_if_changed(dir / kStartupModule, embedded::startup_module);
+      changed |= module_changed;
+      // Compile it now with the venv's interpreter, so that every start reads
+      // cached bytecode even where the user sets PYTHONDONTWRITEBYTECODE or
+      // site-packages is read-only.
+      if (module_changed || !has_bytecode(dir)) {
+        auto compiled = run_process({interpreter, "-I", "-c",
+                                     "import py_compile, sys; "
+                                     "py_compile.compile(sys.argv[1], doraise=True)",
+                                     (dir / kStartupModule).string()},
+                                    false, false, 60);
+        if (!compiled || compiled->status != 0) {
+          return Error{kExitUsage,
+                       fmt::format("cannot compile {} with {}", (dir / kStartupModule).string(),
+                                   interpreter),
+                       {},
+                       "check that the interpreter runs"};
+        }
+      }
     } else {
       changed |= fs::remove(dir / kStartupPth, ec);
       changed |= fs::remove(dir / kStartupModule, ec);

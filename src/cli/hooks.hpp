@@ -21,7 +21,9 @@ inline constexpr const char* kBaseExecutablePth = "pyshim-base-executable.pth";
 // The site-packages files of a shim venv: always the .pth that points
 // sys._base_executable at the launcher, and the startup-hook .pth + module
 // when hooks are enabled. Returns whether anything changed.
-Result<bool> sync_site_files(const std::filesystem::path& venv, bool hooks);
+// The hook module is byte-compiled with interpreter.
+Result<bool> sync_site_files(const std::filesystem::path& venv, bool hooks,
+                             const std::string& interpreter);
 
 // Removes every file sync_site_files may have written.
 void remove_site_files(const std::filesystem::path& venv);

@@ -19,6 +19,7 @@
 #include <CLI/CLI.hpp>
 
 #include "dynlib.hpp"
+#include "hooks.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/dynlib.hpp"
 #include "pyshim/launch.hpp"
@@ -26,7 +27,6 @@
 #include "pyshim/process.hpp"
 #include "pyshim/venv.hpp"
 #include "venv_files.hpp"
-#include "hooks.hpp"
 
 namespace fs = std::filesystem;
 
@@ -487,7 +487,7 @@ int run_install(const InstallOptions& options) {
   bool changed = write_if_changed(venv / kConfigName, render_config(*spec));
   fs::path bin = venv / "bin";
   fs::path lib_dir = venv / "lib" / "pyshim";
-  auto site_files = sync_site_files(venv, !spec->startup.empty());
+  auto site_files = sync_site_files(venv, !spec->startup.empty(), interpreter);
   if (!site_files) return report(site_files.error());
   changed |= *site_files;
   if (copy) {

@@ -129,9 +129,9 @@ class Parser {
       if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
         std::string_view suggestion = nearest(k, keys);
         return error(origin_of(key.source()), fmt::format("unknown key '{}' in [{}]", k, name),
-                     suggestion.empty() ? fmt::format("valid keys in [{}]: {}", name,
-                                                      fmt::join(keys, ", "))
-                                        : fmt::format("did you mean '{}'?", suggestion));
+                     suggestion.empty()
+                         ? fmt::format("valid keys in [{}]: {}", name, fmt::join(keys, ", "))
+                         : fmt::format("did you mean '{}'?", suggestion));
       }
       if (auto status = handle(k, value); !status) return status;
     }
@@ -272,9 +272,8 @@ class Parser {
 }  // namespace
 
 const std::vector<std::string_view>& known_top_level_keys() {
-  static const std::vector<std::string_view> keys = {kInterpreter, kPreload, kLibraryPath,
-                                                     kLibraryPathPosition, kEnv, kPython,
-                                                     kDynlib};
+  static const std::vector<std::string_view> keys = {
+      kInterpreter, kPreload, kLibraryPath, kLibraryPathPosition, kEnv, kPython, kDynlib};
   return keys;
 }
 

@@ -39,7 +39,6 @@ def run():
     spec = _hook_spec()
     if spec is None:
         return
-    import importlib
     import sys
 
     config, *lines = spec.split("\n")
@@ -53,7 +52,10 @@ def run():
             continue
         module_name, _, attribute = hook.partition(":")
         try:
-            target = importlib.import_module(module_name)
+            # __import__ + sys.modules rather than importlib: importing
+            # importlib (and warnings) would cost more than a small hook.
+            __import__(module_name)
+            target = sys.modules[module_name]
         except ImportError as e:
             _fail(hook, config, f"could not be imported: {type(e).__name__}: {e} "
                   f"(module '{module_name}' searched in sys.path = {sys.path})")

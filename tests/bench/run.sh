@@ -73,6 +73,25 @@ PR=$(( ROUNDS / 2 > 0 ? ROUNDS / 2 : 1 ))
   bash-exec-a -- "$W/python/wrapper.sh" -S -c pass >"$W/python.txt"
 ROUNDS=$PR report "target $PY -S -c pass" "$W/python.txt"
 
+# Startup hooks: a plain venv, a shim venv without hooks and one with a
+# trivial hook (os:getpid), all running `-c pass` with site enabled.
+"$PY" -m venv --without-pip "$W/plainvenv"
+"$PREFIX/bin/pyshim" init "$W/nohooks" --python "$PY" >/dev/null
+"$PREFIX/bin/pyshim" init "$W/hooks" --python "$PY" --startup os:getpid >/dev/null
+"$W/launch_bench" "$PR" "$PER_ROUND" \
+  direct -- "$W/plainvenv/bin/python" -c pass -- \
+  minimal -- "$W/python/minimal" -c pass -- \
+  shim-no-hooks -- "$W/nohooks/bin/python" -c pass -- \
+  shim-one-hook -- "$W/hooks/bin/python" -c pass >"$W/hooks.txt"
+echo
+echo "## startup hooks: venv python -c pass (median of $(( PR * PER_ROUND )) launches, µs)"
+awk '{ med[$1]=$2 }
+  END {
+    printf "  plain venv %.1f, shim without hooks %.1f (%+.1f), shim with one hook %.1f (%+.1f over no hooks)\n",
+      med["direct"], med["shim-no-hooks"], med["shim-no-hooks"] - med["direct"],
+      med["shim-one-hook"], med["shim-one-hook"] - med["shim-no-hooks"]
+  }' "$W/hooks.txt"
+
 # Syscalls before the exec of the target, counted the same way for both
 # launchers: from the launcher's own execve up to (not including) the one
 # that starts the target.
