@@ -66,7 +66,7 @@ int launcher_main(int argc, char** argv, char** envp) {
   while (envp[env_count] != nullptr) ++env_count;
 
   LaunchRequest request;
-  auto invoked = invoked_path(argc > 0 ? argv[0] : nullptr, envp);
+  auto invoked = invoked_path(argc, argv, envp);
   if (!invoked || invoked->empty()) {
     Error e;
     e.message = "cannot determine the path this launcher was started by";

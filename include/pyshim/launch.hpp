@@ -57,8 +57,8 @@ struct Launch {
 
 // Every pyshim binary carries an ELF note (name "pyshim", type 1) in its
 // first page, so a launcher of any build is recognised as an interpreter.
-inline constexpr char kLauncherNote[] = {7, 0, 0, 0, 8, 0, 0, 0, 1, 0, 0, 0,
-                                         'p', 'y', 's', 'h', 'i', 'm', 0, 0,
+inline constexpr char kLauncherNote[] = {7,   0,   0,   0,   8,   0,   0,   0,   1, 0,
+                                         0,   0,   'p', 'y', 's', 'h', 'i', 'm', 0, 0,
                                          'l', 'a', 'u', 'n', 'c', 'h', 'e', 'r'};
 bool has_launcher_note(std::string_view head);
 
@@ -68,6 +68,15 @@ struct FoundConfig {
 };
 
 std::string dirname(std::string_view path);
+
+// Which string names P. AT_EXECFN (the path given to execve) normally. But
+// when the kernel runs the launcher as a script's #! interpreter (every pip
+// console script has #!/venv/bin/python), AT_EXECFN is the script and
+// argv = {"/venv/bin/python", [shebang argument,] script, ...}: then argv[0]
+// is the launcher's path. argv[0] also when AT_EXECFN is unusable (fexecve
+// reports /dev/fd/N).
+enum class InvokedSource { kExecFn, kArgv0 };
+InvokedSource invoked_source(const char* execfn, int argc, const char* const* argv);
 
 // $PYSHIM_CONFIG, else pyshim.toml beside P, then one level up; then the
 // same for each symlink hop of P. Never the cwd.

@@ -26,7 +26,7 @@ class RealFileSystem final : public FileSystem {
 
 // P: the path this process was executed by, absolute, symlinks not resolved
 // (AT_EXECFN; else argv[0] made absolute; else a PATH search like execvp's).
-std::optional<std::string> invoked_path(const char* argv0, const char* const* envp);
+std::optional<std::string> invoked_path(int argc, const char* const* argv, const char* const* envp);
 
 // readlink(/proc/self/exe): the real binary, for the restore library lookup.
 std::string self_exe();

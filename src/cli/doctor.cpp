@@ -653,6 +653,10 @@ void setup_doctor(CLI::App& app, Context& context) {
                   "the launcher, e.g. VENV/bin/python (default: ./.venv/bin/python if it "
                   "exists, else python on PATH)");
   sub->footer(
+      "Examples:\n"
+      "  pyshim doctor .venv/bin/python\n"
+      "  pyshim doctor ./app-python && echo ready\n"
+      "\n"
       "One line per check: ✓ passed, ✗ failed (with a fix), - skipped.\n"
       "The live round trip runs LAUNCHER -c <probe> with this environment and checks\n"
       "sys.executable, the preloads mapped in the interpreter and in a multiprocessing\n"

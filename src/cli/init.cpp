@@ -1,4 +1,5 @@
 // pyshim init DIR --python PY: create a venv and install the shim into it.
+#include <cstdio>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -46,7 +47,14 @@ int run_init(const InitOptions& options) {
   // back from there rather than trusting the (possibly relative) --python.
   InstallOptions install = options.install;
   install.python.clear();
-  return run_install(install);
+  int status = run_install(install);
+  if (status != 0) {
+    // Leave nothing behind: a retry with fixed options must not find a
+    // half-made venv in the way.
+    fs::remove_all(dir, ec);
+    std::fprintf(stderr, "  (removed %s, which init had created)\n", dir.c_str());
+  }
+  return status;
 }
 
 }  // namespace

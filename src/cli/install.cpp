@@ -61,6 +61,16 @@ Result<std::string> resolve_python(const std::string& python) {
   return path;
 }
 
+// The tag `ldconfig -p` prints for this machine's libraries (pyshim is built
+// for the machine it installs venvs on).
+#if defined(__x86_64__)
+constexpr const char* kLdconfigAbiTag = "x86-64";
+#elif defined(__aarch64__)
+constexpr const char* kLdconfigAbiTag = "AArch64";
+#else
+constexpr const char* kLdconfigAbiTag = "";
+#endif
+
 // libX.so.N: the name the loader and packages keep stable across upgrades.
 bool is_soname_form(const std::string& name) {
   std::size_t so = name.rfind(".so.");
@@ -116,7 +126,7 @@ Result<std::string> resolve_preload(const std::string& spec, std::vector<std::st
   } else {
     auto out = run_process({"/sbin/ldconfig", "-p"}, true, true);
     if (out && out->status == 0) {
-      auto found = find_in_ldconfig(out->output, library, "x86-64");
+      auto found = find_in_ldconfig(out->output, library, kLdconfigAbiTag);
       if (found && fs::exists(*found)) path = stable_library_path(*found);
     }
     if (!path.empty() && preset != nullptr) {

@@ -59,6 +59,11 @@ void setup_show(CLI::App& app, Context& context) {
                   "exists, else python on PATH)");
   sub->add_flag("--json", options->json, "print a JSON document (schema 1, see README)");
   sub->footer(
+      "Examples:\n"
+      "  pyshim show .venv/bin/python\n"
+      "  pyshim show .venv/bin/python --json | python3 -m json.tool\n"
+      "  LD_PRELOAD= pyshim show ./app-python   # as seen from a caller with LD_PRELOAD empty\n"
+      "\n"
       "The plan is computed for this shell's environment, exactly as the launcher\n"
       "would compute it if started now. Exit status: 0, or the launcher's own\n"
       "(125 config or setup error, 126/127 interpreter not executable/not found),\n"

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include <CLI/CLI.hpp>
 
@@ -71,7 +72,17 @@ int tool_main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version are "errors" with status 0; the rest are usage
+    // errors, which pyshim reports as 2 whatever CLI11's own code.
+    return app.exit(e) == 0 ? 0 : kExitUsage;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // The subcommands check what they expect to fail; this is the net for
+    // the rest (a full disk, a file appearing under us).
+    return cli::report(Error{kExitUsage,
+                             e.what(),
+                             {},
+                             "fix the cause and run the command again; install and uninstall "
+                             "can be re-run safely"});
   }
   if (app.get_subcommands().empty()) {
     std::fputs(app.help().c_str(), stdout);

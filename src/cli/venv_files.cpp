@@ -4,15 +4,16 @@
 
 #include <algorithm>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "hooks.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/venv.hpp"
-#include "hooks.hpp"
 
 namespace fs = std::filesystem;
 
@@ -178,30 +179,62 @@ Status restore_manifest(const fs::path& venv) {
   if (!parsed) return manifest_error(venv, "cannot parse the install manifest");
   const toml::array* replaced = parsed.table()["replaced"].as_array();
   if (replaced == nullptr) return manifest_error(venv, "the install manifest lists nothing");
+
+  struct Step {
+    fs::path path;
+    std::optional<std::string> link;  // else: a backed-up file
+    fs::path backup;
+    std::optional<std::int64_t> mode;
+  };
+  std::vector<Step> steps;
   std::error_code ec;
+  // Check everything before touching anything, so that a damaged manifest
+  // or backup leaves the venv as it is (and uninstall can be re-run).
   for (const toml::node& node : *replaced) {
     const toml::table* entry = node.as_table();
     auto name = entry != nullptr ? (*entry)["name"].value<std::string>() : std::nullopt;
-    if (!name || name->find('/') != std::string::npos) {
+    if (!name || name->empty() || name->find('/') != std::string::npos) {
       return manifest_error(venv, "a manifest entry has no valid name");
     }
-    fs::path path = venv / "bin" / *name;
-    fs::remove(path, ec);
-    if (auto link = (*entry)["symlink"].value<std::string>()) {
-      fs::create_symlink(*link, path, ec);
-    } else if (auto file = (*entry)["file"].value<std::string>()) {
-      fs::rename(state / *file, path, ec);
-      if (auto mode = (*entry)["mode"].value<std::int64_t>()) {
-        fs::permissions(path, static_cast<fs::perms>(*mode), ec);
+    Step step{venv / "bin" / *name,
+              (*entry)["symlink"].value<std::string>(),
+              {},
+              (*entry)["mode"].value<std::int64_t>()};
+    if (!step.link) {
+      auto file = (*entry)["file"].value<std::string>();
+      if (!file) {
+        return manifest_error(venv, fmt::format("manifest entry {} has no symlink or file", *name));
       }
+      step.backup = state / *file;
+      if (!fs::is_regular_file(step.backup, ec)) {
+        return Error{
+            kExitUsage,
+            fmt::format("the backup of bin/{} is missing: {}", *name, step.backup.string()),
+            {fmt::format("manifest: {}", (state / kManifestName).string())},
+            "nothing was changed; restore that file by hand (e.g. a copy of the "
+            "venv's interpreter) and run uninstall again, or recreate the venv"};
+      }
+    }
+    steps.push_back(std::move(step));
+  }
+  // Replace each entry atomically (rename over it): at no moment is a name
+  // missing from bin/.
+  for (const Step& step : steps) {
+    fs::path tmp = step.path;
+    tmp += ".pyshim-tmp";
+    fs::remove(tmp, ec);
+    if (step.link) {
+      fs::create_symlink(*step.link, tmp, ec);
+      if (!ec) fs::rename(tmp, step.path, ec);
     } else {
-      return manifest_error(venv, fmt::format("manifest entry {} has no symlink or file", *name));
+      fs::rename(step.backup, step.path, ec);
+      if (!ec && step.mode) fs::permissions(step.path, static_cast<fs::perms>(*step.mode), ec);
     }
     if (ec) {
       return Error{kExitUsage,
-                   fmt::format("cannot restore {}: {}", path.string(), ec.message()),
+                   fmt::format("cannot restore {}: {}", step.path.string(), ec.message()),
                    {},
-                   "check the venv's permissions"};
+                   "fix the cause and run uninstall again"};
     }
   }
   fs::remove(venv / kConfigName, ec);

@@ -63,6 +63,10 @@ class Parser {
       return error(origin_of(node.source()), fmt::format("'{}' must be a string", key),
                    fmt::format("write it in quotes, e.g. {} = \"...\"", key));
     }
+    if (s->get().find('\0') != std::string::npos) {
+      return error(origin_of(node.source()), fmt::format("'{}' contains a NUL character", key),
+                   "remove the \\u0000: paths and environment values cannot hold it");
+    }
     return std::string(s->get());
   }
 
@@ -199,6 +203,11 @@ class Parser {
       if (s == nullptr) {
         return error(origin_of(value.source()), fmt::format("[env] {} must be a string", name),
                      fmt::format("quote the value: {} = \"...\"", name));
+      }
+      if (s->get().find('\0') != std::string::npos || name.find('\0') != std::string::npos) {
+        return error(origin_of(value.source()),
+                     fmt::format("[env] {} contains a NUL character", name),
+                     "environment variables cannot hold \\u0000");
       }
       config_.env.push_back({std::string(name), std::string(s->get()), origin_of(value.source())});
     }

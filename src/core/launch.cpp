@@ -73,8 +73,7 @@ Status check_separators(const Launch& launch) {
 }  // namespace
 
 bool has_launcher_note(std::string_view head) {
-  return head.find(std::string_view(kLauncherNote, sizeof kLauncherNote)) !=
-         std::string_view::npos;
+  return head.find(std::string_view(kLauncherNote, sizeof kLauncherNote)) != std::string_view::npos;
 }
 
 namespace {
@@ -159,6 +158,23 @@ Status check_preloads(FileSystem& fs, const Launch& launch) {
 
 }  // namespace
 
+InvokedSource invoked_source(const char* execfn, int argc, const char* const* argv) {
+  if (execfn == nullptr || execfn[0] == '\0' || std::strncmp(execfn, "/dev/fd/", 8) == 0 ||
+      std::strncmp(execfn, "/proc/self/fd/", 14) == 0) {
+    return InvokedSource::kArgv0;
+  }
+  // binfmt_script puts the interpreter path from the #! line in argv[0] (it
+  // has a slash: the kernel needs a path) and the script's path, which is
+  // AT_EXECFN, right after it or after the one optional #! argument.
+  if (argc >= 2 && argv[0] != nullptr && std::strchr(argv[0], '/') != nullptr &&
+      std::strcmp(argv[0], execfn) != 0) {
+    for (int i = 1; i <= 2 && i < argc; ++i) {
+      if (argv[i] != nullptr && std::strcmp(argv[i], execfn) == 0) return InvokedSource::kArgv0;
+    }
+  }
+  return InvokedSource::kExecFn;
+}
+
 std::string dirname(std::string_view path) {
   while (path.size() > 1 && path.ends_with('/')) path.remove_suffix(1);
   std::size_t slash = path.rfind('/');
@@ -200,7 +216,8 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
       if (err != ENOENT && err != ENOTDIR) {
         Error e;
         e.message = fmt::format("cannot read config {}: {}", candidate, std::strerror(err));
-        e.hint = "fix its permissions or remove it";
+        e.hint = err == EISDIR ? "a folder has the config's name: rename or remove it"
+                               : "fix its permissions or remove it";
         return e;
       }
       searched.push_back(candidate);

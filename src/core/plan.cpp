@@ -5,28 +5,30 @@
 namespace pyshim {
 namespace {
 
-// Index of NAME's entry in env, or -1.
-std::ptrdiff_t find_entry(const std::vector<const char*>& env, std::string_view name) {
-  for (std::size_t i = 0; i < env.size(); ++i) {
-    const char* entry = env[i];
-    if (std::strncmp(entry, name.data(), name.size()) == 0 && entry[name.size()] == '=') {
-      return static_cast<std::ptrdiff_t>(i);
-    }
-  }
-  return -1;
+bool is_entry(const char* entry, std::string_view name) {
+  return std::strncmp(entry, name.data(), name.size()) == 0 && entry[name.size()] == '=';
 }
 
-// Sets NAME=value in place (keeping the variable's position) or at the end.
+// Sets NAME=value in the slot of NAME's first entry (keeping its position),
+// or at the end. Later entries of the same name are dropped: the loader and
+// os.environ take the last one, getenv() and the restore library the first,
+// so a duplicate would let the caller's value win over the plan's.
 void set_entry(Plan& plan, std::string_view name, std::string_view value) {
   std::string& entry = plan.storage.emplace_back();
   entry.reserve(name.size() + 1 + value.size());
   entry.append(name).append(1, '=').append(value);
-  std::ptrdiff_t at = find_entry(plan.env, name);
-  if (at >= 0) {
-    plan.env[static_cast<std::size_t>(at)] = entry.c_str();
-  } else {
-    plan.env.push_back(entry.c_str());
+  bool placed = false;
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < plan.env.size(); ++i) {
+    if (is_entry(plan.env[i], name)) {
+      if (placed) continue;
+      plan.env[i] = entry.c_str();
+      placed = true;
+    }
+    plan.env[out++] = plan.env[i];
   }
+  plan.env.resize(out);
+  if (!placed) plan.env.push_back(entry.c_str());
 }
 
 std::string join(const std::vector<std::string_view>& parts) {

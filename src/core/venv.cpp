@@ -145,9 +145,10 @@ std::string render_config(const ConfigSpec& spec) {
     out += fmt::format("{} = {}\n", bare ? name : toml_quote(name), toml_quote(value));
   }
   if (!spec.startup.empty() || !spec.python_path.empty()) {
-    out += "\n# Called in every interpreter started through this launcher, before the main\n"
-           "# module (not with -S). `path` folders go on sys.path before the imports.\n"
-           "[python]\n";
+    out +=
+        "\n# Called in every interpreter started through this launcher, before the main\n"
+        "# module (not with -S). `path` folders go on sys.path before the imports.\n"
+        "[python]\n";
     auto list = [&out](std::string_view key, const std::vector<std::string>& items) {
       out += fmt::format("{} = [", key);
       for (std::size_t i = 0; i < items.size(); ++i) {

@@ -107,13 +107,11 @@ std::optional<std::string> search_path(const char* name, const char* const* envp
 
 }  // namespace
 
-std::optional<std::string> invoked_path(const char* argv0, const char* const* envp) {
+std::optional<std::string> invoked_path(int argc, const char* const* argv,
+                                        const char* const* envp) {
   const char* execfn = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));
-  // fexecve()/execveat() report /dev/fd/N or /proc/self/fd/N: no use as P.
-  bool usable = execfn != nullptr && execfn[0] != '\0' &&
-                std::strncmp(execfn, "/dev/fd/", 8) != 0 &&
-                std::strncmp(execfn, "/proc/self/fd/", 14) != 0;
-  if (usable) return absolute(execfn);
+  if (invoked_source(execfn, argc, argv) == InvokedSource::kExecFn) return absolute(execfn);
+  const char* argv0 = argc > 0 ? argv[0] : nullptr;
   if (argv0 == nullptr || argv0[0] == '\0') return std::nullopt;
   if (std::strchr(argv0, '/') != nullptr) return absolute(argv0);
   return search_path(argv0, envp);

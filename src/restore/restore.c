@@ -33,8 +33,7 @@ static void remove_at(char** env, size_t index) {
 static int logging(void) {
   const char* level = getenv("PYSHIM_LOG");
   if (level == NULL || level[0] == '\0') return 0;
-  static const char* const quiet[] = {"off", "info", "warn", "warning", "err", "error",
-                                      "critical"};
+  static const char* const quiet[] = {"off", "info", "warn", "warning", "err", "error", "critical"};
   for (size_t i = 0; i < sizeof quiet / sizeof quiet[0]; ++i) {
     if (strcmp(level, quiet[i]) == 0) return 0;
   }
@@ -84,8 +83,7 @@ __attribute__((constructor)) static void pyshim_restore(void) {
   /* The startup-hook list is for this interpreter only; its hook module
    * reads it from /proc/self/environ, which keeps the environment as
    * exec'd. */
-  size_t s = find(environ, "PYSHIM_STARTUP=", 15);
-  if (environ[s] != NULL) {
+  for (size_t s; environ[s = find(environ, "PYSHIM_STARTUP=", 15)] != NULL;) {
     remove_at(environ, s);
     say("removed ", "PYSHIM_STARTUP");
   }

@@ -313,20 +313,46 @@ def make_venv(
 ) -> Venv:
     """`PY -m venv --without-pip ROOT`, record what its plain bin/python
     reports, then replace every bin/python*, bin/pypy* by the shim and write
-    ROOT/pyshim.toml pointing at the real interpreter."""
-    res = subprocess.run(
-        [str(interp.path), "-m", "venv", "--without-pip", str(root)],
-        env=base_env,
-        cwd="/",
-        capture_output=True,
-    )
-    assert res.returncode == 0, f"venv creation failed: {res.stderr.decode()}"
-    plain = run_json([str(root / "bin" / "python"), "-c", INFO], env=base_env)
+    ROOT/pyshim.toml pointing at the real interpreter. A hand-made shim venv:
+    no .pyshim/ manifest and no site-packages .pth (see install_venv)."""
+    plain = plain_venv(interp, root, base_env)
     names = [p.name for p in (root / "bin").iterdir() if _is_interpreter_name(p.name)]
     assert "python" in names, names
     for name in names:
         place_launcher(stage, root / "bin" / name, mode)
     write_config(root, interp.path, **config)
+    return Venv(root, interp, plain)
+
+
+def plain_venv(interp: Interp, root: Path, base_env: Dict[str, str], *venv_args) -> dict:
+    """`PY -m venv --without-pip [venv_args] ROOT`; returns what its plain
+    bin/python reports (INFO)."""
+    res = subprocess.run(
+        [str(interp.path), "-m", "venv", "--without-pip", *venv_args, str(root)],
+        env=base_env,
+        cwd="/",
+        capture_output=True,
+    )
+    assert res.returncode == 0, f"venv creation failed: {res.stderr.decode()}"
+    return run_json([str(root / "bin" / "python"), "-c", INFO], env=base_env)
+
+
+def pyshim_tool(stage: Stage, *args, env: Dict[str, str], **kw) -> subprocess.CompletedProcess:
+    """The installed pyshim in tool mode."""
+    return run([stage.shim, *args], env, **kw)
+
+
+def install_venv(stage: Stage, interp: Interp, root: Path, base_env: Dict[str, str],
+                 *install_args, venv_args=()) -> Venv:
+    """A venv made as a user would: `PY -m venv --without-pip ROOT`, then
+    `pyshim install ROOT [install_args]` (which, unlike make_venv, also writes
+    the site-packages .pth files an installed shim venv has)."""
+    plain = plain_venv(interp, root, base_env, *venv_args)
+    res = pyshim_tool(stage, "install", root, *install_args, env=base_env)
+    assert res.returncode == 0, (
+        f"pyshim install exited {res.returncode}\nstdout: {res.stdout.decode()}\n"
+        f"stderr: {res.stderr.decode()}"
+    )
     return Venv(root, interp, plain)
 
 

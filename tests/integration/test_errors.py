@@ -265,35 +265,93 @@ def test_interpreter_is_the_shim_no_exec(stage, tmp_path, base_env, kind):
     assert f'execve("{p}"' in execs[0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "launcher bug: the self-check only compares the interpreter with its own binary "
-    "(dev+inode, or size+contents); a launcher of another pyshim build whose config "
-    "points back execs it forever (A -> B -> A -> ...), where DESIGN.md 3.5 asks to "
-    "refuse an interpreter whose path resolves to a pyshim launcher"))
-def test_two_launchers_of_different_builds_pointing_at_each_other(stage, tmp_path, base_env):
-    # another pyshim build: the same program with one byte appended (a
-    # different size and contents, still a working launcher)
-    other = tmp_path / "other-pyshim"
+def _other_build(stage, root):
+    """Another pyshim build: the same program with one byte appended (a
+    different size and contents, so neither the inode nor the size+contents
+    self-check can match it; the ELF note is what identifies it)."""
+    other = root / "other-pyshim"
     (other / "bin").mkdir(parents=True)
     shutil.copy2(stage.shim, other / "bin" / "pyshim")
     with open(other / "bin" / "pyshim", "ab") as f:
         f.write(b"X")
     (other / "lib" / "pyshim").mkdir(parents=True)
     shutil.copy2(stage.restore, other / "lib" / "pyshim" / stage.restore.name)
+    assert (other / "bin" / "pyshim").stat().st_size == stage.shim.stat().st_size + 1
+    return other / "bin" / "pyshim"
 
+
+def _two_builds(stage, tmp_path):
+    """a/bin/python -> this build, b/bin/python -> the other build."""
+    other = _other_build(stage, tmp_path)
     a = tmp_path / "a" / "bin" / "python"
     place_launcher(stage, a)
     b = tmp_path / "b" / "bin" / "python"
     b.parent.mkdir(parents=True)
-    b.symlink_to(other / "bin" / "pyshim")
+    b.symlink_to(other)
+    return a, b
+
+
+def test_launcher_of_another_build_as_interpreter_still_runs(stage, tmp_path, base_env, py):
+    """Control for the loop test below: the other build is a working launcher,
+    and a chain a (this build) -> b (other build) -> real Python is not a loop
+    and runs, through both launchers."""
+    a, b = _two_builds(stage, tmp_path)
+    _config(tmp_path / "a", f'interpreter = "{b}"\n')
+    _config(tmp_path / "b", f'interpreter = "{py.path}"\n')
+    res = run([b, "-c", "import sys; print(sys.executable)"], base_env, timeout=30)
+    assert res.returncode == 0, res.stderr.decode()
+    assert res.stdout.decode() == f"{b}\n"
+    # a execs b; b sets argv[0] to its own invoked path, so the interpreter
+    # sees b
+    res = run([a, "-c", "import sys; print(sys.executable)"], base_env, timeout=30)
+    assert res.returncode == 0, res.stderr.decode()
+    assert res.stdout.decode() == f"{b}\n"
+    assert res.stderr == b""
+
+
+def test_two_launchers_of_different_builds_pointing_at_each_other(stage, tmp_path, base_env):
+    """a -> b -> a: b was exec'd by a launcher and finds that its interpreter
+    is a pyshim launcher (the ELF note), so the loop stops at the second hop."""
+    a, b = _two_builds(stage, tmp_path)
+    _config(tmp_path / "a", f'interpreter = "{b}"\n')
+    cfg_b = _config(tmp_path / "b", f'interpreter = "{a}"\n')
+    try:
+        msg, ctx, hint, elapsed = _fail(a, base_env, 125, timeout=5)
+    except subprocess.TimeoutExpired:
+        pytest.fail("exec loop: still running after 5 s")
+    assert msg == f"interpreter resolves to the shim itself: {a}"
+    assert ctx == [f"config: {cfg_b}:1:15"]
+    assert elapsed < 3.0, f"took {elapsed:.2f}s"
+
+
+def test_two_launchers_of_different_builds_no_exec_loop(stage, tmp_path, base_env):
+    """Under strace: a's execve and a's exec of b, nothing more (no third hop,
+    and the interpreter is never exec'd)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace not installed: cannot count execve calls")
+    a, b = _two_builds(stage, tmp_path)
     _config(tmp_path / "a", f'interpreter = "{b}"\n')
     _config(tmp_path / "b", f'interpreter = "{a}"\n')
+    log = tmp_path / "strace.log"
+    start = time.monotonic()
     try:
-        res = run([a, "-c", RAN], base_env, timeout=3)
+        res = run([strace, "-f", "-qq", "-s", "4096", "-e", "trace=execve", "-o", log, a, "-c",
+                   RAN], base_env, timeout=10)
     except subprocess.TimeoutExpired:
-        pytest.fail("exec loop: still running after 3 s")
+        execs = [line for line in log.read_text().splitlines() if "execve(" in line]
+        pytest.fail(f"exec loop: {len(execs)} execve calls after 10 s")
+    elapsed = time.monotonic() - start
+    if res.returncode != 125 and b"ptrace" in res.stderr:
+        pytest.skip(f"strace cannot trace here: {res.stderr.decode()[:200]}")
     assert res.returncode == 125, res.stderr.decode()
-    assert "resolves to the shim" in res.stderr.decode()
+    assert res.stdout == b""
+    execs = [line for line in log.read_text().splitlines() if "execve(" in line]
+    assert len(execs) == 2, execs
+    assert f'execve("{a}"' in execs[0], execs
+    # b is exec'd with argv[0] = a (the invoked path a launcher passes on)
+    assert f'execve("{b}", ["{a}"' in execs[1], execs
+    assert elapsed < 5.0, f"took {elapsed:.2f}s"
 
 
 # --------------------------------------------------------------------------

@@ -8,6 +8,8 @@ the test library's folder as library_path; the parent, spawn / forkserver /
 ProcessPoolExecutor(spawn) workers, and /bin/sh children (from the parent
 and from a spawn worker) report what they actually see."""
 
+import os
+
 import pytest
 
 from conftest import (
@@ -19,11 +21,26 @@ from conftest import (
     make_venv,
     place_launcher,
     plain_pool_spawn_error,
+    plain_venv,
     probe,
     probe_parts,
+    pyshim_tool,
     run_json,
     write_config,
 )
+
+
+PYPY_SYMLINK_UNSUPPORTED = (
+    "PyPy venv with bin/python a symlink to the shim: not a supported layout. PyPy resolves "
+    "a symlinked argv[0] and searches for its stdlib and pyvenv.cfg from the pyshim binary's "
+    "folder (wrong base_prefix/sys.path); `pyshim install` always copies the launcher into a "
+    "PyPy venv (test_pypy_install_copies_the_launcher)"
+)
+
+
+def _skip_unsupported_layout(interp, layout):
+    if interp.kind == "pypy" and layout == "symlink":
+        pytest.skip(PYPY_SYMLINK_UNSUPPORTED)
 
 
 def _shim_venv(stage, interp, tmp_path, base_env, jemalloc, testlibs, mode="symlink"):
@@ -103,28 +120,12 @@ def test_venv_copy_probe(interp, stage, tmp_path, base_env, jemalloc, testlibs):
     )
 
 
-def _prefix_xfail(interp, layout):
-    if interp.kind == "pypy" and layout == "symlink":
-        return pytest.mark.xfail(
-            strict=True,
-            reason=(
-                "launcher bug: PyPy resolves a symlinked argv[0] to the pyshim binary and "
-                "searches for its stdlib (and pyvenv.cfg) upward from the shim's install dir, "
-                "so a symlink shim venv reports base_prefix '/' and sys.path '/lib/pypy3.9' "
-                "(found only through Debian's /lib -> usr/lib link) instead of '/usr'"
-            ),
-        )
-    return None
-
-
 @pytest.mark.parametrize("layout", ["symlink", "copy", "copy-beside"])
 @pytest.mark.parametrize("interp", interp_params())
-def test_venv_prefix_matches_plain_venv(request, interp, layout, stage, tmp_path, base_env):
+def test_venv_prefix_matches_plain_venv(interp, layout, stage, tmp_path, base_env):
     """sys.prefix / base_prefix / path / executable of the shim venv equal
     what the same venv reported with its plain bin/python."""
-    mark = _prefix_xfail(interp, layout)
-    if mark is not None:
-        request.node.add_marker(mark)
+    _skip_unsupported_layout(interp, layout)
     venv = make_venv(stage, interp, tmp_path / "venv", base_env, mode=layout)
     assert venv.plain["executable"] == str(venv.python)
     names = sorted(p.name for p in (venv.root / "bin").iterdir() if p.name.startswith(("python", "pypy")))
@@ -134,6 +135,59 @@ def test_venv_prefix_matches_plain_venv(request, interp, layout, stage, tmp_path
         assert got["executable"] == str(venv.root / "bin" / name)
         for key in ("prefix", "base_prefix", "path"):
             assert got[key] == venv.plain[key], f"bin/{name}: sys.{key}"
+
+
+def _pypy_params():
+    return [p for p in interp_params() if p.values[0].kind == "pypy"]
+
+
+@pytest.mark.parametrize("interp", _pypy_params())
+def test_pypy_install_copies_the_launcher(interp, stage, tmp_path, base_env, jemalloc, testlibs):
+    """`pyshim install` on a `pypy3 -m venv` venv installs a copy of the
+    launcher (and says so), the restore library in VENV/lib/pyshim/, and the
+    venv reports what the plain PyPy venv did."""
+    root = tmp_path / "venv"
+    plain = plain_venv(interp, root, base_env)
+    env_args = [arg for k, v in CONFIG_ENV.items() for arg in ("--env", f"{k}={v}")]
+    res = pyshim_tool(stage, "install", root, "--preload", jemalloc, "--library-path",
+                      testlibs.libdir, *env_args, env=base_env)
+    out = res.stdout.decode()
+    assert res.returncode == 0, out + res.stderr.decode()
+    assert "PyPy interpreter: installing a copy of the launcher" in out, out
+
+    python = root / "bin" / "python"
+    assert python.is_file() and not python.is_symlink()
+    assert python.read_bytes() == stage.shim.read_bytes()
+    assert os.access(python, os.X_OK)
+    restore_copy = root / "lib" / "pyshim" / stage.restore.name
+    assert restore_copy.is_file() and not restore_copy.is_symlink()
+    assert restore_copy.read_bytes() == stage.restore.read_bytes()
+
+    names = sorted(p.name for p in (root / "bin").iterdir()
+                   if p.name.startswith(("python", "pypy")))
+    assert {"python", "python3", "pypy3"} <= set(names), names
+    for name in names:
+        launcher = root / "bin" / name
+        # every other name leads to the copy inside the venv, never to the
+        # pyshim binary of the prefix
+        assert launcher.resolve() == python
+        got = run_json([launcher, "-c", INFO], base_env)
+        assert got["executable"] == str(launcher), name
+        for key in ("prefix", "base_prefix", "path"):
+            assert got[key] == plain[key], f"bin/{name}: sys.{key}"
+
+    env = caller_env("set", base_env, tmp_path, testlibs)
+    parts = probe_parts(interp, tmp_path)
+    result = probe(python, env, parts=parts)
+    assert_probe(
+        result,
+        launcher=python,
+        jemalloc=jemalloc,
+        restore=restore_copy,
+        caller_env=env,
+        config_env=CONFIG_ENV,
+        parts=parts,
+    )
 
 
 @pytest.mark.parametrize("interp", interp_params())

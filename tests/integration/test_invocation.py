@@ -14,8 +14,8 @@ import pytest
 
 from conftest import (
     INFO,
+    install_venv,
     interp_params,
-    make_venv,
     place_launcher,
     run,
     run_json,
@@ -144,29 +144,125 @@ def test_standalone_invocation(case, interp, stage, tmp_path, base_env, jemalloc
     assert res.stderr == b""
 
 
-@pytest.mark.parametrize("interp", interp_params(include_pypy=False))
-def test_nested_venv_from_shim_venv(request, interp, stage, tmp_path, base_env, jemalloc):
-    """A venv made with a shim venv's python (DESIGN.md 3.2: "a nested venv made
-    from a shim venv links to the outer shim") works through the outer config."""
-    if interp.version >= (3, 11):
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=(
-            "launcher bug: in a 3.11+ shim venv sys._base_executable is the realpath of the "
-            "link, i.e. <prefix>/bin/pyshim (tool mode, not an interpreter); `python -m venv` "
-            "then links inner/bin/python -> inner/bin/pyshim -> <prefix>/bin/pyshim with "
-            "home = <prefix>/bin, and the inner python exits 125 'no pyshim.toml found'")))
-    outer = make_venv(stage, interp, tmp_path / "outer", base_env, preload=[jemalloc])
-    inner = tmp_path / "inner"
-    res = run([outer.python, "-m", "venv", "--without-pip", inner], base_env)
-    assert res.returncode == 0, res.stderr.decode()
+BASE_EXECUTABLE_PTH = "pyshim-base-executable.pth"
+
+
+def _site_packages(venv_root):
+    found = sorted(venv_root.glob("lib/python3.*/site-packages"))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _nested_venv_works(outer, inner, base_env):
+    """inner was made by `outer/bin/python -m venv`: it links (maybe through
+    other venvs) to the outer launcher and works through the outer config."""
     link = inner / "bin" / "python"
+    assert link.is_symlink()
+    assert os.path.realpath(link) == os.path.realpath(outer.python)  # the shim binary
     res = run([link, "-c", SNIPPET], base_env)
     assert res.returncode == 0, res.stderr.decode()
     got = json.loads(res.stdout)
     assert got["executable"] == str(link)
+    assert got["argv0"] == str(link)
     assert got["prefix"] == str(inner)
     assert got["base_prefix"] == outer.plain["base_prefix"]
+    assert got["path"][-1] == str(_site_packages(inner)), got["path"]
+    assert got["path"][:-1] == [p for p in outer.plain["path"] if "site-packages" not in p]
     assert got["jemalloc"] is True
     assert got["child_executable"] == str(link)
+    assert got["child_jemalloc"] is True
+    assert res.stderr == b""
+
+
+@pytest.mark.parametrize("interp", interp_params(include_pypy=False))
+def test_nested_venv_from_shim_venv(interp, stage, tmp_path, base_env, jemalloc):
+    """A venv made with an installed shim venv's python (DESIGN.md 3.2: "a
+    nested venv made from a shim venv links to the outer shim") works through
+    the outer config. In 3.11+ this relies on the .pth that `pyshim install`
+    writes (sys._base_executable = the launcher, not the pyshim binary)."""
+    outer = install_venv(stage, interp, tmp_path / "outer", base_env, "--preload", jemalloc)
+    assert (_site_packages(outer.root) / BASE_EXECUTABLE_PTH).is_file()
+    base = run_json(
+        [outer.python, "-c", "import json, sys; print(json.dumps(sys._base_executable))"],
+        base_env)
+    assert base == str(outer.python)
+    inner = tmp_path / "inner"
+    res = run([outer.python, "-m", "venv", "--without-pip", inner], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    # the inner venv links to the outer launcher, not to the pyshim binary
+    assert (inner / "bin" / "python").resolve(strict=True) == stage.shim
+    chain = [os.readlink(inner / "bin" / "python")]
+    if not os.path.isabs(chain[0]):  # python -> python3.X -> outer launcher
+        chain.append(os.readlink(inner / "bin" / chain[0]))
+    assert chain[-1] == str(outer.python), chain
+    _nested_venv_works(outer, inner, base_env)
+
+
+@pytest.mark.parametrize("interp", interp_params(include_pypy=False))
+def test_venv_nested_two_deep_from_shim_venv(request, interp, stage, tmp_path, base_env,
+                                             jemalloc):
+    """outer (installed) -> inner (python -m venv) -> inner2 (python -m venv
+    from inner): inner2 should work through the outer config too."""
+    if interp.version >= (3, 11):
+        request.node.add_marker(pytest.mark.xfail(strict=True, reason=(
+            "pyshim bug: only `pyshim install` writes pyshim-base-executable.pth, so in a venv "
+            "made by `outer/bin/python -m venv inner` (3.11+) sys._base_executable is the "
+            "realpath, <prefix>/bin/pyshim; `inner/bin/python -m venv inner2` then links "
+            "inner2/bin/python -> pyshim (in inner2/bin) and inner2's python exits 125 "
+            "'no pyshim.toml found'")))
+    outer = install_venv(stage, interp, tmp_path / "outer", base_env, "--preload", jemalloc)
+    inner = tmp_path / "inner"
+    res = run([outer.python, "-m", "venv", "--without-pip", inner], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    inner2 = tmp_path / "inner2"
+    res = run([inner / "bin" / "python", "-m", "venv", "--without-pip", inner2], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    _nested_venv_works(outer, inner2, base_env)
+
+
+@pytest.mark.parametrize("interp", interp_params(include_pypy=False))
+def test_venv_made_with_real_interpreter_from_shim_venv_is_plain(interp, stage, tmp_path,
+                                                                 base_env, jemalloc):
+    """From inside an installed shim venv, a venv made with the *real*
+    interpreter's path is an ordinary venv: the same links, pyvenv.cfg and
+    sys values as one made outside any shim, no pyshim files, no preload."""
+    outer = install_venv(stage, interp, tmp_path / "outer", base_env, "--preload", jemalloc)
+    made_inside = tmp_path / "inside" / "venv"
+    made_outside = tmp_path / "outside" / "venv"
+    code = ("import subprocess, sys; "
+            "subprocess.run([sys.argv[1], '-m', 'venv', '--without-pip', sys.argv[2]], check=True)")
+    res = run([outer.python, "-c", code, interp.path, made_inside], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    res = run([interp.path, "-m", "venv", "--without-pip", made_outside], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+
+    def bin_links(root):
+        return {p.name: os.readlink(p) for p in (root / "bin").iterdir() if p.is_symlink()}
+
+    def cfg(root):
+        lines = (root / "pyvenv.cfg").read_text().splitlines()
+        return [line.replace(str(root), "VENV") for line in lines]
+
+    assert bin_links(made_inside) == bin_links(made_outside)
+    assert all("pyshim" not in target for target in bin_links(made_inside).values())
+    assert cfg(made_inside) == cfg(made_outside)
+    assert sorted(p.name for p in _site_packages(made_inside).iterdir()) == sorted(
+        p.name for p in _site_packages(made_outside).iterdir())
+    assert not (_site_packages(made_inside) / BASE_EXECUTABLE_PTH).exists()
+
+    report = ("import json, sys; maps = open('/proc/self/maps').read(); print(json.dumps({"
+              "'executable': sys.executable, 'base_executable': sys._base_executable, "
+              "'prefix': sys.prefix, 'base_prefix': sys.base_prefix, 'path': sys.path, "
+              "'jemalloc': 'libjemalloc' in maps, 'pyshim': 'pyshim' in maps}))")
+
+    def norm(root, got):
+        return json.loads(json.dumps(got).replace(str(root), "VENV"))
+
+    inside = run_json([made_inside / "bin" / "python", "-c", report], base_env)
+    outside = run_json([made_outside / "bin" / "python", "-c", report], base_env)
+    assert norm(made_inside, inside) == norm(made_outside, outside)
+    assert inside["executable"] == str(made_inside / "bin" / "python")
+    assert inside["jemalloc"] is False and inside["pyshim"] is False
 
 
 def test_pyshim_config_env_var(py, stage, tmp_path, base_env, jemalloc):

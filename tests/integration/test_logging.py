@@ -45,20 +45,32 @@ def test_unset_prints_nothing_with_caller_loader_vars(venv, variant, base_env, t
     assert res.stderr == b""
 
 
-@pytest.mark.parametrize("value", [
-    pytest.param("", marks=pytest.mark.xfail(strict=True, reason=(
-        "launcher bug: the launcher treats an empty PYSHIM_LOG as unset, but the restore "
-        "library logs whenever the variable exists (getenv != NULL) and prints "
-        "'pyshim-restore: unset LD_PRELOAD=' lines in every interpreter"))),
-    pytest.param("off", marks=pytest.mark.xfail(strict=True, reason=(
-        "launcher bug: PYSHIM_LOG=off silences the launcher, but the restore library "
-        "still prints 'pyshim-restore: ...' lines in every interpreter"))),
-])
+# The launcher and the restore library share one rule: unset, empty, "off" or
+# a level quieter than debug is silent.
+QUIET_VALUES = ["", "off", "info", "warn", "warning", "err", "error", "critical"]
+
+
+@pytest.mark.parametrize("value", QUIET_VALUES)
 def test_logging_off_prints_nothing(venv, base_env, value):
     res = run([venv.python, "-c", CODE], dict(base_env, PYSHIM_LOG=value))
     assert res.returncode == 0
     assert res.stdout == _expected_stdout(venv)
     assert res.stderr == b""
+
+
+def test_debug_logs_from_launcher_and_restore_library(venv, base_env):
+    """Control for the quiet values: with debug, both the launcher and the
+    restore library do print, in the interpreter and in its Python child."""
+    res = run([venv.python, "-c", CODE], dict(base_env, PYSHIM_LOG="debug"))
+    assert res.returncode == 0, res.stderr.decode()
+    assert res.stdout == _expected_stdout(venv)
+    lines = res.stderr.decode().splitlines()
+    launcher = [line for line in lines if line.startswith("pyshim: debug: invoked as ")]
+    restore = [line for line in lines if line.startswith("pyshim-restore: ")]
+    assert len(launcher) == 2, lines
+    # it restores LD_PRELOAD and LD_LIBRARY_PATH in each of the two interpreters
+    assert len(restore) >= 2, lines
+    assert any("LD_PRELOAD" in line for line in restore), lines
 
 
 def _debug_lines(stderr):

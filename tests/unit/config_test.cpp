@@ -44,7 +44,8 @@ B = ""
 }
 
 TEST(ParseConfig, EnvKeepsFileOrder) {
-  Config config = parse_ok("interpreter = \"/p\"\n[env]\nZED = \"1\"\nALPHA = \"2\"\nMID = \"3\"\n");
+  Config config =
+      parse_ok("interpreter = \"/p\"\n[env]\nZED = \"1\"\nALPHA = \"2\"\nMID = \"3\"\n");
   ASSERT_EQ(config.env.size(), 3u);
   EXPECT_EQ(config.env[0].name, "ZED");
   EXPECT_EQ(config.env[1].name, "ALPHA");
@@ -141,8 +142,8 @@ TEST(ParseConfig, SectionErrorsNameTheKey) {
   EXPECT_EQ(unknown.hint, "did you mean 'startup'?");
   EXPECT_EQ(unknown.context[0], "config: /venv/pyshim.toml:3:1");
   for (const char* bad : {"loader", "loader:", ":f", "a..b:f", "1a:f", "a-b:f"}) {
-    Error e = parse_error(std::string("interpreter = \"/p\"\n[python]\nstartup = [\"") + bad +
-                          "\"]\n");
+    Error e =
+        parse_error(std::string("interpreter = \"/p\"\n[python]\nstartup = [\"") + bad + "\"]\n");
     EXPECT_NE(e.message.find("is not \"package.module:function\""), std::string::npos) << bad;
   }
   EXPECT_EQ(parse_error("interpreter = \"/p\"\ndynlib = 3\n").message, "'dynlib' must be a table");

@@ -241,6 +241,26 @@ TEST_F(LaunchTest, SeparatorsInLoaderPathsAre125) {
   EXPECT_EQ(dir.context[0], "config: /venv/pyshim.toml:2:17");
 }
 
+TEST(InvokedSource, ExecFnNormallyArgv0ForShebangScriptsAndFdExecs) {
+  const char* plain[] = {"python", "-c", "pass"};
+  EXPECT_EQ(invoked_source("/v/bin/python", 3, plain), InvokedSource::kExecFn);
+  // #!/v/bin/python at the top of /v/bin/tool, run as `tool x`.
+  const char* script[] = {"/v/bin/python", "/v/bin/tool", "x"};
+  EXPECT_EQ(invoked_source("/v/bin/tool", 3, script), InvokedSource::kArgv0);
+  // #!/v/bin/python -E: the optional argument comes first.
+  const char* with_arg[] = {"/v/bin/python", "-E", "./tool"};
+  EXPECT_EQ(invoked_source("./tool", 3, with_arg), InvokedSource::kArgv0);
+  // `python /v/bin/python`: argv[0] has no slash, so it is not a #! run.
+  const char* self_as_script[] = {"python", "/v/bin/python"};
+  EXPECT_EQ(invoked_source("/v/bin/python", 2, self_as_script), InvokedSource::kExecFn);
+  // `/v/bin/python /v/bin/python`: argv[0] is AT_EXECFN itself.
+  const char* same[] = {"/v/bin/python", "/v/bin/python"};
+  EXPECT_EQ(invoked_source("/v/bin/python", 2, same), InvokedSource::kExecFn);
+  const char* fd[] = {"python"};
+  EXPECT_EQ(invoked_source("/dev/fd/3", 1, fd), InvokedSource::kArgv0);
+  EXPECT_EQ(invoked_source(nullptr, 1, fd), InvokedSource::kArgv0);
+}
+
 TEST(Dirname, HandlesRootAndTrailingSlashes) {
   EXPECT_EQ(dirname("/a/b"), "/a");
   EXPECT_EQ(dirname("/a"), "/");

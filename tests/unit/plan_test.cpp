@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,22 @@ TEST(MakePlan, StartupHooksTravelInOneVariableOnlyWhenConfigured) {
   ASSERT_TRUE(config.ok());
   EXPECT_EQ(value_of(plan_env(*config, {}), "PYSHIM_STARTUP"),
             "/v/pyshim.toml\npath=/v/src\nhook=a:f\nhook=b.c:g");
+}
+
+TEST(MakePlan, DuplicateEntriesCollapseToOneWithTheLoadersValue) {
+  // The loader reads the last LD_PRELOAD; the plan keeps the first slot.
+  auto env = plan_env(make_config(), {"LD_PRELOAD=/a.so", "HOME=/root", "LD_PRELOAD=/b.so",
+                                      "MALLOC_CONF=x", "MALLOC_CONF=y"});
+  EXPECT_EQ(std::count_if(env.begin(), env.end(),
+                          [](const std::string& e) { return e.starts_with("LD_PRELOAD="); }),
+            1);
+  EXPECT_EQ(env[0], std::string("LD_PRELOAD=/usr/lib/libjemalloc.so.2:") + kRestore + ":/b.so");
+  EXPECT_EQ(env[1], "HOME=/root");
+  EXPECT_EQ(value_of(env, "PYSHIM_ORIG_LD_PRELOAD"), "LD_PRELOAD=/b.so");
+  EXPECT_EQ(std::count_if(env.begin(), env.end(),
+                          [](const std::string& e) { return e.starts_with("MALLOC_CONF="); }),
+            1);
+  EXPECT_EQ(value_of(env, "MALLOC_CONF"), "background_thread:true");
 }
 
 TEST(EnvGet, DistinguishesUnsetFromEmpty) {

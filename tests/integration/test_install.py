@@ -1,0 +1,666 @@
+"""Tool mode, end to end (issue 3, "Tests"): `pyshim init`, `install`,
+`uninstall`, the preload presets and the help/version output, driven through
+the installed binary as a user would.
+
+- init with every interpreter of the matrix (Debian's python3.11 and -dbg,
+  pyenv 3.8-3.13, PyPy): the venv works through the shim (sys.executable, the
+  preload in the interpreter and a spawn worker, clean /bin/sh children);
+- install then uninstall leaves the venv byte-identical (every path under it:
+  type, permission bits, symlink target, sha256 of each file), for symlink and
+  --copies venvs, a venv with pip, install --copy, startup hooks and PyPy;
+- install twice: the second run changes nothing, not even an mtime or inode;
+- refusals: exit 2 with a clear message, and nothing touched;
+- an install --copy venv keeps working after the installed prefix is deleted;
+- presets resolve to what `ldconfig -p` / `gcc -print-file-name` report."""
+
+import hashlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+import tomllib  # the suite runs with /usr/bin/python3.11
+from pathlib import Path
+
+import pytest
+
+from conftest import (
+    CONFIG_ENV,
+    INFO,
+    all_interpreters,
+    assert_probe,
+    caller_env,
+    interp_params,
+    make_venv,
+    plain_venv,
+    probe,
+    pyshim_tool,
+    run,
+    run_json,
+)
+
+NOTHING_CHANGED = "is already a shim venv with this configuration; nothing changed"
+PYPY_COPY_NOTE = ("PyPy interpreter: installing a copy of the launcher (PyPy resolves symlinks "
+                  "in argv[0])")
+PRESETS = ("asan", "ubsan", "tsan", "jemalloc", "tcmalloc", "mimalloc")
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+
+def interp(ident):
+    """An interpreter of the matrix by id; a skip with its reason if missing."""
+    for it in all_interpreters():
+        if it.id == ident:
+            if it.path is None:
+                pytest.skip(it.missing_reason)
+            return it
+    raise KeyError(ident)
+
+
+def tool(stage, *args, env, **kw):
+    return pyshim_tool(stage, *args, env=env, **kw)
+
+
+def tool_ok(stage, *args, env, **kw) -> str:
+    res = tool(stage, *args, env=env, **kw)
+    assert res.returncode == 0, (
+        f"pyshim {' '.join(map(str, args))} exited {res.returncode}\n"
+        f"stdout: {res.stdout.decode()}\nstderr: {res.stderr.decode()}"
+    )
+    assert res.stderr == b"", res.stderr.decode()
+    return res.stdout.decode()
+
+
+def refused(res, message):
+    """Exit 2, nothing on stdout, `pyshim: error: <message>` first on stderr
+    and a hint last."""
+    err = res.stderr.decode()
+    assert res.returncode == 2, f"exit {res.returncode}\n{err}{res.stdout.decode()}"
+    assert res.stdout == b"", res.stdout.decode()
+    lines = err.splitlines()
+    assert lines[0] == f"pyshim: error: {message}", err
+    assert lines[-1].startswith("  hint: ") and lines[-1][len("  hint: "):].strip(), err
+    return err
+
+
+def tree(root: Path, times: bool = False) -> dict:
+    """Everything under root (root included, symlinks not followed): for each
+    relative path its type, permission bits, symlink target or the sha256 of
+    its bytes; with times, also mtime and inode (a file rewritten with the
+    same bytes gets a new inode or mtime)."""
+    root = Path(root)
+    out = {}
+
+    def add(path):
+        st = os.lstat(path)
+        item = {"mode": oct(stat.S_IMODE(st.st_mode))}
+        if stat.S_ISLNK(st.st_mode):
+            item.update(type="symlink", target=os.readlink(path))
+        elif stat.S_ISREG(st.st_mode):
+            item.update(type="file", sha256=hashlib.sha256(Path(path).read_bytes()).hexdigest())
+        elif stat.S_ISDIR(st.st_mode):
+            item.update(type="dir")
+        else:
+            item.update(type=oct(stat.S_IFMT(st.st_mode)))
+        if times:
+            item.update(mtime_ns=st.st_mtime_ns, ino=st.st_ino)
+        out[os.path.relpath(path, root)] = item
+
+    add(root)
+    for dirpath, dirnames, filenames in os.walk(root):  # does not descend into links
+        for name in dirnames + filenames:
+            add(os.path.join(dirpath, name))
+    return out
+
+
+def assert_same_tree(before: dict, after: dict):
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    changed = {k: (before[k], after[k]) for k in set(before) & set(after) if before[k] != after[k]}
+    assert not (added or removed or changed), (
+        f"added: {added}\nremoved: {removed}\nchanged: "
+        + "\n  ".join(f"{k}: {b} -> {a}" for k, (b, a) in sorted(changed.items()))
+    )
+
+
+def config_of(venv: Path) -> dict:
+    return tomllib.loads((venv / "pyshim.toml").read_text())
+
+
+def env_args(env: dict):
+    return [arg for k, v in env.items() for arg in ("--env", f"{k}={v}")]
+
+
+# A Python program that reports, from the interpreter and a spawn worker,
+# sys.executable and which of the given substrings name a mapped file (as
+# the mapped file's real path).
+WORKER = r"""
+import json, multiprocessing, os, sys
+
+def report(needles):
+    with open("/proc/self/maps") as f:
+        files = {line.split()[-1] for line in f if len(line.split()) >= 6}
+    return {
+        "executable": sys.executable,
+        "prefix": sys.prefix,
+        "pid": os.getpid(),
+        "mapped": {n: sorted(os.path.realpath(p) for p in files if n in os.path.basename(p))
+                   for n in needles},
+        "env": {k: os.environ.get(k) for k in ("ASAN_OPTIONS", "LD_PRELOAD")},
+    }
+
+def child(q, needles):
+    q.put(report(needles))
+
+if __name__ == "__main__":
+    needles = sys.argv[1:]
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=child, args=(q, needles))
+    p.start()
+    worker = q.get(timeout=60)
+    p.join(60)
+    print(json.dumps({"parent": report(needles), "spawn": worker, "exitcode": p.exitcode}))
+"""
+
+
+@pytest.fixture
+def worker(tmp_path) -> Path:
+    path = tmp_path / "worker.py"
+    path.write_text(WORKER)
+    return path
+
+
+def run_worker(python, worker, env, *needles):
+    got = run_json([python, worker, *needles], env, timeout=90)
+    assert got["exitcode"] == 0
+    return got
+
+
+# --------------------------------------------------------------------------
+# --version, --help
+
+
+def test_version(stage, base_env):
+    res = run([stage.shim, "--version"], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    assert re.fullmatch(rb"pyshim \d+\.\d+\.\d+\n", res.stdout), res.stdout
+    assert res.stderr == b""
+
+
+@pytest.mark.parametrize("command", ["", "init", "install", "uninstall", "show", "doctor",
+                                     "dynlib"])
+def test_help_shows_examples(stage, base_env, command):
+    argv = [stage.shim, *([command] if command else []), "--help"]
+    res = run(argv, base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    assert res.stderr == b""
+    out = res.stdout.decode()
+    assert "Usage: pyshim" in out, out
+    examples = out[out.index("Example"):] if "Example" in out else ""
+    assert examples, f"no examples in:\n{out}"
+    wanted = f"pyshim {command}".strip() + " "
+    example_lines = [line.strip() for line in examples.splitlines()[1:] if line.strip()]
+    assert any(line.startswith(wanted) for line in example_lines), out
+    if not command:
+        # the top-level help lists every subcommand
+        for sub in ("init", "install", "uninstall", "show", "doctor"):
+            assert re.search(rf"^\s+{sub}\s", out, re.M), f"{sub} missing:\n{out}"
+
+
+# --------------------------------------------------------------------------
+# init
+
+
+@pytest.mark.parametrize("it", interp_params())
+def test_init_venv_works_through_the_shim(it, stage, tmp_path, base_env, jemalloc, testlibs):
+    """Every interpreter of the matrix (Debian's python3.11, pyenv 3.8-3.13,
+    PyPy), each with its own venv layout and pyvenv.cfg keys."""
+    venv = tmp_path / "venv"
+    out = tool_ok(stage, "init", venv, "--python", it.path, "--preload", "jemalloc",
+                  "--library-path", testlibs.libdir, *env_args(CONFIG_ENV), env=base_env)
+    assert f"installed pyshim into {venv}" in out, out
+    config = config_of(venv)
+    # what pyvenv.cfg names: python3.11-dbg is a link to python3.11d
+    assert os.path.realpath(config["interpreter"]) == os.path.realpath(it.path)
+    assert [os.path.realpath(p) for p in config["preload"]] == [os.path.realpath(jemalloc)]
+    python = venv / "bin" / "python"
+    if it.kind == "pypy":  # always a copy, with the restore library beside
+        assert PYPY_COPY_NOTE in out.splitlines()
+        assert not python.is_symlink() and python.read_bytes() == stage.shim.read_bytes()
+        restore = venv / "lib" / "pyshim" / stage.restore.name
+    else:
+        assert python.is_symlink() and python.resolve() == stage.shim
+        restore = stage.restore
+
+    env = caller_env("set", base_env, tmp_path, testlibs)
+    parts = ("spawn", "sh", "spawn_sh")
+    result = probe(python, env, parts=parts)
+    assert_probe(result, launcher=python, jemalloc=Path(config["preload"][0]),
+                 restore=restore, caller_env=env, config_env=CONFIG_ENV, parts=parts)
+    # the same sys values as a venv made by the plain interpreter
+    reference = tmp_path / "reference"
+    plain = plain_venv(it, reference, base_env)
+    for name in ("parent", "spawn"):
+        assert result[name]["prefix"] == str(venv), name
+        assert result[name]["base_prefix"] == plain["base_prefix"], name
+        assert [p.replace(str(venv), "VENV") for p in result[name]["path"][1:]] == [
+            p.replace(str(reference), "VENV") for p in plain["path"][1:]
+        ], name
+
+
+def test_init_refuses_a_non_empty_directory(stage, tmp_path, base_env, py):
+    target = tmp_path / "busy"
+    target.mkdir()
+    (target / "file").write_text("mine\n")
+    before = tree(target, times=True)
+    res = tool(stage, "init", target, "--python", py.path, env=base_env)
+    refused(res, f"{target} already exists and is not empty")
+    assert_same_tree(before, tree(target, times=True))
+
+
+# --------------------------------------------------------------------------
+# install + uninstall: byte-identical
+
+
+def _ensurepip_error(it, tmp_path, base_env):
+    res = run([it.path, "-c", "import ensurepip"], base_env)
+    if res.returncode != 0:
+        return res.stderr.decode().strip().splitlines()[-1]
+    return None
+
+
+def _use_the_shim_venv(python, worker, env, jemalloc=None):
+    """Runs the venv as a user would between install and uninstall (this is
+    also when Python writes bytecode caches)."""
+    got = run_worker(python, worker, env, "libjemalloc")
+    for name in ("parent", "spawn"):
+        assert got[name]["executable"] == str(python), name
+        if jemalloc is not None:
+            assert got[name]["mapped"]["libjemalloc"] == [os.path.realpath(jemalloc)], name
+    return got
+
+
+HOOK_MODULE = """
+import os
+def hook():
+    with open(os.environ["ITEST_HOOK_LOG"], "a") as f:
+        f.write(f"{os.getpid()}\\n")
+"""
+
+# id: (interpreter, `-m venv` options, with pip, install options, startup hooks,
+#      site-packages/__pycache__ present before install)
+ROUND_TRIPS = {
+    "symlinks": ("debian3.11", (), False, ("--preload", "jemalloc"), False, False),
+    "with-pip": ("debian3.11", (), True, ("--preload", "jemalloc"), False, False),
+    "copies-venv": ("debian3.11", ("--copies",), False, ("--preload", "jemalloc"), False, False),
+    "install-copy": ("debian3.11", (), False, ("--copy", "--preload", "jemalloc"), False, False),
+    "copies-venv-install-copy": ("cpython3.13", ("--copies",), False, ("--copy",), False, False),
+    "startup-hooks": ("debian3.11", (), False, ("--preload", "jemalloc"), True, False),
+    "startup-hooks-existing-pycache": ("cpython3.13", (), False, (), True, True),
+    "cpython3.8": ("cpython3.8", (), False, ("--preload", "jemalloc"), False, False),
+    "pypy": ("pypy3", (), False, ("--preload", "jemalloc"), False, False),
+}
+
+
+@pytest.mark.parametrize("case", list(ROUND_TRIPS))
+def test_install_uninstall_leaves_the_venv_byte_identical(case, stage, tmp_path, base_env,
+                                                          jemalloc, worker):
+    ident, venv_args, with_pip, install_args, hooks, precache = ROUND_TRIPS[case]
+    it = interp(ident)
+    venv = tmp_path / "venv"
+    if with_pip:
+        error = _ensurepip_error(it, tmp_path, base_env)
+        if error is not None:
+            pytest.skip(f"{it.path}: ensurepip unavailable ({error}; Debian python3.11-venv)")
+        res = run([it.path, "-m", "venv", *venv_args, venv], base_env, timeout=300)
+        assert res.returncode == 0, res.stderr.decode()
+        assert list(venv.glob("lib/python3.*/site-packages/pip"))
+    else:
+        plain_venv(it, venv, base_env, *venv_args)
+    site = next(venv.glob("lib/*/site-packages"))
+    if "--copies" in venv_args:
+        assert not (venv / "bin" / "python").is_symlink()
+    else:
+        assert (venv / "bin" / "python").is_symlink()
+    if precache:
+        (site / "usermod.py").write_text("X = 1\n")
+        res = run([venv / "bin" / "python", "-c", "import usermod"], base_env)
+        assert res.returncode == 0, res.stderr.decode()
+        cached = [p.name for p in (site / "__pycache__").iterdir()]
+        assert len(cached) == 1 and cached[0].startswith("usermod."), cached
+    # The plain venv as its user left it after running it once (Python may
+    # write bytecode for the venv's own packages, e.g. pip's .pth hook).
+    res = run([venv / "bin" / "python", "-c", "pass"], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    before = tree(venv)
+
+    args = list(install_args)
+    env = dict(base_env)
+    if hooks:
+        project = tmp_path / "project"
+        project.mkdir()
+        (project / "itest_hook.py").write_text(HOOK_MODULE)
+        args += ["--startup", "itest_hook:hook", "--python-path", project]
+        env["ITEST_HOOK_LOG"] = str(tmp_path / "hook.log")
+    out = tool_ok(stage, "install", venv, *args, env=base_env)
+    assert f"installed pyshim into {venv}" in out
+    assert tree(venv) != before
+    python = venv / "bin" / "python"
+    copy = "--copy" in install_args or it.kind == "pypy"
+    assert python.is_symlink() != copy
+    got = _use_the_shim_venv(python, worker, env,
+                             jemalloc if "jemalloc" in install_args else None)
+    if hooks:
+        # the hook ran in the interpreter and in the spawn worker (and in
+        # multiprocessing's resource tracker, another Python started through
+        # sys.executable)
+        ran = {int(pid) for pid in (tmp_path / "hook.log").read_text().split()}
+        assert {got["parent"]["pid"], got["spawn"]["pid"]} <= ran, ran
+        names = {p.name for p in site.iterdir()}
+        assert {"pyshim-startup.pth", "_pyshim_startup.py"} <= names, names
+        assert any(p.name.startswith("_pyshim_startup.") for p in (site / "__pycache__").iterdir())
+
+    out = tool_ok(stage, "uninstall", venv, env=base_env)
+    assert f"restored {venv}" in out, out
+    assert_same_tree(before, tree(venv))
+    # and it is the plain venv again
+    got = run_json([python, "-c", INFO], base_env)
+    assert got["executable"] == str(python)
+    assert got["prefix"] == str(venv)
+
+
+def test_uninstall_after_a_reconfiguring_install(stage, tmp_path, base_env, py):
+    """install, then install again with other options (a reconfiguration),
+    then uninstall: still the venv from before the first install."""
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    before = tree(venv)
+    tool_ok(stage, "install", venv, "--preload", "jemalloc", env=base_env)
+    out = tool_ok(stage, "install", venv, "--copy", "--env", "ITEST=1", env=base_env)
+    assert f"installed pyshim into {venv}" in out
+    assert config_of(venv)["env"] == {"ITEST": "1"}
+    assert not (venv / "bin" / "python").is_symlink()
+    tool_ok(stage, "uninstall", venv, env=base_env)
+    assert_same_tree(before, tree(venv))
+
+
+# --------------------------------------------------------------------------
+# install twice
+
+
+IDEMPOTENT = {
+    "symlink": ("debian3.11", ("--preload", "jemalloc", "--env", "ITEST=1")),
+    "copy": ("debian3.11", ("--copy", "--preload", "jemalloc")),
+    "startup-hooks": ("debian3.11", ("--startup", "os:getcwd")),
+    "pypy": ("pypy3", ("--preload", "jemalloc")),
+}
+
+
+@pytest.mark.parametrize("case", list(IDEMPOTENT))
+def test_install_twice_changes_nothing(case, stage, tmp_path, base_env):
+    ident, args = IDEMPOTENT[case]
+    it = interp(ident)
+    venv = tmp_path / "venv"
+    plain_venv(it, venv, base_env)
+    out = tool_ok(stage, "install", venv, *args, env=base_env)
+    assert f"installed pyshim into {venv}" in out
+    first = tree(venv, times=True)
+    assert "pyshim.toml" in first
+    out = tool_ok(stage, "install", venv, *args, env=base_env)
+    expected = [f"{venv} {NOTHING_CHANGED}"]
+    if it.kind == "pypy":
+        expected.insert(0, PYPY_COPY_NOTE)
+    assert out.splitlines() == expected
+    assert_same_tree(first, tree(venv, times=True))
+
+
+def test_init_then_install_with_the_same_options_changes_nothing(stage, tmp_path, base_env, py):
+    venv = tmp_path / "venv"
+    tool_ok(stage, "init", venv, "--python", py.path, "--preload", "jemalloc", env=base_env)
+    first = tree(venv, times=True)
+    out = tool_ok(stage, "install", venv, "--preload", "jemalloc", env=base_env)
+    assert out == f"{venv} {NOTHING_CHANGED}\n"
+    assert_same_tree(first, tree(venv, times=True))
+
+
+def test_install_again_with_other_options_reconfigures(stage, tmp_path, base_env, py, jemalloc):
+    """Control for the no-op test: a second install that does change the
+    config says so and rewrites pyshim.toml."""
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    tool_ok(stage, "install", venv, env=base_env)
+    assert config_of(venv)["preload"] == []
+    out = tool_ok(stage, "install", venv, "--preload", jemalloc, env=base_env)
+    assert NOTHING_CHANGED not in out
+    assert config_of(venv)["preload"] == [str(jemalloc)]
+
+
+# --------------------------------------------------------------------------
+# refusals
+
+
+def test_install_refuses_what_is_not_a_venv(stage, tmp_path, base_env):
+    target = tmp_path / "project"
+    (target / "bin").mkdir(parents=True)
+    (target / "bin" / "python").symlink_to("/usr/bin/python3")
+    before = tree(target, times=True)
+    res = tool(stage, "install", target, env=base_env)
+    refused(res, f"not a virtual environment: {target} (no pyvenv.cfg)")
+    assert_same_tree(before, tree(target, times=True))
+    missing = tmp_path / "nowhere"
+    res = tool(stage, "install", missing, env=base_env)
+    refused(res, f"not a virtual environment: {missing} (no pyvenv.cfg)")
+    assert not missing.exists()
+
+
+def test_install_refuses_a_venv_whose_interpreter_is_unknown(stage, tmp_path, base_env, py):
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    # the interpreter it was made from is gone
+    (venv / "pyvenv.cfg").write_text("home = /nonexistent/bin\nversion = 3.11.2\n")
+    for link in (venv / "bin").iterdir():
+        if link.is_symlink() and not os.readlink(link).startswith("python"):
+            link.unlink()
+            link.symlink_to(f"/nonexistent/bin/{link.name}")
+    before = tree(venv, times=True)
+    res = tool(stage, "install", venv, env=base_env)
+    err = refused(res, f"cannot determine the interpreter of {venv}")
+    assert "--python" in err
+    assert_same_tree(before, tree(venv, times=True))
+
+
+def _other_3_11(py):
+    for ident in ("debian3.11-dbg", "cpython3.11"):
+        for it in all_interpreters():
+            if it.id == ident and it.path is not None and it.path != py.path:
+                return it
+    pytest.skip("no second Python 3.11 (python3.11-dbg or pyenv 3.11) to switch to")
+
+
+def test_install_refuses_another_interpreter_without_force(stage, tmp_path, base_env, py,
+                                                           worker):
+    other = _other_3_11(py)
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    before_install = tree(venv)
+    tool_ok(stage, "install", venv, env=base_env)
+    installed = tree(venv, times=True)
+    res = tool(stage, "install", venv, "--python", other.path, env=base_env)
+    err = refused(res, f"{venv} is already a shim venv for {py.path}")
+    assert "--force" in err
+    assert_same_tree(installed, tree(venv, times=True))
+
+    out = tool_ok(stage, "install", venv, "--python", other.path, "--force", env=base_env)
+    assert f"interpreter: {other.path}" in out
+    assert config_of(venv)["interpreter"] == str(other.path)
+    python = venv / "bin" / "python"
+    got = run_json([python, "-c", "import json, os, sys; print(json.dumps("
+                    "[sys.executable, sys.prefix, os.path.realpath('/proc/self/exe')]))"],
+                   base_env)
+    assert got == [str(python), str(venv), os.path.realpath(other.path)]
+    # uninstall still puts back what the first install replaced
+    tool_ok(stage, "uninstall", venv, env=base_env)
+    assert_same_tree(before_install, tree(venv))
+
+
+def test_uninstall_refuses_a_venv_that_was_never_installed(stage, tmp_path, base_env, py):
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    before = tree(venv, times=True)
+    res = tool(stage, "uninstall", venv, env=base_env)
+    refused(res, f"{venv} is not a venv installed by `pyshim install`")
+    assert_same_tree(before, tree(venv, times=True))
+    # a shim venv made by hand has no install record either: left alone
+    hand = make_venv(stage, py, tmp_path / "hand", base_env)
+    before = tree(hand.root, times=True)
+    res = tool(stage, "uninstall", hand.root, env=base_env)
+    refused(res, f"{hand.root} is not a venv installed by `pyshim install`")
+    assert_same_tree(before, tree(hand.root, times=True))
+
+
+# --------------------------------------------------------------------------
+# install --copy survives the removal of pyshim
+
+
+def test_copy_venv_works_after_the_installed_prefix_is_deleted(stage, tmp_path, base_env, py,
+                                                               jemalloc, testlibs):
+    prefix = tmp_path / "opt" / "pyshim"
+    shutil.copytree(stage.prefix, prefix, symlinks=True)
+    venv = tmp_path / "venv"
+    plain = plain_venv(py, venv, base_env)
+    res = run([prefix / "bin" / "pyshim", "install", venv, "--copy", "--preload", "jemalloc",
+               "--library-path", testlibs.libdir, *env_args(CONFIG_ENV)], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    shutil.rmtree(prefix)
+    assert not prefix.exists()
+    # nothing in the venv refers to the deleted prefix
+    for path in venv.rglob("*"):
+        if path.is_symlink():
+            assert str(prefix) not in os.readlink(path), path
+        elif path.is_file():
+            assert str(prefix).encode() not in path.read_bytes(), path
+
+    python = venv / "bin" / "python"
+    restore_copy = venv / "lib" / "pyshim" / stage.restore.name
+    env = caller_env("set", base_env, tmp_path, testlibs)
+    parts = ("spawn", "pool", "sh", "spawn_sh")
+    result = probe(python, env, parts=parts)
+    assert_probe(result, launcher=python, jemalloc=Path(config_of(venv)["preload"][0]),
+                 restore=restore_copy, caller_env=env, config_env=CONFIG_ENV, parts=parts)
+    for name in [p.name for p in (venv / "bin").iterdir() if p.name.startswith("python")]:
+        got = run_json([venv / "bin" / name, "-c", INFO], base_env)
+        assert got["executable"] == str(venv / "bin" / name)
+        for key in ("prefix", "base_prefix", "path"):
+            assert got[key] == plain[key], f"bin/{name}: sys.{key}"
+
+
+# --------------------------------------------------------------------------
+# presets
+
+
+def _ldconfig(soname):
+    res = subprocess.run(["/sbin/ldconfig", "-p"], capture_output=True, text=True, check=True)
+    for line in res.stdout.splitlines():
+        m = re.match(rf"\s+{re.escape(soname)} \((.*)\) => (\S+)$", line)
+        if m and "x86-64" in m.group(1):
+            return m.group(2)
+    return None
+
+
+def _gcc(name):
+    if shutil.which("gcc") is None:
+        return None
+    out = subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True, text=True)
+    path = out.stdout.strip()
+    return path if "/" in path and os.path.exists(path) else None
+
+
+# preset: (how the test finds it independently, Debian package)
+PRESET_SOURCES = {
+    "jemalloc": (lambda: _ldconfig("libjemalloc.so.2"), "libjemalloc2"),
+    "tcmalloc": (lambda: _ldconfig("libtcmalloc_minimal.so.4"), "libtcmalloc-minimal4"),
+    "mimalloc": (lambda: _ldconfig("libmimalloc.so.2"), "libmimalloc2.0"),
+    "asan": (lambda: _gcc("libasan.so"), "libasan8 (with gcc)"),
+    "ubsan": (lambda: _gcc("libubsan.so"), "libubsan1 (with gcc)"),
+    "tsan": (lambda: _gcc("libtsan.so"), "libtsan2 (with gcc)"),
+}
+# run through the shim and checked in /proc/self/maps (tsan and ubsan are
+# only resolved: they are not meant to run under an uninstrumented Python)
+RUN_PRESETS = {"jemalloc": "libjemalloc", "tcmalloc": "libtcmalloc", "mimalloc": "libmimalloc",
+               "asan": "libasan"}
+
+
+@pytest.mark.parametrize("preset", list(PRESET_SOURCES))
+def test_preset_resolves_to_what_the_system_reports(preset, stage, tmp_path, base_env, py,
+                                                    worker):
+    find, package = PRESET_SOURCES[preset]
+    expected = find()
+    if expected is None:
+        pytest.skip(f"{preset}: not installed here (Debian package {package})")
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    tool_ok(stage, "install", venv, "--preload", preset, env=base_env)
+    config = config_of(venv)
+    assert len(config["preload"]) == 1, config
+    configured = config["preload"][0]
+    assert os.path.isabs(configured) and os.path.isfile(configured)
+    assert os.path.realpath(configured) == os.path.realpath(expected)
+    if preset == "asan":
+        assert config["env"] == {"ASAN_OPTIONS": "detect_leaks=0"}
+    else:
+        assert config["env"] == {}
+    if preset in RUN_PRESETS:
+        needle = RUN_PRESETS[preset]
+        got = run_worker(venv / "bin" / "python", worker, base_env, needle)
+        for name in ("parent", "spawn"):
+            assert got[name]["executable"] == str(venv / "bin" / "python"), name
+            assert got[name]["mapped"][needle] == [os.path.realpath(expected)], name
+
+
+def test_unknown_preset_is_refused_with_the_preset_names(stage, tmp_path, base_env, py):
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    before = tree(venv, times=True)
+    res = tool(stage, "install", venv, "--preload", "jemallocc", env=base_env)
+    err = refused(res, "--preload jemallocc: cannot find jemallocc")
+    hint = err.splitlines()[-1]
+    for name in PRESETS:
+        assert name in hint, hint
+    assert_same_tree(before, tree(venv, times=True))
+
+
+def test_asan_goes_first_and_sets_asan_options(stage, tmp_path, base_env, py, worker):
+    asan = _gcc("libasan.so")
+    jemalloc = _ldconfig("libjemalloc.so.2")
+    if asan is None or jemalloc is None:
+        pytest.skip("needs gcc's libasan (Debian libasan8) and libjemalloc2")
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    tool_ok(stage, "install", venv, "--preload", "jemalloc", "--preload", "asan", env=base_env)
+    config = config_of(venv)
+    assert [os.path.realpath(p) for p in config["preload"]] == [
+        os.path.realpath(asan), os.path.realpath(jemalloc)]
+    assert config["env"] == {"ASAN_OPTIONS": "detect_leaks=0"}
+    got = run_worker(venv / "bin" / "python", worker, base_env, "libasan")
+    for name in ("parent", "spawn"):
+        assert got[name]["env"]["ASAN_OPTIONS"] == "detect_leaks=0", name
+        assert got[name]["mapped"]["libasan"] == [os.path.realpath(asan)], name
+        assert got[name]["env"]["LD_PRELOAD"] is None, name  # restored for children
+
+
+def test_asan_keeps_the_users_asan_options(stage, tmp_path, base_env, py):
+    if _gcc("libasan.so") is None:
+        pytest.skip("needs gcc's libasan (Debian libasan8)")
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    tool_ok(stage, "install", venv, "--preload", "asan", "--env",
+            "ASAN_OPTIONS=abort_on_error=1", env=base_env)
+    assert config_of(venv)["env"] == {"ASAN_OPTIONS": "abort_on_error=1"}
+    # and the same through init
+    venv2 = tmp_path / "venv2"
+    tool_ok(stage, "init", venv2, "--python", py.path, "--env", "ASAN_OPTIONS=verbosity=0",
+            "--preload", "asan", env=base_env)
+    assert config_of(venv2)["env"] == {"ASAN_OPTIONS": "verbosity=0"}
