@@ -69,6 +69,10 @@ struct FoundConfig {
 
 std::string dirname(std::string_view path);
 
+// The loader splits LD_PRELOAD on ':' and ' ', LD_LIBRARY_PATH on ':' and
+// ';'; any whitespace is refused too, since it is never what the user meant.
+bool has_separator(std::string_view path, std::string_view separators);
+
 // Which string names P. AT_EXECFN (the path given to execve) normally. But
 // when the kernel runs the launcher as a script's #! interpreter (every pip
 // console script has #!/venv/bin/python), AT_EXECFN is the script and

@@ -149,19 +149,6 @@ Result<ElfInfo> read_elf(FileSystem& fs, const std::string& path) {
   return parse_elf(*head);
 }
 
-// The loader splits LD_PRELOAD on ':' and ' ' and LD_LIBRARY_PATH on ':' and
-// ';'; check_launch refuses whitespace as well. Mirrored here so doctor can
-// name every offending entry, not only the first.
-bool has_separator(std::string_view path, std::string_view separators) {
-  for (char c : path) {
-    if (separators.find(c) != std::string_view::npos || c == ' ' || c == '\t' || c == '\n' ||
-        c == '\r' || c == '\v' || c == '\f') {
-      return true;
-    }
-  }
-  return false;
-}
-
 std::string_view basename(std::string_view path) {
   std::size_t slash = path.rfind('/');
   return slash == std::string_view::npos ? path : path.substr(slash + 1);

@@ -28,6 +28,8 @@
 #include "pyshim/process.hpp"
 #include "venv_files.hpp"
 
+#include "files.hpp"
+
 namespace fs = std::filesystem;
 
 namespace pyshim::cli {
@@ -75,13 +77,6 @@ class MappedFile {
 
 Error usage_error(std::string message, std::vector<std::string> context, std::string hint) {
   return Error{kExitUsage, std::move(message), std::move(context), std::move(hint)};
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 struct InterpreterFacts {

@@ -7,6 +7,7 @@
 
 #include "pyshim/process.hpp"
 
+#include "files.hpp"
 #include "pyshim_startup_py.hpp"
 
 namespace fs = std::filesystem;
@@ -25,18 +26,6 @@ constexpr const char* kPthText = "import _pyshim_startup; _pyshim_startup.run()\
 // nested venv link to the outer launcher, whose config the launcher finds by
 // following the link.
 constexpr const char* kBaseExecutableText = "import sys; sys._base_executable = sys.executable\n";
-
-bool write_if_changed(const fs::path& path, const std::string& text) {
-  std::ifstream in(path, std::ios::binary);
-  if (in) {
-    std::stringstream current;
-    current << in.rdbuf();
-    if (current.str() == text) return false;
-  }
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  return true;
-}
 
 bool has_bytecode(const fs::path& site_packages) {
   std::error_code ec;

@@ -28,6 +28,8 @@
 #include "pyshim/venv.hpp"
 #include "venv_files.hpp"
 
+#include "files.hpp"
+
 namespace fs = std::filesystem;
 
 namespace pyshim::cli {
@@ -173,13 +175,6 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_env(
     if (!replaced) out.emplace_back(name, spec.substr(eq + 1));
   }
   return out;
-}
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 bool has_loader_separator(std::string_view path) {
@@ -336,23 +331,6 @@ Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& 
     }
   }
   return spec;
-}
-
-bool write_if_changed(const fs::path& path, const std::string& text) {
-  std::ifstream in(path, std::ios::binary);
-  if (in) {
-    std::stringstream current;
-    current << in.rdbuf();
-    if (current.str() == text) return false;
-  }
-  fs::path tmp = path;
-  tmp += ".pyshim-tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out << text;
-  }
-  fs::rename(tmp, path);
-  return true;
 }
 
 bool same_file_contents(const fs::path& a, const fs::path& b) {

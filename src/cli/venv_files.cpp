@@ -15,17 +15,12 @@
 #include "pyshim/os.hpp"
 #include "pyshim/venv.hpp"
 
+#include "files.hpp"
+
 namespace fs = std::filesystem;
 
 namespace pyshim::cli {
 namespace {
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 bool executable_file(const fs::path& path) {
   std::error_code ec;

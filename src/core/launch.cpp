@@ -30,18 +30,6 @@ Error config_error(const Config& config, Origin origin, int exit_code, std::stri
   return e;
 }
 
-// The loader splits LD_PRELOAD on ':' and ' ', LD_LIBRARY_PATH on ':' and ';';
-// any whitespace is refused too, since it is never what the user meant.
-bool has_separator(std::string_view path, std::string_view separators) {
-  for (char c : path) {
-    if (separators.find(c) != std::string_view::npos || c == ' ' || c == '\t' || c == '\n' ||
-        c == '\r' || c == '\v' || c == '\f') {
-      return true;
-    }
-  }
-  return false;
-}
-
 Status check_separators(const Launch& launch) {
   const Config& config = launch.config;
   for (const Setting& lib : config.preload) {
@@ -173,6 +161,16 @@ InvokedSource invoked_source(const char* execfn, int argc, const char* const* ar
     }
   }
   return InvokedSource::kExecFn;
+}
+
+bool has_separator(std::string_view path, std::string_view separators) {
+  for (char c : path) {
+    if (separators.find(c) != std::string_view::npos || c == ' ' || c == '\t' || c == '\n' ||
+        c == '\r' || c == '\v' || c == '\f') {
+      return true;
+    }
+  }
+  return false;
 }
 
 std::string dirname(std::string_view path) {
