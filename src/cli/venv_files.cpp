@@ -46,6 +46,15 @@ std::string interpreter_of_launcher(const std::string& launcher) {
   return config ? config->interpreter.value : std::string();
 }
 
+// A regular file that is not a pyshim launcher: what uninstall puts back.
+bool already_restored(const fs::path& path) {
+  std::error_code ec;
+  if (fs::is_symlink(fs::symlink_status(path, ec)) || !fs::is_regular_file(path, ec)) return false;
+  RealFileSystem files;
+  std::string head;
+  return files.read_head(path.string(), 4096, head) == 0 && !has_launcher_note(head);
+}
+
 }  // namespace
 
 Result<VenvState> read_venv_state(const fs::path& venv) {
@@ -201,6 +210,9 @@ Status restore_manifest(const fs::path& venv) {
         return manifest_error(venv, fmt::format("manifest entry {} has no symlink or file", *name));
       }
       step.backup = state / *file;
+      if (!fs::is_regular_file(step.backup, ec) && already_restored(step.path)) {
+        continue;  // an earlier uninstall got this far
+      }
       if (!fs::is_regular_file(step.backup, ec)) {
         return Error{
             kExitUsage,

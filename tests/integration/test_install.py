@@ -664,3 +664,30 @@ def test_asan_keeps_the_users_asan_options(stage, tmp_path, base_env, py):
     tool_ok(stage, "init", venv2, "--python", py.path, "--env", "ASAN_OPTIONS=verbosity=0",
             "--preload", "asan", env=base_env)
     assert config_of(venv2)["env"] == {"ASAN_OPTIONS": "verbosity=0"}
+
+
+# --------------------------------------------------------------------------
+# uninstall with a damaged backup
+
+
+def test_uninstall_with_a_missing_backup_changes_nothing_and_can_be_rerun(
+        stage, tmp_path, base_env):
+    venv = tmp_path / "venv"
+    subprocess.run(["/usr/bin/python3.11", "-m", "venv", "--copies", "--without-pip", str(venv)],
+                   check=True, env=base_env)
+    before = tree(venv)
+    tool_ok(stage, "install", venv, env=base_env)
+    installed = tree(venv)
+    backup = venv / ".pyshim/backup/python3"
+    saved = tmp_path / "saved-python3"
+    backup.rename(saved)
+    res = tool(stage, "uninstall", venv, env=base_env)
+    err = refused(res, f"the backup of bin/python3 is missing: {backup}")
+    assert "nothing was changed" in err
+    # Nothing changed: every bin/ name is still the launcher, none was deleted.
+    after_failure = tree(venv)
+    del installed[".pyshim/backup/python3"]
+    assert_same_tree(installed, after_failure)
+    saved.rename(backup)
+    tool_ok(stage, "uninstall", venv, env=base_env)
+    assert_same_tree(before, tree(venv))
