@@ -10,9 +10,4 @@ bool is_tool_invocation(int argc, char** argv) {
   return std::strcmp(name, "pyshim") == 0;
 }
 
-int pyshim_main(int argc, char** argv, char** envp) {
-  if (is_tool_invocation(argc, argv)) return tool_main(argc, argv);
-  return launcher_main(argc, argv, envp);
-}
-
 }  // namespace pyshim

@@ -5,10 +5,6 @@ namespace pyshim {
 // True when invoked as "pyshim" (tool mode); any other name is the launcher.
 bool is_tool_invocation(int argc, char** argv);
 
-// Picks the mode from the invoked name: "pyshim" is tool mode, anything
-// else is launcher mode.
-int pyshim_main(int argc, char** argv, char** envp);
-
 // Launcher mode: never returns on success (it becomes the interpreter).
 int launcher_main(int argc, char** argv, char** envp);
 

@@ -371,7 +371,9 @@ bool ensure_copy(const fs::path& path, const fs::path& source, fs::perms perms) 
   return true;
 }
 
-void add_common_options(CLI::App& sub, InstallOptions& o) {
+}  // namespace
+
+void add_install_options(CLI::App& sub, InstallOptions& o) {
   sub.add_option("--preload", o.preload,
                  "Library to preload: a path, a soname (resolved with the loader cache) or a "
                  "preset: asan, ubsan, tsan, jemalloc, tcmalloc, mimalloc. Repeatable; "
@@ -402,12 +404,6 @@ void add_common_options(CLI::App& sub, InstallOptions& o) {
                "Switch a venv that is already a shim venv to a different interpreter.");
 }
 
-}  // namespace
-
-void add_install_options(CLI::App& sub, InstallOptions& options) {
-  add_common_options(sub, options);
-}
-
 int run_install(const InstallOptions& options) {
   std::error_code ec;
   fs::path venv = absolute_path(options.venv);
@@ -432,11 +428,11 @@ int run_install(const InstallOptions& options) {
   } else if (!state->configured_interpreter.empty()) {
     interpreter = state->configured_interpreter;
   } else {
-    auto detected = detect_interpreter(venv, shim);
+    auto detected = detect_interpreter(venv);
     if (!detected) return report(detected.error());
     interpreter = *detected;
   }
-  if (is_pyshim_binary(interpreter, shim)) {
+  if (is_pyshim_binary(interpreter)) {
     return report(usage_error(fmt::format("the interpreter {} is a pyshim launcher", interpreter),
                               "give the real Python with --python"));
   }

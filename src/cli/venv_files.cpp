@@ -49,10 +49,8 @@ std::string interpreter_of_launcher(const std::string& launcher) {
 // A regular file that is not a pyshim launcher: what uninstall puts back.
 bool already_restored(const fs::path& path) {
   std::error_code ec;
-  if (fs::is_symlink(fs::symlink_status(path, ec)) || !fs::is_regular_file(path, ec)) return false;
-  RealFileSystem files;
-  std::string head;
-  return files.read_head(path.string(), 4096, head) == 0 && !has_launcher_note(head);
+  return !fs::is_symlink(fs::symlink_status(path, ec)) && fs::is_regular_file(path, ec) &&
+         !is_pyshim_binary(path.string());
 }
 
 }  // namespace
@@ -70,19 +68,18 @@ Result<VenvState> read_venv_state(const fs::path& venv) {
   return state;
 }
 
-bool is_pyshim_binary(const std::string& path, const std::string& shim) {
-  std::string real = real_path(path);
-  if (real.empty()) return false;
-  if (real == shim || fs::path(real).filename() == "pyshim") return true;
-  std::error_code ec;
-  if (fs::file_size(real, ec) != fs::file_size(shim, ec) || ec) return false;
-  return read_text(real) == read_text(shim);
+bool is_pyshim_binary(const std::string& path) {
+  // Every pyshim binary carries the launcher note, whatever its build, name
+  // or location: the same test the launcher applies.
+  RealFileSystem files;
+  std::string head;
+  return files.read_head(path, 4096, head) == 0 && has_launcher_note(head);
 }
 
-Result<std::string> detect_interpreter(const fs::path& venv, const std::string& shim) {
-  auto accept = [&shim](const std::string& candidate) -> std::string {
+Result<std::string> detect_interpreter(const fs::path& venv) {
+  auto accept = [](const std::string& candidate) -> std::string {
     if (!executable_file(candidate)) return {};
-    if (is_pyshim_binary(candidate, shim)) return interpreter_of_launcher(candidate);
+    if (is_pyshim_binary(candidate)) return interpreter_of_launcher(candidate);
     return candidate;
   };
   auto cfg = parse_pyvenv_cfg(read_text(venv / "pyvenv.cfg"));

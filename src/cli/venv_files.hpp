@@ -25,10 +25,10 @@ Result<VenvState> read_venv_state(const std::filesystem::path& venv);
 // else the target of bin/python's links outside bin/, else `home` + version.
 // A pyshim launcher found on the way (a venv made from a shim venv) is
 // replaced by the interpreter of its own config.
-Result<std::string> detect_interpreter(const std::filesystem::path& venv, const std::string& shim);
+Result<std::string> detect_interpreter(const std::filesystem::path& venv);
 
-// True if path is this pyshim binary, a link to it, or a copy of it.
-bool is_pyshim_binary(const std::string& path, const std::string& shim);
+// True if path is (or links to) a pyshim binary of any build.
+bool is_pyshim_binary(const std::string& path);
 
 // bin/ entries named python, python3, python3.X, pypy, pypy3, ... ("python" first).
 std::vector<std::string> interpreter_names(const std::filesystem::path& venv);

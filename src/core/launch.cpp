@@ -75,26 +75,37 @@ bool same_contents(FileSystem& fs, const std::string& a, const std::string& b) {
 Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Launch& launch) {
   const Config& config = launch.config;
   const Setting& interpreter = config.interpreter;
-  std::string doctor_hint =
-      fmt::format("fix 'interpreter' or run `pyshim doctor {}`", request.invoked_path);
+  // Messages are formatted only on failure: this runs in every launch.
+  auto fail = [&](int code, std::string message, std::string hint) {
+    return config_error(config, interpreter.origin, code, std::move(message), std::move(hint));
+  };
+  auto doctor_hint = [&] {
+    return fmt::format("fix 'interpreter' or run `pyshim doctor {}`", request.invoked_path);
+  };
+  auto is_a_launcher = [&] {
+    return fail(kExitShimFailure,
+                fmt::format("interpreter resolves to the shim itself: {}", interpreter.value),
+                "point 'interpreter' at the real Python (e.g. the 'home' in pyvenv.cfg), not at a "
+                "pyshim launcher");
+  };
   FileInfo info;
   int err = fs.stat(interpreter.value, info);
   if (err == ENOENT || err == ENOTDIR || err == ELOOP) {
-    return config_error(config, interpreter.origin, kExitNotFound,
-                        fmt::format("interpreter not found: {}", interpreter.value), doctor_hint);
+    return fail(kExitNotFound, fmt::format("interpreter not found: {}", interpreter.value),
+                doctor_hint());
   }
   if (err != 0) {
-    return config_error(
-        config, interpreter.origin, kExitCannotExecute,
+    return fail(
+        kExitCannotExecute,
         fmt::format("cannot access interpreter {}: {}", interpreter.value, std::strerror(err)),
-        doctor_hint);
+        doctor_hint());
   }
   if (!S_ISREG(info.mode) || (info.mode & 0111) == 0) {
-    return config_error(config, interpreter.origin, kExitCannotExecute,
-                        fmt::format("interpreter is not an executable file: {}", interpreter.value),
-                        S_ISREG(info.mode)
-                            ? fmt::format("chmod +x {} or fix 'interpreter'", interpreter.value)
-                            : doctor_hint);
+    return fail(kExitCannotExecute,
+                fmt::format("interpreter is not an executable file: {}", interpreter.value),
+                S_ISREG(info.mode)
+                    ? fmt::format("chmod +x {} or fix 'interpreter'", interpreter.value)
+                    : doctor_hint());
   }
   // A copy of this very binary has exactly its size; only then is it worth
   // the extra syscalls to compare identity and, failing that, contents.
@@ -104,11 +115,7 @@ Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Lau
         fs.stat(request.self_exe, self) == 0 && self.dev == info.dev && self.ino == info.ino;
     if (is_self ||
         (info.size == self.size && same_contents(fs, interpreter.value, request.self_exe))) {
-      return config_error(
-          config, interpreter.origin, kExitShimFailure,
-          fmt::format("interpreter resolves to the shim itself: {}", interpreter.value),
-          "point 'interpreter' at the real Python (e.g. the 'home' in pyvenv.cfg), not at a "
-          "pyshim launcher");
+      return is_a_launcher();
     }
   }
   // A launcher of another build (A -> B -> A would loop forever). Its note is
@@ -118,11 +125,7 @@ Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Lau
   if (request.thorough || env_has(request.env, kOrigPreloadVar)) {
     std::string head;
     if (fs.read_head(interpreter.value, 4096, head) == 0 && has_launcher_note(head)) {
-      return config_error(
-          config, interpreter.origin, kExitShimFailure,
-          fmt::format("interpreter resolves to the shim itself: {}", interpreter.value),
-          "point 'interpreter' at the real Python (e.g. the 'home' in pyvenv.cfg), not at a "
-          "pyshim launcher");
+      return is_a_launcher();
     }
   }
   return Ok{};
@@ -203,12 +206,12 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
   for (int hop = 0; hop < 40; ++hop) {
     std::string dir = dirname(path);
     std::string parent = dirname(dir);
-    for (const std::string& candidate :
-         {join_path(dir, kConfigName), join_path(parent, kConfigName)}) {
+    std::string candidates[] = {join_path(dir, kConfigName), join_path(parent, kConfigName)};
+    for (std::string& candidate : candidates) {
       if (std::find(searched.begin(), searched.end(), candidate) != searched.end()) continue;
       int err = fs.read_file(candidate, found.text);
       if (err == 0) {
-        found.path = candidate;
+        found.path = std::move(candidate);
         return found;
       }
       if (err != ENOENT && err != ENOTDIR) {
@@ -218,7 +221,7 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
                                : "fix its permissions or remove it";
         return e;
       }
-      searched.push_back(candidate);
+      searched.push_back(std::move(candidate));
     }
     std::string target;
     if (fs.readlink(path, target) != 0) break;

@@ -40,8 +40,10 @@ static int logging(void) {
   return 1;
 }
 
+static int verbose; /* logging(), read once per process */
+
 static void say(const char* what, const char* detail) {
-  if (!logging()) return;
+  if (!verbose) return;
   static const char head[] = "pyshim-restore: ";
   (void)!write(2, head, sizeof head - 1);
   (void)!write(2, what, strlen(what));
@@ -78,6 +80,7 @@ static void restore(char** env, const char* bookkeeping, const char* var) {
 
 __attribute__((constructor)) static void pyshim_restore(void) {
   if (environ == NULL) return;
+  verbose = logging();
   restore(environ, "PYSHIM_ORIG_LD_PRELOAD=", "LD_PRELOAD=");
   restore(environ, "PYSHIM_ORIG_LD_LIBRARY_PATH=", "LD_LIBRARY_PATH=");
   /* The startup-hook list is for this interpreter only; its hook module

@@ -455,6 +455,18 @@ def assert_probe(
     caller_libs = set(re.split(r"[:\s]+", caller_env.get("LD_PRELOAD", ""))) - {""}
     expected_env = dict(caller_env)
     expected_env.update(config_env)
+
+    def assert_callers_environment(r, where):
+        # What the restore library must hand every Python process and every
+        # /bin/sh child: the caller's loader variables exactly, [env], and no
+        # bookkeeping variable.
+        assert r["ld_preload"] == caller_env.get("LD_PRELOAD"), where
+        assert r["ld_library_path"] == caller_env.get("LD_LIBRARY_PATH"), where
+        assert r["pyshim_vars"] == {
+            k: v for k, v in caller_env.items() if k.startswith("PYSHIM_")
+        }, where
+        assert r["environ"] == expected_env, where
+
     for name in (n for n in PYTHON_REPORTS if n in result):
         r = result[name]
         where = f"[{name}]"
@@ -462,12 +474,7 @@ def assert_probe(
         assert str(jemalloc) in r["maps"], f"{where} jemalloc not mapped: {r['maps']}"
         assert str(restore) in r["maps"], f"{where} restore library not mapped: {r['maps']}"
         assert r["cdll"] == expect_cdll, f"{where} ctypes.CDLL('libpyshimtest.so'): {r['cdll']}"
-        assert r["ld_preload"] == caller_env.get("LD_PRELOAD"), where
-        assert r["ld_library_path"] == caller_env.get("LD_LIBRARY_PATH"), where
-        assert r["pyshim_vars"] == {
-            k: v for k, v in caller_env.items() if k.startswith("PYSHIM_")
-        }, where
-        assert r["environ"] == expected_env, where
+        assert_callers_environment(r, where)
         if flags is not None:
             for flag, value in flags.items():
                 assert bool(r["flags"][flag]) == value, f"{where} sys.flags.{flag}"
@@ -486,12 +493,7 @@ def assert_probe(
             # jemalloc unless the caller has it, never the restore library.
             # With a caller preload this is also a positive control of grep.
             assert set(r[maps_key]) == caller_libs, f"{where} {maps_key}: {r[maps_key]}"
-        assert r["ld_preload"] == caller_env.get("LD_PRELOAD"), where
-        assert r["ld_library_path"] == caller_env.get("LD_LIBRARY_PATH"), where
-        assert r["pyshim_vars"] == {
-            k: v for k, v in caller_env.items() if k.startswith("PYSHIM_")
-        }, where
-        assert r["environ"] == expected_env, where
+        assert_callers_environment(r, where)
 
 
 CALLER_VARIANTS = ("unset", "empty", "set", "preload-only", "empty-preload", "overlap")
