@@ -34,4 +34,7 @@ std::string default_launcher();
 // Prints a formatted error to stderr and returns its exit code.
 int report(const Error& error);
 
+// The whole CLI: parses argv, runs one subcommand, returns the exit code.
+int tool_main(int argc, char** argv);
+
 }  // namespace pyshim::cli

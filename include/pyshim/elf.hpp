@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,14 @@ struct DynamicInfo {
 // section headers were stripped (sstrip) gives no SONAME and no symbols;
 // nothing a Python package installer writes is like that.
 Result<DynamicInfo> parse_dynamic(std::string_view image);
+
+// Where a named section lies in a whole file image (64-bit, host byte
+// order), or nullopt. For the launcher's stamp area.
+struct SectionRange {
+  std::uint64_t offset = 0;
+  std::uint64_t size = 0;
+};
+std::optional<SectionRange> find_section(std::string_view image, std::string_view name);
 
 // "x86-64, 64-bit" and the like, for messages.
 std::string describe(const ElfInfo& info);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "pyshim/config.hpp"
 #include "pyshim/error.hpp"
 #include "pyshim/plan.hpp"
+#include "pyshim/stamp.hpp"
 
 namespace pyshim {
 
@@ -25,7 +27,13 @@ struct FileInfo {
   std::uint64_t dev = 0;
   std::uint64_t ino = 0;
   std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
 };
+
+inline FileIdentity identity_of(const FileInfo& info) {
+  return {info.dev, info.ino, info.size, info.mtime_ns, info.ctime_ns};
+}
 
 // The OS lookups the core needs. Each returns 0 or an errno value.
 class FileSystem {
@@ -36,6 +44,10 @@ class FileSystem {
   virtual int readlink(const std::string& path, std::string& target) = 0;
   // The first max bytes (fewer if the file is shorter).
   virtual int read_head(const std::string& path, std::size_t max, std::string& out) = 0;
+  // Opens path for the interpreter to inherit (no O_CLOEXEC): the restore
+  // library is preloaded as /proc/self/fd/N when its path holds a character
+  // the loader splits LD_PRELOAD on.
+  virtual int open_inherited(const std::string& path, int& fd) = 0;
 };
 
 struct LaunchRequest {
@@ -47,11 +59,19 @@ struct LaunchRequest {
   // Always look for the launcher note in the interpreter (show, doctor); the
   // launcher only does when a launcher exec'd it directly (see check_launch).
   bool thorough = false;
+  // The launcher's own stamp (section 2a), decoded; stamp_error when the
+  // image holds a damaged one (reported only if the stamp is needed).
+  std::optional<Stamp> stamp;
+  std::optional<Error> stamp_error;
 };
+
+enum class ConfigSource { kEnvVar, kFile, kStamp };
 
 struct Launch {
   Config config;
-  std::string restore_library;
+  ConfigSource source = ConfigSource::kFile;
+  std::string restore_library;  // the real path
+  std::string restore_preload;  // what LD_PRELOAD gets: the path or /proc/self/fd/N
   Plan plan;
 };
 
@@ -64,7 +84,8 @@ bool has_launcher_note(std::string_view head);
 
 struct FoundConfig {
   std::string path;
-  std::string text;
+  std::string text;  // empty when source is kStamp
+  ConfigSource source = ConfigSource::kFile;
 };
 
 std::string dirname(std::string_view path);
@@ -83,11 +104,23 @@ enum class InvokedSource { kExecFn, kArgv0 };
 InvokedSource invoked_source(const char* execfn, int argc, const char* const* argv);
 
 // $PYSHIM_CONFIG, else pyshim.toml beside P, then one level up; then the
-// same for each symlink hop of P. Never the cwd.
+// same for each symlink hop of P; then the stamp. A file found on the way
+// that is the stamped one, unchanged, is not read: the stamp is used (the
+// hot path). Never the cwd.
 Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request);
 
-// libpyshim-restore.so in ../lib/pyshim/ of the real binary, then beside it.
-Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_exe);
+// The Config a FoundConfig stands for: the stamp's, or the file parsed.
+Result<Config> load_config(const LaunchRequest& request, const FoundConfig& found);
+
+// libpyshim-restore.so in ../lib/pyshim/ of the real binary, then beside it,
+// then the stamped path (a copied launcher lands without one beside it).
+Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_exe,
+                                         const Stamp* stamp = nullptr);
+
+// True when the loader cannot take this path as an LD_PRELOAD entry as it
+// is: a separator, whitespace, or '$' (the loader expands $ORIGIN, $LIB and
+// $PLATFORM in preload paths).
+bool needs_fd_preload(std::string_view path);
 
 // Step 5 of the design: interpreter exists, is executable, is not the shim;
 // preloads exist; nothing that goes into a loader list has a separator in it.

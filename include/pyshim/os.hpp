@@ -19,6 +19,7 @@ class RealFileSystem final : public FileSystem {
   int read_file(const std::string& path, std::string& out) override;
   int readlink(const std::string& path, std::string& target) override;
   int read_head(const std::string& path, std::size_t max, std::string& out) override;
+  int open_inherited(const std::string& path, int& fd) override;
 
  private:
   bool keep_open_;
@@ -52,5 +53,9 @@ std::string real_path(const std::string& path);
 
 // Makes path absolute against the cwd without resolving symlinks.
 std::string absolute_path(const std::string& path);
+
+// The stamp area of a launcher file on disk (its .pyshim.stamp section), ""
+// when the file has none (not a 0.2+ launcher). For show, doctor, install.
+std::string read_stamp_area(const std::string& launcher);
 
 }  // namespace pyshim

@@ -194,4 +194,30 @@ std::string describe(const ElfInfo& info) {
                      info.data == ELFDATA2MSB ? ", big-endian" : "");
 }
 
+std::optional<SectionRange> find_section(std::string_view image, std::string_view name) {
+  // Host class and byte order only: the launcher images pyshim writes.
+  Elf64_Ehdr ehdr;
+  if (!read_struct(image, 0, ehdr) || std::memcmp(ehdr.e_ident, ELFMAG, SELFMAG) != 0 ||
+      ehdr.e_ident[EI_CLASS] != ELFCLASS64 || ehdr.e_shentsize < sizeof(Elf64_Shdr)) {
+    return std::nullopt;
+  }
+  Elf64_Shdr names;
+  if (!read_struct(image, ehdr.e_shoff + std::uint64_t{ehdr.e_shstrndx} * ehdr.e_shentsize,
+                   names)) {
+    return std::nullopt;
+  }
+  for (std::uint64_t i = 0; i < ehdr.e_shnum; ++i) {
+    Elf64_Shdr sh;
+    if (!read_struct(image, ehdr.e_shoff + i * ehdr.e_shentsize, sh)) return std::nullopt;
+    auto section_name = string_at(image, names, sh.sh_name);
+    if (!section_name || *section_name != name) continue;
+    if (sh.sh_type == SHT_NOBITS || sh.sh_offset > image.size() ||
+        sh.sh_size > image.size() - sh.sh_offset) {
+      return std::nullopt;
+    }
+    return SectionRange{sh.sh_offset, sh.sh_size};
+  }
+  return std::nullopt;
+}
+
 }  // namespace pyshim

@@ -48,13 +48,6 @@ Status check_separators(const Launch& launch) {
           "LD_LIBRARY_PATH splits on these; symlink the folder to a plain path");
     }
   }
-  if (has_separator(launch.restore_library, kPreloadSeparators)) {
-    Error e;
-    e.message = fmt::format("restore library path contains ':' or whitespace: '{}'",
-                            launch.restore_library);
-    e.hint = "install pyshim under a path without ':' or whitespace";
-    return e;
-  }
   return Ok{};
 }
 
@@ -65,12 +58,6 @@ bool has_launcher_note(std::string_view head) {
 }
 
 namespace {
-
-bool same_contents(FileSystem& fs, const std::string& a, const std::string& b) {
-  std::string text_a;
-  std::string text_b;
-  return fs.read_file(a, text_a) == 0 && fs.read_file(b, text_b) == 0 && text_a == text_b;
-}
 
 Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Launch& launch) {
   const Config& config = launch.config;
@@ -107,14 +94,15 @@ Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Lau
                     ? fmt::format("chmod +x {} or fix 'interpreter'", interpreter.value)
                     : doctor_hint());
   }
-  // A copy of this very binary has exactly its size; only then is it worth
-  // the extra syscalls to compare identity and, failing that, contents.
+  // A copy of this very binary, whatever its stamp, has exactly its size
+  // (the stamp area is fixed); only then is it worth the syscalls to look at
+  // its identity and its launcher note.
   if (request.self_size == 0 || info.size == request.self_size) {
     FileInfo self;
     bool is_self =
         fs.stat(request.self_exe, self) == 0 && self.dev == info.dev && self.ino == info.ino;
-    if (is_self ||
-        (info.size == self.size && same_contents(fs, interpreter.value, request.self_exe))) {
+    std::string head;
+    if (is_self || (fs.read_head(interpreter.value, 4096, head) == 0 && has_launcher_note(head))) {
       return is_a_launcher();
     }
   }
@@ -184,14 +172,42 @@ std::string dirname(std::string_view path) {
   return std::string(path.substr(0, slash));
 }
 
+namespace {
+
+Error read_error(const std::string& path, int err) {
+  Error e;
+  e.message = fmt::format("cannot read config {}: {}", path, std::strerror(err));
+  e.hint = err == EISDIR ? "a folder has the config's name: rename or remove it"
+                         : "fix its permissions or remove it";
+  return e;
+}
+
+// A pyshim.toml found at path (info from stat): the stamp when it is the
+// stamped file unchanged, else its text.
+Result<FoundConfig> take(FileSystem& fs, const LaunchRequest& request, std::string path,
+                         const FileInfo& info) {
+  FoundConfig found;
+  if (request.stamp && request.stamp->source == path &&
+      request.stamp->identity == identity_of(info)) {
+    found.path = std::move(path);
+    found.source = ConfigSource::kStamp;
+    return found;
+  }
+  if (int err = fs.read_file(path, found.text); err != 0) return read_error(path, err);
+  found.path = std::move(path);
+  return found;
+}
+
+}  // namespace
+
 Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
   FoundConfig found;
   std::string_view override_path = env_get(request.env, kConfigEnvVar);
   if (!request.secure && !override_path.empty()) {
     found.path = std::string(override_path);
+    found.source = ConfigSource::kEnvVar;
     if (int err = fs.read_file(found.path, found.text); err != 0) {
-      Error e;
-      e.message = fmt::format("cannot read config {}: {}", found.path, std::strerror(err));
+      Error e = read_error(found.path, err);
       e.context.push_back("from: PYSHIM_CONFIG");
       e.hint = "fix or unset PYSHIM_CONFIG";
       return e;
@@ -201,7 +217,7 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
 
   std::vector<std::string> searched;
   std::string path = request.invoked_path;
-  // A nested venv made from a shim venv links to the outer shim: follow the
+  // A venv made from a shim venv links to the outer launcher: follow the
   // link one hop at a time. The bound guards against symlink cycles.
   for (int hop = 0; hop < 40; ++hop) {
     std::string dir = dirname(path);
@@ -209,33 +225,53 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
     std::string candidates[] = {join_path(dir, kConfigName), join_path(parent, kConfigName)};
     for (std::string& candidate : candidates) {
       if (std::find(searched.begin(), searched.end(), candidate) != searched.end()) continue;
-      int err = fs.read_file(candidate, found.text);
-      if (err == 0) {
-        found.path = std::move(candidate);
-        return found;
-      }
-      if (err != ENOENT && err != ENOTDIR) {
-        Error e;
-        e.message = fmt::format("cannot read config {}: {}", candidate, std::strerror(err));
-        e.hint = err == EISDIR ? "a folder has the config's name: rename or remove it"
-                               : "fix its permissions or remove it";
-        return e;
-      }
+      FileInfo info;
+      int err = fs.stat(candidate, info);
+      if (err == 0) return take(fs, request, std::move(candidate), info);
+      if (err != ENOENT && err != ENOTDIR) return read_error(candidate, err);
       searched.push_back(std::move(candidate));
     }
     std::string target;
     if (fs.readlink(path, target) != 0) break;
     path = target.starts_with('/') ? target : join_path(dir, target);
   }
+
+  if (request.stamp_error) return *request.stamp_error;
+  if (request.stamp) {
+    // The stamped file changed: a hand edit takes effect at once. Gone (or
+    // unreadable): the stamp alone, so a copied launcher works anywhere.
+    FileInfo info;
+    if (fs.stat(request.stamp->source, info) == 0 &&
+        request.stamp->identity != identity_of(info) &&
+        fs.read_file(request.stamp->source, found.text) == 0) {
+      found.path = request.stamp->source;
+      return found;
+    }
+    found.text.clear();
+    found.path = request.stamp->source;
+    found.source = ConfigSource::kStamp;
+    return found;
+  }
   Error e;
   e.message = fmt::format("no {} found for {}", kConfigName, request.invoked_path);
   for (const std::string& place : searched) e.context.push_back("searched: " + place);
+  e.context.push_back("and the launcher carries no stamped config");
   e.hint = fmt::format("run `pyshim install VENV`, write a {} beside the launcher, or set {}",
                        kConfigName, kConfigEnvVar);
   return e;
 }
 
-Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_exe) {
+Result<Config> load_config(const LaunchRequest& request, const FoundConfig& found) {
+  if (found.source == ConfigSource::kStamp) return request.stamp->config;
+  return parse_config(found.text, found.path);
+}
+
+bool needs_fd_preload(std::string_view path) {
+  return has_separator(path, kPreloadSeparators) || path.find('$') != std::string_view::npos;
+}
+
+Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_exe,
+                                         const Stamp* stamp) {
   // lib/pyshim/ first: that is where an installed pyshim keeps it (and where
   // `pyshim install --copy` puts it in a venv), so the usual launch costs one
   // stat(), not two. Beside the binary is for the build tree.
@@ -246,9 +282,16 @@ Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_e
     FileInfo info;
     if (fs.stat(candidate, info) == 0 && S_ISREG(info.mode)) return std::move(candidate);
   }
+  if (stamp != nullptr) {
+    FileInfo info;
+    if (fs.stat(stamp->restore_library, info) == 0 && S_ISREG(info.mode)) {
+      return stamp->restore_library;
+    }
+  }
   Error e;
   e.message = fmt::format("restore library {} not found", kRestoreLibraryName);
   for (const std::string& candidate : candidates) e.context.push_back("searched: " + candidate);
+  if (stamp != nullptr) e.context.push_back("searched: " + stamp->restore_library + " (stamped)");
   e.hint = fmt::format("reinstall pyshim, or put {} beside {}", kRestoreLibraryName, self_exe);
   return e;
 }
@@ -262,14 +305,28 @@ Status check_launch(FileSystem& fs, const LaunchRequest& request, const Launch& 
 Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
   auto found = find_config(fs, request);
   if (!found) return found.take_error();
-  auto config = parse_config(found->text, found->path);
+  auto config = load_config(request, *found);
   if (!config) return config.take_error();
-  auto restore = find_restore_library(fs, request.self_exe);
+  auto restore = find_restore_library(fs, request.self_exe,
+                                      request.stamp ? &*request.stamp : nullptr);
   if (!restore) return restore.take_error();
 
-  Launch launch{std::move(*config), std::move(*restore), {}};
+  Launch launch{std::move(*config), found->source, std::move(*restore), {}, {}};
+  launch.restore_preload = launch.restore_library;
+  if (needs_fd_preload(launch.restore_library)) {
+    // The restore library closes this descriptor in the interpreter.
+    int fd = -1;
+    if (int err = fs.open_inherited(launch.restore_library, fd); err != 0) {
+      Error e;
+      e.message = fmt::format("cannot open the restore library {}: {}", launch.restore_library,
+                              std::strerror(err));
+      e.hint = "check its permissions";
+      return e;
+    }
+    launch.restore_preload = fmt::format("/proc/self/fd/{}", fd);
+  }
   launch.plan =
-      make_plan({&launch.config, request.env, request.invoked_path, launch.restore_library});
+      make_plan({&launch.config, request.env, request.invoked_path, launch.restore_preload});
   if (auto status = check_launch(fs, request, launch); !status) return status.take_error();
   return launch;
 }

@@ -1,5 +1,7 @@
 #include "pyshim/os.hpp"
 
+#include "pyshim/elf.hpp"
+
 #include <elf.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -26,7 +28,14 @@ int RealFileSystem::stat(const std::string& path, FileInfo& info) {
   info.dev = st.st_dev;
   info.ino = st.st_ino;
   info.size = static_cast<std::uint64_t>(st.st_size);
+  info.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+  info.ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
   return 0;
+}
+
+int RealFileSystem::open_inherited(const std::string& path, int& fd) {
+  fd = ::open(path.c_str(), O_RDONLY);
+  return fd < 0 ? errno : 0;
 }
 
 int RealFileSystem::read_file(const std::string& path, std::string& out) {
@@ -165,7 +174,25 @@ Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView 
   if (::stat(request.self_exe.c_str(), &st) == 0) {
     request.self_size = static_cast<std::uint64_t>(st.st_size);
   }
+  std::string area = read_stamp_area(request.self_exe);
+  if (!area.empty()) {
+    auto stamp = decode_stamp(area);
+    if (stamp) {
+      request.stamp = std::move(*stamp);
+    } else {
+      request.stamp_error = stamp.error();
+    }
+  }
   return request;
+}
+
+std::string read_stamp_area(const std::string& launcher) {
+  std::string image;
+  RealFileSystem files;
+  if (files.read_file(launcher, image) != 0) return {};
+  auto range = find_section(image, kStampSection);
+  if (!range) return {};
+  return image.substr(range->offset, range->size);
 }
 
 }  // namespace pyshim

@@ -16,12 +16,15 @@ class FakeFileSystem final : public FileSystem {
     std::string text;
     std::uint32_t mode = S_IFREG | 0644;
     std::uint64_t ino = 0;
+    std::int64_t mtime = 0;
   };
 
+  // Each write gets a later mtime, as on a disk.
   void file(const std::string& path, std::string text, std::uint32_t mode = S_IFREG | 0644,
             std::uint64_t ino = 0) {
-    files_[path] = {std::move(text), mode, ino != 0 ? ino : ++next_ino_};
+    files_[path] = {std::move(text), mode, ino != 0 ? ino : ++next_ino_, ++clock_};
   }
+  void remove(const std::string& path) { files_.erase(path); }
   void link(const std::string& path, const std::string& target) { links_[path] = target; }
 
   int stat(const std::string& path, FileInfo& info) override {
@@ -29,7 +32,14 @@ class FakeFileSystem final : public FileSystem {
     std::string real = resolve(path);
     auto it = files_.find(real);
     if (it == files_.end()) return ENOENT;
-    info = {it->second.mode, 1, it->second.ino, it->second.text.size()};
+    info = {it->second.mode, 1, it->second.ino, it->second.text.size(), it->second.mtime,
+            it->second.mtime};
+    return 0;
+  }
+  int open_inherited(const std::string& path, int& fd) override {
+    ++calls;
+    if (files_.find(resolve(path)) == files_.end()) return ENOENT;
+    fd = 5;
     return 0;
   }
   int read_file(const std::string& path, std::string& out) override {
@@ -68,14 +78,22 @@ class FakeFileSystem final : public FileSystem {
   std::map<std::string, File> files_;
   std::map<std::string, std::string> links_;
   std::uint64_t next_ino_ = 100;
+  std::int64_t clock_ = 0;
 };
 
 constexpr std::uint32_t kExe = S_IFREG | 0755;
 
+// A launcher image of 1000 bytes: every launcher carries the note.
+std::string launcher_image() {
+  std::string image = "ELF" + std::string(kLauncherNote, sizeof kLauncherNote);
+  image.resize(1000, 'S');
+  return image;
+}
+
 class LaunchTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    fs.file("/opt/pyshim/bin/pyshim", std::string(1000, 'S'), kExe, 7);
+    fs.file("/opt/pyshim/bin/pyshim", launcher_image(), kExe, 7);
     fs.file("/opt/pyshim/lib/pyshim/libpyshim-restore.so", "R");
     fs.file("/usr/bin/python3.11", "PY", kExe);
     fs.file("/usr/lib/libjemalloc.so.2", "J");
@@ -104,8 +122,9 @@ TEST_F(LaunchTest, VenvConfigIsFoundOneLevelUpAndThePlanIsChecked) {
   EXPECT_EQ(launch->config.file, "/venv/pyshim.toml");
   EXPECT_EQ(launch->restore_library, "/opt/pyshim/lib/pyshim/libpyshim-restore.so");
   EXPECT_EQ(launch->plan.argv0, "/venv/bin/python");
-  // bin/pyshim.toml miss, pyshim.toml, restore library, interpreter, preload.
-  EXPECT_EQ(fs.calls, 5);
+  // bin/pyshim.toml miss, stat + read pyshim.toml, restore library,
+  // interpreter, preload.
+  EXPECT_EQ(fs.calls, 6);
 }
 
 TEST_F(LaunchTest, ConfigBesideTheLauncherWinsOverTheOneAbove) {
@@ -154,7 +173,8 @@ TEST_F(LaunchTest, NoConfigListsEveryPlaceSearched) {
   EXPECT_EQ(e.context,
             (std::vector<std::string>{
                 "searched: /venv/bin/pyshim.toml", "searched: /venv/pyshim.toml",
-                "searched: /opt/pyshim/bin/pyshim.toml", "searched: /opt/pyshim/pyshim.toml"}));
+                "searched: /opt/pyshim/bin/pyshim.toml", "searched: /opt/pyshim/pyshim.toml",
+                "and the launcher carries no stamped config"}));
 }
 
 TEST_F(LaunchTest, RestoreLibraryInLibPyshimComesFirstThenBesideTheBinary) {
@@ -195,7 +215,10 @@ TEST_F(LaunchTest, InterpreterThatIsTheShimItselfIs125) {
 }
 
 TEST_F(LaunchTest, InterpreterThatIsACopyOfTheShimIs125) {
-  fs.file("/other/python", std::string(1000, 'S'), kExe);
+  // Another stamped copy: same size, different stamp bytes.
+  std::string copy = launcher_image();
+  copy[900] = 'X';
+  fs.file("/other/python", copy, kExe);
   EXPECT_EQ(launch_error("interpreter = \"/other/python\"").message,
             "interpreter resolves to the shim itself: /other/python");
 }
@@ -274,6 +297,112 @@ TEST(FormatError, PrintsMessageContextAndHint) {
   EXPECT_EQ(format_error(e),
             "pyshim: error: interpreter not found: /x\n  config: /v/pyshim.toml:1:15\n"
             "  hint: fix it\n");
+}
+
+}  // namespace
+}  // namespace pyshim
+
+namespace pyshim {
+namespace {
+
+// A launcher copy at /venv/bin/python3.11 stamped from /venv/pyshim.toml.
+class StampedLaunchTest : public LaunchTest {
+ protected:
+  void SetUp() override {
+    LaunchTest::SetUp();
+    fs.file("/venv/bin/python3.11", launcher_image(), kExe, 8);
+    fs.file("/venv/lib/pyshim/libpyshim-restore.so", "R");
+    fs.link("/venv/bin/python", "python3.11");
+    fs.file("/venv/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"\n");
+    request.self_exe = "/venv/bin/python3.11";
+    Stamp stamp;
+    stamp.source = "/venv/pyshim.toml";
+    FileInfo info;
+    EXPECT_EQ(fs.stat(stamp.source, info), 0);
+    stamp.identity = identity_of(info);
+    stamp.restore_library = "/venv/lib/pyshim/libpyshim-restore.so";
+    stamp.config.file = stamp.source;
+    stamp.config.interpreter.value = "/usr/bin/python3.11";
+    stamp.config.preload = {{"/usr/lib/libjemalloc.so.2", {}}};
+    request.stamp = stamp;
+    fs.calls = 0;
+  }
+  std::string preload_of(const Launch& launch) {
+    for (const char* entry : launch.plan.env) {
+      if (entry != nullptr && std::string_view(entry).starts_with("LD_PRELOAD=")) return entry + 11;
+    }
+    return "<unset>";
+  }
+};
+
+TEST_F(StampedLaunchTest, TheStampedFileUnchangedIsNotReadOrParsed) {
+  auto launch = prepare_launch(fs, request);
+  ASSERT_TRUE(launch.ok()) << format_error(launch.error());
+  EXPECT_EQ(launch->source, ConfigSource::kStamp);
+  // The stamp says jemalloc; the file does not: the stamp was used.
+  EXPECT_EQ(preload_of(*launch),
+            "/usr/lib/libjemalloc.so.2:/venv/lib/pyshim/libpyshim-restore.so");
+  // stat bin/pyshim.toml (miss), stat pyshim.toml, restore library,
+  // interpreter, preload: no read.
+  EXPECT_EQ(fs.calls, 5);
+}
+
+TEST_F(StampedLaunchTest, AHandEditIsParsedAtOnce) {
+  fs.file("/venv/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"\npreload = []\n");
+  auto launch = prepare_launch(fs, request);
+  ASSERT_TRUE(launch.ok()) << format_error(launch.error());
+  EXPECT_EQ(launch->source, ConfigSource::kFile);
+  EXPECT_EQ(preload_of(*launch), "/venv/lib/pyshim/libpyshim-restore.so");
+}
+
+TEST_F(StampedLaunchTest, ACopyFarAwayUsesTheStampAndItsEditedSource) {
+  fs.file("/far/python", launcher_image(), kExe, 9);
+  request.invoked_path = "/far/python";
+  request.self_exe = "/far/python";
+  auto launch = prepare_launch(fs, request);
+  ASSERT_TRUE(launch.ok()) << format_error(launch.error());
+  EXPECT_EQ(launch->source, ConfigSource::kStamp);
+  EXPECT_EQ(launch->restore_library, "/venv/lib/pyshim/libpyshim-restore.so") << "the stamped one";
+
+  fs.file("/venv/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"\n");  // edited
+  launch = prepare_launch(fs, request);
+  ASSERT_TRUE(launch.ok());
+  EXPECT_EQ(launch->source, ConfigSource::kFile);
+  EXPECT_EQ(launch->config.file, "/venv/pyshim.toml");
+
+  fs.remove("/venv/pyshim.toml");  // gone: the stamp alone
+  launch = prepare_launch(fs, request);
+  ASSERT_TRUE(launch.ok());
+  EXPECT_EQ(launch->source, ConfigSource::kStamp);
+  EXPECT_EQ(preload_of(*launch),
+            "/usr/lib/libjemalloc.so.2:/venv/lib/pyshim/libpyshim-restore.so");
+}
+
+TEST_F(StampedLaunchTest, ADamagedStampIsAnErrorOnlyWhenNeeded) {
+  request.stamp.reset();
+  Error damaged;
+  damaged.message = "the launcher's stamped config is damaged: checksum mismatch";
+  request.stamp_error = damaged;
+  EXPECT_TRUE(prepare_launch(fs, request).ok()) << "a pyshim.toml beside P needs no stamp";
+  request.invoked_path = "/far/python";
+  auto launch = prepare_launch(fs, request);
+  ASSERT_FALSE(launch.ok());
+  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().message, damaged.message);
+}
+
+TEST_F(StampedLaunchTest, ARestoreLibraryPathTheLoaderWouldSplitIsPreloadedByDescriptor) {
+  fs.file("/my venv/lib/pyshim/libpyshim-restore.so", "R");
+  fs.file("/my venv/bin/python3.11", launcher_image(), kExe, 10);
+  request.self_exe = "/my venv/bin/python3.11";
+  auto launch = prepare_launch(fs, request);
+  ASSERT_TRUE(launch.ok()) << format_error(launch.error());
+  EXPECT_EQ(launch->restore_library, "/my venv/lib/pyshim/libpyshim-restore.so");
+  EXPECT_EQ(preload_of(*launch), "/usr/lib/libjemalloc.so.2:/proc/self/fd/5");
+  for (const char* path : {"/a:b/x.so", "/a b/x.so", "/a\tb/x.so", "/$ORIGIN/x.so"}) {
+    EXPECT_TRUE(needs_fd_preload(path)) << path;
+  }
+  EXPECT_FALSE(needs_fd_preload("/plain/lib-x_1.so"));
 }
 
 }  // namespace

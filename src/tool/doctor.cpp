@@ -160,7 +160,7 @@ bool check_interpreter(Report& report, FileSystem& fs, const LaunchRequest& requ
                        const Config& config) {
   // check_launch with nothing but the interpreter to look at: the launcher's
   // own verdict, mapped to one line per property.
-  Launch only_interpreter{config, "", {}};
+  Launch only_interpreter{config, ConfigSource::kFile, "", "", {}};
   only_interpreter.config.preload.clear();
   only_interpreter.config.library_path.clear();
   Status status = check_launch(fs, request, only_interpreter);
@@ -314,7 +314,7 @@ void check_library_path(Report& report, FileSystem& fs, const Config& config) {
 // Returns the restore library's path ("" when missing).
 std::string check_restore_library(Report& report, FileSystem& fs, const LaunchRequest& request,
                                   const std::optional<ElfInfo>& interpreter) {
-  auto found = find_restore_library(fs, request.self_exe);
+  auto found = find_restore_library(fs, request.self_exe, request.stamp ? &*request.stamp : nullptr);
   std::string what = "restore library present";
   if (!found) {
     report.add(from_error(what, found.error()));
@@ -322,10 +322,7 @@ std::string check_restore_library(Report& report, FileSystem& fs, const LaunchRe
   }
   const std::string& path = *found;
   auto elf = read_elf(fs, path);
-  if (has_separator(path, kPreloadSeparators)) {
-    report.add(Check::fail(what, fmt::format("{} contains ':' or whitespace", path),
-                           "install pyshim under a path without ':' or whitespace"));
-  } else if (!elf) {
+  if (!elf) {
     report.add(Check::fail(what,
                            fmt::format("{} is not an ELF file ({})", path, elf.error().message),
                            "reinstall pyshim"));

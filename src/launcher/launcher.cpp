@@ -13,9 +13,10 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "launcher.hpp"
 #include "pyshim/launch.hpp"
-#include "pyshim/main.hpp"
 #include "pyshim/os.hpp"
+#include "pyshim/stamp.hpp"
 
 namespace pyshim {
 namespace {
@@ -41,7 +42,8 @@ std::shared_ptr<spdlog::logger> make_logger(const char* level_name) {
 void log_launch(spdlog::logger& log, const LaunchRequest& request, const Launch& launch) {
   log.debug("invoked as {}", request.invoked_path);
   log.debug("real binary {}", request.self_exe);
-  log.debug("config {}", launch.config.file);
+  log.debug("config {}{}", launch.config.file,
+            launch.source == ConfigSource::kStamp ? " (stamped in the launcher: not parsed)" : "");
   log.debug("interpreter {}", launch.plan.interpreter);
   log.debug("restore library {}", launch.restore_library);
   for (const char* const* entry = launch.plan.env.data(); *entry != nullptr; ++entry) {
@@ -78,6 +80,12 @@ int launcher_main(int argc, char** argv, char** envp) {
   request.secure = is_secure();
   request.self_exe = self_exe();
   request.self_size = self_image_size();
+  auto stamp = decode_stamp(own_stamp_area());
+  if (stamp) {
+    request.stamp = std::move(*stamp);
+  } else {
+    request.stamp_error = stamp.take_error();
+  }
 
   RealFileSystem fs(/*keep_open=*/true);
   auto launch = prepare_launch(fs, request);

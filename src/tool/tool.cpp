@@ -8,7 +8,6 @@
 #include <CLI/CLI.hpp>
 
 #include "pyshim/cli.hpp"
-#include "pyshim/main.hpp"
 #include "pyshim/os.hpp"
 
 #ifndef PYSHIM_VERSION
@@ -39,8 +38,6 @@ std::string default_launcher() {
   return {};
 }
 
-}  // namespace cli
-
 int tool_main(int argc, char** argv) {
   CLI::App app{
       "pyshim: a static launcher that stands in for the Python interpreter.\n"
@@ -58,16 +55,16 @@ int tool_main(int argc, char** argv) {
       "  pyshim doctor .venv/bin/python\n"
       "  pyshim uninstall .venv\n"
       "\n"
-      "Invoked under any other name (e.g. as a venv's bin/python) it is the launcher.\n"
-      "See README.md for the pyshim.toml reference.");
+      "The launcher itself is a separate binary (lib/pyshim/pyshim-launcher) that\n"
+      "install copies into each venv. See README.md for the pyshim.toml reference.");
 
-  cli::Context context;
-  cli::setup_init(app, context);
-  cli::setup_install(app, context);
-  cli::setup_uninstall(app, context);
-  cli::setup_show(app, context);
-  cli::setup_doctor(app, context);
-  cli::setup_dynlib(app, context);
+  Context context;
+  setup_init(app, context);
+  setup_install(app, context);
+  setup_uninstall(app, context);
+  setup_show(app, context);
+  setup_doctor(app, context);
+  setup_dynlib(app, context);
 
   try {
     app.parse(argc, argv);
@@ -78,7 +75,7 @@ int tool_main(int argc, char** argv) {
   } catch (const std::filesystem::filesystem_error& e) {
     // The subcommands check what they expect to fail; this is the net for
     // the rest (a full disk, a file appearing under us).
-    return cli::report(Error{kExitUsage,
+    return report(Error{kExitUsage,
                              e.what(),
                              {},
                              "fix the cause and run the command again; install and uninstall "
@@ -91,4 +88,5 @@ int tool_main(int argc, char** argv) {
   return context.exit_code;
 }
 
+}  // namespace cli
 }  // namespace pyshim

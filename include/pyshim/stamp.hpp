@@ -1,0 +1,81 @@
+// The stamp: the resolved config a launcher copy carries in its own image
+// (DESIGN.md section 2a). `pyshim install` writes it into the reserved
+// section of each launcher copy; the launcher reads it through a symbol, so
+// using it costs no syscall and no TOML parsing. Pure: bytes in, bytes out.
+//
+// Format (host byte order: a stamp is only ever read by the build that
+// wrote the image it sits in):
+//   header  magic "PYSHIMST", u32 format, u32 payload length (0: unstamped),
+//           char version[16] (the launcher build's version, NUL-padded),
+//           u64 FNV-1a of the payload
+//   payload u64 dev, ino, size; i64 mtime_ns, ctime_ns  (the source file)
+//           str source, str restore_library, str interpreter (+ origin)
+//           u32 position (+ origin)
+//           u32 n, n x (str + origin)  preload, library_path, startup, python_path
+//           u32 n, n x (str name, str value + origin)  env
+//   str = u32 length, bytes, NUL (so a decoded value is usable as a C string
+//   in place); origin = u32 line, u32 column in the source file.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "pyshim/config.hpp"
+#include "pyshim/error.hpp"
+
+namespace pyshim {
+
+// The reserved area in the launcher image: 4 pages. A resolved config that
+// does not fit is refused by install (the file is still read at launch).
+inline constexpr std::size_t kStampCapacity = 16384;
+inline constexpr std::string_view kStampSection = ".pyshim.stamp";
+inline constexpr char kStampMagic[8] = {'P', 'Y', 'S', 'H', 'I', 'M', 'S', 'T'};
+inline constexpr std::uint32_t kStampFormat = 1;
+
+struct StampHeader {
+  char magic[8];
+  std::uint32_t format;
+  std::uint32_t length;  // payload bytes after the header; 0 = not stamped
+  char version[16];      // launcher version, NUL-padded
+  std::uint64_t checksum;
+};
+static_assert(sizeof(StampHeader) == 40);
+
+// What identifies a pyshim.toml unchanged since it was stamped. ctime is
+// included because no user can set it: an edit that restores size and mtime
+// still changes it.
+struct FileIdentity {
+  std::uint64_t dev = 0;
+  std::uint64_t ino = 0;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::int64_t ctime_ns = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
+struct Stamp {
+  std::string source;  // absolute path of the pyshim.toml it was made from
+  FileIdentity identity;
+  std::string restore_library;  // absolute: the last place the launcher looks
+  Config config;                // resolved: every path absolute; config.file == source
+};
+
+// The whole reserved area (kStampCapacity bytes), keeping the image's
+// version field. Error when the config does not fit.
+Result<std::string> encode_stamp(const Stamp& stamp, std::string_view version);
+
+// nullopt: an unstamped launcher. Error: a damaged stamp (bad magic, format,
+// length or checksum) — never trusted, never a crash.
+Result<std::optional<Stamp>> decode_stamp(std::string_view area);
+
+// The version field of an area ("" when the area is not a stamp area).
+std::string stamp_version(std::string_view area);
+
+// An unstamped area for a launcher of this version (what the build puts in
+// the image).
+std::string empty_stamp_area(std::string_view version);
+
+}  // namespace pyshim
