@@ -10,6 +10,8 @@
  *   PYSHIM_ORIG_LD_PRELOAD=                        (was unset)
  * so the original entry is a suffix of the bookkeeping string and can be put
  * in the LD_PRELOAD slot without allocating anything. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,9 +80,29 @@ static void restore(char** env, const char* bookkeeping, const char* var) {
   }
 }
 
+/* When this library's path holds a character the loader splits LD_PRELOAD
+ * on (a venv under "~/My Projects"), the launcher opens it and preloads
+ * "/proc/self/fd/N": the loader keeps that name, so the descriptor is found
+ * from it and closed, and the interpreter starts with no extra fd. */
+static void close_own_descriptor(void* self) {
+  static const char prefix[] = "/proc/self/fd/";
+  Dl_info info;
+  if (dladdr(self, &info) == 0 || info.dli_fname == NULL) return;
+  const char* p = info.dli_fname;
+  if (strncmp(p, prefix, sizeof prefix - 1) != 0) return;
+  p += sizeof prefix - 1;
+  int fd = 0;
+  if (*p < '0' || *p > '9') return;
+  for (; *p >= '0' && *p <= '9' && fd < 1000000; ++p) fd = fd * 10 + (*p - '0');
+  if (*p != '\0') return;
+  close(fd);
+  say("closed ", info.dli_fname);
+}
+
 __attribute__((constructor)) static void pyshim_restore(void) {
   if (environ == NULL) return;
   verbose = logging();
+  close_own_descriptor((void*)&find);
   restore(environ, "PYSHIM_ORIG_LD_PRELOAD=", "LD_PRELOAD=");
   restore(environ, "PYSHIM_ORIG_LD_LIBRARY_PATH=", "LD_LIBRARY_PATH=");
   /* The startup-hook list is for this interpreter only; its hook module

@@ -19,13 +19,20 @@ namespace {
 // the launcher passed no hooks (the module returns after one read).
 constexpr const char* kPthText = "import _pyshim_startup; _pyshim_startup.run()\n";
 
-// CPython 3.11+ sets sys._base_executable to realpath(sys.executable) in a
-// venv whose python is a symlink: the pyshim binary itself. `python -m venv`
-// from a shim venv would then link the new venv to that binary, which has
-// no config. Pointing it at the launcher (what 3.8-3.10 already do) makes a
-// nested venv link to the outer launcher, whose config the launcher finds by
-// following the link.
-constexpr const char* kBaseExecutableText = "import sys; sys._base_executable = sys.executable\n";
+// Tools that derive a new environment from a running interpreter (venv,
+// virtualenv and with it tox, nox, build) start from sys._base_executable.
+// Pointing it at the venv's base launcher (a stamped copy that is not a
+// venv interpreter) makes every derived environment run through a launcher
+// with this venv's native setup. Relative to sys.prefix, so a venv that is
+// moved or mounted elsewhere still points into itself.
+std::string base_executable_text(const std::string& base_relative) {
+  std::string parts;
+  for (const auto& part : fs::path(base_relative)) {
+    parts += fmt::format("{}'{}'", parts.empty() ? "" : ", ", part.string());
+  }
+  return fmt::format("import sys, os; sys._base_executable = os.path.join(sys.prefix, {})\n",
+                     parts);
+}
 
 bool has_bytecode(const fs::path& site_packages) {
   std::error_code ec;
@@ -51,7 +58,8 @@ std::vector<fs::path> site_packages_dirs(const fs::path& venv) {
   return out;
 }
 
-Result<bool> sync_site_files(const fs::path& venv, bool hooks, const std::string& interpreter) {
+Result<bool> sync_site_files(const fs::path& venv, bool hooks, const std::string& interpreter,
+                             const std::string& base_relative) {
   bool changed = false;
   auto dirs = site_packages_dirs(venv);
   if (dirs.empty()) {
@@ -62,7 +70,11 @@ Result<bool> sync_site_files(const fs::path& venv, bool hooks, const std::string
   }
   for (const fs::path& dir : dirs) {
     std::error_code ec;
-    changed |= write_if_changed(dir / kBaseExecutablePth, kBaseExecutableText);
+    if (base_relative.empty()) {
+      changed |= fs::remove(dir / kBaseExecutablePth, ec);
+    } else {
+      changed |= write_if_changed(dir / kBaseExecutablePth, base_executable_text(base_relative));
+    }
     if (hooks) {
       changed |= write_if_changed(dir / kStartupPth, kPthText);
       bool module_changed = write_if_changed(dir / kStartupModule, embedded::startup_module);

@@ -18,12 +18,13 @@ std::vector<std::filesystem::path> site_packages_dirs(const std::filesystem::pat
 
 inline constexpr const char* kBaseExecutablePth = "pyshim-base-executable.pth";
 
-// The site-packages files of a shim venv: always the .pth that points
-// sys._base_executable at the launcher, and the startup-hook .pth + module
-// when hooks are enabled. Returns whether anything changed.
+// The site-packages files of a shim venv: the .pth that points
+// sys._base_executable at the base launcher (base_relative, relative to the
+// venv root; none when empty), and the startup-hook .pth + module when hooks
+// are enabled. Returns whether anything changed.
 // The hook module is byte-compiled with interpreter.
 Result<bool> sync_site_files(const std::filesystem::path& venv, bool hooks,
-                             const std::string& interpreter);
+                             const std::string& interpreter, const std::string& base_relative);
 
 // Removes every file sync_site_files may have written.
 void remove_site_files(const std::filesystem::path& venv);

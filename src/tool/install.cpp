@@ -6,6 +6,7 @@
 // by the first install: later installs only rewrite pyshim.toml and the links.
 #include "install.hpp"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -22,7 +23,9 @@
 #include "hooks.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/dynlib.hpp"
+#include "pyshim/elf.hpp"
 #include "pyshim/launch.hpp"
+#include "pyshim/stamp.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/process.hpp"
 #include "pyshim/venv.hpp"
@@ -333,42 +336,62 @@ Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& 
   return spec;
 }
 
-bool same_file_contents(const fs::path& a, const fs::path& b) {
-  std::error_code ec;
-  if (fs::file_size(a, ec) != fs::file_size(b, ec) || ec) return false;
-  std::ifstream x(a, std::ios::binary);
-  std::ifstream y(b, std::ios::binary);
-  return std::equal(std::istreambuf_iterator<char>(x), std::istreambuf_iterator<char>(),
-                    std::istreambuf_iterator<char>(y));
+// The launcher binary this tool installs: PREFIX/lib/pyshim/pyshim-launcher
+// for an installed pyshim (PREFIX/bin/pyshim), beside the tool in the build
+// tree.
+Result<std::string> find_launcher_binary() {
+  std::string tool = real_path("/proc/self/exe");
+  fs::path bin = fs::path(tool).parent_path();
+  for (const fs::path& candidate :
+       {bin.parent_path() / "lib/pyshim" / kLauncherBinaryName, bin / kLauncherBinaryName}) {
+    if (is_executable_file(candidate)) return candidate.string();
+  }
+  return Error{kExitUsage,
+               fmt::format("{} not found", kLauncherBinaryName),
+               {fmt::format("searched: {}/lib/pyshim/ and {}/", bin.parent_path().string(),
+                            bin.string())},
+               "reinstall pyshim"};
 }
 
-// Makes `path` a symlink to target, atomically; false if it already was.
-bool ensure_symlink(const fs::path& path, const fs::path& target) {
-  std::error_code ec;
-  if (fs::is_symlink(fs::symlink_status(path, ec)) && fs::read_symlink(path, ec) == target) {
-    return false;
+// The launcher image with `area` written over its stamp section.
+Result<std::string> stamped_image(const std::string& launcher, const std::string& area) {
+  std::string image = read_text(launcher);
+  auto range = find_section(image, kStampSection);
+  if (!range || range->size != area.size()) {
+    return Error{kExitUsage,
+                 fmt::format("{} has no stamp area of {} bytes", launcher, area.size()),
+                 {},
+                 "reinstall pyshim: the launcher and the tool come from different builds"};
   }
-  fs::path tmp = path;
-  tmp += ".pyshim-tmp";
-  fs::remove(tmp, ec);
-  fs::create_symlink(target, tmp);
-  fs::rename(tmp, path);
-  return true;
+  image.replace(range->offset, range->size, area);
+  return image;
 }
 
-bool ensure_copy(const fs::path& path, const fs::path& source, fs::perms perms) {
+// python3.X from pyvenv.cfg's version when bin/ has it, else the entry that
+// led outside bin/ (the interpreter itself), else "python".
+std::string main_launcher_name(const fs::path& venv, const std::vector<std::string>& names) {
+  auto cfg = parse_pyvenv_cfg(read_text(venv / "pyvenv.cfg"));
+  std::string version = cfg.count("version") ? cfg["version"] : cfg["version_info"];
+  std::size_t dot = version.find('.', version.find('.') + 1);
+  std::string wanted = "python" + version.substr(0, dot);
+  if (std::find(names.begin(), names.end(), wanted) != names.end()) return wanted;
   std::error_code ec;
-  if (!fs::is_symlink(fs::symlink_status(path, ec)) && fs::is_regular_file(path, ec) &&
-      same_file_contents(path, source)) {
-    return false;
+  for (const std::string& name : names) {
+    fs::path path = venv / "bin" / name;
+    if (!fs::is_symlink(fs::symlink_status(path, ec))) return name;
+    if (fs::read_symlink(path, ec).has_parent_path()) return name;
   }
-  fs::path tmp = path;
-  tmp += ".pyshim-tmp";
-  fs::remove(tmp, ec);
-  fs::copy_file(source, tmp, fs::copy_options::overwrite_existing);
-  fs::permissions(tmp, perms);
-  fs::rename(tmp, path);
-  return true;
+  return names.front();
+}
+
+// Puts launchers at dir/<main> (a file) and dir/<name> (links to it).
+bool place_launchers(const fs::path& dir, const std::vector<std::string>& names,
+                     const std::string& main, const std::string& image) {
+  bool changed = write_if_changed(dir / main, image, 0755);
+  for (const std::string& name : names) {
+    if (name != main) changed |= ensure_symlink(dir / name, main);
+  }
+  return changed;
 }
 
 }  // namespace
@@ -398,8 +421,12 @@ void add_install_options(CLI::App& sub, InstallOptions& o) {
                  "Folder put on sys.path before the startup hooks are imported ([python] path). "
                  "Repeatable.");
   sub.add_flag("--copy", o.copy,
-               "Copy the launcher and restore library into the venv instead of linking, so it "
-               "keeps working if pyshim is uninstalled from the system.");
+               "Copy the launcher and restore library into the venv (the default): the venv "
+               "keeps working if pyshim is removed or upgraded on the system.");
+  sub.add_flag("--symlink", o.symlink,
+               "Link the venv's interpreters to the shared PREFIX/lib/pyshim/pyshim-launcher "
+               "instead (one binary to upgrade; see the README for what this loses).")
+      ->excludes("--copy");
   sub.add_flag("--force", o.force,
                "Switch a venv that is already a shim venv to a different interpreter.");
 }
@@ -412,9 +439,10 @@ int run_install(const InstallOptions& options) {
         usage_error(fmt::format("not a virtual environment: {} (no pyvenv.cfg)", venv.string()),
                     fmt::format("create one with `pyshim init {} --python PY`", options.venv)));
   }
-  std::string shim = real_path("/proc/self/exe");
+  auto launcher = find_launcher_binary();
+  if (!launcher) return report(launcher.error());
   RealFileSystem files;
-  auto restore = find_restore_library(files, shim);
+  auto restore = find_restore_library(files, *launcher);
   if (!restore) return report(restore.error());
 
   auto state = read_venv_state(venv);
@@ -447,12 +475,12 @@ int run_install(const InstallOptions& options) {
   if (!spec) return report(spec.error());
 
   // PyPy resolves the symlink in argv[0] and looks for its lib/ and
-  // pyvenv.cfg from the resolved path, so a symlink to the shim would give it
-  // the wrong prefix: a PyPy venv always gets a copy.
-  bool copy = options.copy;
-  if (!copy && (fs::path(interpreter).filename().string().starts_with("pypy") ||
-                fs::path(real_path(interpreter)).filename().string().starts_with("pypy"))) {
-    copy = true;
+  // pyvenv.cfg from the resolved path, so a symlink to the shared launcher
+  // would give it the wrong prefix: a PyPy venv always gets a copy.
+  bool pypy = fs::path(interpreter).filename().string().starts_with("pypy") ||
+              fs::path(real_path(interpreter)).filename().string().starts_with("pypy");
+  bool copy = !options.symlink || pypy;
+  if (options.symlink && pypy) {
     std::cout << "PyPy interpreter: installing a copy of the launcher (PyPy resolves symlinks "
                  "in argv[0])\n";
   }
@@ -462,32 +490,68 @@ int run_install(const InstallOptions& options) {
     return report(usage_error(fmt::format("{}/bin has no python executables", venv.string()),
                               "recreate the venv with `python -m venv`"));
   }
+  std::string main_name = main_launcher_name(venv, names);
   if (!state->installed) {
     if (auto recorded = record_manifest(venv, names, copy); !recorded) {
       return report(recorded.error());
     }
   }
 
-  bool changed = write_if_changed(venv / kConfigName, render_config(*spec));
+  fs::path config_path = venv / kConfigName;
+  std::string config_text = render_config(*spec);
+  bool changed = write_if_changed(config_path, config_text);
   fs::path bin = venv / "bin";
   fs::path lib_dir = venv / "lib" / "pyshim";
-  auto site_files = sync_site_files(venv, !spec->startup.empty(), interpreter);
-  if (!site_files) return report(site_files.error());
-  changed |= *site_files;
+  fs::path venv_restore = lib_dir / kRestoreLibraryName;
+
+  // The stamp: the config as the launcher would read it, plus the identity
+  // of the file just written, so an unchanged file is never parsed at launch.
+  auto resolved = parse_config(config_text, config_path.string());
+  if (!resolved) return report(resolved.error());
+  Stamp stamp;
+  stamp.source = config_path.string();
+  stamp.restore_library = copy ? venv_restore.string() : *restore;
+  stamp.config = std::move(*resolved);
+  struct stat st;
+  if (::stat(config_path.c_str(), &st) != 0) {
+    return report(usage_error(fmt::format("cannot stat {}", config_path.string()),
+                              "check the venv's permissions"));
+  }
+  FileInfo info{st.st_mode,
+                st.st_dev,
+                st.st_ino,
+                static_cast<std::uint64_t>(st.st_size),
+                st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
+                st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec};
+  stamp.identity = identity_of(info);
+  auto area = encode_stamp(stamp, stamp_version(read_stamp_area(*launcher)));
+  if (!area) return report(area.error());
+  auto image = stamped_image(*launcher, *area);
+  if (!image) return report(image.error());
+
   if (copy) {
-    changed |= ensure_copy(bin / "python", shim, fs::perms(0755));
     fs::create_directories(lib_dir);
-    changed |= ensure_copy(lib_dir / kRestoreLibraryName, *restore, fs::perms(0644));
-    for (const std::string& name : names) {
-      if (name != "python") changed |= ensure_symlink(bin / name, "python");
-    }
+    changed |= write_if_changed(venv_restore, read_text(*restore), 0644);
+    changed |= place_launchers(bin, names, main_name, *image);
   } else {
-    for (const std::string& name : names) changed |= ensure_symlink(bin / name, shim);
+    for (const std::string& name : names) changed |= ensure_symlink(bin / name, *launcher);
     if (fs::exists(lib_dir, ec)) {
       fs::remove_all(lib_dir, ec);
       changed = true;
     }
   }
+  // The base launcher: what derived environments are made from. Not for
+  // PyPy, which cannot run outside a venv (its sys._base_executable stays).
+  std::string base_relative;
+  if (!pypy) {
+    fs::path base_bin = venv / kBaseLauncherDir;
+    fs::create_directories(base_bin);
+    changed |= place_launchers(base_bin, names, main_name, *image);
+    base_relative = (fs::path(kBaseLauncherDir) / main_name).string();
+  }
+  auto site_files = sync_site_files(venv, !spec->startup.empty(), interpreter, base_relative);
+  if (!site_files) return report(site_files.error());
+  changed |= *site_files;
 
   // The config names this venv's own dynlib folder; doctor would flag it
   // missing, and the layers above expect it current.
@@ -523,7 +587,12 @@ int run_install(const InstallOptions& options) {
                                  : "before the caller's LD_LIBRARY_PATH");
   }
   std::cout << fmt::format("  launchers:   {} -> {}\n", fmt::join(names, ", "),
-                           copy ? "copy of pyshim" : shim);
+                           copy ? fmt::format("bin/{} (a stamped copy of {})", main_name, *launcher)
+                                : *launcher);
+  if (!base_relative.empty()) {
+    std::cout << fmt::format("  base:        {} (sys._base_executable: derived venvs use it)\n",
+                             (venv / base_relative).string());
+  }
   if (dynlib) std::cout << format_dynlib(*dynlib, false);
   std::cout << fmt::format("check it with: pyshim doctor {}\n", (bin / "python").string());
   return 0;

@@ -20,9 +20,15 @@ struct InstallOptions {
   std::vector<std::string> env;
   std::vector<std::string> startup;      // [python] startup hooks
   std::vector<std::string> python_path;  // [python] path
-  bool copy = false;
+  bool copy = false;     // accepted for 0.1 scripts: copying is the default
+  bool symlink = false;  // the shared layout
   bool force = false;
 };
+
+inline constexpr const char* kLauncherBinaryName = "pyshim-launcher";
+// Where a shim venv keeps its base launcher: two levels below the root, so
+// CPython finds no pyvenv.cfg for it.
+inline constexpr const char* kBaseLauncherDir = ".pyshim/base/bin";
 
 // The options install and init share (everything but VENV/DIR and --python).
 void add_install_options(CLI::App& sub, InstallOptions& options);

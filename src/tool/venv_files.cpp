@@ -42,7 +42,7 @@ std::string interpreter_of_launcher(const std::string& launcher) {
   if (!request) return {};
   auto found = find_config(files, *request);
   if (!found) return {};
-  auto config = parse_config(found->text, found->path);
+  auto config = load_config(*request, *found);
   return config ? config->interpreter.value : std::string();
 }
 
