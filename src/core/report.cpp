@@ -63,7 +63,7 @@ std::vector<EnvChange> env_changes(const Launch& launch, EnvView caller) {
     configured.push_back(lib.value);
   }
   origin.emplace_back(kOriginRestoreLibrary);
-  configured.push_back(launch.restore_library);
+  configured.push_back(launch.restore_preload);
   if (caller_contributes(configured, caller, kPreloadVar, kPreloadSeparators)) {
     origin.emplace_back(kOriginCaller);
   }
@@ -109,6 +109,24 @@ std::vector<EnvChange> env_changes(const Launch& launch, EnvView caller) {
   return out;
 }
 
+std::string_view source_name(ConfigSource source) {
+  switch (source) {
+    case ConfigSource::kEnvVar: return "PYSHIM_CONFIG";
+    case ConfigSource::kStamp: return "stamp";
+    case ConfigSource::kFile: break;
+  }
+  return "file";
+}
+
+std::string_view source_note(ConfigSource source) {
+  switch (source) {
+    case ConfigSource::kEnvVar: return "  (from PYSHIM_CONFIG)";
+    case ConfigSource::kStamp: return "  (stamped in the launcher: not parsed at launch)";
+    case ConfigSource::kFile: break;
+  }
+  return "  (parsed at launch)";
+}
+
 std::string show_text(const LaunchRequest& request, const Launch& launch) {
   const Config& config = launch.config;
   std::string out;
@@ -116,7 +134,7 @@ std::string show_text(const LaunchRequest& request, const Launch& launch) {
     out += fmt::format("{:<17}{}\n", label, text);
   };
   line("launcher:", request.invoked_path);
-  line("config:", config.file);
+  line("config:", fmt::format("{}{}", config.file, source_note(launch.source)));
   line("interpreter:",
        fmt::format("{}  ({})", launch.plan.interpreter, where(config, config.interpreter.origin)));
   line("argv[0]:", launch.plan.argv0);
@@ -193,6 +211,7 @@ std::string show_json(const LaunchRequest& request, const Launch& launch) {
       {"schema", kShowSchemaVersion},
       {"launcher", request.invoked_path},
       {"config", config.file},
+      {"config_source", source_name(launch.source)},
       {"interpreter", toml::table{{"path", launch.plan.interpreter},
                                   {"origin", where(config, config.interpreter.origin)}}},
       {"argv0", launch.plan.argv0},

@@ -25,7 +25,9 @@
 #include <CLI/CLI.hpp>
 
 #include "hooks.hpp"
+#include "install.hpp"
 #include "pyshim/cli.hpp"
+#include "pyshim/stamp.hpp"
 #include "pyshim/elf.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
@@ -530,6 +532,85 @@ void add_unique(std::vector<std::string>& out, const std::string& value) {
   out.push_back(value);
 }
 
+// The launcher file itself: a pyshim launcher, of this tool's version, and
+// what its stamp says. False when it is not a launcher at all.
+bool check_launcher_image(Report& report, const LaunchRequest& request) {
+  std::string area = read_stamp_area(request.self_exe);
+  if (area.empty()) {
+    report.add(Check::fail(
+        "launcher is a pyshim launcher",
+        fmt::format("{} is not a pyshim launcher", request.self_exe),
+        fmt::format("make it one with `pyshim install {}`",
+                    dirname(dirname(request.invoked_path)))));
+    return false;
+  }
+  std::string version = stamp_version(area);
+  std::string venv = dirname(dirname(request.invoked_path));
+  if (version != PYSHIM_VERSION) {
+    report.add(Check::fail("launcher version matches the tool",
+                           fmt::format("{} is pyshim-launcher {}, this tool is {}",
+                                       request.self_exe, version, PYSHIM_VERSION),
+                           fmt::format("refresh it: pyshim install {}", venv)));
+  } else {
+    report.add(Check::pass(fmt::format("launcher version {} matches the tool", version)));
+  }
+  if (request.stamp_error) {
+    report.add(from_error("stamped config intact", *request.stamp_error));
+  } else if (!request.stamp) {
+    report.add(Check::pass(
+        "launcher carries no stamp (a shared launcher: it needs a pyshim.toml beside the path "
+        "it is started by)"));
+  } else {
+    const Stamp& stamp = *request.stamp;
+    RealFileSystem fs;
+    FileInfo info;
+    std::string says = fmt::format("interpreter {}, {} preload(s), {} library folder(s)",
+                                   stamp.config.interpreter.value, stamp.config.preload.size(),
+                                   stamp.config.library_path.size());
+    if (fs.stat(stamp.source, info) != 0) {
+      report.add(Check::pass(fmt::format("stamp from {} (now gone: the stamp alone is used): {}",
+                                         stamp.source, says)));
+    } else if (identity_of(info) != stamp.identity) {
+      report.add(Check::fail(
+          "stamp current",
+          fmt::format("{} changed since the launcher was stamped: it is parsed at every launch "
+                      "(stamp says: {})",
+                      stamp.source, says),
+          fmt::format("re-stamp it: pyshim install {}", dirname(stamp.source))));
+    } else {
+      report.add(Check::pass(fmt::format("stamp current with {}: {}", stamp.source, says)));
+    }
+  }
+  return true;
+}
+
+// A shim venv's base launcher: what derived environments are made from.
+void check_base_launcher(Report& report, const LaunchRequest& request, bool pypy) {
+  std::string venv = dirname(dirname(request.invoked_path));
+  std::error_code ec;
+  if (pypy || !std::filesystem::exists(venv + "/.pyshim/manifest.toml", ec)) return;
+  std::string what = "base launcher (sys._base_executable) present and stamped";
+  std::string fix = fmt::format("run `pyshim install {}`", venv);
+  std::string main = std::filesystem::path(request.self_exe).filename().string();
+  std::string base = fmt::format("{}/{}/{}", venv, kBaseLauncherDir, main);
+  struct stat st;
+  if (::lstat(base.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+    report.add(Check::fail(what,
+                           fmt::format("{} is missing or not a file of its own: venvs derived "
+                                       "from this one would lose the native setup",
+                                       base),
+                           fix));
+    return;
+  }
+  auto stamp = decode_stamp(read_stamp_area(base));
+  if (!stamp || !stamp->has_value() || (*stamp)->source != venv + "/" + std::string(kConfigName)) {
+    report.add(Check::fail(what, fmt::format("{} is not stamped from this venv's config", base),
+                           fix));
+    return;
+  }
+  report.add(Check::pass(fmt::format("{}: {}", what, base)));
+}
+
 int run_doctor(const Options& options) {
   std::string launcher = options.launcher.empty() ? default_launcher() : options.launcher;
   if (launcher.empty()) {
@@ -550,15 +631,18 @@ int run_doctor(const Options& options) {
   Report out;
   std::string round_trip = "live round trip";
 
+  if (!check_launcher_image(out, *request)) return kExitCheckFailed;
   auto found = find_config(fs, *request);
   std::optional<Config> config;
   if (!found) {
     out.add(from_error("config found", found.error()));
-  } else if (auto parsed = parse_config(found->text, found->path); !parsed) {
+  } else if (auto parsed = load_config(*request, *found); !parsed) {
     out.add(from_error("config valid", parsed.error()));
   } else {
     config = std::move(*parsed);
-    out.add(Check::pass(fmt::format("config found and valid: {}", config->file)));
+    out.add(Check::pass(fmt::format(
+        "config found and valid: {}{}", config->file,
+        found->source == ConfigSource::kStamp ? " (the stamp: not parsed at launch)" : "")));
   }
   if (!config) {
     out.add(Check::skip("interpreter, preload and library_path checks", "they need the config"));
@@ -574,6 +658,7 @@ int run_doctor(const Options& options) {
   check_library_path(out, fs, *config);
   std::string restore = check_restore_library(out, fs, *request, interpreter_elf);
   check_startup_files(out, request->invoked_path, *config);
+  check_base_launcher(out, *request, looks_like_pypy(config->interpreter.value));
 
   // PyPy is recognised by name here, and by sys.implementation after the
   // round trip for an interpreter whose name does not say.

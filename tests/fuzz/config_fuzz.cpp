@@ -306,25 +306,34 @@ void check_plan(const Config& config, const std::vector<std::string_view>& calle
   const Expected expected = model(config, caller, restore);
 
   // The specific promises first, for a readable report; then the whole thing.
+  const pyshim::EnvView plan_view(plan.env.data(), plan.env.size() - 1);
   check(count_named(env, pyshim::kPreloadVar) == 1, "exactly one LD_PRELOAD entry");
-  for (const auto& [name, entry] : expected.managed) {
-    check(count_named(env, name) == 1, "each variable the plan sets appears exactly once", name);
-    const pyshim::EnvView plan_view(plan.env.data(), plan.env.size() - 1);
-    check(pyshim::env_get(plan_view, name) == std::string_view(entry).substr(name.size() + 1),
-          "each variable the plan sets has the expected value", entry);
-  }
   {
     std::vector<std::string> configured;
     for (const Setting& s : config.preload) add_unique(configured, s.value);
-    std::string prefix = std::string(pyshim::kPreloadVar) + "=" + joined(configured);
-    const pyshim::EnvView plan_view(plan.env.data(), plan.env.size() - 1);
-    std::string actual = std::string(pyshim::kPreloadVar) + "=" +
-                         std::string(pyshim::env_get(plan_view, pyshim::kPreloadVar));
-    check(actual.starts_with(prefix), "the configured preloads come first in LD_PRELOAD", actual);
+    const std::string prefix = joined(configured);
+    const std::string_view actual = pyshim::env_get(plan_view, pyshim::kPreloadVar);
+    check(actual.starts_with(prefix) &&
+              (actual.size() == prefix.size() || prefix.empty() || actual[prefix.size()] == ':'),
+          "the configured preloads come first in LD_PRELOAD", actual);
+  }
+  for (const auto& [name, entry] : expected.managed) {
+    check(count_named(env, name) == 1, "each variable the plan sets appears exactly once", name);
+    const std::string_view want = std::string_view(entry).substr(name.size() + 1);
+    const std::string_view got = pyshim::env_get(plan_view, name);
+    if (got != want) {
+      fail("a variable the plan sets has the wrong value",
+           std::string(name) + ": expected '" + std::string(want) + "', got '" + std::string(got) +
+               "'");
+    }
   }
   check(env.size() == expected.env.size(), "the plan's environment has the expected size");
   for (std::size_t i = 0; i < env.size(); ++i) {
-    check(env[i] == expected.env[i], "the plan's environment is the expected one", env[i]);
+    if (env[i] != expected.env[i]) {
+      fail("the plan's environment is not the expected one",
+           "entry " + std::to_string(i) + ": expected '" + expected.env[i] + "', got '" +
+               std::string(env[i]) + "'");
+    }
   }
 
   // No growth when nested: a second hop whose restore library did not run

@@ -2,8 +2,9 @@
 shim venvs and standalone launchers, a test shared library, and helpers to
 run things with an explicit, minimal environment.
 
-Required: PYSHIM_PREFIX=<install prefix> (holding bin/pyshim and
-lib/pyshim/libpyshim-restore.so), e.g. the `stage` folder of a build.
+Required: PYSHIM_PREFIX=<install prefix> (holding bin/pyshim,
+lib/pyshim/pyshim-launcher and lib/pyshim/libpyshim-restore.so), e.g. the
+`stage` folder of a build.
 """
 
 import glob
@@ -43,7 +44,7 @@ def pytest_configure(config):
             "PYSHIM_PREFIX is not set: point it at a pyshim install prefix "
             "(e.g. PYSHIM_BUILD_DIR=/tmp/b scripts/dev.sh build; PYSHIM_PREFIX=/tmp/b/stage)"
         )
-    for rel in ("bin/pyshim", "lib/pyshim/libpyshim-restore.so"):
+    for rel in ("bin/pyshim", "lib/pyshim/pyshim-launcher", "lib/pyshim/libpyshim-restore.so"):
         if not (Path(prefix) / rel).is_file():
             raise pytest.UsageError(f"PYSHIM_PREFIX={prefix}: {rel} is missing")
 
@@ -51,14 +52,20 @@ def pytest_configure(config):
 @dataclass(frozen=True)
 class Stage:
     prefix: Path
-    shim: Path
+    shim: Path  # the launcher (unstamped): PREFIX/lib/pyshim/pyshim-launcher
     restore: Path
+    cli: Path  # the management CLI: PREFIX/bin/pyshim
 
 
 @pytest.fixture(scope="session")
 def stage() -> Stage:
     prefix = Path(os.environ["PYSHIM_PREFIX"]).resolve()
-    return Stage(prefix, prefix / "bin" / "pyshim", prefix / "lib/pyshim/libpyshim-restore.so")
+    return Stage(
+        prefix,
+        prefix / "lib/pyshim/pyshim-launcher",
+        prefix / "lib/pyshim/libpyshim-restore.so",
+        prefix / "bin" / "pyshim",
+    )
 
 
 # --------------------------------------------------------------------------
@@ -338,8 +345,8 @@ def plain_venv(interp: Interp, root: Path, base_env: Dict[str, str], *venv_args)
 
 
 def pyshim_tool(stage: Stage, *args, env: Dict[str, str], **kw) -> subprocess.CompletedProcess:
-    """The installed pyshim in tool mode."""
-    return run([stage.shim, *args], env, **kw)
+    """The installed pyshim CLI."""
+    return run([stage.cli, *args], env, **kw)
 
 
 def install_venv(stage: Stage, interp: Interp, root: Path, base_env: Dict[str, str],

@@ -184,7 +184,7 @@ def run_worker(python, worker, env, *needles):
 
 
 def test_version(stage, base_env):
-    res = run([stage.shim, "--version"], base_env)
+    res = run([stage.cli, "--version"], base_env)
     assert res.returncode == 0, res.stderr.decode()
     assert re.fullmatch(rb"pyshim \d+\.\d+\.\d+\n", res.stdout), res.stdout
     assert res.stderr == b""
@@ -193,7 +193,7 @@ def test_version(stage, base_env):
 @pytest.mark.parametrize("command", ["", "init", "install", "uninstall", "show", "doctor",
                                      "dynlib"])
 def test_help_shows_examples(stage, base_env, command):
-    argv = [stage.shim, *([command] if command else []), "--help"]
+    argv = [stage.cli, *([command] if command else []), "--help"]
     res = run(argv, base_env)
     assert res.returncode == 0, res.stderr.decode()
     assert res.stderr == b""

@@ -27,6 +27,7 @@ struct Planned {
     EXPECT_TRUE(config.ok()) << format_error(config.error());
     launch.config = std::move(*config);
     launch.restore_library = kRestore;
+    launch.restore_preload = kRestore;
     request.invoked_path = "/venv/bin/python";
     request.env = EnvView(env);
     launch.plan = make_plan({&launch.config, request.env, request.invoked_path, kRestore});
@@ -146,6 +147,7 @@ TEST(ShowJson, IsStableAndDistinguishesUnsetFromEmpty) {
             R"json({
     "argv0" : "/venv/bin/python",
     "config" : "/venv/pyshim.toml",
+    "config_source" : "file",
     "env" : [
         {
             "action" : "changed",
@@ -205,7 +207,7 @@ TEST(ShowJson, EscapesQuotesAndNewlines) {
 TEST(ShowText, SaysWhereEachPartComesFrom) {
   Planned p(kConfigText, {"LD_PRELOAD=", "MALLOC_CONF=old"});
   std::string text = show_text(p.request, p.launch);
-  EXPECT_NE(text.find("config:          /venv/pyshim.toml\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("config:          /venv/pyshim.toml  (parsed at launch)\n"), std::string::npos) << text;
   EXPECT_NE(text.find("interpreter:     /usr/bin/python3.11  (/venv/pyshim.toml:1:15)\n"),
             std::string::npos)
       << text;
