@@ -122,6 +122,14 @@ Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_e
 // $PLATFORM in preload paths).
 bool needs_fd_preload(std::string_view path);
 
+// Why the loader cannot take this path in LD_PRELOAD (preload = true) or
+// LD_LIBRARY_PATH as it is, or "" when it can. glibc (elf/rtld.c,
+// handle_preload_list) splits LD_PRELOAD at ' ' and ':' and drops an entry
+// of PATH_MAX bytes or more; elf/dl-load.c splits LD_LIBRARY_PATH at ':'
+// and ';'; both expand $ORIGIN, $LIB and $PLATFORM. Other whitespace is
+// refused too: it is never what the user meant.
+std::string loader_refusal(std::string_view path, bool preload);
+
 // Step 5 of the design: interpreter exists, is executable, is not the shim;
 // preloads exist; nothing that goes into a loader list has a separator in it.
 Status check_launch(FileSystem& fs, const LaunchRequest& request, const Launch& launch);

@@ -267,7 +267,25 @@ Result<Config> load_config(const LaunchRequest& request, const FoundConfig& foun
 }
 
 bool needs_fd_preload(std::string_view path) {
-  return has_separator(path, kPreloadSeparators) || path.find('$') != std::string_view::npos;
+  return !loader_refusal(path, true).empty();
+}
+
+std::string loader_refusal(std::string_view path, bool preload) {
+  std::string_view separators = preload ? kPreloadSeparators : kLibraryPathSeparators;
+  for (char c : path) {
+    if (separators.find(c) != std::string_view::npos) {
+      return fmt::format("the loader splits {} at {}", preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH",
+                         preload ? "' ' and ':'" : "':' and ';'");
+    }
+    if (c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == ' ') {
+      return "it contains whitespace";
+    }
+    if (c == '$') {
+      return "the loader expands '$' tokens ($ORIGIN, $LIB, $PLATFORM) in it";
+    }
+  }
+  if (preload && path.size() >= 4096) return "the loader drops LD_PRELOAD entries of 4096 bytes or more";
+  return {};
 }
 
 Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_exe,

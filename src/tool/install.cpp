@@ -180,10 +180,6 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_env(
   return out;
 }
 
-bool has_loader_separator(std::string_view path) {
-  return path.find_first_of(": \t\n;") != std::string_view::npos;
-}
-
 fs::path normal_dir(const std::string& path) {
   fs::path out = fs::path(absolute_path(path)).lexically_normal();
   if (out.has_parent_path() && out.filename().empty()) out = out.parent_path();
@@ -230,15 +226,6 @@ Result<std::vector<std::string>> layer_library_path(const std::string& venv_arg,
         return error;
       }
       for (const Setting& dir : config->library_path) add(dir.value);
-    }
-  }
-  for (const std::string& dir : dirs) {
-    if (has_loader_separator(dir)) {
-      return usage_error(
-          fmt::format("cannot put {} on LD_LIBRARY_PATH: the loader splits paths at ':', ';' "
-                      "and whitespace",
-                      dir),
-          "move the venv to a path without them");
     }
   }
   return dirs;
@@ -308,6 +295,20 @@ Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& 
     std::string path = (venv / kConfigName).string();
     if (auto current = parse_config(read_text(path), path)) {
       for (const Setting& glob : current->dynlib_exclude) spec.dynlib_exclude.push_back(glob.value);
+    }
+  }
+  // Refused now, with the reason, rather than at every launch.
+  for (const auto* list : {&spec.preload, &spec.library_path}) {
+    bool preload = list == &spec.preload;
+    for (const std::string& path : *list) {
+      if (std::string why = loader_refusal(path, preload); !why.empty()) {
+        return usage_error(
+            fmt::format("cannot put {} in {}: {}", path,
+                        preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH", why),
+            preload ? "link the library from a plain path (e.g. /opt/preload/libx.so) and give "
+                      "that"
+                    : "link the folder from a plain path and give that (or move the venv)");
+      }
     }
   }
   auto env = parse_env(options.env);

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -358,7 +359,7 @@ void check_plan(const Config& config, const std::vector<std::string_view>& calle
 
 struct Input {
   std::string_view config;
-  std::vector<std::string> env;  // own NUL-terminated copies
+  std::vector<std::string> env;
   std::string argv0 = "/fuzz/venv/bin/python";
   std::string restore = "/fuzz/lib/pyshim/libpyshim-restore.so";
 };
@@ -399,7 +400,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   check_config(*config);
 
-  std::vector<std::string_view> caller(in.env.begin(), in.env.end());
+  // Each caller entry in a heap block of exactly its size, so that ASan sees
+  // any read past its terminating NUL (std::string's inline buffer would hide it).
+  std::vector<std::unique_ptr<char[]>> blocks;
+  std::vector<std::string_view> caller;
+  for (const std::string& entry : in.env) {
+    blocks.push_back(std::make_unique<char[]>(entry.size() + 1));
+    std::memcpy(blocks.back().get(), entry.c_str(), entry.size() + 1);
+    caller.emplace_back(blocks.back().get(), entry.size());
+  }
   check_plan(*config, caller, in.argv0, in.restore);
   return 0;
 }

@@ -39,7 +39,7 @@ declare -A SOURCES=(
 TARGETS=(config)
 # The stamp decoder, once the stamp exists and has a target.
 if [[ -f "$ROOT/include/pyshim/stamp.hpp" && -f "$FUZZ/stamp_fuzz.cpp" ]]; then
-  SOURCES[stamp]="src/core/stamp.cpp src/core/config.cpp"
+  SOURCES[stamp]="src/core/stamp.cpp src/core/config.cpp src/core/plan.cpp"
   TARGETS+=(stamp)
 fi
 
