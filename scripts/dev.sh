@@ -19,7 +19,8 @@ PACKAGES=(
   python3-pytest python3-pytest-xdist
   libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
   clang libclang-rt-14-dev
-  strace curl perl coreutils gdb
+  strace curl perl coreutils gdb linux-perf
+  python3-virtualenv tox python3-nox python3-build python3-setuptools-whl python3-wheel-whl
 )
 
 install_deps() {

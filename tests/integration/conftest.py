@@ -12,6 +12,8 @@ import json
 import os
 import re
 import shutil
+import stat
+import struct
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -275,9 +277,10 @@ def write_config(directory: Path, interpreter, **kw) -> Path:
 
 
 def place_launcher(stage: Stage, dest: Path, mode: str = "symlink"):
-    """Put the shim at dest: a symlink to the installed binary, or a copy
-    (with the restore library copied to <dest>/../../lib/pyshim/ as a
-    `--copy` venv has it, or beside the copy for mode="copy-beside")."""
+    """Put the (unstamped) launcher at dest: a symlink to the installed
+    binary, or a byte-for-byte copy (with the restore library copied to
+    <dest>/../../lib/pyshim/ where a self-contained venv has it, or beside
+    the copy for mode="copy-beside", or nowhere for mode="copy-bare")."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.is_symlink() or dest.exists():
@@ -361,6 +364,217 @@ def install_venv(stage: Stage, interp: Interp, root: Path, base_env: Dict[str, s
         f"stderr: {res.stderr.decode()}"
     )
     return Venv(root, interp, plain)
+
+
+# --------------------------------------------------------------------------
+# Launcher images and the stamp (DESIGN.md section 2a)
+
+STAMP_SECTION = ".pyshim.stamp"
+STAMP_CAPACITY = 16384
+BASE_EXECUTABLE_PTH = "pyshim-base-executable.pth"
+
+
+def elf_section(path, name: str):
+    """(file offset, size) of the named section of an ELF64 little-endian
+    file, or None when it has none."""
+    data = Path(path).read_bytes()
+    assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, f"{path}: not ELF64 LE"
+    shoff = struct.unpack_from("<Q", data, 0x28)[0]
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+
+    def header(i):  # sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size
+        return struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)
+
+    names = header(shstrndx)[4]
+    for i in range(shnum):
+        sh_name, _, _, _, offset, size = header(i)
+        end = data.index(b"\0", names + sh_name)
+        if data[names + sh_name:end] == name.encode():
+            return offset, size
+    return None
+
+
+def _fnv1a(data: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return h
+
+
+class _StampReader:
+    def __init__(self, data: bytes):
+        self.data, self.pos = data, 0
+
+    def pod(self, fmt: str):
+        (value,) = struct.unpack_from("<" + fmt, self.data, self.pos)
+        self.pos += struct.calcsize(fmt)
+        return value
+
+    def str(self) -> str:
+        n = self.pod("I")
+        value = self.data[self.pos:self.pos + n]
+        assert self.data[self.pos + n] == 0, "a stamp string is NUL-terminated"
+        self.pos += n + 1
+        return value.decode()
+
+    def setting(self) -> str:
+        value = self.str()
+        self.pod("I"), self.pod("I")  # line, column in the source file
+        return value
+
+    def settings(self) -> List[str]:
+        return [self.setting() for _ in range(self.pod("I"))]
+
+
+def read_stamp(path) -> Optional[dict]:
+    """The stamp a launcher image carries (see include/pyshim/stamp.hpp for
+    the format), decoded independently of pyshim's own code; None when the
+    image is unstamped."""
+    where = elf_section(path, STAMP_SECTION)
+    assert where is not None, f"{path} has no {STAMP_SECTION} section"
+    offset, size = where
+    assert size == STAMP_CAPACITY, (path, size)
+    with open(path, "rb") as f:
+        f.seek(offset)
+        area = f.read(size)
+    magic, fmt, length, version, checksum = struct.unpack_from("<8sII16sQ", area, 0)
+    assert magic == b"PYSHIMST" and fmt == 1, (path, magic, fmt)
+    if length == 0:
+        return None
+    payload = area[40:40 + length]
+    assert _fnv1a(payload) == checksum, f"{path}: stamp checksum mismatch"
+    r = _StampReader(payload)
+    out = {"version": version.rstrip(b"\0").decode()}
+    out["identity"] = {k: r.pod(f) for k, f in (("dev", "Q"), ("ino", "Q"), ("size", "Q"),
+                                                 ("mtime_ns", "q"), ("ctime_ns", "q"))}
+    out["source"] = r.str()
+    out["restore_library"] = r.str()
+    out["interpreter"] = r.setting()
+    out["library_path_position"] = ("prepend", "append")[r.pod("I")]
+    r.pod("I"), r.pod("I")
+    for key in ("preload", "library_path", "startup", "python_path"):
+        out[key] = r.settings()
+    env = {}
+    for _ in range(r.pod("I")):
+        name = r.str()
+        env[name] = r.setting()
+    out["env"] = env
+    assert r.pos == len(payload), f"{path}: trailing bytes in the stamp"
+    return out
+
+
+def file_identity(path) -> dict:
+    st = os.stat(path)
+    return {"dev": st.st_dev, "ino": st.st_ino, "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns}
+
+
+def assert_stamped_launcher(stage: Stage, path, *, source, restore_library) -> dict:
+    """path is a file of its own (not a link), executable, the launcher
+    image byte for byte except its stamp area (so the same size), and its
+    stamp names `source` (unchanged since it was stamped) and
+    `restore_library`, with the config `source` holds, resolved."""
+    path = Path(path)
+    st = os.lstat(path)
+    assert stat.S_ISREG(st.st_mode), f"{path} is not a regular file"
+    assert os.access(path, os.X_OK), f"{path} is not executable"
+    image, launcher = path.read_bytes(), stage.shim.read_bytes()
+    assert len(image) == len(launcher), f"{path}: {len(image)} bytes, the launcher {len(launcher)}"
+    offset, size = elf_section(stage.shim, STAMP_SECTION)
+    assert elf_section(path, STAMP_SECTION) == (offset, size), path
+    assert image[:offset] == launcher[:offset], f"{path}: differs from the launcher before the stamp"
+    assert image[offset + size:] == launcher[offset + size:], (
+        f"{path}: differs from the launcher after the stamp")
+    stamp = read_stamp(path)
+    assert stamp is not None, f"{path} carries no stamp"
+    assert read_stamp(stage.shim) is None, "the installed launcher itself is unstamped"
+    assert stamp["source"] == str(source), stamp
+    assert stamp["restore_library"] == str(restore_library), stamp
+    assert stamp["identity"] == file_identity(source), "the stamp is not of the file as it is"
+    return stamp
+
+
+def venv_interpreter_names(root: Path) -> List[str]:
+    return sorted(p.name for p in (Path(root) / "bin").iterdir() if _is_interpreter_name(p.name))
+
+
+def main_launcher_name(interp: "Interp") -> str:
+    """The file the other interpreter names of an installed venv link to:
+    python3.X, from pyvenv.cfg's version (every venv of the matrix has it)."""
+    return f"python{interp.version[0]}.{interp.version[1]}"
+
+
+def _assert_links_to_main(bindir: Path, names, main: str):
+    for name in names:
+        if name != main:
+            path = bindir / name
+            assert path.is_symlink() and os.readlink(path) == main, (
+                f"{path} -> {os.readlink(path) if path.is_symlink() else 'not a link'}, not {main}")
+
+
+def assert_base_launcher(stage: Stage, root: Path, main: str, restore_library) -> dict:
+    """VENV/.pyshim/base/bin/<main>: a stamped launcher of its own (not a
+    link), what sys._base_executable names via the venv's .pth; the other
+    interpreter names beside it link to it."""
+    root = Path(root)
+    base = root / ".pyshim" / "base" / "bin"
+    stamp = assert_stamped_launcher(stage, base / main, source=root / "pyshim.toml",
+                                    restore_library=restore_library)
+    names = sorted(p.name for p in base.iterdir())
+    assert main in names, names
+    _assert_links_to_main(base, names, main)
+    pth = [p / BASE_EXECUTABLE_PTH for p in root.glob("lib/*/site-packages")]
+    assert len(pth) == 1 and pth[0].read_text() == (
+        "import sys, os; sys._base_executable = os.path.join(sys.prefix, '.pyshim', 'base', "
+        f"'bin', '{main}')\n"), pth
+    return stamp
+
+
+def assert_no_base_launcher(root: Path):
+    """A PyPy venv: no base launcher and no .pth that would name one."""
+    root = Path(root)
+    assert not (root / ".pyshim" / "base").exists()
+    assert not list(root.glob(f"lib/*/site-packages/{BASE_EXECUTABLE_PTH}"))
+
+
+def assert_self_contained_venv(stage: Stage, root: Path, main: str, *, base: bool = True) -> dict:
+    """The default layout of `pyshim install`: bin/<main> is a stamped copy
+    of the launcher, every other interpreter name is a relative link to it,
+    the restore library is copied to VENV/lib/pyshim/ (and stamped as the
+    one to use); plus the base launcher (base=False: a PyPy venv, none)."""
+    root = Path(root)
+    bindir = root / "bin"
+    restore = root / "lib" / "pyshim" / stage.restore.name
+    assert not restore.is_symlink() and restore.read_bytes() == stage.restore.read_bytes()
+    assert sorted(p.name for p in restore.parent.iterdir()) == [stage.restore.name]
+    stamp = assert_stamped_launcher(stage, bindir / main, source=root / "pyshim.toml",
+                                    restore_library=restore)
+    names = venv_interpreter_names(root)
+    assert main in names and "python" in names, names
+    _assert_links_to_main(bindir, names, main)
+    if base:
+        base_stamp = assert_base_launcher(stage, root, main, restore)
+        assert base_stamp == stamp
+        assert (root / ".pyshim/base/bin" / main).read_bytes() == (bindir / main).read_bytes()
+    else:
+        assert_no_base_launcher(root)
+    return stamp
+
+
+def assert_shared_venv(stage: Stage, root: Path, main: str) -> dict:
+    """`pyshim install --symlink`: every interpreter name is a link to the
+    shared PREFIX/lib/pyshim/pyshim-launcher, no VENV/lib/pyshim; the base
+    launcher is still a stamped copy (stamped with the prefix's restore
+    library)."""
+    root = Path(root)
+    names = venv_interpreter_names(root)
+    assert main in names and "python" in names, names
+    for name in names:
+        path = root / "bin" / name
+        assert path.is_symlink() and os.readlink(path) == str(stage.shim), (
+            f"{path} -> {os.readlink(path) if path.is_symlink() else 'not a link'}")
+    assert not (root / "lib" / "pyshim").exists()
+    return assert_base_launcher(stage, root, main, stage.restore)
 
 
 # --------------------------------------------------------------------------
