@@ -21,6 +21,9 @@ inline constexpr std::string_view kConfigName = "pyshim.toml";
 inline constexpr std::string_view kRestoreLibraryName = "libpyshim-restore.so";
 inline constexpr std::string_view kConfigEnvVar = "PYSHIM_CONFIG";
 inline constexpr std::string_view kLogEnvVar = "PYSHIM_LOG";
+// A config is a regular file of at most this size (a planted /dev/zero or
+// FIFO is refused, not read forever).
+inline constexpr std::uint64_t kMaxConfigSize = 1 << 20;
 
 struct FileInfo {
   std::uint32_t mode = 0;
@@ -40,6 +43,8 @@ class FileSystem {
  public:
   virtual ~FileSystem() = default;
   virtual int stat(const std::string& path, FileInfo& info) = 0;  // follows symlinks
+  // A config: EINVAL when not a regular file, EISDIR for a folder, EFBIG
+  // when larger than kMaxConfigSize; never blocks.
   virtual int read_file(const std::string& path, std::string& out) = 0;
   virtual int readlink(const std::string& path, std::string& target) = 0;
   // The first max bytes (fewer if the file is shorter).

@@ -176,9 +176,13 @@ namespace {
 
 Error read_error(const std::string& path, int err) {
   Error e;
-  e.message = fmt::format("cannot read config {}: {}", path, std::strerror(err));
-  e.hint = err == EISDIR ? "a folder has the config's name: rename or remove it"
-                         : "fix its permissions or remove it";
+  e.message = err == EINVAL ? fmt::format("config {} is not a regular file", path)
+              : err == EFBIG
+                  ? fmt::format("config {} is larger than {} bytes", path, kMaxConfigSize)
+                  : fmt::format("cannot read config {}: {}", path, std::strerror(err));
+  e.hint = err == EISDIR  ? "a folder has the config's name: rename or remove it"
+           : err == EFBIG ? "a pyshim.toml is a few lines; check what this file is"
+                          : "fix its permissions or remove it";
   return e;
 }
 

@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include <fmt/format.h>
 
@@ -39,22 +41,35 @@ int RealFileSystem::open_inherited(const std::string& path, int& fd) {
 }
 
 int RealFileSystem::read_file(const std::string& path, std::string& out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Non-blocking, so a FIFO planted as the config cannot hang the launch;
+  // then only a regular file of bounded size is read (/dev/zero would
+  // otherwise be read until memory runs out).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return errno;
-  // A short read from a regular file means end of file, so a config that fits
-  // the buffer costs one read() and no fstat().
-  char buffer[16384];
-  out.clear();
+  struct stat st;
   int err = 0;
-  for (;;) {
-    ssize_t n = ::read(fd, buffer, sizeof buffer);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      err = errno;
-      break;
+  if (::fstat(fd, &st) != 0) {
+    err = errno;
+  } else if (!S_ISREG(st.st_mode)) {
+    err = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+  } else if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigSize) {
+    err = EFBIG;
+  }
+  out.clear();
+  if (err == 0) {
+    out.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t done = 0;
+    while (done < out.size()) {
+      ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        err = errno;
+        break;
+      }
+      if (n == 0) break;  // shrank under us: take what is there
+      done += static_cast<std::size_t>(n);
     }
-    out.append(buffer, static_cast<std::size_t>(n));
-    if (static_cast<std::size_t>(n) < sizeof buffer) break;
+    out.resize(done);
   }
   if (!keep_open_) ::close(fd);
   return err;
@@ -187,9 +202,8 @@ Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView 
 }
 
 std::string read_stamp_area(const std::string& launcher) {
-  std::string image;
-  RealFileSystem files;
-  if (files.read_file(launcher, image) != 0) return {};
+  std::ifstream in(launcher, std::ios::binary);
+  std::string image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto range = find_section(image, kStampSection);
   if (!range) return {};
   return image.substr(range->offset, range->size);
