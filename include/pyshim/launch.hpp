@@ -32,6 +32,7 @@ struct FileInfo {
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;
   std::int64_t ctime_ns = 0;
+  std::uint32_t uid = 0;
 };
 
 inline FileIdentity identity_of(const FileInfo& info) {
@@ -58,7 +59,8 @@ class FileSystem {
 struct LaunchRequest {
   std::string invoked_path;     // P: absolute, symlinks not resolved
   EnvView env;                  // the caller's environment
-  bool secure = false;          // AT_SECURE: PYSHIM_CONFIG is ignored
+  bool secure = false;          // AT_SECURE: the launcher refuses to run
+  std::uint32_t euid = 0;       // whose configs are trusted anywhere (and root's)
   std::string self_exe;         // the launcher's real binary (/proc/self/exe)
   std::uint64_t self_size = 0;  // its size in bytes, to recognise copies of it cheaply
   // Always look for the launcher note in the interpreter (show, doctor); the
@@ -140,5 +142,9 @@ std::string loader_refusal(std::string_view path, bool preload);
 Status check_launch(FileSystem& fs, const LaunchRequest& request, const Launch& launch);
 
 Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request);
+
+// text with control bytes, C1 controls and invalid UTF-8 shown as \xNN, cut
+// at max bytes: what error messages echo from files others may write.
+std::string printable(std::string_view text, std::size_t max);
 
 }  // namespace pyshim

@@ -39,6 +39,8 @@ std::uint64_t self_image_size();
 
 bool is_secure();  // AT_SECURE (setuid/setgid/capabilities)
 
+std::uint32_t effective_uid();  // from the auxiliary vector: no syscall
+
 }  // namespace pyshim
 
 namespace pyshim {

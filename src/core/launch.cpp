@@ -186,6 +186,17 @@ Error read_error(const std::string& path, int err) {
   return e;
 }
 
+// A config found beside P or a hop is trusted as P itself is, unless it
+// belongs to someone else (not the caller, not root) and sits in a folder
+// anyone can write (/tmp): anyone could have put it there. Checking the
+// owner first keeps the folder's stat off the usual launch.
+bool trusted(FileSystem& fs, const LaunchRequest& request, const std::string& path,
+             const FileInfo& info) {
+  if (info.uid == request.euid || info.uid == 0) return true;
+  FileInfo folder;
+  return fs.stat(dirname(path), folder) == 0 && (folder.mode & S_IWOTH) == 0;
+}
+
 // A pyshim.toml found at path (info from stat): the stamp when it is the
 // stamped file unchanged, else its text.
 Result<FoundConfig> take(FileSystem& fs, const LaunchRequest& request, std::string path,
@@ -231,6 +242,11 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
       if (std::find(searched.begin(), searched.end(), candidate) != searched.end()) continue;
       FileInfo info;
       int err = fs.stat(candidate, info);
+      if (err == 0 && !trusted(fs, request, candidate, info)) {
+        searched.push_back(fmt::format(
+            "{} (skipped: owned by uid {} in a folder anyone can write)", candidate, info.uid));
+        continue;
+      }
       if (err == 0) return take(fs, request, std::move(candidate), info);
       if (err != ENOENT && err != ENOTDIR) return read_error(candidate, err);
       searched.push_back(std::move(candidate));
@@ -325,6 +341,16 @@ Status check_launch(FileSystem& fs, const LaunchRequest& request, const Launch& 
 }
 
 Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
+  if (request.secure) {
+    // Setuid/setgid or file capabilities: the caller controls the invoked
+    // path (its own symlink, fexecve with any argv[0]) and so which config
+    // is found, and that config picks the libraries preloaded into a
+    // privileged process. No design of lookup makes that safe enough.
+    Error e;
+    e.message = "refusing to run with elevated privileges (setuid, setgid or capabilities)";
+    e.hint = "remove the setuid/setgid bit or file capabilities from the launcher";
+    return e;
+  }
   auto found = find_config(fs, request);
   if (!found) return found.take_error();
   auto config = load_config(request, *found);
@@ -347,16 +373,71 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
     }
     launch.restore_preload = fmt::format("/proc/self/fd/{}", fd);
   }
+  // The cheap checks first: a config with a huge list fails before the plan
+  // is computed.
+  if (auto status = check_launch(fs, request, launch); !status) return status.take_error();
   launch.plan =
       make_plan({&launch.config, request.env, request.invoked_path, launch.restore_preload});
-  if (auto status = check_launch(fs, request, launch); !status) return status.take_error();
+  // execve refuses any string of MAX_ARG_STRLEN (32 pages) or more with
+  // E2BIG, which would look like "cannot execute".
+  constexpr std::size_t kMaxArgString = 32 * 4096;
+  for (const char* entry : launch.plan.env) {
+    if (entry == nullptr) break;
+    std::size_t n = std::strlen(entry);
+    if (n + 1 >= kMaxArgString) {
+      std::string_view text(entry, n);
+      Error e;
+      e.message = fmt::format("{} would be {} bytes; the kernel takes at most {} per variable",
+                              text.substr(0, text.find('=')), n, kMaxArgString - 1);
+      e.context.push_back("config: " + launch.config.file);
+      e.hint = "shorten the config's lists or the caller's value of that variable";
+      return e;
+    }
+  }
   return launch;
 }
 
+std::string printable(std::string_view text, std::size_t max) {
+  std::string out;
+  out.reserve(std::min(text.size(), max) + 16);
+  std::size_t i = 0;
+  for (; i < text.size() && out.size() < max; ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    // A valid UTF-8 sequence that is not a C1 control (U+0080-U+009F) passes.
+    std::size_t n = c >= 0xf0 && c < 0xf5 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+    if (c >= 0x20 && c < 0x7f) {
+      out.push_back(static_cast<char>(c));
+      continue;
+    }
+    bool valid = n > 0 && i + n <= text.size() && !(c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0);
+    for (std::size_t k = 1; valid && k < n; ++k) {
+      valid = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
+    }
+    if (valid) {
+      out.append(text.substr(i, n));
+      i += n - 1;
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  if (i < text.size()) out += fmt::format("... ({} more bytes)", text.size() - i);
+  return out;
+}
+
 std::string format_error(const Error& error) {
-  std::string out = fmt::format("pyshim: error: {}\n", error.message);
-  for (const std::string& line : error.context) out += fmt::format("  {}\n", line);
-  if (!error.hint.empty()) out += fmt::format("  hint: {}\n", error.hint);
+  // Messages echo paths and values from files others may have written: no
+  // raw control bytes reach the terminal, and no line is unbounded.
+  constexpr std::size_t kMaxLine = 1024;
+  std::string out = fmt::format("pyshim: error: {}\n", printable(error.message, kMaxLine));
+  std::size_t shown = 0;
+  for (const std::string& line : error.context) {
+    if (++shown > 20) {
+      out += fmt::format("  ... ({} more lines)\n", error.context.size() - 20);
+      break;
+    }
+    out += fmt::format("  {}\n", printable(line, kMaxLine));
+  }
+  if (!error.hint.empty()) out += fmt::format("  hint: {}\n", printable(error.hint, kMaxLine));
   return out;
 }
 

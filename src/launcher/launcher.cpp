@@ -78,6 +78,7 @@ int launcher_main(int argc, char** argv, char** envp) {
   request.invoked_path = std::move(*invoked);
   request.env = EnvView(envp, env_count);
   request.secure = is_secure();
+  request.euid = effective_uid();
   request.self_exe = self_exe();
   request.self_size = self_image_size();
   auto stamp = decode_stamp(own_stamp_area());

@@ -32,6 +32,7 @@ int RealFileSystem::stat(const std::string& path, FileInfo& info) {
   info.size = static_cast<std::uint64_t>(st.st_size);
   info.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
   info.ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+  info.uid = st.st_uid;
   return 0;
 }
 
@@ -159,6 +160,10 @@ bool is_secure() {
   return ::getauxval(AT_SECURE) != 0;
 }
 
+std::uint32_t effective_uid() {
+  return static_cast<std::uint32_t>(::getauxval(AT_EUID));
+}
+
 }  // namespace pyshim
 
 namespace pyshim {
@@ -177,6 +182,7 @@ Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView 
   LaunchRequest request;
   request.invoked_path = absolute_path(launcher);
   request.env = env;
+  request.euid = effective_uid();
   request.self_exe = real_path(launcher);
   if (request.self_exe.empty()) {
     Error e;

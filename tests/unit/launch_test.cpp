@@ -17,6 +17,7 @@ class FakeFileSystem final : public FileSystem {
     std::uint32_t mode = S_IFREG | 0644;
     std::uint64_t ino = 0;
     std::int64_t mtime = 0;
+    std::uint32_t uid = 0;
   };
 
   // Each write gets a later mtime, as on a disk.
@@ -25,6 +26,7 @@ class FakeFileSystem final : public FileSystem {
     files_[path] = {std::move(text), mode, ino != 0 ? ino : ++next_ino_, ++clock_};
   }
   void remove(const std::string& path) { files_.erase(path); }
+  void owner(const std::string& path, std::uint32_t uid) { files_[path].uid = uid; }
   void link(const std::string& path, const std::string& target) { links_[path] = target; }
 
   int stat(const std::string& path, FileInfo& info) override {
@@ -33,7 +35,7 @@ class FakeFileSystem final : public FileSystem {
     auto it = files_.find(real);
     if (it == files_.end()) return ENOENT;
     info = {it->second.mode, 1, it->second.ino, it->second.text.size(), it->second.mtime,
-            it->second.mtime};
+            it->second.mtime, it->second.uid};
     return 0;
   }
   int open_inherited(const std::string& path, int& fd) override {
@@ -403,6 +405,64 @@ TEST_F(StampedLaunchTest, ARestoreLibraryPathTheLoaderWouldSplitIsPreloadedByDes
     EXPECT_TRUE(needs_fd_preload(path)) << path;
   }
   EXPECT_FALSE(needs_fd_preload("/plain/lib-x_1.so"));
+}
+
+}  // namespace
+}  // namespace pyshim
+
+namespace pyshim {
+namespace {
+
+TEST_F(LaunchTest, ASetuidLauncherRefusesToRun) {
+  fs.file("/venv/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"");
+  request.secure = true;
+  auto launch = prepare_launch(fs, request);
+  ASSERT_FALSE(launch.ok());
+  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_NE(launch.error().message.find("elevated privileges"), std::string::npos);
+}
+
+TEST_F(LaunchTest, AStrangersConfigInAFolderAnyoneCanWriteIsSkipped) {
+  request.euid = 1000;
+  fs.file("/venv/pyshim.toml", "interpreter = \"/nope\"");
+  fs.owner("/venv/pyshim.toml", 1001);
+  fs.file("/venv", "", S_IFDIR | 01777);
+  auto found = find_config(fs, request);
+  ASSERT_FALSE(found.ok());
+  EXPECT_NE(found.error().context[1].find("skipped: owned by uid 1001"), std::string::npos)
+      << found.error().context[1];
+  // The caller's own, root's, or a stranger's in a folder only they can
+  // write: trusted as the launcher itself is.
+  fs.file("/venv", "", S_IFDIR | 0755);
+  EXPECT_TRUE(find_config(fs, request).ok());
+  fs.file("/venv", "", S_IFDIR | 01777);
+  fs.owner("/venv/pyshim.toml", 1000);
+  EXPECT_TRUE(find_config(fs, request).ok());
+}
+
+TEST_F(LaunchTest, AVariableBeyondTheKernelsLimitIs125NotCannotExecute) {
+  std::string huge(140000, 'x');
+  std::vector<const char*> env = {nullptr};
+  std::string entry = "LD_LIBRARY_PATH=/" + huge;
+  env[0] = entry.c_str();
+  request.env = EnvView(env);
+  fs.file("/venv/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"\nlibrary_path = [\"/l\"]\n");
+  auto launch = prepare_launch(fs, request);
+  ASSERT_FALSE(launch.ok());
+  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_NE(launch.error().message.find("LD_LIBRARY_PATH would be"), std::string::npos);
+}
+
+TEST(Printable, EscapesControlBytesAndCapsLength) {
+  EXPECT_EQ(printable("a\x1b[31mb\n", 100), "a\\x1b[31mb\\x0a");
+  EXPECT_EQ(printable("caf\xc3\xa9 \xc2\x9b \xff", 100), "caf\xc3\xa9 \\xc2\\x9b \\xff");
+  EXPECT_EQ(printable(std::string(50, 'x'), 10), "xxxxxxxxxx... (40 more bytes)");
+  Error e;
+  e.message = "bad \x07 bell";
+  for (int i = 0; i < 30; ++i) e.context.push_back("line");
+  std::string text = format_error(e);
+  EXPECT_NE(text.find("bad \\x07 bell"), std::string::npos);
+  EXPECT_NE(text.find("... (10 more lines)"), std::string::npos);
 }
 
 }  // namespace
