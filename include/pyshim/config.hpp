@@ -59,6 +59,9 @@ std::string where(const Config& config, Origin origin);
 // Joins a config-relative path onto dir; absolute paths pass through.
 std::string resolve_path(std::string_view dir, std::string_view path);
 
+// Whether text is valid UTF-8 (what a TOML string can hold exactly).
+bool is_valid_utf8(std::string_view text);
+
 // The closest candidate by edit distance, or "" when nothing is close.
 std::string_view nearest(std::string_view word, const std::vector<std::string_view>& candidates);
 

@@ -231,8 +231,33 @@ Result<std::vector<std::string>> layer_library_path(const std::string& venv_arg,
   return dirs;
 }
 
+// pyshim.toml holds TOML strings, which are UTF-8: a value that is not
+// would be written as a different path. Refused, naming the option.
+Status check_utf8(const InstallOptions& o) {
+  const std::pair<const char*, const std::vector<std::string>*> lists[] = {
+      {"--preload", &o.preload},       {"--library-path", &o.library_path},
+      {"--library-path-append", &o.library_path_append},
+      {"--layer", &o.layers},          {"--env", &o.env},
+      {"--startup", &o.startup},       {"--python-path", &o.python_path}};
+  for (const auto& [option, list] : lists) {
+    for (const std::string& value : *list) {
+      if (!is_valid_utf8(value)) {
+        return usage_error(fmt::format("{} {}: not valid UTF-8", option, printable(value, 200)),
+                           "pyshim.toml can only hold UTF-8 text; rename the path or give a "
+                           "symlink with a UTF-8 name");
+      }
+    }
+  }
+  if (!is_valid_utf8(o.python) || !is_valid_utf8(o.venv)) {
+    return usage_error("the venv or --python path is not valid UTF-8",
+                       "pyshim.toml can only hold UTF-8 text; use a symlink with a UTF-8 name");
+  }
+  return Ok{};
+}
+
 Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& interpreter,
                               const fs::path& venv) {
+  if (auto valid = check_utf8(options); !valid) return valid.take_error();
   ConfigSpec spec;
   spec.interpreter = interpreter;
   std::vector<std::string> sanitizers;
