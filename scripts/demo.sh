@@ -18,3 +18,8 @@ run "$PYSHIM" doctor "$DEMO/venv/bin/python" || true
 echo
 echo "\$ $DEMO/venv/bin/python scripts/demo.py    # the caller's LD_PRELOAD is unset"
 env -u LD_PRELOAD "$DEMO/venv/bin/python" "$ROOT/scripts/demo.py"
+echo
+echo "# A venv derived from the shim venv (as venv, virtualenv, tox, nox and build do):"
+run "$DEMO/venv/bin/python" -m venv --without-pip "$DEMO/derived"
+echo "\$ $DEMO/derived/bin/python scripts/demo.py"
+env -u LD_PRELOAD "$DEMO/derived/bin/python" "$ROOT/scripts/demo.py"
