@@ -58,7 +58,9 @@ void check(bool ok, const char* what, std::string_view detail = {}) {
   if (!ok) fail(what, detail);
 }
 
-bool has_nul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+bool has_nul(std::string_view s) {
+  return s.find('\0') != std::string_view::npos;
+}
 
 // ---------------------------------------------------------------- config
 
@@ -237,7 +239,8 @@ Expected model(const Config& config, const std::vector<std::string_view>& caller
   // The recorded originals: an earlier hop's record wins over the current value.
   auto original = [&](std::string_view record, std::string_view var) -> std::string {
     if (auto recorded = last_value(caller, record)) return std::string(*recorded);
-    if (auto current = last_value(caller, var)) return std::string(var) + "=" + std::string(*current);
+    if (auto current = last_value(caller, var))
+      return std::string(var) + "=" + std::string(*current);
     return {};
   };
   std::string orig_preload = original(pyshim::kOrigPreloadVar, pyshim::kPreloadVar);
@@ -323,9 +326,9 @@ void check_plan(const Config& config, const std::vector<std::string_view>& calle
     const std::string_view want = std::string_view(entry).substr(name.size() + 1);
     const std::string_view got = pyshim::env_get(plan_view, name);
     if (got != want) {
-      fail("a variable the plan sets has the wrong value",
-           std::string(name) + ": expected '" + std::string(want) + "', got '" + std::string(got) +
-               "'");
+      fail("a variable the plan sets has the wrong value", std::string(name) + ": expected '" +
+                                                               std::string(want) + "', got '" +
+                                                               std::string(got) + "'");
     }
   }
   check(env.size() == expected.env.size(), "the plan's environment has the expected size");
@@ -341,7 +344,8 @@ void check_plan(const Config& config, const std::vector<std::string_view>& calle
   // gives the same environment, byte for byte. The launcher refuses paths
   // holding the loader's separators before exec, so only for those without.
   bool plain = !has_any(restore, pyshim::kPreloadSeparators);
-  for (const Setting& s : config.preload) plain = plain && !has_any(s.value, pyshim::kPreloadSeparators);
+  for (const Setting& s : config.preload)
+    plain = plain && !has_any(s.value, pyshim::kPreloadSeparators);
   for (const Setting& s : config.library_path) {
     plain = plain && !has_any(s.value, pyshim::kLibraryPathSeparators);
   }

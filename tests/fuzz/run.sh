@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# Fuzz the launcher's config reader and planner with libFuzzer (clang from
-# Debian: packages clang and libclang-rt-14-dev; scripts/dev.sh installs them).
+# Fuzz the launcher's config reader and planner, and the stamp decoder, with
+# libFuzzer (clang from Debian: packages clang and libclang-rt-14-dev, plus
+# libfmt-dev and libtomlplusplus-dev; scripts/dev.sh installs them all).
 #
 #   tests/fuzz/run.sh [BUILD_DIR]          default BUILD_DIR: /tmp/pyshim-fuzz
 #
 #   FUZZ_SECONDS   total fuzzing time, split evenly across the targets (default 60)
 #   FUZZ_MAX_LEN   largest input libFuzzer generates, in bytes (default 16384)
+#   FUZZ_TARGETS   which targets to run, e.g. "config" (default: all there are)
 #   CXX            the clang++ to use (default clang++-14, else clang++)
-#   FUZZ_PATCH_TOML=1  fuzz a copy of the toml++ headers with the upstream fix
-#                  for toml++ 3.3.0's UB on non-ASCII input (see below), to get
-#                  past that known bug; the shipped binary is not patched
+#   FUZZ_PATCH_TOML=0  fuzz the unpatched toml++ headers. By default the fuzz
+#                  build, like the project's build (cmake/Dependencies.cmake),
+#                  uses a copy with the upstream fix for toml++ 3.3.0's UB on
+#                  non-ASCII input (see below)
 #   FUZZ_TOML_ASSERTS=1  keep toml++'s internal assertions (see below)
 #
 # Each target is built with -fsanitize=fuzzer,address,undefined from only the
@@ -42,6 +45,15 @@ if [[ -f "$ROOT/include/pyshim/stamp.hpp" && -f "$FUZZ/stamp_fuzz.cpp" ]]; then
   SOURCES[stamp]="src/core/stamp.cpp src/core/config.cpp src/core/plan.cpp"
   TARGETS+=(stamp)
 fi
+if [[ -n "${FUZZ_TARGETS:-}" ]]; then
+  for target in $FUZZ_TARGETS; do
+    if [[ -z "${SOURCES[$target]:-}" ]]; then
+      echo "fuzz: no target '$target' (there are: ${TARGETS[*]})" >&2
+      exit 2
+    fi
+  done
+  read -r -a TARGETS <<<"$FUZZ_TARGETS"
+fi
 
 # ---------------------------------------------------------------- checks
 
@@ -67,6 +79,7 @@ fi
 # header-only, toml++ without exceptions.
 DEFINES=(-DFMT_HEADER_ONLY=1 -DSPDLOG_FMT_EXTERNAL=1 -DSPDLOG_NO_THREAD_ID=1
   -DTOML_HEADER_ONLY=1 -DTOML_EXCEPTIONS=0)
+# shellcheck disable=SC2054 # the commas are -fsanitize= syntax
 CXXFLAGS_FUZZ=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
   -fno-sanitize-recover=all -Wall -Wextra -I"$ROOT/include" "${DEFINES[@]}")
 # The launcher is built with -DNDEBUG (Release), which compiles toml++'s
@@ -84,7 +97,7 @@ fi
 # is_non_ascii_horizontal_whitespace() for many non-ASCII characters (e.g. a
 # bare key CAFÉ): marzer/tomlplusplus#190 and #295, fixed upstream by #305
 # ("default: return false;"). Opt-in: fuzz with the upstream fixes applied.
-if [[ "${FUZZ_PATCH_TOML:-0}" == 1 ]]; then
+if [[ "${FUZZ_PATCH_TOML:-1}" == 1 ]]; then
   rm -rf "$BUILD/include"
   mkdir -p "$BUILD/include"
   cp -r /usr/include/toml++ "$BUILD/include/"
@@ -177,7 +190,7 @@ EOF
 
 # ------------------------------------------------------------------- run
 
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
 per_target=$((TOTAL_SECONDS / ${#TARGETS[@]}))
@@ -216,15 +229,15 @@ for target in "${TARGETS[@]}"; do
     -max_len="$MAX_LEN" -print_final_stats=1 -artifact_prefix="$artifacts/" "${dict[@]}" \
     "$corpus" >"$log" 2>&1 || rc=$?
 
-  stat() { sed -n "s/^stat::$1: *//p" "$log" | tail -n1; }
+  figure() { sed -n "s/^stat::$1: *//p" "$log" | tail -n1; }
   last="$(grep -E '^#[0-9]+' "$log" | tail -n1 || true)"
   cov="$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")"
   ft="$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")"
   corp="$(sed -n 's/.* corp: \([^ ]*\).*/\1/p' <<<"$last")"
-  line="$target: $(stat number_of_executed_units) execs, $(stat average_exec_per_sec) exec/s,"
-  line+=" $(stat new_units_added) new units, corpus ${corp:-?} (units/size),"
-  line+=" cov ${cov:-?} edges, ft ${ft:-?}, peak RSS $(stat peak_rss_mb) MB,"
-  line+=" slowest input $(stat slowest_unit_time_sec)s"
+  line="$target: $(figure number_of_executed_units) execs, $(figure average_exec_per_sec) exec/s,"
+  line+=" $(figure new_units_added) new units, corpus ${corp:-?} (units/size),"
+  line+=" cov ${cov:-?}, ft ${ft:-?}, peak RSS $(figure peak_rss_mb) MB,"
+  line+=" slowest input $(figure slowest_unit_time_sec)s"
   if ((rc != 0)); then
     status=1
     grep -E -A40 '^(==[0-9]+==ERROR|\*\*\* pyshim fuzz|.*runtime error:|.*Assertion .* failed|ALARM|==[0-9]+== ERROR)' "$log" |
