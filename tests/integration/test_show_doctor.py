@@ -9,8 +9,8 @@ each broken setup.
 
 Self-contained: venvs are made by hand (python -m venv, bin/python* replaced
 by links to the installed shim, pyshim.toml written), so these tests do not
-depend on `pyshim install`. Needs PYSHIM_PREFIX (bin/pyshim and
-lib/pyshim/libpyshim-restore.so)."""
+depend on `pyshim install`. Needs PYSHIM_PREFIX (bin/pyshim,
+lib/pyshim/pyshim-launcher and lib/pyshim/libpyshim-restore.so)."""
 
 import json
 import os
@@ -103,13 +103,28 @@ def config_text(interpreter, preload=(), library_path=(), extra="") -> str:
     return "\n".join(lines) + "\n" + extra
 
 
+def unstamped_lines(pyshim: Path):
+    """doctor's first lines for a shared (unstamped) launcher of this build."""
+    version = subprocess.run([str(pyshim), "--version"], capture_output=True, text=True,
+                             check=True).stdout.split()[-1]
+    return [f"✓ launcher version {version} matches the tool",
+            "✓ launcher carries no stamp (a shared launcher: it needs a pyshim.toml beside the "
+            "path it is started by)"]
+
+
+def launcher_of(pyshim: Path) -> Path:
+    """The launcher binary installed with the CLI: PREFIX/lib/pyshim/pyshim-launcher."""
+    return pyshim.parent.parent / "lib" / "pyshim" / "pyshim-launcher"
+
+
 def make_venv(root: Path, pyshim: Path, env, interpreter=PYTHON, base=PYTHON, **config) -> Path:
-    """A venv whose bin/python* are links to the shim; returns bin/python."""
+    """A venv whose bin/python* are links to the shared (unstamped) launcher,
+    as `pyshim install --symlink` makes them; returns bin/python."""
     subprocess.run([str(base), "-m", "venv", "--without-pip", str(root)], env=env, check=True)
     for link in (root / "bin").iterdir():
         if link.name.startswith(("python", "pypy")):
             link.unlink()
-            link.symlink_to(pyshim)
+            link.symlink_to(launcher_of(pyshim))
     (root / "pyshim.toml").write_text(config_text(interpreter, **config))
     return root / "bin" / "python"
 
@@ -230,7 +245,7 @@ def test_show_text_names_config_interpreter_and_each_variable(pyshim, restore, t
     assert res.returncode == 0, res.stderr
     text = res.stdout
     config = f"{tmp_path}/v/pyshim.toml"
-    assert f"config:          {config}\n" in text
+    assert f"config:          {config}  (parsed at launch)\n" in text
     assert f"interpreter:     {PYTHON}  ({config}:1:15)\n" in text
     assert f"argv[0]:         {launcher}\n" in text
     assert f"restore library: {restore}\n" in text
@@ -308,7 +323,7 @@ def test_doctor_passes_on_a_good_venv(caller, pyshim, restore, tmp_path, env):
                             jemalloc=JEMALLOC, libdir=libdir, restore=restore, launcher=launcher,
                             preload=preload, library_path=library_path)
                 for line in GOOD_LINES]
-    assert lines == expected
+    assert lines == unstamped_lines(pyshim) + expected
 
 
 def test_doctor_default_launcher_is_dot_venv(pyshim, tmp_path, env):
@@ -425,7 +440,7 @@ def test_doctor_interpreter_is_the_shim(which, pyshim, tmp_path, env):
         # Another build: not the same file, size or contents; its ELF note says launcher.
         interpreter = tmp_path / "other" / "pyshim"
         interpreter.parent.mkdir()
-        shutil.copy2(pyshim, interpreter)
+        shutil.copy2(launcher_of(pyshim), interpreter)
         with open(interpreter, "ab") as f:
             f.write(b"\0")
     (venv / "pyshim.toml").write_text(config_text(interpreter, preload=[JEMALLOC]))
@@ -469,7 +484,7 @@ def test_doctor_round_trip_catches_a_restore_library_that_does_not_restore(
     for link in (venv / "bin").iterdir():
         if link.name.startswith("python"):
             link.unlink()
-    shutil.copy2(pyshim, launcher)
+    shutil.copy2(launcher_of(pyshim), launcher)
     fake = venv / "bin" / "libpyshim-restore.so"
     build_so(fake, "int not_restoring(void) { return 0; }\n")
     env["LD_LIBRARY_PATH"] = ""  # no library_path: the plan leaves it as it is
@@ -522,7 +537,7 @@ def test_doctor_invalid_config_stops_the_dependent_checks(pyshim, restore, tmp_p
         f"interpreter = {toml_str(PYTHON)}\npreloads = []\n")
     code, lines, out = doctor(pyshim, launcher, env)
     assert code == 1, out
-    assert check_lines(lines) == [
+    assert check_lines(lines) == unstamped_lines(pyshim) + [
         "✗ config valid: unknown key 'preloads'",
         "- interpreter, preload and library_path checks: skipped (they need the config)",
         f"✓ restore library present: {restore}",
@@ -537,7 +552,8 @@ def test_doctor_no_config(pyshim, tmp_path, env):
     (tmp_path / "v" / "pyshim.toml").unlink()
     code, lines, out = doctor(pyshim, launcher, env)
     assert code == 1, out
-    assert check_lines(lines)[0] == f"✗ config found: no pyshim.toml found for {launcher}"
+    assert check_lines(lines)[:3] == unstamped_lines(pyshim) + [
+        f"✗ config found: no pyshim.toml found for {launcher}"]
     assert f"  searched: {tmp_path}/v/pyshim.toml" in lines
 
 
@@ -555,10 +571,89 @@ def test_doctor_standalone_pypy_is_unsupported(pyshim, tmp_path, env):
         pytest.skip(f"{PYPY} not installed (Debian package pypy3)")
     standalone = tmp_path / "tools" / "pypy3"
     standalone.parent.mkdir()
-    standalone.symlink_to(pyshim)
+    standalone.symlink_to(launcher_of(pyshim))
     (standalone.parent / "pyshim.toml").write_text(config_text(PYPY))
     code, lines, out = doctor(pyshim, standalone, env)
     assert code == 1, out
     assert failed(lines)[0] == (
         "✗ PyPy launcher is inside a venv: standalone PyPy is unsupported (PyPy finds its lib/ "
         "from argv[0]); use it as a venv's bin/python")
+
+
+# --------------------------------------------------------------------------
+# Installed (stamped) venvs: the launcher image, the stamp, the base launcher
+
+
+@pytest.fixture
+def installed(pyshim, tmp_path, env):
+    venv = tmp_path / "iv"
+    subprocess.run([str(PYTHON), "-m", "venv", "--without-pip", str(venv)], env=env, check=True)
+    res = run([pyshim, "install", venv, "--preload", JEMALLOC], env)
+    assert res.returncode == 0, res.stderr
+    return venv
+
+
+def test_doctor_on_an_installed_venv_checks_stamp_and_base_launcher(pyshim, installed, env):
+    code, lines, out = doctor(pyshim, installed / "bin" / "python", env)
+    assert code == 0, out
+    config = installed / "pyshim.toml"
+    assert any(line.startswith(f"✓ stamp current with {config}: interpreter {PYTHON}, 1 preload")
+               for line in lines), out
+    assert f"✓ config found and valid: {config} (the stamp: not parsed at launch)" in lines
+    base = installed / ".pyshim" / "base" / "bin" / "python3.11"
+    assert f"✓ base launcher (sys._base_executable) present and stamped: {base}" in lines
+
+
+def test_doctor_reports_a_stale_stamp_with_the_fix(pyshim, installed, env):
+    config = installed / "pyshim.toml"
+    config.write_text(config.read_text() + "\n# edited by hand\n")
+    code, lines, out = doctor(pyshim, installed / "bin" / "python", env)
+    assert code == 1, out
+    assert failed(lines)[0].startswith(
+        f"✗ stamp current: {config} changed since the launcher was stamped: it is parsed at "
+        "every launch"), out
+    assert f"  fix: re-stamp it: pyshim install {installed}" in lines
+    # show says the file is parsed now; a re-install makes the stamp current.
+    shown = show_json(pyshim, installed / "bin" / "python", env)
+    assert shown["config_source"] == "file"
+    assert run([pyshim, "install", installed], env).returncode == 0
+    assert show_json(pyshim, installed / "bin" / "python", env)["config_source"] == "stamp"
+    assert doctor(pyshim, installed / "bin" / "python", env)[0] == 0
+
+
+def test_doctor_reports_a_missing_base_launcher(pyshim, installed, env):
+    base = installed / ".pyshim" / "base" / "bin" / "python3.11"
+    base.unlink()
+    base.symlink_to(installed / "bin" / "python3.11")  # a link is not enough (3.11+ realpath)
+    code, lines, out = doctor(pyshim, installed / "bin" / "python", env)
+    assert code == 1, out
+    assert failed(lines) == [
+        f"✗ base launcher (sys._base_executable) present and stamped: {base} is missing or not "
+        "a file of its own: venvs derived from this one would lose the native setup"]
+    assert f"  fix: run `pyshim install {installed}`" in lines
+
+
+def test_doctor_reports_a_launcher_of_another_version(pyshim, installed, env):
+    launcher = installed / "bin" / "python3.11"
+    image = bytearray(launcher.read_bytes())
+    # The stamp area is the page-aligned section that starts with the magic
+    # (the magic also appears as a constant elsewhere in the image).
+    at = next(i for i in range(0, len(image), 4096) if image[i:i + 8] == b"PYSHIMST")
+    image[at + 16:at + 32] = b"0.1.9".ljust(16, b"\0")  # the header's version field
+    launcher.write_bytes(bytes(image))
+    code, lines, out = doctor(pyshim, installed / "bin" / "python", env)
+    assert code == 1, out
+    assert failed(lines)[0].startswith(
+        f"✗ launcher version matches the tool: {launcher} is pyshim-launcher 0.1.9, this tool is ")
+    assert f"  fix: refresh it: pyshim install {installed}" in lines
+    assert run([pyshim, "install", installed], env).returncode == 0
+    assert doctor(pyshim, installed / "bin" / "python", env)[0] == 0
+
+
+def test_doctor_on_a_plain_venv_says_it_is_not_a_pyshim_launcher(pyshim, tmp_path, env):
+    venv = tmp_path / "plain"
+    subprocess.run([str(PYTHON), "-m", "venv", "--without-pip", str(venv)], env=env, check=True)
+    code, lines, out = doctor(pyshim, venv / "bin" / "python", env)
+    assert code == 1, out
+    assert lines[0] == f"✗ launcher is a pyshim launcher: {PYTHON} is not a pyshim launcher", out
+    assert lines[1] == f"  fix: make it one with `pyshim install {venv}`"
