@@ -1,5 +1,8 @@
 #include "hooks.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <sstream>
 
@@ -58,67 +61,93 @@ std::vector<fs::path> site_packages_dirs(const fs::path& venv) {
   return out;
 }
 
-Result<bool> sync_site_files(const fs::path& venv, bool hooks, const std::string& interpreter,
+namespace {
+
+// lib/*/site-packages of the venv, opened without following links.
+std::vector<Dir> site_packages(const Dir& root) {
+  std::vector<Dir> out;
+  auto lib = root.sub("lib", false);
+  if (!lib) return out;
+  for (const std::string& name : lib->names()) {
+    if (!name.starts_with("python") && !name.starts_with("pypy")) continue;
+    auto st = lib->stat(name);
+    if (!st || !S_ISDIR(st->st_mode)) continue;  // lib64-style links are not followed
+    auto dir = lib->sub(name, false);
+    if (!dir) continue;
+    auto sp = dir->stat("site-packages");
+    if (sp && S_ISDIR(sp->st_mode)) out.push_back(*dir->sub("site-packages", false));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<bool> sync_site_files(const Dir& root, bool hooks, const std::string& interpreter,
                              const std::string& base_relative) {
   bool changed = false;
-  auto dirs = site_packages_dirs(venv);
+  auto dirs = site_packages(root);
   if (dirs.empty()) {
     return Error{kExitUsage,
-                 fmt::format("{} has no lib/*/site-packages", venv.string()),
+                 fmt::format("{} has no lib/*/site-packages", root.path()),
                  {},
                  "pyshim installs its .pth files there; recreate the venv"};
   }
-  for (const fs::path& dir : dirs) {
-    std::error_code ec;
+  for (const Dir& dir : dirs) {
     if (base_relative.empty()) {
-      changed |= fs::remove(dir / kBaseExecutablePth, ec);
+      changed |= dir.remove(kBaseExecutablePth);
     } else {
-      changed |= write_if_changed(dir / kBaseExecutablePth, base_executable_text(base_relative));
+      changed |= dir.write(kBaseExecutablePth, base_executable_text(base_relative), 0644);
     }
     if (hooks) {
-      changed |= write_if_changed(dir / kStartupPth, kPthText);
-      bool module_changed = write_if_changed(dir / kStartupModule, embedded::startup_module);
+      changed |= dir.write(kStartupPth, kPthText, 0644);
+      bool module_changed = dir.write(kStartupModule, embedded::startup_module, 0644);
       changed |= module_changed;
       // Compile it now with the venv's interpreter, so that every start reads
       // cached bytecode even where the user sets PYTHONDONTWRITEBYTECODE or
-      // site-packages is read-only.
-      if (module_changed || !has_bytecode(dir)) {
+      // site-packages is read-only. Not as root in someone else's venv: the
+      // interpreter would write __pycache__ by path, following whatever link
+      // is planted there; the user's first import compiles it instead.
+      struct stat owner;
+      bool foreign = ::geteuid() == 0 && ::fstat(dir.fd(), &owner) == 0 && owner.st_uid != 0;
+      if (!foreign && (module_changed || !has_bytecode(dir.path()))) {
         auto compiled = run_process({interpreter, "-I", "-c",
                                      "import py_compile, sys; "
                                      "py_compile.compile(sys.argv[1], doraise=True)",
-                                     (dir / kStartupModule).string()},
+                                     dir.path_of(kStartupModule)},
                                     false, false, 60);
         if (!compiled || compiled->status != 0) {
           return Error{kExitUsage,
-                       fmt::format("cannot compile {} with {}", (dir / kStartupModule).string(),
+                       fmt::format("cannot compile {} with {}", dir.path_of(kStartupModule),
                                    interpreter),
                        {},
                        "check that the interpreter runs"};
         }
       }
     } else {
-      changed |= fs::remove(dir / kStartupPth, ec);
-      changed |= fs::remove(dir / kStartupModule, ec);
+      changed |= dir.remove(kStartupPth);
+      changed |= dir.remove(kStartupModule);
     }
   }
   return changed;
 }
 
-void remove_site_files(const fs::path& venv) {
-  for (const fs::path& dir : site_packages_dirs(venv)) {
-    std::error_code ec;
-    for (const char* name : {kBaseExecutablePth, kStartupPth, kStartupModule}) {
-      fs::remove(dir / name, ec);
-    }
+void remove_site_files(const Dir& root) {
+  for (const Dir& dir : site_packages(root)) {
+    for (const char* name : {kBaseExecutablePth, kStartupPth, kStartupModule}) dir.remove(name);
     // The interpreter caches the hook module's bytecode; an uninstalled
     // venv must not keep it (nor a __pycache__ only it needed).
-    fs::path cache = dir / "__pycache__";
-    for (const fs::directory_entry& entry : fs::directory_iterator(cache, ec)) {
-      if (entry.path().filename().string().starts_with("_pyshim_startup.")) {
-        fs::remove(entry.path(), ec);
+    auto cache_stat = dir.stat("__pycache__");
+    if (!cache_stat || !S_ISDIR(cache_stat->st_mode)) continue;
+    Dir cache = *dir.sub("__pycache__", false);
+    std::vector<std::string> names = cache.names();
+    std::size_t left = names.size();
+    for (const std::string& name : names) {
+      if (name.starts_with("_pyshim_startup.")) {
+        cache.remove(name);
+        --left;
       }
     }
-    if (fs::is_empty(cache, ec) && !ec) fs::remove(cache, ec);
+    if (left == 0) dir.remove("__pycache__");
   }
 }
 

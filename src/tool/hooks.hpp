@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pyshim/error.hpp"
+#include "venv_dir.hpp"
 
 namespace pyshim::cli {
 
@@ -23,10 +24,10 @@ inline constexpr const char* kBaseExecutablePth = "pyshim-base-executable.pth";
 // venv root; none when empty), and the startup-hook .pth + module when hooks
 // are enabled. Returns whether anything changed.
 // The hook module is byte-compiled with interpreter.
-Result<bool> sync_site_files(const std::filesystem::path& venv, bool hooks,
-                             const std::string& interpreter, const std::string& base_relative);
+Result<bool> sync_site_files(const Dir& root, bool hooks, const std::string& interpreter,
+                             const std::string& base_relative);
 
 // Removes every file sync_site_files may have written.
-void remove_site_files(const std::filesystem::path& venv);
+void remove_site_files(const Dir& root);
 
 }  // namespace pyshim::cli

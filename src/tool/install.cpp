@@ -29,6 +29,7 @@
 #include "pyshim/os.hpp"
 #include "pyshim/process.hpp"
 #include "pyshim/venv.hpp"
+#include "venv_dir.hpp"
 #include "venv_files.hpp"
 
 #include "files.hpp"
@@ -411,11 +412,11 @@ std::string main_launcher_name(const fs::path& venv, const std::vector<std::stri
 }
 
 // Puts launchers at dir/<main> (a file) and dir/<name> (links to it).
-bool place_launchers(const fs::path& dir, const std::vector<std::string>& names,
+bool place_launchers(const Dir& dir, const std::vector<std::string>& names,
                      const std::string& main, const std::string& image) {
-  bool changed = write_if_changed(dir / main, image, 0755);
+  bool changed = dir.write(main, image, 0755);
   for (const std::string& name : names) {
-    if (name != main) changed |= ensure_symlink(dir / name, main);
+    if (name != main) changed |= dir.symlink(name, main);
   }
   return changed;
 }
@@ -471,7 +472,12 @@ int run_install(const InstallOptions& options) {
   auto restore = find_restore_library(files, *launcher);
   if (!restore) return report(restore.error());
 
-  auto state = read_venv_state(venv);
+  // Held for the whole command: a concurrent install or uninstall of the
+  // same venv waits (it would otherwise record this one's launchers as the
+  // originals).
+  VenvLock lock = VenvLock::open(venv.string());
+  const Dir& root = lock.root();
+  auto state = read_venv_state(root);
   if (!state) return report(state.error());
 
   std::string interpreter;
@@ -518,64 +524,58 @@ int run_install(const InstallOptions& options) {
   }
   std::string main_name = main_launcher_name(venv, names);
   if (!state->installed) {
-    if (auto recorded = record_manifest(venv, names, copy); !recorded) {
-      return report(recorded.error());
-    }
+    if (auto recorded = record_manifest(root, copy); !recorded) return report(recorded.error());
   }
 
-  fs::path config_path = venv / kConfigName;
+  std::string config_path = root.path_of(kConfigName);
   std::string config_text = render_config(*spec);
-  bool changed = write_if_changed(config_path, config_text);
-  fs::path bin = venv / "bin";
-  fs::path lib_dir = venv / "lib" / "pyshim";
-  fs::path venv_restore = lib_dir / kRestoreLibraryName;
+  bool changed = root.write(kConfigName, config_text, 0644);
+  std::string venv_restore = (venv / "lib/pyshim" / kRestoreLibraryName).string();
 
   // The stamp: the config as the launcher would read it, plus the identity
   // of the file just written, so an unchanged file is never parsed at launch.
-  auto resolved = parse_config(config_text, config_path.string());
+  auto resolved = parse_config(config_text, config_path);
   if (!resolved) return report(resolved.error());
   Stamp stamp;
-  stamp.source = config_path.string();
-  stamp.restore_library = copy ? venv_restore.string() : *restore;
+  stamp.source = config_path;
+  stamp.restore_library = copy ? venv_restore : *restore;
   stamp.config = std::move(*resolved);
-  struct stat st;
-  if (::stat(config_path.c_str(), &st) != 0) {
-    return report(usage_error(fmt::format("cannot stat {}", config_path.string()),
-                              "check the venv's permissions"));
+  auto st = root.stat(kConfigName);
+  if (!st || !S_ISREG(st->st_mode)) {
+    return report(usage_error(fmt::format("{} vanished while installing", config_path),
+                              "is another program changing the venv? run install again"));
   }
-  FileInfo info{st.st_mode,
-                st.st_dev,
-                st.st_ino,
-                static_cast<std::uint64_t>(st.st_size),
-                st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec,
-                st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec};
+  FileInfo info{st->st_mode,
+                st->st_dev,
+                st->st_ino,
+                static_cast<std::uint64_t>(st->st_size),
+                st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec,
+                st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec,
+                st->st_uid};
   stamp.identity = identity_of(info);
   auto area = encode_stamp(stamp, stamp_version(read_stamp_area(*launcher)));
   if (!area) return report(area.error());
   auto image = stamped_image(*launcher, *area);
   if (!image) return report(image.error());
 
+  Dir bin = *root.sub("bin", false);
   if (copy) {
-    fs::create_directories(lib_dir);
-    changed |= write_if_changed(venv_restore, read_text(*restore), 0644);
+    Dir lib_dir = *root.sub("lib/pyshim", true);
+    changed |= lib_dir.write(kRestoreLibraryName, read_text(*restore), 0644);
     changed |= place_launchers(bin, names, main_name, *image);
   } else {
-    for (const std::string& name : names) changed |= ensure_symlink(bin / name, *launcher);
-    if (fs::exists(lib_dir, ec)) {
-      fs::remove_all(lib_dir, ec);
-      changed = true;
-    }
+    for (const std::string& name : names) changed |= bin.symlink(name, *launcher);
+    if (auto lib = root.sub("lib", false)) changed |= lib->remove("pyshim");
   }
   // The base launcher: what derived environments are made from. Not for
   // PyPy, which cannot run outside a venv (its sys._base_executable stays).
   std::string base_relative;
   if (!pypy) {
-    fs::path base_bin = venv / kBaseLauncherDir;
-    fs::create_directories(base_bin);
+    Dir base_bin = *root.sub(kBaseLauncherDir, true);
     changed |= place_launchers(base_bin, names, main_name, *image);
     base_relative = (fs::path(kBaseLauncherDir) / main_name).string();
   }
-  auto site_files = sync_site_files(venv, !spec->startup.empty(), interpreter, base_relative);
+  auto site_files = sync_site_files(root, !spec->startup.empty(), interpreter, base_relative);
   if (!site_files) return report(site_files.error());
   changed |= *site_files;
 
@@ -620,7 +620,7 @@ int run_install(const InstallOptions& options) {
                              (venv / base_relative).string());
   }
   if (dynlib) std::cout << format_dynlib(*dynlib, false);
-  std::cout << fmt::format("check it with: pyshim doctor {}\n", (bin / "python").string());
+  std::cout << fmt::format("check it with: pyshim doctor {}\n", bin.path_of("python"));
   return 0;
 }
 
@@ -635,7 +635,8 @@ void setup_install(CLI::App& app, Context& context) {
       "Examples:\n"
       "  pyshim install .venv --preload jemalloc\n"
       "  pyshim install .venv --preload asan --env ASAN_OPTIONS=detect_leaks=0:abort_on_error=1\n"
-      "  pyshim install .venv --copy --library-path /opt/cuda/lib64\n"
+      "  pyshim install .venv --library-path /opt/cuda/lib64\n"
+      "  pyshim install .venv --symlink    # link to the shared launcher instead of copying\n"
       "  pyshim install app --layer /opt/layers/framework   # after `pyshim dynlib` there");
   sub->callback([options, &context] { context.exit_code = run_install(*options); });
 }

@@ -16,14 +16,16 @@ namespace {
 
 int run_uninstall(const std::string& venv_arg) {
   fs::path venv = absolute_path(venv_arg);
-  std::error_code ec;
-  if (!fs::exists(venv / kStateDir / kManifestName, ec)) {
+  VenvLock lock = VenvLock::open(venv.string());
+  auto state = read_venv_state(lock.root());
+  if (!state) return report(state.error());
+  if (!state->installed) {
     return report(Error{kExitUsage,
                         fmt::format("{} is not a venv installed by `pyshim install`", venv_arg),
                         {fmt::format("missing: {}", (venv / kStateDir / kManifestName).string())},
                         "nothing to undo"});
   }
-  if (auto restored = restore_manifest(venv); !restored) return report(restored.error());
+  if (auto restored = restore_manifest(lock.root()); !restored) return report(restored.error());
   std::cout << fmt::format("restored {}: bin/ is as before `pyshim install`; pyshim.toml removed\n",
                            venv.string());
   return 0;

@@ -1,5 +1,7 @@
 #include "venv_files.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -27,13 +29,6 @@ bool executable_file(const fs::path& path) {
   return fs::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0;
 }
 
-Error manifest_error(const fs::path& venv, std::string message) {
-  return Error{kExitUsage,
-               std::move(message),
-               {fmt::format("manifest: {}", (venv / kStateDir / kManifestName).string())},
-               "recreate the venv if its manifest was damaged"};
-}
-
 // The interpreter behind a pyshim launcher: the one its config names.
 std::string interpreter_of_launcher(const std::string& launcher) {
   RealFileSystem files;
@@ -46,22 +41,14 @@ std::string interpreter_of_launcher(const std::string& launcher) {
   return config ? config->interpreter.value : std::string();
 }
 
-// A regular file that is not a pyshim launcher: what uninstall puts back.
-bool already_restored(const fs::path& path) {
-  std::error_code ec;
-  return !fs::is_symlink(fs::symlink_status(path, ec)) && fs::is_regular_file(path, ec) &&
-         !is_pyshim_binary(path.string());
-}
-
 }  // namespace
 
-Result<VenvState> read_venv_state(const fs::path& venv) {
+Result<VenvState> read_venv_state(const Dir& root) {
   VenvState state;
-  std::error_code ec;
-  state.installed = fs::exists(venv / kStateDir / kManifestName, ec);
-  if (state.installed && fs::exists(venv / kConfigName, ec)) {
-    std::string path = (venv / kConfigName).string();
-    auto config = parse_config(read_text(path), path);
+  auto state_dir = root.sub(kStateDir, false);
+  state.installed = state_dir && state_dir->stat(kManifestName).has_value();
+  if (auto text = state.installed ? root.read(kConfigName) : std::nullopt) {
+    auto config = parse_config(*text, root.path_of(kConfigName));
     if (!config) return config.take_error();
     state.configured_interpreter = config->interpreter.value;
   }
@@ -130,121 +117,103 @@ std::vector<std::string> interpreter_names(const fs::path& venv) {
   return names;
 }
 
-Status record_manifest(const fs::path& venv, const std::vector<std::string>& names, bool copy) {
-  fs::path state = venv / kStateDir;
-  fs::path backup = state / "backup";
-  std::error_code ec;
-  fs::create_directories(backup, ec);
-  if (ec) {
-    return Error{kExitUsage,
-                 fmt::format("cannot create {}: {}", backup.string(), ec.message()),
-                 {},
-                 "check the venv's permissions"};
-  }
-  toml::array replaced;
-  for (const std::string& name : names) {
-    fs::path path = venv / "bin" / name;
-    toml::table entry{{"name", name}};
-    if (fs::is_symlink(fs::symlink_status(path, ec))) {
-      entry.insert("symlink", fs::read_symlink(path, ec).string());
-    } else {
-      auto perms = static_cast<std::int64_t>(fs::status(path, ec).permissions());
-      fs::rename(path, backup / name, ec);
-      if (ec) {
-        return Error{kExitUsage,
-                     fmt::format("cannot back up {}: {}", path.string(), ec.message()),
-                     {},
-                     "check the venv's permissions"};
+std::vector<BinEntry> gather_entries(const Dir& dir) {
+  std::vector<BinEntry> out;
+  for (const std::string& name : dir.names()) {
+    auto st = dir.stat(name);
+    if (!st) continue;
+    BinEntry entry;
+    entry.name = name;
+    entry.dev = st->st_dev;
+    entry.ino = st->st_ino;
+    if (S_ISLNK(st->st_mode)) {
+      entry.kind = BinEntry::Kind::kSymlink;
+      entry.target = dir.readlink(name).value_or("");
+    } else if (S_ISREG(st->st_mode)) {
+      entry.kind = BinEntry::Kind::kFile;
+      if (is_interpreter_name(name)) {
+        // The first page, read without following anything: a launcher of
+        // any build carries the note there.
+        int fd = ::openat(dir.fd(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0) {
+          char head[4096];
+          ssize_t n = ::read(fd, head, sizeof head);
+          entry.is_launcher = n > 0 && has_launcher_note(std::string_view(head, static_cast<std::size_t>(n)));
+          ::close(fd);
+        }
       }
-      entry.insert("file", (fs::path("backup") / name).string());
-      entry.insert("mode", perms);
     }
-    replaced.push_back(std::move(entry));
+    out.push_back(std::move(entry));
   }
-  toml::table manifest{{"schema", 1}, {"copy", copy}, {"replaced", std::move(replaced)}};
-  std::ofstream out(state / kManifestName, std::ios::trunc);
-  out << "# Written by `pyshim install`: what it replaced in bin/, for `pyshim uninstall`.\n"
-      << manifest << "\n";
-  if (!out) {
-    return Error{kExitUsage,
-                 fmt::format("cannot write {}", (state / kManifestName).string()),
-                 {},
-                 "check the venv's permissions"};
+  std::sort(out.begin(), out.end(),
+            [](const BinEntry& a, const BinEntry& b) { return a.name < b.name; });
+  return out;
+}
+
+namespace {
+
+Dir open_bin(const Dir& root) {
+  auto bin = root.sub("bin", false);
+  if (!bin) {
+    throw fs::filesystem_error("no bin/ folder", root.path_of("bin"),
+                               std::make_error_code(std::errc::no_such_file_or_directory));
+  }
+  return std::move(*bin);
+}
+
+}  // namespace
+
+Status record_manifest(const Dir& root, bool copy) {
+  Dir bin = open_bin(root);
+  auto steps = plan_record(gather_entries(bin), copy);
+  if (!steps) return steps.take_error();
+  Dir state = *root.sub(kStateDir, true);
+  Dir backup = *state.sub(std::string(kBackupDirName), true);
+  for (const Step& step : *steps) {
+    if (step.kind == StepKind::kBackup) {
+      // A hard link: the original stays in bin/ (and keeps its inode, so
+      // mode, owner and times) until install renames a launcher over it.
+      backup.link_from(bin, step.name, step.name);
+    } else if (step.kind == StepKind::kWriteManifest) {
+      backup.sync();
+      state.write(kManifestName, step.text, 0644);
+    }
   }
   return Ok{};
 }
 
-Status restore_manifest(const fs::path& venv) {
-  fs::path state = venv / kStateDir;
-  auto parsed = toml::parse_file((state / kManifestName).string());
-  if (!parsed) return manifest_error(venv, "cannot parse the install manifest");
-  const toml::array* replaced = parsed.table()["replaced"].as_array();
-  if (replaced == nullptr) return manifest_error(venv, "the install manifest lists nothing");
-
-  struct Step {
-    fs::path path;
-    std::optional<std::string> link;  // else: a backed-up file
-    fs::path backup;
-    std::optional<std::int64_t> mode;
-  };
-  std::vector<Step> steps;
-  std::error_code ec;
-  // Check everything before touching anything, so that a damaged manifest
-  // or backup leaves the venv as it is (and uninstall can be re-run).
-  for (const toml::node& node : *replaced) {
-    const toml::table* entry = node.as_table();
-    auto name = entry != nullptr ? (*entry)["name"].value<std::string>() : std::nullopt;
-    if (!name || name->empty() || name->find('/') != std::string::npos) {
-      return manifest_error(venv, "a manifest entry has no valid name");
-    }
-    Step step{venv / "bin" / *name,
-              (*entry)["symlink"].value<std::string>(),
-              {},
-              (*entry)["mode"].value<std::int64_t>()};
-    if (!step.link) {
-      auto file = (*entry)["file"].value<std::string>();
-      if (!file) {
-        return manifest_error(venv, fmt::format("manifest entry {} has no symlink or file", *name));
-      }
-      step.backup = state / *file;
-      if (!fs::is_regular_file(step.backup, ec) && already_restored(step.path)) {
-        continue;  // an earlier uninstall got this far
-      }
-      if (!fs::is_regular_file(step.backup, ec)) {
-        return Error{
-            kExitUsage,
-            fmt::format("the backup of bin/{} is missing: {}", *name, step.backup.string()),
-            {fmt::format("manifest: {}", (state / kManifestName).string())},
-            "nothing was changed; restore that file by hand (e.g. a copy of the "
-            "venv's interpreter) and run uninstall again, or recreate the venv"};
-      }
-    }
-    steps.push_back(std::move(step));
+Status restore_manifest(const Dir& root) {
+  Dir bin = open_bin(root);
+  Dir state = *root.sub(kStateDir, false);
+  std::string where = state.path_of(kManifestName);
+  auto text = state.read(kManifestName, 1 << 20);
+  if (!text) {
+    return Error{kExitUsage, "cannot read the install manifest", {"manifest: " + where},
+                 "it must be a regular file; recreate the venv if it was damaged"};
   }
-  // Replace each entry atomically (rename over it): at no moment is a name
-  // missing from bin/.
-  for (const Step& step : steps) {
-    fs::path tmp = step.path;
-    tmp += ".pyshim-tmp";
-    fs::remove(tmp, ec);
-    if (step.link) {
-      fs::create_symlink(*step.link, tmp, ec);
-      if (!ec) fs::rename(tmp, step.path, ec);
-    } else {
-      fs::rename(step.backup, step.path, ec);
-      if (!ec && step.mode) fs::permissions(step.path, static_cast<fs::perms>(*step.mode), ec);
-    }
-    if (ec) {
-      return Error{kExitUsage,
-                   fmt::format("cannot restore {}: {}", step.path.string(), ec.message()),
-                   {},
-                   "fix the cause and run uninstall again"};
+  auto manifest = parse_manifest(*text, where);
+  if (!manifest) return manifest.take_error();
+  auto backup = state.sub(std::string(kBackupDirName), false);
+  std::vector<BinEntry> saved = backup ? gather_entries(*backup) : std::vector<BinEntry>{};
+  // Check everything before touching anything: a damaged manifest or backup
+  // leaves the venv as it is.
+  auto steps = plan_restore(*manifest, gather_entries(bin), saved);
+  if (!steps) return steps.take_error();
+  for (const Step& step : *steps) {
+    if (step.kind == StepKind::kRestoreLink) {
+      bin.symlink(step.name, step.text);
+    } else if (step.kind == StepKind::kRestoreFile) {
+      bin.link_from(*backup, step.name, step.name);
     }
   }
-  fs::remove(venv / kConfigName, ec);
-  fs::remove_all(venv / "lib" / "pyshim", ec);
-  remove_site_files(venv);
-  fs::remove_all(state, ec);
+  root.remove(kConfigName);
+  if (auto lib = root.sub("lib", false)) lib->remove("pyshim");
+  remove_site_files(root);
+  // The manifest goes last: until then a re-run of uninstall finishes.
+  state.remove("base");
+  state.remove(std::string(kBackupDirName));
+  state.remove(kManifestName);
+  root.remove(kStateDir);
   return Ok{};
 }
 

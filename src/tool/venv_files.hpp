@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "pyshim/error.hpp"
+#include "pyshim/manifest.hpp"
+#include "venv_dir.hpp"
 
 namespace pyshim::cli {
 
@@ -19,7 +21,7 @@ struct VenvState {
   std::string configured_interpreter;  // from pyshim.toml, when installed
 };
 
-Result<VenvState> read_venv_state(const std::filesystem::path& venv);
+Result<VenvState> read_venv_state(const Dir& root);
 
 // The real interpreter the venv was made from: pyvenv.cfg's `executable`,
 // else the target of bin/python's links outside bin/, else `home` + version.
@@ -33,11 +35,16 @@ bool is_pyshim_binary(const std::string& path);
 // bin/ entries named python, python3, python3.X, pypy, pypy3, ... ("python" first).
 std::vector<std::string> interpreter_names(const std::filesystem::path& venv);
 
-// Records the current bin/ entries (moving regular files to .pyshim/backup/).
-Status record_manifest(const std::filesystem::path& venv, const std::vector<std::string>& names,
-                       bool copy);
+// What bin/ (or another folder) holds, lstat'ed, never followed.
+std::vector<BinEntry> gather_entries(const Dir& dir);
 
-// Puts back what record_manifest recorded and removes everything pyshim added.
-Status restore_manifest(const std::filesystem::path& venv);
+// Install's first step on a venv without a manifest: back up every original
+// (hard links in .pyshim/backup/) and write the manifest, before anything
+// in bin/ is replaced.
+Status record_manifest(const Dir& root, bool copy);
+
+// Uninstall: puts back what record_manifest recorded, then removes
+// everything pyshim added, the manifest last.
+Status restore_manifest(const Dir& root);
 
 }  // namespace pyshim::cli

@@ -1,0 +1,251 @@
+#include "venv_dir.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <system_error>
+
+namespace fs = std::filesystem;
+
+namespace pyshim::cli {
+namespace {
+
+[[noreturn]] void fail(const char* what, const std::string& path, int err) {
+  throw fs::filesystem_error(what, path, std::error_code(err, std::generic_category()));
+}
+
+constexpr std::string_view kTmpSuffix = ".pyshim-tmp";
+
+std::string tmp_name(std::string_view name) {
+  return std::string(name) + std::string(kTmpSuffix);
+}
+
+// Clears a stale temporary of ours (or anything planted under its name),
+// never following it.
+void clear(const Dir& dir, const std::string& name) {
+  if (::unlinkat(dir.fd(), name.c_str(), 0) == 0 || errno == ENOENT) return;
+  if (errno == EISDIR) {
+    dir.remove(name);
+    return;
+  }
+  fail("cannot remove", dir.path_of(name), errno);
+}
+
+void rename_into_place(const Dir& dir, const std::string& tmp, std::string_view name) {
+  std::string target(name);
+  if (::renameat(dir.fd(), tmp.c_str(), dir.fd(), target.c_str()) != 0) {
+    int err = errno;
+    ::unlinkat(dir.fd(), tmp.c_str(), 0);
+    fail("cannot rename into place", dir.path_of(name), err);
+  }
+  dir.sync();
+}
+
+}  // namespace
+
+Dir& Dir::operator=(Dir&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = other.fd_;
+    path_ = std::move(other.path_);
+    other.fd_ = -1;
+  }
+  return *this;
+}
+
+Dir::~Dir() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::optional<Dir> Dir::sub(std::string_view relative, bool create) const {
+  Dir current(::dup(fd_), path_);
+  if (current.fd() < 0) fail("cannot open", path_, errno);
+  while (!relative.empty()) {
+    std::size_t slash = relative.find('/');
+    std::string part(relative.substr(0, slash));
+    relative.remove_prefix(slash == std::string_view::npos ? relative.size() : slash + 1);
+    if (part.empty() || part == "." || part == "..") fail("refusing path", path_, EINVAL);
+    if (create && ::mkdirat(current.fd(), part.c_str(), 0755) != 0 && errno != EEXIST) {
+      fail("cannot create", current.path_of(part), errno);
+    }
+    int fd = ::openat(current.fd(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+      if ((errno == ENOENT) && !create) return std::nullopt;
+      // ELOOP or ENOTDIR: a link or a file where a folder belongs.
+      fail(errno == ELOOP ? "refusing to follow a symlink" : "cannot open",
+           current.path_of(part), errno);
+    }
+    current = Dir(fd, current.path_of(part));
+  }
+  return current;
+}
+
+std::optional<struct stat> Dir::stat(std::string_view name) const {
+  struct stat st;
+  if (::fstatat(fd_, std::string(name).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return st;
+  if (errno == ENOENT) return std::nullopt;
+  fail("cannot stat", path_of(name), errno);
+}
+
+std::optional<std::string> Dir::readlink(std::string_view name) const {
+  char buffer[4096];
+  ssize_t n = ::readlinkat(fd_, std::string(name).c_str(), buffer, sizeof buffer);
+  if (n < 0 || static_cast<std::size_t>(n) == sizeof buffer) return std::nullopt;
+  return std::string(buffer, static_cast<std::size_t>(n));
+}
+
+std::optional<std::string> Dir::read(std::string_view name, std::size_t max) const {
+  int fd = ::openat(fd_, std::string(name).c_str(),
+                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  struct stat st;
+  std::optional<std::string> out;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::size_t>(st.st_size) <= max) {
+    std::string text(static_cast<std::size_t>(st.st_size), '\0');
+    std::size_t done = 0;
+    while (done < text.size()) {
+      ssize_t n = ::read(fd, text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    text.resize(done);
+    out = std::move(text);
+  }
+  ::close(fd);
+  return out;
+}
+
+std::vector<std::string> Dir::names() const {
+  std::vector<std::string> out;
+  int fd = ::dup(fd_);
+  if (fd < 0) fail("cannot list", path_, errno);
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    int err = errno;
+    ::close(fd);
+    fail("cannot list", path_, err);
+  }
+  ::rewinddir(dir);
+  while (const dirent* entry = ::readdir(dir)) {
+    std::string_view name = entry->d_name;
+    if (name != "." && name != "..") out.emplace_back(name);
+  }
+  ::closedir(dir);
+  return out;
+}
+
+bool Dir::write(std::string_view name, std::string_view bytes, mode_t mode) const {
+  if (auto st = stat(name); st && S_ISREG(st->st_mode) && (st->st_mode & 07777) == mode &&
+                            static_cast<std::size_t>(st->st_size) == bytes.size()) {
+    if (auto current = read(name, bytes.size()); current && *current == bytes) return false;
+  }
+  std::string tmp = tmp_name(name);
+  clear(*this, tmp);
+  int fd = ::openat(fd_, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) fail("cannot create", path_of(tmp), errno);
+  auto give_up = [&](const char* what) {
+    int err = errno;
+    ::close(fd);
+    ::unlinkat(fd_, tmp.c_str(), 0);
+    fail(what, path_of(tmp), err);
+  };
+  for (std::size_t done = 0; done < bytes.size();) {
+    ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) give_up("cannot write");
+    done += static_cast<std::size_t>(n);
+  }
+  // Files root writes into someone's venv belong to that venv's owner, like
+  // the folder they are in: the user can still edit pyshim.toml.
+  struct stat folder;
+  if (::geteuid() == 0 && ::fstat(fd_, &folder) == 0 && ::fchown(fd, folder.st_uid, folder.st_gid) != 0) {
+    give_up("cannot chown");
+  }
+  if (::fchmod(fd, mode) != 0) give_up("cannot chmod");
+  if (::fsync(fd) != 0) give_up("cannot sync");
+  if (::close(fd) != 0) {
+    int err = errno;
+    ::unlinkat(fd_, tmp.c_str(), 0);
+    fail("cannot write", path_of(tmp), err);
+  }
+  rename_into_place(*this, tmp, name);
+  return true;
+}
+
+bool Dir::symlink(std::string_view name, std::string_view target) const {
+  if (auto st = stat(name); st && S_ISLNK(st->st_mode) && readlink(name) == target) return false;
+  std::string tmp = tmp_name(name);
+  clear(*this, tmp);
+  if (::symlinkat(std::string(target).c_str(), fd_, tmp.c_str()) != 0) {
+    fail("cannot create", path_of(tmp), errno);
+  }
+  struct stat folder;
+  if (::geteuid() == 0 && ::fstat(fd_, &folder) == 0) {
+    ::fchownat(fd_, tmp.c_str(), folder.st_uid, folder.st_gid, AT_SYMLINK_NOFOLLOW);
+  }
+  rename_into_place(*this, tmp, name);
+  return true;
+}
+
+bool Dir::link_from(const Dir& from, std::string_view from_name, std::string_view name) const {
+  auto source = from.stat(from_name);
+  if (!source || !S_ISREG(source->st_mode)) fail("not a regular file", from.path_of(from_name), EINVAL);
+  if (auto st = stat(name); st && st->st_dev == source->st_dev && st->st_ino == source->st_ino) {
+    return false;
+  }
+  std::string tmp = tmp_name(name);
+  clear(*this, tmp);
+  // flags 0: a link to the entry itself, never to what a symlink points at.
+  if (::linkat(from.fd(), std::string(from_name).c_str(), fd_, tmp.c_str(), 0) != 0) {
+    fail("cannot link", path_of(tmp), errno);
+  }
+  rename_into_place(*this, tmp, name);
+  return true;
+}
+
+bool Dir::remove(std::string_view name) const {
+  std::string entry(name);
+  auto st = stat(entry);
+  if (!st) return false;
+  if (S_ISDIR(st->st_mode)) {
+    if (auto sub_dir = sub(entry, false)) {
+      for (const std::string& child : sub_dir->names()) sub_dir->remove(child);
+    }
+    if (::unlinkat(fd_, entry.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+      fail("cannot remove", path_of(entry), errno);
+    }
+  } else if (::unlinkat(fd_, entry.c_str(), 0) != 0 && errno != ENOENT) {
+    fail("cannot remove", path_of(entry), errno);
+  }
+  sync();
+  return true;
+}
+
+void Dir::sync() const {
+  if (::fsync(fd_) != 0 && errno != EINVAL) fail("cannot sync", path_, errno);
+}
+
+VenvLock VenvLock::open(const std::string& venv) {
+  // The path given is the caller's choice (links in it are theirs to
+  // follow); below it, nothing is followed.
+  int fd = ::open(venv.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open", venv, errno);
+  Dir root(fd, venv);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) fail("cannot lock", venv, errno);
+    std::fprintf(stderr, "pyshim: another pyshim command is changing %s; waiting for it\n",
+                 venv.c_str());
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno != EINTR) fail("cannot lock", venv, errno);
+    }
+  }
+  return VenvLock(std::move(root));
+}
+
+}  // namespace pyshim::cli
