@@ -89,6 +89,12 @@ inline constexpr char kLauncherNote[] = {7,   0,   0,   0,   8,   0,   0,   0,  
                                          'l', 'a', 'u', 'n', 'c', 'h', 'e', 'r'};
 bool has_launcher_note(std::string_view head);
 
+// The CLI carries a note of its own (type 2, "toolmode"), so install refuses
+// it as an interpreter too (it would answer every launch with its usage).
+inline constexpr char kToolNote[] = {7,   0,   0,   0,   8,   0,   0,   0,   2, 0,
+                                     0,   0,   'p', 'y', 's', 'h', 'i', 'm', 0, 0,
+                                     't', 'o', 'o', 'l', 'm', 'o', 'd', 'e'};
+
 struct FoundConfig {
   std::string path;
   std::string text;  // empty when source is kStamp

@@ -136,6 +136,10 @@ Result<std::vector<Step>> plan_restore(const Manifest& manifest, const std::vect
       continue;
     }
     const BinEntry* saved = find(backup, entry.name);
+    if (saved == nullptr && now != nullptr && now->kind == BinEntry::Kind::kFile &&
+        !now->is_launcher) {
+      continue;  // put back by an uninstall that stopped while removing the backups
+    }
     if (saved == nullptr || saved->kind != BinEntry::Kind::kFile) {
       return Error{kExitUsage,
                    fmt::format("the backup of bin/{} is missing or not a regular file", entry.name),

@@ -19,6 +19,15 @@ int run_uninstall(const std::string& venv_arg) {
   VenvLock lock = VenvLock::open(venv.string());
   auto state = read_venv_state(lock.root());
   if (!state) return report(state.error());
+  if (!state->installed && lock.root().stat(kStateDir)) {
+    // No manifest but .pyshim/ is there: an install stopped before it wrote
+    // the manifest (bin/ untouched, backups are extra links) or an uninstall
+    // stopped after removing it. Either way only .pyshim/ is left to remove.
+    lock.root().remove(kStateDir);
+    std::cout << fmt::format("finished an interrupted install or uninstall: removed {}/{}\n",
+                             venv.string(), kStateDir);
+    return 0;
+  }
   if (!state->installed) {
     return report(Error{kExitUsage,
                         fmt::format("{} is not a venv installed by `pyshim install`", venv_arg),

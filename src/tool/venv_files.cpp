@@ -46,7 +46,17 @@ std::string interpreter_of_launcher(const std::string& launcher) {
 Result<VenvState> read_venv_state(const Dir& root) {
   VenvState state;
   auto state_dir = root.sub(kStateDir, false);
-  state.installed = state_dir && state_dir->stat(kManifestName).has_value();
+  auto manifest = state_dir ? state_dir->stat(kManifestName) : std::nullopt;
+  if (manifest && !S_ISREG(manifest->st_mode)) {
+    // A planted link or folder: install would skip the backup, uninstall
+    // would read someone else's file. Neither is done.
+    return Error{kExitUsage,
+                 fmt::format("{} is not a regular file", state_dir->path_of(kManifestName)),
+                 {},
+                 "someone replaced pyshim's install manifest: remove it and check bin/ by hand, "
+                 "or recreate the venv"};
+  }
+  state.installed = manifest.has_value();
   if (auto text = state.installed ? root.read(kConfigName) : std::nullopt) {
     auto config = parse_config(*text, root.path_of(kConfigName));
     if (!config) return config.take_error();
@@ -60,7 +70,9 @@ bool is_pyshim_binary(const std::string& path) {
   // or location: the same test the launcher applies.
   RealFileSystem files;
   std::string head;
-  return files.read_head(path, 4096, head) == 0 && has_launcher_note(head);
+  return files.read_head(path, 4096, head) == 0 &&
+         (has_launcher_note(head) ||
+          head.find(std::string_view(kToolNote, sizeof kToolNote)) != std::string::npos);
 }
 
 Result<std::string> detect_interpreter(const fs::path& venv) {

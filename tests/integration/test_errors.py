@@ -13,6 +13,7 @@ import pytest
 from conftest import place_launcher, run, write_config
 
 RAN = "print('interpreter ran')"
+NO_STAMP = "and the launcher carries no stamped config"
 
 
 def _launcher(stage, root, mode="symlink"):
@@ -60,12 +61,14 @@ def test_no_config_lists_places_searched(stage, tmp_path, base_env, py):
     write_config(cwd, py.path)
     msg, ctx, hint, _ = _fail(p, base_env, 125, cwd=cwd)
     assert msg == f"no pyshim.toml found for {p}"
-    # beside P, one level up, then the same after following the link
+    # beside P, one level up, then the same after following the link (to
+    # PREFIX/lib/pyshim/pyshim-launcher), then the stamp (it has none)
     assert ctx == [
         f"searched: {root}/bin/pyshim.toml",
         f"searched: {root}/pyshim.toml",
-        f"searched: {stage.prefix}/bin/pyshim.toml",
-        f"searched: {stage.prefix}/pyshim.toml",
+        f"searched: {stage.prefix}/lib/pyshim/pyshim.toml",
+        f"searched: {stage.prefix}/lib/pyshim.toml",
+        NO_STAMP,
     ]
     assert "PYSHIM_CONFIG" in hint and "pyshim.toml" in hint
 
@@ -75,7 +78,7 @@ def test_no_config_copy(stage, tmp_path, base_env):
     p = _launcher(stage, root, mode="copy")
     msg, ctx, hint, _ = _fail(p, base_env, 125)
     assert msg == f"no pyshim.toml found for {p}"
-    assert ctx == [f"searched: {root}/bin/pyshim.toml", f"searched: {root}/pyshim.toml"]
+    assert ctx == [f"searched: {root}/bin/pyshim.toml", f"searched: {root}/pyshim.toml", NO_STAMP]
 
 
 def test_pyshim_config_unreadable(stage, tmp_path, base_env, py):
@@ -215,27 +218,49 @@ def test_interpreter_exec_format_error(stage, tmp_path, base_env):
 # the interpreter is the shim itself
 
 
-def _self_targets(stage, tmp_path, p):
-    copy = tmp_path / "elsewhere" / "python3"
-    place_launcher(stage, copy, "copy-beside")
-    other_venv = tmp_path / "other" / "bin" / "python"
-    place_launcher(stage, other_venv)
-    return {
-        "installed binary": str(stage.shim),
-        "the launcher itself (relative)": "bin/python",
-        "a copy of the binary": str(copy),
-        "another launcher (symlink)": str(other_venv),
-    }
+def _installed_venv(stage, py, tmp_path, base_env):
+    venv = tmp_path / "installed"
+    res = subprocess.run([str(py.path), "-m", "venv", "--without-pip", str(venv)], env=base_env,
+                         capture_output=True)
+    assert res.returncode == 0, res.stderr.decode()
+    res = run([stage.cli, "install", venv], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    return venv
+
+
+def _self_target(stage, tmp_path, kind, py, base_env):
+    if kind == "installed binary":
+        return str(stage.shim)
+    if kind == "the launcher itself (relative)":
+        return "bin/python"
+    if kind == "a copy of the binary":
+        copy = tmp_path / "elsewhere" / "python3"
+        place_launcher(stage, copy, "copy-beside")
+        return str(copy)
+    if kind == "another launcher (symlink)":
+        other_venv = tmp_path / "other" / "bin" / "python"
+        place_launcher(stage, other_venv)
+        return str(other_venv)
+    # 0.2: stamped copies (same size as the launcher, other bytes in the
+    # stamp area) are recognised by the launcher note
+    venv = _installed_venv(stage, py, tmp_path, base_env)
+    main = f"python{py.version[0]}.{py.version[1]}"
+    if kind == "another venv's stamped launcher":
+        return str(venv / "bin" / main)
+    if kind == "another venv's base launcher":
+        return str(venv / ".pyshim" / "base" / "bin" / main)
+    raise KeyError(kind)
 
 
 SELF_KINDS = ["installed binary", "the launcher itself (relative)", "a copy of the binary",
-              "another launcher (symlink)"]
+              "another launcher (symlink)", "another venv's stamped launcher",
+              "another venv's base launcher"]
 
 
 @pytest.mark.parametrize("kind", SELF_KINDS)
-def test_interpreter_is_the_shim(stage, tmp_path, base_env, kind):
+def test_interpreter_is_the_shim(stage, tmp_path, base_env, py, kind):
     p = _launcher(stage, tmp_path)
-    target = _self_targets(stage, tmp_path, p)[kind]
+    target = _self_target(stage, tmp_path, kind, py, base_env)
     cfg = _config(tmp_path, f'interpreter = "{target}"\n')
     expected = target if target.startswith("/") else f"{tmp_path}/{target}"
     msg, ctx, hint, elapsed = _fail(p, base_env, 125, timeout=20)
@@ -245,14 +270,14 @@ def test_interpreter_is_the_shim(stage, tmp_path, base_env, kind):
 
 
 @pytest.mark.parametrize("kind", SELF_KINDS)
-def test_interpreter_is_the_shim_no_exec(stage, tmp_path, base_env, kind):
+def test_interpreter_is_the_shim_no_exec(stage, tmp_path, base_env, py, kind):
     """Under strace: the launcher's own execve is the only one (no loop, and
     no exec at all)."""
     strace = shutil.which("strace")
     if strace is None:
         pytest.skip("strace not installed: cannot count execve calls")
     p = _launcher(stage, tmp_path)
-    target = _self_targets(stage, tmp_path, p)[kind]
+    target = _self_target(stage, tmp_path, kind, py, base_env)
     _config(tmp_path, f'interpreter = "{target}"\n')
     log = tmp_path / "strace.log"
     res = run([strace, "-f", "-qq", "-e", "trace=execve", "-o", log, p, "-c", RAN], base_env,
@@ -266,18 +291,20 @@ def test_interpreter_is_the_shim_no_exec(stage, tmp_path, base_env, kind):
 
 
 def _other_build(stage, root):
-    """Another pyshim build: the same program with one byte appended (a
-    different size and contents, so neither the inode nor the size+contents
-    self-check can match it; the ELF note is what identifies it)."""
+    """Another pyshim build, installed as 0.2 lays it out: the same launcher
+    with one byte appended at PREFIX/lib/pyshim/pyshim-launcher (a different
+    size, so neither the same-inode nor the same-size check can match it;
+    the ELF note is what identifies it), its restore library beside it."""
     other = root / "other-pyshim"
-    (other / "bin").mkdir(parents=True)
-    shutil.copy2(stage.shim, other / "bin" / "pyshim")
-    with open(other / "bin" / "pyshim", "ab") as f:
+    libdir = other / "lib" / "pyshim"
+    libdir.mkdir(parents=True)
+    launcher = libdir / "pyshim-launcher"
+    shutil.copy2(stage.shim, launcher)
+    with open(launcher, "ab") as f:
         f.write(b"X")
-    (other / "lib" / "pyshim").mkdir(parents=True)
-    shutil.copy2(stage.restore, other / "lib" / "pyshim" / stage.restore.name)
-    assert (other / "bin" / "pyshim").stat().st_size == stage.shim.stat().st_size + 1
-    return other / "bin" / "pyshim"
+    shutil.copy2(stage.restore, libdir / stage.restore.name)
+    assert launcher.stat().st_size == stage.shim.stat().st_size + 1
+    return launcher
 
 
 def _two_builds(stage, tmp_path):
@@ -405,7 +432,9 @@ def test_preload_with_separator(stage, tmp_path, base_env, py, testlibs, name):
     escaped = str(lib).replace("\t", "\\t")
     cfg = _config(tmp_path, f'interpreter = "{py.path}"\n\npreload = ["{escaped}"]\n')
     msg, ctx, hint, _ = _fail(p, base_env, 125)
-    assert msg == f"preload path contains ':' or whitespace: '{lib}'"
+    # error text shows control bytes escaped as \xNN (no raw tab on the terminal)
+    shown = str(lib).replace("\t", "\\x09")
+    assert msg == f"preload path contains ':' or whitespace: '{shown}'"
     assert ctx == [f"config: {cfg}:3:12"]
 
 
@@ -446,5 +475,39 @@ def test_restore_library_missing(stage, tmp_path, base_env, py):
     assert ctx == [
         f"searched: {root}/lib/pyshim/libpyshim-restore.so",
         f"searched: {root}/bin/libpyshim-restore.so",
+    ]
+    assert str(p) in hint
+
+
+def _stamped_copy_elsewhere(stage, py, tmp_path, base_env):
+    """A copy of an installed venv's launcher, with nothing beside it."""
+    venv = _installed_venv(stage, py, tmp_path, base_env)
+    root = tmp_path / "elsewhere"
+    p = root / "bin" / "python"
+    p.parent.mkdir(parents=True)
+    shutil.copy2(venv / "bin" / f"python{py.version[0]}.{py.version[1]}", p)
+    return venv, root, p
+
+
+def test_restore_library_from_the_stamp(stage, tmp_path, base_env, py):
+    """Control for the test below: a stamped copy with no restore library
+    beside it uses the one stamped in it (the venv's copy)."""
+    venv, root, p = _stamped_copy_elsewhere(stage, py, tmp_path, base_env)
+    res = run([p, "-c", "print(sorted({l.split(None, 5)[5].strip() for l in "
+               "open('/proc/self/maps') if 'libpyshim-restore' in l}))"], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    assert res.stdout.decode() == f"{[str(venv / 'lib/pyshim/libpyshim-restore.so')]}\n"
+
+
+def test_restore_library_missing_stamped(stage, tmp_path, base_env, py):
+    """The stamped restore library is the last place searched, and named."""
+    venv, root, p = _stamped_copy_elsewhere(stage, py, tmp_path, base_env)
+    shutil.rmtree(venv / "lib" / "pyshim")
+    msg, ctx, hint, _ = _fail(p, base_env, 125)
+    assert msg == "restore library libpyshim-restore.so not found"
+    assert ctx == [
+        f"searched: {root}/lib/pyshim/libpyshim-restore.so",
+        f"searched: {root}/bin/libpyshim-restore.so",
+        f"searched: {venv}/lib/pyshim/libpyshim-restore.so (stamped)",
     ]
     assert str(p) in hint

@@ -5,15 +5,22 @@ the installed binary as a user would.
 - init with every interpreter of the matrix (Debian's python3.11 and -dbg,
   pyenv 3.8-3.13, PyPy): the venv works through the shim (sys.executable, the
   preload in the interpreter and a spawn worker, clean /bin/sh children);
+- the layout (DESIGN.md 2a): by default a self-contained venv (bin/python3.X
+  a stamped copy of the launcher, the other names linking to it, the restore
+  library in VENV/lib/pyshim/, a base launcher in VENV/.pyshim/base/bin/);
+  with --symlink, links to PREFIX/lib/pyshim/pyshim-launcher;
 - install then uninstall leaves the venv byte-identical (every path under it:
   type, permission bits, symlink target, sha256 of each file), for symlink and
-  --copies venvs, a venv with pip, install --copy, startup hooks and PyPy;
+  --copies venvs, a venv with pip, the default, --copy and --symlink layouts,
+  startup hooks and PyPy;
 - install twice: the second run changes nothing, not even an mtime or inode;
 - refusals: exit 2 with a clear message, and nothing touched;
-- an install --copy venv keeps working after the installed prefix is deleted;
+- a self-contained venv keeps working after the installed prefix is deleted;
+- realpath(sys.executable) of a shim venv is a launcher, not the CLI;
 - presets resolve to what `ldconfig -p` / `gcc -print-file-name` report."""
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -29,8 +36,11 @@ from conftest import (
     INFO,
     all_interpreters,
     assert_probe,
+    assert_self_contained_venv,
+    assert_shared_venv,
     caller_env,
     interp_params,
+    main_launcher_name,
     make_venv,
     plain_venv,
     probe,
@@ -227,13 +237,23 @@ def test_init_venv_works_through_the_shim(it, stage, tmp_path, base_env, jemallo
     assert os.path.realpath(config["interpreter"]) == os.path.realpath(it.path)
     assert [os.path.realpath(p) for p in config["preload"]] == [os.path.realpath(jemalloc)]
     python = venv / "bin" / "python"
-    if it.kind == "pypy":  # always a copy, with the restore library beside
-        assert PYPY_COPY_NOTE in out.splitlines()
-        assert not python.is_symlink() and python.read_bytes() == stage.shim.read_bytes()
-        restore = venv / "lib" / "pyshim" / stage.restore.name
-    else:
-        assert python.is_symlink() and python.resolve() == stage.shim
-        restore = stage.restore
+    main = main_launcher_name(it)
+    # the default layout for every interpreter (PyPy included, so nothing to
+    # say about PyPy): a self-contained venv; PyPy gets no base launcher
+    assert PYPY_COPY_NOTE not in out.splitlines()
+    assert_self_contained_venv(stage, venv, main, base=it.kind != "pypy")
+    restore = venv / "lib" / "pyshim" / stage.restore.name
+    launchers = [line for line in out.splitlines() if line.startswith("  launchers:   ")]
+    assert len(launchers) == 1 and launchers[0].endswith(
+        f" -> bin/{main} (a stamped copy of {stage.shim})"), out
+    base = venv / ".pyshim" / "base" / "bin" / main
+    base_line = f"  base:        {base} (sys._base_executable: derived venvs use it)"
+    assert (base_line in out.splitlines()) == (it.kind != "pypy"), out
+    got = run_json([python, "-c", "import json, sys; print(json.dumps(sys._base_executable))"],
+                   base_env)
+    # PyPy: no base launcher (standalone PyPy cannot run, DESIGN.md 9), so
+    # its _base_executable stays what PyPy reports in a venv: sys.executable
+    assert got == (str(python) if it.kind == "pypy" else str(base))
 
     env = caller_env("set", base_env, tmp_path, testlibs)
     parts = ("spawn", "sh", "spawn_sh")
@@ -249,6 +269,42 @@ def test_init_venv_works_through_the_shim(it, stage, tmp_path, base_env, jemallo
         assert [p.replace(str(venv), "VENV") for p in result[name]["path"][1:]] == [
             p.replace(str(reference), "VENV") for p in plain["path"][1:]
         ], name
+
+
+@pytest.mark.parametrize("case", ["python3.X", "outside-link", "python"])
+def test_the_main_launcher_name(case, stage, tmp_path, base_env, py):
+    """Which bin/ entry becomes the stamped file the others link to:
+    python3.X (pyvenv.cfg's version) when bin/ has it, else the entry that
+    led outside bin/ (the interpreter itself), else python."""
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    bindir = venv / "bin"
+    versioned = main_launcher_name(py)
+    for name in ("python", "python3", versioned):
+        (bindir / name).unlink()
+    if case == "python3.X":
+        expected = versioned
+        (bindir / "python").symlink_to(versioned)
+        (bindir / "python3").symlink_to(versioned)
+        (bindir / versioned).symlink_to(py.path)
+    elif case == "outside-link":  # no python3.X: python3 is the real one
+        expected = "python3"
+        (bindir / "python").symlink_to("python3")
+        (bindir / "python3").symlink_to(py.path)
+    else:  # no python3.X, every entry a copy: nothing says which one
+        expected = "python"
+        shutil.copy2(py.path, bindir / "python")
+        shutil.copy2(py.path, bindir / "python3")
+    before = tree(venv)
+    out = tool_ok(stage, "install", venv, env=base_env)
+    assert f"-> bin/{expected} (a stamped copy of {stage.shim})" in out, out
+    assert_self_contained_venv(stage, venv, expected)
+    got = run_json([bindir / "python", "-c", "import json, sys; print(json.dumps("
+                    "[sys.executable, sys.prefix, sys._base_executable]))"], base_env)
+    assert got == [str(bindir / "python"), str(venv),
+                   str(venv / ".pyshim" / "base" / "bin" / expected)]
+    tool_ok(stage, "uninstall", venv, env=base_env)
+    assert_same_tree(before, tree(venv))
 
 
 def test_init_refuses_a_non_empty_directory(stage, tmp_path, base_env, py):
@@ -297,12 +353,28 @@ ROUND_TRIPS = {
     "with-pip": ("debian3.11", (), True, ("--preload", "jemalloc"), False, False),
     "copies-venv": ("debian3.11", ("--copies",), False, ("--preload", "jemalloc"), False, False),
     "install-copy": ("debian3.11", (), False, ("--copy", "--preload", "jemalloc"), False, False),
+    "install-symlink": ("debian3.11", (), False, ("--symlink", "--preload", "jemalloc"), False,
+                        False),
     "copies-venv-install-copy": ("cpython3.13", ("--copies",), False, ("--copy",), False, False),
+    "copies-venv-install-symlink": ("cpython3.13", ("--copies",), False, ("--symlink",), False,
+                                    False),
     "startup-hooks": ("debian3.11", (), False, ("--preload", "jemalloc"), True, False),
     "startup-hooks-existing-pycache": ("cpython3.13", (), False, (), True, True),
     "cpython3.8": ("cpython3.8", (), False, ("--preload", "jemalloc"), False, False),
     "pypy": ("pypy3", (), False, ("--preload", "jemalloc"), False, False),
+    "pypy-symlink": ("pypy3", (), False, ("--symlink", "--preload", "jemalloc"), False, False),
 }
+
+
+def assert_installed_layout(stage, it, venv, install_args, out=None):
+    """The layout install_args ask for: shared links with --symlink (except
+    PyPy, which always gets a copy, and says so), else self-contained."""
+    main = main_launcher_name(it)
+    if "--symlink" in install_args and it.kind != "pypy":
+        return assert_shared_venv(stage, venv, main)
+    if out is not None:
+        assert (PYPY_COPY_NOTE in out.splitlines()) == ("--symlink" in install_args), out
+    return assert_self_contained_venv(stage, venv, main, base=it.kind != "pypy")
 
 
 @pytest.mark.parametrize("case", list(ROUND_TRIPS))
@@ -349,8 +421,7 @@ def test_install_uninstall_leaves_the_venv_byte_identical(case, stage, tmp_path,
     assert f"installed pyshim into {venv}" in out
     assert tree(venv) != before
     python = venv / "bin" / "python"
-    copy = "--copy" in install_args or it.kind == "pypy"
-    assert python.is_symlink() != copy
+    assert_installed_layout(stage, it, venv, install_args, out)
     got = _use_the_shim_venv(python, worker, env,
                              jemalloc if "jemalloc" in install_args else None)
     if hooks:
@@ -365,6 +436,8 @@ def test_install_uninstall_leaves_the_venv_byte_identical(case, stage, tmp_path,
 
     out = tool_ok(stage, "uninstall", venv, env=base_env)
     assert f"restored {venv}" in out, out
+    # bin/ as it was; pyshim.toml, lib/pyshim/, .pyshim/ (base launcher
+    # included) and the .pth files gone
     assert_same_tree(before, tree(venv))
     # and it is the plain venv again
     got = run_json([python, "-c", INFO], base_env)
@@ -372,17 +445,32 @@ def test_install_uninstall_leaves_the_venv_byte_identical(case, stage, tmp_path,
     assert got["prefix"] == str(venv)
 
 
-def test_uninstall_after_a_reconfiguring_install(stage, tmp_path, base_env, py):
-    """install, then install again with other options (a reconfiguration),
-    then uninstall: still the venv from before the first install."""
+@pytest.mark.parametrize("first,second", [((), ("--symlink",)), (("--symlink",), ()),
+                                          (("--symlink",), ("--copy",))],
+                         ids=["default-then-symlink", "symlink-then-default",
+                              "symlink-then-copy"])
+def test_uninstall_after_a_reconfiguring_install(first, second, stage, tmp_path, base_env, py,
+                                                 jemalloc):
+    """install, then install again with other options and the other layout
+    (a reconfiguration), then uninstall: still the venv from before the
+    first install."""
     venv = tmp_path / "venv"
     plain_venv(py, venv, base_env)
     before = tree(venv)
-    tool_ok(stage, "install", venv, "--preload", "jemalloc", env=base_env)
-    out = tool_ok(stage, "install", venv, "--copy", "--env", "ITEST=1", env=base_env)
+    tool_ok(stage, "install", venv, *first, "--preload", "jemalloc", env=base_env)
+    assert_installed_layout(stage, py, venv, first)
+    out = tool_ok(stage, "install", venv, *second, "--env", "ITEST=1", env=base_env)
     assert f"installed pyshim into {venv}" in out
     assert config_of(venv)["env"] == {"ITEST": "1"}
-    assert not (venv / "bin" / "python").is_symlink()
+    # re-stamped with the config as it now is (the identity check is in
+    # assert_installed_layout)
+    config = config_of(venv)
+    stamp = assert_installed_layout(stage, py, venv, second)
+    assert stamp["env"] == config["env"] and stamp["preload"] == config["preload"], stamp
+    got = run_json([venv / "bin" / "python", "-c", "import json, os; print(json.dumps("
+                    "[os.environ.get('ITEST'), 'libjemalloc' in open('/proc/self/maps').read()]))"],
+                   base_env)
+    assert got == ["1", any("libjemalloc" in path for path in config["preload"])]
     tool_ok(stage, "uninstall", venv, env=base_env)
     assert_same_tree(before, tree(venv))
 
@@ -392,10 +480,12 @@ def test_uninstall_after_a_reconfiguring_install(stage, tmp_path, base_env, py):
 
 
 IDEMPOTENT = {
-    "symlink": ("debian3.11", ("--preload", "jemalloc", "--env", "ITEST=1")),
+    "default": ("debian3.11", ("--preload", "jemalloc", "--env", "ITEST=1")),
     "copy": ("debian3.11", ("--copy", "--preload", "jemalloc")),
+    "symlink": ("debian3.11", ("--symlink", "--preload", "jemalloc", "--env", "ITEST=1")),
     "startup-hooks": ("debian3.11", ("--startup", "os:getcwd")),
     "pypy": ("pypy3", ("--preload", "jemalloc")),
+    "pypy-symlink": ("pypy3", ("--symlink", "--preload", "jemalloc")),
 }
 
 
@@ -407,14 +497,18 @@ def test_install_twice_changes_nothing(case, stage, tmp_path, base_env):
     plain_venv(it, venv, base_env)
     out = tool_ok(stage, "install", venv, *args, env=base_env)
     assert f"installed pyshim into {venv}" in out
+    assert_installed_layout(stage, it, venv, args, out)
     first = tree(venv, times=True)
     assert "pyshim.toml" in first
     out = tool_ok(stage, "install", venv, *args, env=base_env)
     expected = [f"{venv} {NOTHING_CHANGED}"]
-    if it.kind == "pypy":
+    if it.kind == "pypy" and "--symlink" in args:
         expected.insert(0, PYPY_COPY_NOTE)
     assert out.splitlines() == expected
+    # not even the launcher copies were rewritten (their stamps still name
+    # pyshim.toml as it is, so the hot path keeps skipping the parse)
     assert_same_tree(first, tree(venv, times=True))
+    assert_installed_layout(stage, it, venv, args)
 
 
 def test_init_then_install_with_the_same_options_changes_nothing(stage, tmp_path, base_env, py):
@@ -436,6 +530,9 @@ def test_install_again_with_other_options_reconfigures(stage, tmp_path, base_env
     out = tool_ok(stage, "install", venv, "--preload", jemalloc, env=base_env)
     assert NOTHING_CHANGED not in out
     assert config_of(venv)["preload"] == [str(jemalloc)]
+    # the launcher copies are re-stamped with the new config
+    stamp = assert_self_contained_venv(stage, venv, main_launcher_name(py))
+    assert stamp["preload"] == [str(jemalloc)]
 
 
 # --------------------------------------------------------------------------
@@ -468,6 +565,35 @@ def test_install_refuses_a_venv_whose_interpreter_is_unknown(stage, tmp_path, ba
     before = tree(venv, times=True)
     res = tool(stage, "install", venv, env=base_env)
     err = refused(res, f"cannot determine the interpreter of {venv}")
+    assert "--python" in err
+    assert_same_tree(before, tree(venv, times=True))
+
+
+@pytest.mark.parametrize("which", [
+    "the launcher",
+    "a stamped launcher",
+    "a base launcher",
+    "a venv's bin/python",
+    "the CLI",
+])
+def test_install_refuses_a_pyshim_binary_as_the_interpreter(which, stage, tmp_path, base_env,
+                                                             py):
+    other = tmp_path / "other"
+    plain_venv(py, other, base_env)
+    tool_ok(stage, "install", other, env=base_env)
+    main = main_launcher_name(py)
+    given = {
+        "the launcher": stage.shim,
+        "a stamped launcher": other / "bin" / main,
+        "a base launcher": other / ".pyshim" / "base" / "bin" / main,
+        "a venv's bin/python": other / "bin" / "python",
+        "the CLI": stage.cli,
+    }[which]
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    before = tree(venv, times=True)
+    res = tool(stage, "install", venv, "--python", given, env=base_env)
+    err = refused(res, f"the interpreter {given} is a pyshim launcher")
     assert "--python" in err
     assert_same_tree(before, tree(venv, times=True))
 
@@ -522,16 +648,17 @@ def test_uninstall_refuses_a_venv_that_was_never_installed(stage, tmp_path, base
 
 
 # --------------------------------------------------------------------------
-# install --copy survives the removal of pyshim
+# a self-contained venv (the default, or --copy) survives the removal of pyshim
 
 
-def test_copy_venv_works_after_the_installed_prefix_is_deleted(stage, tmp_path, base_env, py,
-                                                               jemalloc, testlibs):
+@pytest.mark.parametrize("layout", [(), ("--copy",)], ids=["default", "copy"])
+def test_copy_venv_works_after_the_installed_prefix_is_deleted(layout, stage, tmp_path, base_env,
+                                                               py, jemalloc, testlibs):
     prefix = tmp_path / "opt" / "pyshim"
     shutil.copytree(stage.prefix, prefix, symlinks=True)
     venv = tmp_path / "venv"
     plain = plain_venv(py, venv, base_env)
-    res = run([prefix / "bin" / "pyshim", "install", venv, "--copy", "--preload", "jemalloc",
+    res = run([prefix / "bin" / "pyshim", "install", venv, *layout, "--preload", "jemalloc",
                "--library-path", testlibs.libdir, *env_args(CONFIG_ENV)], base_env)
     assert res.returncode == 0, res.stderr.decode()
     shutil.rmtree(prefix)
@@ -555,6 +682,70 @@ def test_copy_venv_works_after_the_installed_prefix_is_deleted(stage, tmp_path, 
         assert got["executable"] == str(venv / "bin" / name)
         for key in ("prefix", "base_prefix", "path"):
             assert got[key] == plain[key], f"bin/{name}: sys.{key}"
+    # and so does a venv derived from it (through the base launcher)
+    inner = tmp_path / "inner"
+    res = run([python, "-m", "venv", "--without-pip", inner], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    got = run_json([inner / "bin" / "python", "-c", "import json, sys; print(json.dumps("
+                    "[sys.prefix, 'libjemalloc' in open('/proc/self/maps').read()]))"], base_env)
+    assert got == [str(inner), True]
+
+
+# --------------------------------------------------------------------------
+# realpath(sys.executable) is a launcher (DESIGN.md 2: 0.1 led to the CLI)
+
+REALPATH_CHECK = r"""
+import json, os, subprocess, sys
+CHILD = (
+    "import json, os, sys\n"
+    "with open('/proc/self/maps') as f:\n"
+    "    maps = f.read()\n"
+    "print(json.dumps([sys.executable, sys.prefix, 'libjemalloc' in maps,\n"
+    "                  os.environ.get('ITEST_FROM_CONFIG')]))\n"
+)
+real = os.path.realpath(sys.executable)
+child = subprocess.run([real, "-c", CHILD], capture_output=True, text=True)
+version = subprocess.run([real, "--version"], capture_output=True, text=True)
+print(json.dumps({"real": real,
+                  "child": [child.returncode, child.stdout, child.stderr],
+                  "version": [version.returncode, version.stdout, version.stderr]}))
+"""
+
+
+@pytest.mark.parametrize("it", interp_params())
+def test_realpath_of_sys_executable_is_a_launcher(it, stage, tmp_path, base_env, jemalloc):
+    """What CPython's own test_subprocess (and any program that resolves
+    sys.executable) runs: the venv's bin/python3.X, a launcher with the
+    venv's config (stamped), not the CLI. `--version` is Python's."""
+    venv = tmp_path / "venv"
+    plain_venv(it, venv, base_env)
+    tool_ok(stage, "install", venv, "--preload", "jemalloc", *env_args(CONFIG_ENV), env=base_env)
+    python = venv / "bin" / "python"
+    main = venv / "bin" / main_launcher_name(it)
+    got = run_json([python, "-c", REALPATH_CHECK], base_env)
+    assert got["real"] == str(main)
+    rc, out, err = got["child"]
+    assert rc == 0 and err == "", err
+    assert json.loads(out) == [str(main), str(venv), True, CONFIG_ENV["ITEST_FROM_CONFIG"]]
+    plain_version = run([it.path, "--version"], base_env)
+    assert got["version"] == [0, plain_version.stdout.decode(), plain_version.stderr.decode()]
+    assert not got["version"][1].startswith("pyshim")
+
+
+def test_realpath_of_sys_executable_with_symlink_layout(stage, tmp_path, base_env, py):
+    """--symlink: realpath(sys.executable) is the shared, unstamped
+    PREFIX/lib/pyshim/pyshim-launcher; it is still a launcher (never the
+    CLI), but with no config to find from there it refuses to run (what the
+    shared layout loses, see the README)."""
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    tool_ok(stage, "install", venv, "--symlink", env=base_env)
+    got = run_json([venv / "bin" / "python", "-c", REALPATH_CHECK], base_env)
+    assert got["real"] == str(stage.shim)
+    for key in ("child", "version"):
+        rc, out, err = got[key]
+        assert rc == 125 and out == "", got
+        assert err.startswith(f"pyshim: error: no pyshim.toml found for {stage.shim}\n"), err
 
 
 # --------------------------------------------------------------------------
@@ -682,7 +873,8 @@ def test_uninstall_with_a_missing_backup_changes_nothing_and_can_be_rerun(
     saved = tmp_path / "saved-python3"
     backup.rename(saved)
     res = tool(stage, "uninstall", venv, env=base_env)
-    err = refused(res, f"the backup of bin/python3 is missing: {backup}")
+    err = refused(res, "the backup of bin/python3 is missing or not a regular file")
+    assert "  expected: .pyshim/backup/python3" in err.splitlines(), err
     assert "nothing was changed" in err
     # Nothing changed: every bin/ name is still the launcher, none was deleted.
     after_failure = tree(venv)

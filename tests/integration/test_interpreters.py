@@ -16,8 +16,10 @@ from conftest import (
     CONFIG_ENV,
     INFO,
     assert_probe,
+    assert_self_contained_venv,
     caller_env,
     interp_params,
+    main_launcher_name,
     make_venv,
     place_launcher,
     plain_pool_spawn_error,
@@ -34,7 +36,7 @@ PYPY_SYMLINK_UNSUPPORTED = (
     "PyPy venv with bin/python a symlink to the shim: not a supported layout. PyPy resolves "
     "a symlinked argv[0] and searches for its stdlib and pyvenv.cfg from the pyshim binary's "
     "folder (wrong base_prefix/sys.path); `pyshim install` always copies the launcher into a "
-    "PyPy venv (test_pypy_install_copies_the_launcher)"
+    "PyPy venv, --symlink or not (test_pypy_install_copies_the_launcher)"
 )
 
 
@@ -141,36 +143,40 @@ def _pypy_params():
     return [p for p in interp_params() if p.values[0].kind == "pypy"]
 
 
+@pytest.mark.parametrize("layout", ["default", "--symlink"])
 @pytest.mark.parametrize("interp", _pypy_params())
-def test_pypy_install_copies_the_launcher(interp, stage, tmp_path, base_env, jemalloc, testlibs):
-    """`pyshim install` on a `pypy3 -m venv` venv installs a copy of the
-    launcher (and says so), the restore library in VENV/lib/pyshim/, and the
-    venv reports what the plain PyPy venv did."""
+def test_pypy_install_copies_the_launcher(interp, layout, stage, tmp_path, base_env, jemalloc,
+                                          testlibs):
+    """`pyshim install` on a `pypy3 -m venv` venv installs a stamped copy of
+    the launcher whatever the layout asked for (with --symlink it says why
+    not), the restore library in VENV/lib/pyshim/, no base launcher (PyPy
+    cannot run standalone), and the venv reports what the plain PyPy venv
+    did."""
     root = tmp_path / "venv"
     plain = plain_venv(interp, root, base_env)
     env_args = [arg for k, v in CONFIG_ENV.items() for arg in ("--env", f"{k}={v}")]
-    res = pyshim_tool(stage, "install", root, "--preload", jemalloc, "--library-path",
-                      testlibs.libdir, *env_args, env=base_env)
+    layout_args = [] if layout == "default" else [layout]
+    res = pyshim_tool(stage, "install", root, *layout_args, "--preload", jemalloc,
+                      "--library-path", testlibs.libdir, *env_args, env=base_env)
     out = res.stdout.decode()
     assert res.returncode == 0, out + res.stderr.decode()
-    assert "PyPy interpreter: installing a copy of the launcher" in out, out
+    note = "PyPy interpreter: installing a copy of the launcher" in out
+    assert note == (layout == "--symlink"), out
 
+    main = main_launcher_name(interp)
+    stamp = assert_self_contained_venv(stage, root, main, base=False)
+    assert stamp["preload"] == [str(jemalloc)] and stamp["env"] == CONFIG_ENV
     python = root / "bin" / "python"
-    assert python.is_file() and not python.is_symlink()
-    assert python.read_bytes() == stage.shim.read_bytes()
-    assert os.access(python, os.X_OK)
     restore_copy = root / "lib" / "pyshim" / stage.restore.name
-    assert restore_copy.is_file() and not restore_copy.is_symlink()
-    assert restore_copy.read_bytes() == stage.restore.read_bytes()
 
     names = sorted(p.name for p in (root / "bin").iterdir()
                    if p.name.startswith(("python", "pypy")))
-    assert {"python", "python3", "pypy3"} <= set(names), names
+    assert {"python", "python3", "pypy3", main} <= set(names), names
     for name in names:
         launcher = root / "bin" / name
-        # every other name leads to the copy inside the venv, never to the
-        # pyshim binary of the prefix
-        assert launcher.resolve() == python
+        # every name leads to the copy inside the venv, never to the
+        # launcher of the prefix
+        assert launcher.resolve() == root / "bin" / main
         got = run_json([launcher, "-c", INFO], base_env)
         assert got["executable"] == str(launcher), name
         for key in ("prefix", "base_prefix", "path"):

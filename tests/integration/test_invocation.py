@@ -8,14 +8,18 @@ that a child started through sys.executable comes back through the shim."""
 
 import json
 import os
+import re
 import shutil
 
 import pytest
 
 from conftest import (
+    BASE_EXECUTABLE_PTH,
     INFO,
+    assert_self_contained_venv,
     install_venv,
     interp_params,
+    main_launcher_name,
     place_launcher,
     run,
     run_json,
@@ -144,21 +148,27 @@ def test_standalone_invocation(case, interp, stage, tmp_path, base_env, jemalloc
     assert res.stderr == b""
 
 
-BASE_EXECUTABLE_PTH = "pyshim-base-executable.pth"
-
-
 def _site_packages(venv_root):
     found = sorted(venv_root.glob("lib/python3.*/site-packages"))
     assert len(found) == 1, found
     return found[0]
 
 
-def _nested_venv_works(outer, inner, base_env):
-    """inner was made by `outer/bin/python -m venv`: it links (maybe through
-    other venvs) to the outer launcher and works through the outer config."""
+def _base_launcher(outer):
+    return outer.root / ".pyshim" / "base" / "bin" / main_launcher_name(outer.interp)
+
+
+def _nested_venv_works(outer, inner, base_env, copies=False):
+    """inner was made by `outer/bin/python -m venv` (maybe through other
+    venvs made that way): its python leads to the outer venv's base launcher
+    (with --copies: is a copy of it) and works through the outer config."""
     link = inner / "bin" / "python"
-    assert link.is_symlink()
-    assert os.path.realpath(link) == os.path.realpath(outer.python)  # the shim binary
+    if copies:
+        assert not link.is_symlink()
+        assert link.read_bytes() == _base_launcher(outer).read_bytes()
+    else:
+        assert link.is_symlink()
+        assert os.path.realpath(link) == str(_base_launcher(outer))
     res = run([link, "-c", SNIPPET], base_env)
     assert res.returncode == 0, res.stderr.decode()
     got = json.loads(res.stdout)
@@ -176,44 +186,63 @@ def _nested_venv_works(outer, inner, base_env):
 
 @pytest.mark.parametrize("interp", interp_params(include_pypy=False))
 def test_nested_venv_from_shim_venv(interp, stage, tmp_path, base_env, jemalloc):
-    """A venv made with an installed shim venv's python (DESIGN.md 3.2: "a
-    nested venv made from a shim venv links to the outer shim") works through
-    the outer config. In 3.11+ this relies on the .pth that `pyshim install`
-    writes (sys._base_executable = the launcher, not the pyshim binary)."""
+    """A venv made with an installed shim venv's python (DESIGN.md 2a: made
+    from sys._base_executable, which the venv's .pth points at the base
+    launcher) links to the outer venv's base launcher, a stamped copy of its
+    own, and works through the outer config."""
     outer = install_venv(stage, interp, tmp_path / "outer", base_env, "--preload", jemalloc)
-    assert (_site_packages(outer.root) / BASE_EXECUTABLE_PTH).is_file()
-    base = run_json(
+    base = _base_launcher(outer)
+    assert_self_contained_venv(stage, outer.root, main_launcher_name(interp))
+    got = run_json(
         [outer.python, "-c", "import json, sys; print(json.dumps(sys._base_executable))"],
         base_env)
-    assert base == str(outer.python)
+    assert got == str(base)
     inner = tmp_path / "inner"
     res = run([outer.python, "-m", "venv", "--without-pip", inner], base_env)
     assert res.returncode == 0, res.stderr.decode()
-    # the inner venv links to the outer launcher, not to the pyshim binary
-    assert (inner / "bin" / "python").resolve(strict=True) == stage.shim
+    # the inner venv links to the outer base launcher: not to the outer
+    # venv's own bin/python3.X, not to the prefix's launcher
+    assert (inner / "bin" / "python").resolve(strict=True) == base
     chain = [os.readlink(inner / "bin" / "python")]
-    if not os.path.isabs(chain[0]):  # python -> python3.X -> outer launcher
-        chain.append(os.readlink(inner / "bin" / chain[0]))
-    assert chain[-1] == str(outer.python), chain
+    while not os.path.isabs(chain[-1]):  # python -> python3.X -> the base launcher
+        chain.append(os.readlink(inner / "bin" / chain[-1]))
+    assert chain[-1] == str(base), chain
+    assert not (_site_packages(inner) / BASE_EXECUTABLE_PTH).exists()
     _nested_venv_works(outer, inner, base_env)
 
 
 @pytest.mark.parametrize("interp", interp_params(include_pypy=False))
-def test_venv_nested_two_deep_from_shim_venv(request, interp, stage, tmp_path, base_env,
-                                             jemalloc):
+def test_nested_copies_venv_from_shim_venv(interp, stage, tmp_path, base_env, jemalloc):
+    """`outer/bin/python -m venv --copies inner`: every inner interpreter is
+    a copy of the base launcher, stamp included, so it needs no link back
+    to find the outer config."""
+    outer = install_venv(stage, interp, tmp_path / "outer", base_env, "--preload", jemalloc)
+    inner = tmp_path / "inner"
+    res = run([outer.python, "-m", "venv", "--copies", "--without-pip", inner], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    main = inner / "bin" / main_launcher_name(interp)
+    assert not main.is_symlink() and main.read_bytes() == _base_launcher(outer).read_bytes()
+    _nested_venv_works(outer, inner, base_env, copies=True)
+
+
+@pytest.mark.parametrize("interp", interp_params(include_pypy=False))
+def test_venv_nested_two_deep_from_shim_venv(interp, stage, tmp_path, base_env, jemalloc):
     """outer (installed) -> inner (python -m venv) -> inner2 (python -m venv
-    from inner): inner2 should work through the outer config too."""
-    if interp.version >= (3, 11):
-        request.node.add_marker(pytest.mark.xfail(strict=True, reason=(
-            "pyshim bug: only `pyshim install` writes pyshim-base-executable.pth, so in a venv "
-            "made by `outer/bin/python -m venv inner` (3.11+) sys._base_executable is the "
-            "realpath, <prefix>/bin/pyshim; `inner/bin/python -m venv inner2` then links "
-            "inner2/bin/python -> pyshim (in inner2/bin) and inner2's python exits 125 "
-            "'no pyshim.toml found'")))
+    from inner): inner2 works through the outer config too. In 3.11+ inner's
+    sys._base_executable is the realpath of its home interpreter, the base
+    launcher itself (a file, not a link: DESIGN.md 2a); in 3.8-3.10 it is
+    inner's own python, which leads there too."""
     outer = install_venv(stage, interp, tmp_path / "outer", base_env, "--preload", jemalloc)
     inner = tmp_path / "inner"
     res = run([outer.python, "-m", "venv", "--without-pip", inner], base_env)
     assert res.returncode == 0, res.stderr.decode()
+    got = run_json(
+        [inner / "bin" / "python", "-c", "import json, sys; print(json.dumps(sys._base_executable))"],
+        base_env)
+    if interp.version >= (3, 11):
+        assert got == str(_base_launcher(outer))
+    else:
+        assert got == str(inner / "bin" / "python")
     inner2 = tmp_path / "inner2"
     res = run([inner / "bin" / "python", "-m", "venv", "--without-pip", inner2], base_env)
     assert res.returncode == 0, res.stderr.decode()
@@ -341,3 +370,185 @@ def test_fexecve_falls_back_to_argv0(py, stage, tmp_path, base_env, jemalloc, ar
     assert got["executable"] == str(p)
     assert got["argv0"] == str(p)
     assert got["jemalloc"] is True and got["child_executable"] == str(p)
+
+
+# --------------------------------------------------------------------------
+# The stamp: the config a launcher copy carries (DESIGN.md 2a and 3.2.3)
+
+STAMP_LOG = "(stamped in the launcher: not parsed)"
+
+
+def _debug_config_line(stderr: bytes) -> str:
+    lines = [line for line in stderr.decode().splitlines()
+             if line.startswith("pyshim: debug: config ")]
+    assert len(lines) == 1, stderr.decode()
+    return lines[0][len("pyshim: debug: config "):]
+
+
+def _stamped_venv(stage, py, tmp_path, base_env, jemalloc):
+    venv = install_venv(stage, py, tmp_path / "venv", base_env, "--preload", jemalloc,
+                        "--env", "ITEST_FROM=install")
+    stamp = assert_self_contained_venv(stage, venv.root, main_launcher_name(py))
+    assert stamp["env"] == {"ITEST_FROM": "install"}
+    return venv
+
+
+ENV_CHECK = ("import json, os, sys; print(json.dumps({'executable': sys.executable, "
+             "'prefix': sys.prefix, 'from': os.environ.get('ITEST_FROM'), "
+             "'jemalloc': 'libjemalloc' in open('/proc/self/maps').read(), "
+             "'restore': sorted({l.split(None, 5)[5].strip() for l in open('/proc/self/maps') "
+             "if 'libpyshim-restore' in l})}))")
+
+
+def test_stamped_copy_runs_its_venvs_config_anywhere(py, stage, tmp_path, base_env, jemalloc):
+    """`cp VENV/bin/python3.X elsewhere/bin/python`: no pyshim.toml and no
+    restore library near the copy; the stamp gives both (the config unparsed:
+    the file it names is unchanged)."""
+    venv = _stamped_venv(stage, py, tmp_path, base_env, jemalloc)
+    copy = tmp_path / "elsewhere" / "bin" / "python"
+    copy.parent.mkdir(parents=True)
+    shutil.copy2(venv.root / "bin" / main_launcher_name(py), copy)
+    res = run([copy, "-c", SNIPPET], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    got = json.loads(res.stdout)
+    plain = run_json([py.path, "-c", INFO], base_env)
+    assert got["executable"] == got["argv0"] == got["child_executable"] == str(copy)
+    assert got["jemalloc"] is True and got["child_jemalloc"] is True
+    for key in ("prefix", "base_prefix", "path"):  # a standalone launcher now
+        assert got[key] == plain[key], f"sys.{key}"
+    res = run([copy, "-c", ENV_CHECK], dict(base_env, PYSHIM_LOG="debug"))
+    assert res.returncode == 0, res.stderr.decode()
+    assert _debug_config_line(res.stderr) == f"{venv.config} {STAMP_LOG}"
+    got = json.loads(res.stdout)
+    assert got["from"] == "install"
+    assert got["restore"] == [str(venv.root / "lib" / "pyshim" / stage.restore.name)]
+
+
+@pytest.mark.parametrize("where", ["venv", "copy"])
+def test_stamped_config_edited_by_hand_takes_effect(where, py, stage, tmp_path, base_env,
+                                                    jemalloc):
+    """The stamped pyshim.toml changed since install: it is parsed, by the
+    venv's launcher (found beside the venv) and by a copy elsewhere (found
+    through the stamp) alike."""
+    venv = _stamped_venv(stage, py, tmp_path, base_env, jemalloc)
+    launcher = venv.python
+    if where == "copy":
+        launcher = tmp_path / "elsewhere" / "python"
+        launcher.parent.mkdir()
+        shutil.copy2(venv.root / "bin" / main_launcher_name(py), launcher)
+    before = json.loads(run([launcher, "-c", ENV_CHECK], base_env).stdout)
+    assert before["from"] == "install" and before["jemalloc"] is True
+    write_config(venv.root, py.path, env={"ITEST_FROM": "hand edit"})  # no preload now
+    res = run([launcher, "-c", ENV_CHECK], dict(base_env, PYSHIM_LOG="debug"))
+    assert res.returncode == 0, res.stderr.decode()
+    assert _debug_config_line(res.stderr) == str(venv.config)  # parsed, not the stamp
+    got = json.loads(res.stdout)
+    assert got["executable"] == str(launcher)
+    assert got["from"] == "hand edit" and got["jemalloc"] is False
+
+
+@pytest.mark.parametrize("where", ["venv", "copy"])
+def test_stamped_config_file_gone_uses_the_stamp(where, py, stage, tmp_path, base_env,
+                                                 jemalloc):
+    venv = _stamped_venv(stage, py, tmp_path, base_env, jemalloc)
+    launcher = venv.python
+    if where == "copy":
+        launcher = tmp_path / "elsewhere" / "python"
+        launcher.parent.mkdir()
+        shutil.copy2(venv.root / "bin" / main_launcher_name(py), launcher)
+    venv.config.unlink()
+    res = run([launcher, "-c", ENV_CHECK], dict(base_env, PYSHIM_LOG="debug"))
+    assert res.returncode == 0, res.stderr.decode()
+    assert _debug_config_line(res.stderr) == f"{venv.config} {STAMP_LOG}"
+    got = json.loads(res.stdout)
+    assert got["executable"] == str(launcher)
+    assert got["from"] == "install" and got["jemalloc"] is True
+    if where == "venv":
+        assert got["prefix"] == str(venv.root)
+
+
+@pytest.mark.parametrize("how", ["beside", "PYSHIM_CONFIG"])
+def test_a_config_found_first_wins_over_the_stamp(how, py, stage, tmp_path, base_env, jemalloc):
+    """The stamp is the last place looked: a pyshim.toml beside the copy,
+    or $PYSHIM_CONFIG, is used instead (and the stamped file is not)."""
+    venv = _stamped_venv(stage, py, tmp_path, base_env, jemalloc)
+    launcher = tmp_path / "elsewhere" / "bin" / "python"
+    launcher.parent.mkdir(parents=True)
+    shutil.copy2(venv.root / "bin" / main_launcher_name(py), launcher)
+    env = dict(base_env, PYSHIM_LOG="debug")
+    if how == "beside":
+        cfg = write_config(launcher.parent.parent, py.path, env={"ITEST_FROM": how})
+    else:
+        (tmp_path / "cfg").mkdir()
+        cfg = write_config(tmp_path / "cfg", py.path, env={"ITEST_FROM": how})
+        env["PYSHIM_CONFIG"] = str(cfg)
+    res = run([launcher, "-c", ENV_CHECK], env)
+    assert res.returncode == 0, res.stderr.decode()
+    assert _debug_config_line(res.stderr) == str(cfg)
+    got = json.loads(res.stdout)
+    assert got["from"] == how and got["jemalloc"] is False
+    # the restore library still comes from the stamp: none near the copy
+    assert got["restore"] == [str(venv.root / "lib" / "pyshim" / stage.restore.name)]
+
+
+# --------------------------------------------------------------------------
+# Two executables: the launcher is one whatever its name, the CLI never
+
+
+@pytest.mark.parametrize("mode", ["symlink", "copy", "stamped copy"])
+def test_launcher_invoked_as_pyshim_is_a_launcher(mode, py, stage, tmp_path, base_env,
+                                                  jemalloc):
+    """PREFIX/lib/pyshim/pyshim-launcher under the name `pyshim` (a link, a
+    copy, a stamped copy) runs Python: `--version` and `--help` are
+    Python's, never the CLI's."""
+    root = tmp_path / "root"
+    launcher = root / "bin" / "pyshim"
+    if mode == "stamped copy":
+        venv = _stamped_venv(stage, py, tmp_path, base_env, jemalloc)
+        launcher.parent.mkdir(parents=True)
+        shutil.copy2(venv.root / "bin" / main_launcher_name(py), launcher)
+    else:
+        place_launcher(stage, launcher, "symlink" if mode == "symlink" else "copy")
+        write_config(root, py.path, preload=[jemalloc])
+    for args in (["--version"], ["--help"]):
+        want = run([py.path, *args], base_env)
+        got = run([launcher, *args], base_env)
+        assert got.returncode == want.returncode == 0, got.stderr.decode()
+        # --help's usage line names argv[0]: the launcher's path (P)
+        assert got.stdout.replace(bytes(launcher), bytes(py.path)) == want.stdout, args
+        assert got.stderr == want.stderr == b"", args
+    assert run([launcher, "--version"], base_env).stdout.startswith(b"Python 3.")
+    assert run([stage.cli, "--version"], base_env).stdout.startswith(b"pyshim ")
+    res = run([launcher, "-c", SNIPPET], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    got = json.loads(res.stdout)
+    assert got["executable"] == got["child_executable"] == str(launcher)
+    assert got["jemalloc"] is True and got["child_jemalloc"] is True
+
+
+def test_launcher_invoked_as_pyshim_without_config_fails_as_a_launcher(stage, tmp_path,
+                                                                        base_env):
+    launcher = tmp_path / "bin" / "pyshim"
+    place_launcher(stage, launcher, "copy")
+    res = run([launcher, "--help"], base_env)
+    assert res.returncode == 125
+    assert res.stdout == b""
+    assert res.stderr.decode().startswith(f"pyshim: error: no pyshim.toml found for {launcher}\n")
+
+
+def test_the_cli_is_never_a_launcher(py, stage, tmp_path, base_env):
+    """PREFIX/bin/pyshim linked as a venv's bin/python, beside a valid
+    pyshim.toml: still the CLI (it does not run Python)."""
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir()
+    python.symlink_to(stage.cli)
+    write_config(tmp_path, py.path)
+    res = run([python, "--version"], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    assert re.fullmatch(rb"pyshim \d+\.\d+\.\d+\n", res.stdout), res.stdout
+    res = run([python, "-c", "print('interpreter ' + 'ran')"], base_env)
+    assert res.returncode == 2, res.stderr.decode()  # a CLI usage error
+    assert res.stdout == b""
+    assert b"interpreter ran" not in res.stderr and b"--help" in res.stderr, res.stderr
+    res = run([python, "--help"], base_env)
+    assert res.returncode == 0 and b"Usage: pyshim" in res.stdout, res.stdout

@@ -60,6 +60,14 @@ TEST(PlanRestore, AMissingOrPlantedBackupChangesNothing) {
   EXPECT_NE(steps.error().message.find("not a regular file"), std::string::npos);
 }
 
+TEST(PlanRestore, AFileAlreadyBackWhoseBackupIsGoneIsSkipped) {
+  // An uninstall killed while it removed .pyshim/backup/: bin/ is restored.
+  Manifest m{true, {{"python3.11", std::nullopt}}};
+  auto steps = plan_restore(m, {file("python3.11", 10)}, {});
+  ASSERT_TRUE(steps.ok());
+  EXPECT_TRUE(steps->empty());
+}
+
 TEST(ParseManifest, RejectsNamesThatLeaveBinAndUnknownBackups) {
   for (const char* text : {
            "schema = 1\n[[replaced]]\nname = '../../etc/passwd'\nfile = true\n",

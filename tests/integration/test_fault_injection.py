@@ -1,0 +1,211 @@
+"""Crash safety of `pyshim install` and `uninstall`, proved by killing the
+real binary at every mutating syscall (strace -e inject=...:signal=SIGKILL)
+and by failing each write with ENOSPC and EIO.
+
+After every injection point: no interpreter file is lost (each original is in
+bin/ or in .pyshim/backup/), every interpreter name in bin/ exists, and one
+re-run of the same command brings the venv to the good new state; `uninstall`
+then gives the original venv back byte for byte (and with the same inodes'
+metadata). The number of injection points covered is printed."""
+
+import filecmp
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import PROBE, pyshim_tool, run, run_json
+
+PYTHON = Path("/usr/bin/python3.11")
+JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+MUTATING = ("openat,write,fsync,fchmod,fchown,rename,renameat,renameat2,unlink,unlinkat,"
+            "link,linkat,symlink,symlinkat,mkdir,mkdirat")
+INTERPRETER_NAMES = ("python", "python3", "python3.11")
+
+
+def snapshot(root: Path) -> dict:
+    """Every path under root: (kind, bytes or link text, mode)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            st = p.lstat()
+            if p.is_symlink():
+                out[rel] = ("link", os.readlink(p), st.st_mode)
+            elif p.is_file():
+                out[rel] = ("file", p.read_bytes(), st.st_mode, st.st_mtime_ns)
+            else:
+                out[rel] = ("dir", None, st.st_mode)
+    return out
+
+
+@pytest.fixture(scope="module")
+def templates(tmp_path_factory, stage):
+    if shutil.which("strace") is None:
+        pytest.skip("strace not installed (Debian package strace)")
+    base = tmp_path_factory.mktemp("fi-templates")
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
+    out = {}
+    for layout, args in (("copies", ["--copies"]), ("links", [])):
+        venv = base / layout
+        subprocess.run([str(PYTHON), "-m", "venv", "--without-pip", *args, str(venv)],
+                       check=True, env=env)
+        out[f"plain-{layout}"] = venv
+        installed = base / f"installed-{layout}"
+        shutil.copytree(venv, installed, symlinks=True)
+        res = pyshim_tool(stage, "install", installed, "--preload", JEMALLOC, env=env)
+        assert res.returncode == 0, res.stderr
+        out[f"installed-{layout}"] = installed
+    return out
+
+
+def originals(plain: Path) -> dict:
+    return {name: (plain / "bin" / name) for name in INTERPRETER_NAMES}
+
+
+def check_nothing_lost(venv: Path, plain: Path):
+    """Every interpreter name exists in bin/, and every original regular file
+    is still somewhere: in bin/ or in the backup."""
+    for name, original in originals(plain).items():
+        here = venv / "bin" / name
+        assert here.is_symlink() or here.exists(), f"bin/{name} is missing"
+        if original.is_symlink():
+            continue
+        data = original.read_bytes()
+        backup = venv / ".pyshim" / "backup" / name
+        in_bin = here.is_file() and not here.is_symlink() and here.read_bytes() == data
+        in_backup = backup.is_file() and not backup.is_symlink() and backup.read_bytes() == data
+        assert in_bin or in_backup, f"the original bin/{name} is lost"
+
+
+def check_installed(venv: Path, env):
+    """The new state: the shim runs and jemalloc is mapped."""
+    res = run_json([venv / "bin" / "python", PROBE], env)
+    assert res["parent"]["executable"] == str(venv / "bin" / "python")
+    assert str(JEMALLOC) in res["parent"]["maps"]
+
+
+def rerun(argv, venv: Path, plain: Path, env):
+    """One re-run of the same command after an injected fault must succeed,
+    except an uninstall whose kill came after its last change: the venv is
+    already the original, and a second uninstall says there is nothing to
+    undo."""
+    res = run(argv, env)
+    if res.returncode != 0 and argv[1] == "uninstall" and snapshot(venv) == snapshot(plain):
+        assert b"is not a venv installed by `pyshim install`" in res.stderr
+        return res
+    assert res.returncode == 0, res.stderr.decode()
+    return res
+
+
+def check_uninstalled(venv: Path, plain: Path):
+    assert snapshot(venv) == snapshot(plain), "uninstall did not give the original venv back"
+
+
+COMMANDS = {
+    # name: (template the command starts from, argv after the venv, template to compare)
+    "install": ("plain-copies", ["--preload", str(JEMALLOC)]),
+    "install-symlink": ("plain-links", ["--preload", str(JEMALLOC), "--symlink"]),
+    "reconfigure": ("installed-copies", ["--preload", str(JEMALLOC), "--env", "FI=1"]),
+    "uninstall": ("installed-copies", None),
+}
+
+
+def count_calls(argv, trace: Path, env, syscalls=MUTATING) -> dict:
+    """How many times the command makes each of these syscalls. strace's
+    when=N counts per syscall, so the injection points are (name, N)."""
+    subprocess.run(["strace", "-qq", "-o", str(trace), "-e", f"trace={syscalls}", *argv],
+                   env=env, capture_output=True, check=True)
+    counts = {}
+    for line in trace.read_text().splitlines():
+        if not line.startswith(("---", "+++")):
+            name = line.split("(", 1)[0]
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def points(counts: dict):
+    return [(name, n) for name, count in sorted(counts.items()) for n in range(1, count + 1)]
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_kill_at_every_mutating_syscall(command, templates, stage, tmp_path, capsys):
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": str(tmp_path)}
+    start, args = COMMANDS[command]
+    plain = templates["plain-copies"] if command != "install-symlink" else templates["plain-links"]
+    cli = "uninstall" if args is None else "install"
+
+    def fresh(i):
+        venv = tmp_path / f"v{i}"
+        if venv.exists():
+            shutil.rmtree(venv)
+        shutil.copytree(templates[start], venv, symlinks=True)
+        return venv
+
+    def argv(venv):
+        return [str(stage.cli), cli, str(venv)] + ([] if args is None else args)
+
+    where = points(count_calls(argv(fresh(0)), tmp_path / "trace", env))
+    total = len(where)
+    assert total > 20, f"only {total} mutating calls traced: is strace working?"
+    kills = 0
+    for i, (syscall, n) in enumerate(where):
+        venv = fresh(i)
+        killed = subprocess.run(
+            ["strace", "-qq", "-o", "/dev/null", "-e", f"trace={syscall}",
+             "-e", f"inject={syscall}:signal=SIGKILL:when={n}", *argv(venv)],
+            env=env, capture_output=True)
+        kills += killed.returncode in (-9, 128 + 9)  # strace dies of its tracee's signal
+        check_nothing_lost(venv, plain)
+        try:
+            rerun(argv(venv), venv, plain, env)
+        except AssertionError as e:
+            raise AssertionError(f"after a kill at {syscall} #{n}, re-running `{cli}`: {e}")
+        if cli == "install":
+            check_installed(venv, env)
+            assert run([stage.cli, "uninstall", venv], env).returncode == 0
+        check_uninstalled(venv, plain)
+        shutil.rmtree(venv)
+    assert kills == total, f"only {kills} of {total} injections killed the command"
+    with capsys.disabled():
+        print(f"\n  fault injection: {command}: killed at {kills} of {total} mutating syscalls, "
+              "each recovered by one re-run")
+
+
+@pytest.mark.parametrize("error", ["ENOSPC", "EIO"])
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_failing_writes_are_reported_and_recoverable(command, error, templates, stage, tmp_path,
+                                                     capsys):
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": str(tmp_path)}
+    start, args = COMMANDS[command]
+    plain = templates["plain-copies"] if command != "install-symlink" else templates["plain-links"]
+    cli = "uninstall" if args is None else "install"
+    venv = tmp_path / "v"
+    shutil.copytree(templates[start], venv, symlinks=True)
+    argv = [str(stage.cli), cli, str(venv)] + ([] if args is None else args)
+    where = points(count_calls(argv, tmp_path / "trace", env, "write,fsync"))
+    writes = len(where)
+    assert writes > 0
+    shutil.rmtree(venv)
+    message = {"ENOSPC": "No space left on device", "EIO": "Input/output error"}[error]
+    for syscall, n in where:
+        shutil.copytree(templates[start], venv, symlinks=True)
+        failed = subprocess.run(
+            ["strace", "-qq", "-o", "/dev/null", "-e", f"trace={syscall}",
+             "-e", f"inject={syscall}:error={error}:when={n}", *argv],
+            env=env, capture_output=True)
+        if failed.returncode != 0:
+            # The real cause, not a generic error.
+            assert message in failed.stderr.decode(), failed.stderr.decode()
+        check_nothing_lost(venv, plain)
+        rerun(argv, venv, plain, env)
+        if cli == "install":
+            check_installed(venv, env)
+            assert run([stage.cli, "uninstall", venv], env).returncode == 0
+        check_uninstalled(venv, plain)
+        shutil.rmtree(venv)
+    with capsys.disabled():
+        print(f"\n  fault injection: {command}: {error} at each of {writes} write/fsync calls")
