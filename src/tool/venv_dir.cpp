@@ -70,15 +70,25 @@ std::optional<Dir> Dir::sub(std::string_view relative, bool create) const {
     std::string part(relative.substr(0, slash));
     relative.remove_prefix(slash == std::string_view::npos ? relative.size() : slash + 1);
     if (part.empty() || part == "." || part == "..") fail("refusing path", path_, EINVAL);
-    if (create && ::mkdirat(current.fd(), part.c_str(), 0755) != 0 && errno != EEXIST) {
-      fail("cannot create", current.path_of(part), errno);
-    }
+    bool made = create && ::mkdirat(current.fd(), part.c_str(), 0755) == 0;
+    if (create && !made && errno != EEXIST) fail("cannot create", current.path_of(part), errno);
     int fd = ::openat(current.fd(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
-      if ((errno == ENOENT) && !create) return std::nullopt;
-      // ELOOP or ENOTDIR: a link or a file where a folder belongs.
-      fail(errno == ELOOP ? "refusing to follow a symlink" : "cannot open",
-           current.path_of(part), errno);
+      int err = errno;
+      if (err == ENOENT && !create) return std::nullopt;
+      // ELOOP or ENOTDIR: a link (or a file) where a folder belongs.
+      auto st = current.stat(part);
+      fail(st && S_ISLNK(st->st_mode) ? "refusing to follow a symlink" : "cannot open",
+           current.path_of(part), err);
+    }
+    // A folder root makes in someone's venv belongs to that venv's owner,
+    // like the files (they can still remove their venv).
+    struct stat parent;
+    if (made && ::geteuid() == 0 && ::fstat(current.fd(), &parent) == 0 &&
+        ::fchown(fd, parent.st_uid, parent.st_gid) != 0) {
+      int err = errno;
+      ::close(fd);
+      fail("cannot chown", current.path_of(part), err);
     }
     current = Dir(fd, current.path_of(part));
   }
