@@ -314,14 +314,30 @@ Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& 
       }
     }
   }
-  // pyshim.toml is rewritten from the options; [dynlib] exclude has no option
-  // here, so what the user wrote there is kept.
+  // Options change what they name and keep the rest of the current
+  // pyshim.toml (--reset starts from an empty config). [dynlib] exclude has
+  // no option here, so it is always kept.
   std::error_code ec;
+  std::optional<Config> current;
   if (fs::exists(venv / kConfigName, ec)) {
     std::string path = (venv / kConfigName).string();
-    if (auto current = parse_config(read_text(path), path)) {
-      for (const Setting& glob : current->dynlib_exclude) spec.dynlib_exclude.push_back(glob.value);
+    if (auto parsed = parse_config(read_text(path), path)) current = std::move(*parsed);
+  }
+  auto values = [](const std::vector<Setting>& list) {
+    std::vector<std::string> out;
+    for (const Setting& s : list) out.push_back(s.value);
+    return out;
+  };
+  if (current) spec.dynlib_exclude = values(current->dynlib_exclude);
+  if (current && !options.reset) {
+    if (options.preload.empty()) spec.preload = values(current->preload);
+    if (options.library_path.empty() && options.library_path_append.empty() &&
+        options.layers.empty()) {
+      spec.library_path = values(current->library_path);
+      spec.library_path_position = current->library_path_position;
     }
+    if (options.startup.empty()) spec.startup = values(current->startup);
+    if (options.python_path.empty()) spec.python_path = values(current->python_path);
   }
   // Refused now, with the reason, rather than at every launch.
   for (const auto* list : {&spec.preload, &spec.library_path}) {
@@ -339,7 +355,21 @@ Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& 
   }
   auto env = parse_env(options.env);
   if (!env) return env.take_error();
-  spec.env = std::move(*env);
+  if (current && !options.reset) {
+    // The current variables in their order; a name given replaces its value.
+    for (const EnvSetting& var : current->env) spec.env.emplace_back(var.name, var.value);
+    for (auto& [name, value] : *env) {
+      auto it = std::find_if(spec.env.begin(), spec.env.end(),
+                             [&](const auto& entry) { return entry.first == name; });
+      if (it != spec.env.end()) {
+        it->second = value;
+      } else {
+        spec.env.emplace_back(name, value);
+      }
+    }
+  } else {
+    spec.env = std::move(*env);
+  }
   if (asan) {
     bool user_set = false;
     for (const auto& entry : spec.env) user_set = user_set || entry.first == "ASAN_OPTIONS";
@@ -411,6 +441,34 @@ std::string main_launcher_name(const fs::path& venv, const std::vector<std::stri
   return names.front();
 }
 
+// What a re-install changed in pyshim.toml: its settings lines (comments
+// aside) that went away and that came.
+void print_config_diff(const std::string& before, const std::string& after) {
+  auto lines = [](const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      if (!line.empty() && !line.starts_with('#')) out.push_back(line);
+    }
+    return out;
+  };
+  std::vector<std::string> old_lines = lines(before);
+  std::vector<std::string> new_lines = lines(after);
+  auto missing = [](const std::vector<std::string>& from, const std::vector<std::string>& in) {
+    std::vector<std::string> out;
+    for (const std::string& line : from) {
+      if (std::find(in.begin(), in.end(), line) == in.end()) out.push_back(line);
+    }
+    return out;
+  };
+  std::vector<std::string> removed = missing(old_lines, new_lines);
+  std::vector<std::string> added = missing(new_lines, old_lines);
+  if (removed.empty() && added.empty()) return;
+  std::cout << "pyshim.toml changed:\n";
+  for (const std::string& line : removed) std::cout << "  - " << line << "\n";
+  for (const std::string& line : added) std::cout << "  + " << line << "\n";
+}
+
 // Puts launchers at dir/<main> (a file) and dir/<name> (links to it).
 bool place_launchers(const Dir& dir, const std::vector<std::string>& names,
                      const std::string& main, const std::string& image) {
@@ -454,6 +512,9 @@ void add_install_options(CLI::App& sub, InstallOptions& o) {
                "Link the venv's interpreters to the shared PREFIX/lib/pyshim/pyshim-launcher "
                "instead (one binary to upgrade; see the README for what this loses).")
       ->excludes("--copy");
+  sub.add_flag("--reset", o.reset,
+               "Start pyshim.toml from an empty config instead of changing only what the "
+               "options name.");
   sub.add_flag("--force", o.force,
                "Switch a venv that is already a shim venv to a different interpreter.");
 }
@@ -529,7 +590,9 @@ int run_install(const InstallOptions& options) {
 
   std::string config_path = root.path_of(kConfigName);
   std::string config_text = render_config(*spec);
+  std::string before = root.read(kConfigName).value_or("");
   bool changed = root.write(kConfigName, config_text, 0644);
+  if (changed && !before.empty()) print_config_diff(before, config_text);
   std::string venv_restore = (venv / "lib/pyshim" / kRestoreLibraryName).string();
 
   // The stamp: the config as the launcher would read it, plus the identity

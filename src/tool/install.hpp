@@ -23,6 +23,7 @@ struct InstallOptions {
   bool copy = false;     // accepted for 0.1 scripts: copying is the default
   bool symlink = false;  // the shared layout
   bool force = false;
+  bool reset = false;  // start from an empty config, not the current pyshim.toml
 };
 
 inline constexpr const char* kLauncherBinaryName = "pyshim-launcher";

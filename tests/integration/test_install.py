@@ -883,3 +883,32 @@ def test_uninstall_with_a_missing_backup_changes_nothing_and_can_be_rerun(
     saved.rename(backup)
     tool_ok(stage, "uninstall", venv, env=base_env)
     assert_same_tree(before, tree(venv))
+
+
+def test_reinstall_changes_what_its_options_name_and_keeps_the_rest(stage, tmp_path, base_env, py,
+                                                                      jemalloc):
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    tool_ok(stage, "install", venv, "--preload", jemalloc, "--env", "A=1",
+            "--library-path", tmp_path, env=base_env)
+    out = tool_ok(stage, "install", venv, "--env", "B=2", "--env", "A=3", env=base_env)
+    assert "pyshim.toml changed:\n  - A = '1'\n  + A = '3'\n  + B = '2'\n" in out, out
+    text = (venv / "pyshim.toml").read_text()
+    assert f"'{jemalloc}'" in text and f"'{tmp_path}'" in text, text
+    assert text.index("A = '3'") < text.index("B = '2'"), "the current order is kept"
+    # The launcher uses the merged config (its stamp is current: no parse).
+    res = run_json([venv / "bin" / "python", "-c",
+                    "import json, os; print(json.dumps([os.environ.get('A'), os.environ.get('B'),"
+                    " any('jemalloc' in l for l in open('/proc/self/maps'))]))"], base_env)
+    assert res == ["3", "2", True]
+
+
+def test_reinstall_with_reset_starts_from_an_empty_config(stage, tmp_path, base_env, py, jemalloc):
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    tool_ok(stage, "install", venv, "--preload", jemalloc, "--env", "A=1", env=base_env)
+    out = tool_ok(stage, "install", venv, "--reset", "--env", "C=3", env=base_env)
+    assert "  - A = '1'\n" in out and "  + C = '3'\n" in out, out
+    text = (venv / "pyshim.toml").read_text()
+    assert "A = " not in text and str(jemalloc) not in text.split("# ")[0] and "C = '3'" in text
+    assert "preload = []" in text
