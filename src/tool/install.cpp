@@ -142,11 +142,16 @@ Result<std::string> resolve_preload(const std::string& spec, std::vector<std::st
   }
   if (path.empty()) {
     std::string names;
-    for (const Preset& p : presets())
+    std::vector<std::string_view> preset_names;
+    for (const Preset& p : presets()) {
       names += fmt::format("{}{}", names.empty() ? "" : ", ", p.name);
+      preset_names.push_back(p.name);
+    }
+    std::string_view close = preset == nullptr ? nearest(spec, preset_names) : "";
     return usage_error(
         fmt::format("--preload {}: cannot find {}", spec, library),
-        package.empty()
+        !close.empty() ? fmt::format("did you mean '{}'? (presets: {})", close, names)
+        : package.empty()
             ? fmt::format("install the library (it must be in `ldconfig -p`), give its path, or "
                           "use a preset: {}",
                           names)

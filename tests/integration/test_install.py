@@ -912,3 +912,14 @@ def test_reinstall_with_reset_starts_from_an_empty_config(stage, tmp_path, base_
     text = (venv / "pyshim.toml").read_text()
     assert "A = " not in text and str(jemalloc) not in text.split("# ")[0] and "C = '3'" in text
     assert "preload = []" in text
+
+
+def test_a_mistyped_preset_gets_the_nearest_preset(stage, tmp_path, base_env, py):
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    res = tool(stage, "install", venv, "--preload", "jemaloc", env=base_env)
+    assert res.returncode == 2
+    assert res.stderr.decode().splitlines() == [
+        "pyshim: error: --preload jemaloc: cannot find jemaloc",
+        "  hint: did you mean 'jemalloc'? (presets: asan, ubsan, tsan, jemalloc, tcmalloc, "
+        "mimalloc)"]
