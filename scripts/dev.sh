@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # One entry point for set-up, build, demo, tests and benchmark.
 #   scripts/dev.sh demo    install deps, build, run the demo
-#   scripts/dev.sh test    install deps, build, run unit + integration tests
+#   scripts/dev.sh test    install deps, build, package, run unit + integration tests
 #   scripts/dev.sh bench   install deps, build, run the launch benchmark
 #   scripts/dev.sh build   install deps and build only
+#   scripts/dev.sh package install deps, build, make the .deb and run lintian on it
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,6 +15,7 @@ STAGE="$BUILD/stage"
 # (interpreters, allocators, tools a child process may be).
 PACKAGES=(
   build-essential cmake ninja-build pkg-config file
+  help2man dpkg-dev lintian man-db
   libcli11-dev libspdlog-dev libfmt-dev libtomlplusplus-dev libgtest-dev libelf-dev
   python3.11 python3.11-venv python3.11-dev python3.11-dbg pypy3 pypy3-venv
   python3-pytest python3-pytest-xdist
@@ -47,11 +49,24 @@ build() {
   echo "== installed to $STAGE"
 }
 
+# The .deb from CPack (settings in cmake/PackageDeb.cmake), checked by lintian;
+# sets DEB to its path.
+package() {
+  echo "== packaging"
+  rm -rf "$BUILD/package"
+  cpack --config "$BUILD/CPackConfig.cmake" -B "$BUILD/package" >/dev/null
+  DEB="$(echo "$BUILD"/package/pyshim_*.deb)"
+  echo "== lintian (errors fail; overrides with their reasons: packaging/lintian-overrides)"
+  lintian --fail-on error "$DEB"
+  echo "== $DEB"
+}
+
 run_tests() {
   echo "== unit tests"
   ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)"
   echo "== integration tests (real interpreters; skips are listed with their reason)"
-  PYSHIM_PREFIX="$STAGE" PYSHIM_BUILD="$BUILD" /usr/bin/python3.11 -m pytest "$ROOT/tests/integration" \
+  PYSHIM_PREFIX="$STAGE" PYSHIM_BUILD="$BUILD" PYSHIM_DEB="${DEB:-}" \
+    /usr/bin/python3.11 -m pytest "$ROOT/tests/integration" \
     -n "$(nproc)" -rs -q -p no:cacheprovider
 }
 
@@ -59,7 +74,8 @@ cmd="${1:-test}"
 case "$cmd" in
   build) install_deps; build ;;
   demo) install_deps; build; PYSHIM_PREFIX="$STAGE" bash "$ROOT/scripts/demo.sh" ;;
-  test) install_deps; build; run_tests ;;
+  test) install_deps; build; package; run_tests ;;
   bench) install_deps; build; PYSHIM_PREFIX="$STAGE" bash "$ROOT/tests/bench/run.sh" ;;
-  *) echo "usage: $0 demo|test|bench|build" >&2; exit 2 ;;
+  package) install_deps; build; package ;;
+  *) echo "usage: $0 demo|test|bench|build|package" >&2; exit 2 ;;
 esac

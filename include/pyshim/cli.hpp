@@ -1,4 +1,4 @@
-// Tool mode subcommands, one file each under src/cli/ (CLI11's
+// Tool mode subcommands, one file each under src/tool/ (CLI11's
 // subcom_in_files pattern): setup_x() declares the subcommand and its
 // options; its callback runs run_x() and stores the exit code.
 #pragma once
@@ -33,6 +33,14 @@ std::string default_launcher();
 
 // Prints a formatted error to stderr and returns its exit code.
 int report(const Error& error);
+// report(), and for --json also the error as a JSON document on stdout
+// (error_json in report.hpp), so a script reading stdout gets a reason too.
+int report(const Error& error, bool json);
+
+// Declares the whole CLI on app: its name, text and every subcommand. The
+// man pages and the bash completion are generated from it at build time
+// (packaging/), so they list what --help lists.
+void setup_app(CLI::App& app, Context& context);
 
 // The whole CLI: parses argv, runs one subcommand, returns the exit code.
 int tool_main(int argc, char** argv);

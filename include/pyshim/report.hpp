@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "pyshim/error.hpp"
 #include "pyshim/launch.hpp"
 
 namespace pyshim {
@@ -55,24 +56,42 @@ std::string show_json(const LaunchRequest& request, const Launch& launch);
 struct Check {
   enum class State { kPass, kFail, kSkip };
   State state = State::kPass;
+  // Which property, as a stable snake_case name for `doctor --json` (the
+  // README lists them). Not unique: each preload gets its own "preload".
+  std::string id;
   std::string what;                  // the property checked, stated positively
   std::string reason;                // kFail/kSkip: why
   std::vector<std::string> context;  // "config: file:line:col", "stderr: ...", ...
   std::string fix;                   // kFail: what to do
 
-  static Check pass(std::string what) { return {State::kPass, std::move(what), {}, {}, {}}; }
-  static Check fail(std::string what, std::string reason, std::string fix,
-                    std::vector<std::string> context = {}) {
-    return {State::kFail, std::move(what), std::move(reason), std::move(context), std::move(fix)};
+  static Check pass(std::string id, std::string what) {
+    return {State::kPass, std::move(id), std::move(what), {}, {}, {}};
   }
-  static Check skip(std::string what, std::string reason) {
-    return {State::kSkip, std::move(what), std::move(reason), {}, {}};
+  static Check fail(std::string id, std::string what, std::string reason, std::string fix,
+                    std::vector<std::string> context = {}) {
+    return {State::kFail,      std::move(id),      std::move(what),
+            std::move(reason), std::move(context), std::move(fix)};
+  }
+  static Check skip(std::string id, std::string what, std::string reason) {
+    return {State::kSkip, std::move(id), std::move(what), std::move(reason), {}, {}};
   }
 };
 
 // "✓ what", "✗ what: reason" + indented context and "fix:" lines, or
 // "- what: skipped (reason)".
 std::string format_check(const Check& check);
+
+inline constexpr int kDoctorSchemaVersion = 1;
+
+// `pyshim doctor --json` (schema in README): {"schema", "launcher", "ok",
+// "checks": [{"id", "ok", "message", "fix"}]}. A check's message is its
+// text line without the mark, then its context lines, newline-separated;
+// "ok" is false for a failed or skipped check.
+std::string doctor_json(std::string_view launcher, bool ok, const std::vector<Check>& checks);
+
+// `pyshim show --json` / `doctor --json` when there is no plan or report to
+// print: {"schema": 1, "error": {"message", "context", "hint", "exit_code"}}.
+std::string error_json(const Error& error);
 
 // What the round-trip probe (in src/cli/doctor.cpp, run as
 // `LAUNCHER -c PROBE LIB...` with the libraries to look for, as configured

@@ -111,18 +111,24 @@ std::vector<EnvChange> env_changes(const Launch& launch, EnvView caller) {
 
 std::string_view source_name(ConfigSource source) {
   switch (source) {
-    case ConfigSource::kEnvVar: return "PYSHIM_CONFIG";
-    case ConfigSource::kStamp: return "stamp";
-    case ConfigSource::kFile: break;
+    case ConfigSource::kEnvVar:
+      return "PYSHIM_CONFIG";
+    case ConfigSource::kStamp:
+      return "stamp";
+    case ConfigSource::kFile:
+      break;
   }
   return "file";
 }
 
 std::string_view source_note(ConfigSource source) {
   switch (source) {
-    case ConfigSource::kEnvVar: return "  (from PYSHIM_CONFIG)";
-    case ConfigSource::kStamp: return "  (stamped in the launcher: not parsed at launch)";
-    case ConfigSource::kFile: break;
+    case ConfigSource::kEnvVar:
+      return "  (from PYSHIM_CONFIG)";
+    case ConfigSource::kStamp:
+      return "  (stamped in the launcher: not parsed at launch)";
+    case ConfigSource::kFile:
+      break;
   }
   return "  (parsed at launch)";
 }
@@ -246,6 +252,57 @@ std::string format_check(const Check& check) {
   return out;
 }
 
+namespace {
+
+std::string check_message(const Check& check) {
+  std::string out;
+  switch (check.state) {
+    case Check::State::kPass:
+      out = check.what;
+      break;
+    case Check::State::kSkip:
+      out = fmt::format("{}: skipped ({})", check.what, check.reason);
+      break;
+    case Check::State::kFail:
+      out = fmt::format("{}: {}", check.what, check.reason);
+      break;
+  }
+  for (const std::string& line : check.context) out += fmt::format("\n{}", line);
+  return out;
+}
+
+std::string to_json(const toml::table& root) {
+  std::ostringstream stream;
+  stream << toml::json_formatter{root} << '\n';
+  return std::move(stream).str();
+}
+
+}  // namespace
+
+std::string doctor_json(std::string_view launcher, bool ok, const std::vector<Check>& checks) {
+  toml::array list;
+  for (const Check& check : checks) {
+    list.push_back(toml::table{{"id", check.id},
+                               {"ok", check.state == Check::State::kPass},
+                               {"message", check_message(check)},
+                               {"fix", check.fix}});
+  }
+  return to_json(toml::table{{"schema", kDoctorSchemaVersion},
+                             {"launcher", launcher},
+                             {"ok", ok},
+                             {"checks", std::move(list)}});
+}
+
+std::string error_json(const Error& error) {
+  toml::array context;
+  for (const std::string& line : error.context) context.push_back(line);
+  return to_json(toml::table{{"schema", 1},
+                             {"error", toml::table{{"message", error.message},
+                                                   {"context", std::move(context)},
+                                                   {"hint", error.hint},
+                                                   {"exit_code", error.exit_code}}}});
+}
+
 ProbeOutput ProbeOutput::parse(std::string_view text) {
   ProbeOutput probe;
   while (!text.empty()) {
@@ -362,17 +419,17 @@ std::vector<std::string> stderr_context(std::string_view err, std::size_t max_li
 }
 
 void check_mapped(std::vector<Check>& out, const RoundTrip& trip, const ProbeOutput& probe,
-                  std::string_view where, std::string_view key) {
+                  std::string_view id, std::string_view where, std::string_view key) {
   std::vector<std::string> maps = probe.all(key);
   for (const Library& lib : trip.preloads) {
     std::string what = fmt::format("preload mapped in {}: {}", where, lib.path);
     if (auto mapped = mapped_as(lib, maps)) {
-      out.push_back(Check::pass(*mapped == lib.path || *mapped == lib.real
-                                    ? what
-                                    : fmt::format("{} (as {})", what, *mapped)));
+      out.push_back(Check::pass(std::string(id), *mapped == lib.path || *mapped == lib.real
+                                                     ? what
+                                                     : fmt::format("{} (as {})", what, *mapped)));
     } else {
       out.push_back(Check::fail(
-          std::move(what), "not in /proc/self/maps",
+          std::string(id), std::move(what), "not in /proc/self/maps",
           "the loader skipped it; its reason is in an \"ld.so\" line of the launcher's stderr "
           "(wrong ELF class or machine, a statically linked interpreter, an unreadable file)",
           stderr_context(trip.err)));
@@ -386,7 +443,7 @@ std::vector<Check> all_round_trip_checks(const RoundTrip& trip) {
       "run `PYSHIM_LOG=debug {} -c pass` to see what the launcher and the interpreter do",
       trip.launcher);
   if (trip.timed_out) {
-    out.push_back(Check::fail("live round trip",
+    out.push_back(Check::fail("round_trip", "live round trip",
                               fmt::format("no answer within {} s", trip.timeout_seconds), rerun,
                               stderr_context(trip.err)));
     return out;
@@ -394,7 +451,7 @@ std::vector<Check> all_round_trip_checks(const RoundTrip& trip) {
   ProbeOutput probe = ProbeOutput::parse(trip.out);
   if (!probe.has("done")) {
     out.push_back(
-        Check::fail("live round trip",
+        Check::fail("round_trip", "live round trip",
                     fmt::format("`{} -c <probe>` did not run the probe to the end ({}{})",
                                 trip.launcher, trip.status, probe.empty() ? ", no output" : ""),
                     rerun, stderr_context(trip.err)));
@@ -404,27 +461,28 @@ std::vector<Check> all_round_trip_checks(const RoundTrip& trip) {
   std::string executable = probe.get("executable").value_or("");
   std::string expected = lexically_normal(trip.launcher);
   if (lexically_normal(executable) == expected) {
-    out.push_back(Check::pass(fmt::format("sys.executable is the launcher: {}", trip.launcher)));
+    out.push_back(Check::pass("sys_executable",
+                              fmt::format("sys.executable is the launcher: {}", trip.launcher)));
   } else {
     out.push_back(Check::fail(
-        "sys.executable is the launcher",
+        "sys_executable", "sys.executable is the launcher",
         fmt::format("it is {:?}, not {}", executable, trip.launcher),
         "children started through sys.executable would bypass the launcher: point 'interpreter' "
         "at a CPython or PyPy binary that takes sys.executable from argv[0]"));
   }
 
-  check_mapped(out, trip, probe, "the interpreter", "parent.map");
+  check_mapped(out, trip, probe, "preload_mapped", "the interpreter", "parent.map");
 
   if (auto error = probe.get("spawn.error")) {
-    out.push_back(Check::fail("a multiprocessing spawn worker starts", *error,
+    out.push_back(Check::fail("spawn_worker", "a multiprocessing spawn worker starts", *error,
                               "run a spawn worker by hand through the launcher to see the error",
                               stderr_context(trip.err)));
   } else {
-    check_mapped(out, trip, probe, "a spawn worker", "spawn.map");
+    check_mapped(out, trip, probe, "spawn_preload_mapped", "a spawn worker", "spawn.map");
   }
 
   if (auto error = probe.get("sh.error")) {
-    out.push_back(Check::fail("a /bin/sh child starts", *error,
+    out.push_back(Check::fail("sh_child", "a /bin/sh child starts", *error,
                               "check that /bin/sh runs in this environment",
                               stderr_context(trip.err)));
     return out;
@@ -432,20 +490,20 @@ std::vector<Check> all_round_trip_checks(const RoundTrip& trip) {
   std::string restore_fix =
       "the restore library did not run before main(): check that it is in LD_PRELOAD (`pyshim "
       "show`) and that the interpreter is dynamically linked";
-  auto env_check = [&](std::string_view var, std::string_view key,
+  auto env_check = [&](std::string id, std::string_view var, std::string_view key,
                        const std::optional<std::string>& caller) {
     std::optional<std::string> child = probe.get(key);
     std::string what =
         fmt::format("/bin/sh child gets the caller's {} ({})", var, describe_value(caller));
     if (child == caller) {
-      out.push_back(Check::pass(std::move(what)));
+      out.push_back(Check::pass(std::move(id), std::move(what)));
     } else {
-      out.push_back(Check::fail(std::move(what), fmt::format("it got {}", describe_value(child)),
-                                restore_fix));
+      out.push_back(Check::fail(std::move(id), std::move(what),
+                                fmt::format("it got {}", describe_value(child)), restore_fix));
     }
   };
-  env_check(kPreloadVar, "sh.ld_preload", trip.caller_preload);
-  env_check(kLibraryPathVar, "sh.ld_library_path", trip.caller_library_path);
+  env_check("sh_ld_preload", kPreloadVar, "sh.ld_preload", trip.caller_preload);
+  env_check("sh_ld_library_path", kLibraryPathVar, "sh.ld_library_path", trip.caller_library_path);
 
   // A library the caller preloads itself is rightly mapped in the child too.
   std::vector<std::string_view> callers_own;
@@ -462,19 +520,19 @@ std::vector<Check> all_round_trip_checks(const RoundTrip& trip) {
   }
   std::string what = "/bin/sh child has no preload or restore library mapped";
   if (leaked.empty()) {
-    out.push_back(Check::pass(what));
+    out.push_back(Check::pass("sh_nothing_mapped", what));
   } else {
-    out.push_back(
-        Check::fail(what, fmt::format("mapped: {}", fmt::join(leaked, ", ")), restore_fix));
+    out.push_back(Check::fail("sh_nothing_mapped", what,
+                              fmt::format("mapped: {}", fmt::join(leaked, ", ")), restore_fix));
   }
 
   std::vector<std::string> bookkeeping = probe.all("sh.bookkeeping");
   what = "/bin/sh child has no PYSHIM_ORIG_* variables";
   if (bookkeeping.empty()) {
-    out.push_back(Check::pass(what));
+    out.push_back(Check::pass("sh_no_bookkeeping", what));
   } else {
-    out.push_back(
-        Check::fail(what, fmt::format("it has {}", fmt::join(bookkeeping, ", ")), restore_fix));
+    out.push_back(Check::fail("sh_no_bookkeeping", what,
+                              fmt::format("it has {}", fmt::join(bookkeeping, ", ")), restore_fix));
   }
   return out;
 }

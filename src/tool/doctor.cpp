@@ -27,11 +27,11 @@
 #include "hooks.hpp"
 #include "install.hpp"
 #include "pyshim/cli.hpp"
-#include "pyshim/stamp.hpp"
 #include "pyshim/elf.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/report.hpp"
+#include "pyshim/stamp.hpp"
 
 extern char** environ;
 
@@ -112,24 +112,34 @@ sys.stdout.flush()
 
 struct Options {
   std::string launcher;
+  bool json = false;
 };
 
+// Text: one line per check, printed as it is made (the round trip can take
+// seconds). JSON: kept for one document at the end.
 class Report {
  public:
-  void add(const Check& check) {
-    std::string text = format_check(check);
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);  // the round trip can take seconds: show progress
+  explicit Report(bool json) : json_(json) {}
+  void add(Check check) {
+    if (!json_) {
+      std::string text = format_check(check);
+      std::fwrite(text.data(), 1, text.size(), stdout);
+      std::fflush(stdout);
+    }
     if (check.state == Check::State::kFail) failed_ = true;
+    checks_.push_back(std::move(check));
   }
   bool failed() const { return failed_; }
+  const std::vector<Check>& checks() const { return checks_; }
 
  private:
+  bool json_ = false;
   bool failed_ = false;
+  std::vector<Check> checks_;
 };
 
-Check from_error(std::string what, const Error& error) {
-  return Check::fail(std::move(what), error.message, error.hint, error.context);
+Check from_error(std::string id, std::string what, const Error& error) {
+  return Check::fail(std::move(id), std::move(what), error.message, error.hint, error.context);
 }
 
 std::string config_context(const Config& config, Origin origin) {
@@ -173,30 +183,32 @@ bool check_interpreter(Report& report, FileSystem& fs, const LaunchRequest& requ
       "point 'interpreter' at the real Python binary (the 'home' folder in {}/pyvenv.cfg names "
       "the one a venv was made from)",
       dirname(dirname(request.invoked_path)));
-  auto interpreter_error = [&fix](std::string what, const Error& error) {
-    Check check = from_error(std::move(what), error);
+  auto interpreter_error = [&fix](std::string id, std::string what, const Error& error) {
+    Check check = from_error(std::move(id), std::move(what), error);
     if (check.fix.find("pyshim doctor") != std::string::npos) check.fix = fix;
     return check;
   };
   if (code == kExitNotFound) {
-    report.add(interpreter_error("interpreter exists", status.error()));
+    report.add(interpreter_error("interpreter_exists", "interpreter exists", status.error()));
     return false;
   }
   FileInfo info;
   if (fs.stat(path, info) == 0) {
-    report.add(Check::pass(fmt::format("interpreter exists: {}  ({})", path,
-                                       where(config, config.interpreter.origin))));
+    report.add(
+        Check::pass("interpreter_exists", fmt::format("interpreter exists: {}  ({})", path,
+                                                      where(config, config.interpreter.origin))));
   }
   if (code == kExitCannotExecute) {
-    report.add(interpreter_error("interpreter is executable", status.error()));
+    report.add(
+        interpreter_error("interpreter_executable", "interpreter is executable", status.error()));
     return false;
   }
-  report.add(Check::pass("interpreter is executable"));
+  report.add(Check::pass("interpreter_executable", "interpreter is executable"));
   if (code != kExitOk) {
-    report.add(from_error("interpreter is not the shim", status.error()));
+    report.add(from_error("interpreter_not_shim", "interpreter is not the shim", status.error()));
     return false;
   }
-  report.add(Check::pass("interpreter is not the shim"));
+  report.add(Check::pass("interpreter_not_shim", "interpreter is not the shim"));
   return true;
 }
 
@@ -206,7 +218,8 @@ std::optional<ElfInfo> check_dynamic(Report& report, FileSystem& fs, const Confi
   std::vector<std::string> context = {config_context(config, config.interpreter.origin)};
   auto head = read_head(fs, path);
   if (!head) {
-    report.add(Check::fail(what, fmt::format("cannot read {}: {}", path, head.error().message),
+    report.add(Check::fail("interpreter_dynamic", what,
+                           fmt::format("cannot read {}: {}", path, head.error().message),
                            "check the file's permissions", context));
     return std::nullopt;
   }
@@ -214,7 +227,7 @@ std::optional<ElfInfo> check_dynamic(Report& report, FileSystem& fs, const Confi
   if (!elf && head->starts_with("#!")) {
     std::string line = head->substr(0, head->find('\n'));
     report.add(Check::fail(
-        what,
+        "interpreter_dynamic", what,
         fmt::format("it is a script ({}), not an ELF binary: the preloads and the restore "
                     "library would act on the script's interpreter, and the Python it starts "
                     "would get the caller's environment back",
@@ -223,17 +236,19 @@ std::optional<ElfInfo> check_dynamic(Report& report, FileSystem& fs, const Confi
     return std::nullopt;
   }
   if (!elf) {
-    report.add(Check::fail(what, fmt::format("not an ELF file ({})", elf.error().message),
+    report.add(Check::fail("interpreter_dynamic", what,
+                           fmt::format("not an ELF file ({})", elf.error().message),
                            "point 'interpreter' at a Python binary", context));
     return std::nullopt;
   }
   if (!elf->has_interp) {
-    report.add(Check::fail(what, "statically linked: LD_PRELOAD has no effect",
+    report.add(Check::fail("interpreter_dynamic", what,
+                           "statically linked: LD_PRELOAD has no effect",
                            "use a dynamically linked Python build; a static one never runs the "
                            "dynamic loader, so neither the preloads nor library_path apply",
                            context));
   } else {
-    report.add(Check::pass(fmt::format("{} ({})", what, describe(*elf))));
+    report.add(Check::pass("interpreter_dynamic", fmt::format("{} ({})", what, describe(*elf))));
   }
   return *elf;
 }
@@ -244,14 +259,15 @@ void check_preloads(Report& report, FileSystem& fs, const Config& config,
     std::string what = fmt::format("preload {}", lib.value);
     std::vector<std::string> context = {config_context(config, lib.origin)};
     if (has_separator(lib.value, kPreloadSeparators)) {
-      report.add(Check::fail(what, "contains ':' or whitespace, which LD_PRELOAD splits on",
+      report.add(Check::fail("preload", what,
+                             "contains ':' or whitespace, which LD_PRELOAD splits on",
                              "move or symlink the library to a plain path", context));
       continue;
     }
     FileInfo info;
     if (int err = fs.stat(lib.value, info); err != 0 || S_ISDIR(info.mode)) {
       report.add(Check::fail(
-          what,
+          "preload", what,
           err == ENOENT || err == ENOTDIR ? std::string("not found")
           : err != 0                      ? std::string(std::strerror(err))
                                           : std::string("is a directory"),
@@ -261,7 +277,7 @@ void check_preloads(Report& report, FileSystem& fs, const Config& config,
     }
     auto elf = read_elf(fs, lib.value);
     if (!elf) {
-      report.add(Check::fail(what,
+      report.add(Check::fail("preload", what,
                              fmt::format("not an ELF shared library ({})", elf.error().message),
                              "point 'preload' at the shared library itself (not a linker script "
                              "or a symlink to one)",
@@ -269,19 +285,21 @@ void check_preloads(Report& report, FileSystem& fs, const Config& config,
       continue;
     }
     if (!interpreter) {
-      report.add(Check::pass(fmt::format(
-          "{} exists ({}; not compared with the interpreter, whose ELF header is unknown)", what,
-          describe(*elf))));
+      report.add(Check::pass(
+          "preload",
+          fmt::format(
+              "{} exists ({}; not compared with the interpreter, whose ELF header is unknown)",
+              what, describe(*elf))));
     } else if (!compatible(*elf, *interpreter)) {
       report.add(Check::fail(
-          what,
+          "preload", what,
           fmt::format("{}, but the interpreter is {}: the loader ignores it", describe(*elf),
                       describe(*interpreter)),
           fmt::format("point 'preload' at the {} build of the library", describe(*interpreter)),
           context));
     } else {
-      report.add(Check::pass(
-          fmt::format("{} exists and matches the interpreter ({})", what, describe(*elf))));
+      report.add(Check::pass("preload", fmt::format("{} exists and matches the interpreter ({})",
+                                                    what, describe(*elf))));
     }
   }
 }
@@ -293,22 +311,23 @@ void check_library_path(Report& report, FileSystem& fs, const Config& config) {
     FileInfo info;
     int err = fs.stat(dir.value, info);
     if (has_separator(dir.value, kLibraryPathSeparators)) {
-      report.add(Check::fail(what,
+      report.add(Check::fail("library_path", what,
                              "contains ':', ';' or whitespace, which LD_LIBRARY_PATH splits on",
                              "symlink the folder to a plain path", context));
     } else if (err == ENOENT || err == ENOTDIR) {
-      report.add(Check::fail(what, "not found",
+      report.add(Check::fail("library_path", what, "not found",
                              "create it (e.g. `pyshim dynlib` for a layer), or remove it from "
                              "library_path",
                              context));
     } else if (err != 0) {
-      report.add(Check::fail(what, std::strerror(err), "fix its permissions", context));
+      report.add(
+          Check::fail("library_path", what, std::strerror(err), "fix its permissions", context));
     } else if (!S_ISDIR(info.mode)) {
-      report.add(Check::fail(what, "not a directory",
+      report.add(Check::fail("library_path", what, "not a directory",
                              "library_path lists folders; for a single library use 'preload'",
                              context));
     } else {
-      report.add(Check::pass(fmt::format("{} exists", what)));
+      report.add(Check::pass("library_path", fmt::format("{} exists", what)));
     }
   }
 }
@@ -316,26 +335,28 @@ void check_library_path(Report& report, FileSystem& fs, const Config& config) {
 // Returns the restore library's path ("" when missing).
 std::string check_restore_library(Report& report, FileSystem& fs, const LaunchRequest& request,
                                   const std::optional<ElfInfo>& interpreter) {
-  auto found = find_restore_library(fs, request.self_exe, request.stamp ? &*request.stamp : nullptr);
+  auto found =
+      find_restore_library(fs, request.self_exe, request.stamp ? &*request.stamp : nullptr);
   std::string what = "restore library present";
   if (!found) {
-    report.add(from_error(what, found.error()));
+    report.add(from_error("restore_library", what, found.error()));
     return {};
   }
   const std::string& path = *found;
   auto elf = read_elf(fs, path);
   if (!elf) {
-    report.add(Check::fail(what,
+    report.add(Check::fail("restore_library", what,
                            fmt::format("{} is not an ELF file ({})", path, elf.error().message),
                            "reinstall pyshim"));
   } else if (interpreter && !compatible(*elf, *interpreter)) {
-    report.add(Check::fail(what,
+    report.add(Check::fail("restore_library", what,
                            fmt::format("{} is {}, but the interpreter is {}: the loader ignores "
                                        "it and children would keep the shim's LD_PRELOAD",
                                        path, describe(*elf), describe(*interpreter)),
                            "use a pyshim built for the interpreter's architecture"));
   } else {
     report.add(Check::pass(
+        "restore_library",
         fmt::format("{}{}: {}", what, interpreter ? " and matches the interpreter" : "", path)));
   }
   return path;
@@ -350,7 +371,8 @@ void check_startup_files(Report& out, const std::string& invoked, const Config& 
   std::string fix = fmt::format("run `pyshim install {}` (it installs {} and {} in site-packages)",
                                 venv.string(), kStartupPth, kStartupModule);
   if (dirs.empty()) {
-    out.add(Check::fail(what, fmt::format("{} has no lib/*/site-packages", venv.string()),
+    out.add(Check::fail("startup_files", what,
+                        fmt::format("{} has no lib/*/site-packages", venv.string()),
                         "startup hooks need the launcher to be a venv's bin/python"));
     return;
   }
@@ -358,12 +380,13 @@ void check_startup_files(Report& out, const std::string& invoked, const Config& 
   for (const auto& dir : dirs) {
     for (const char* name : {kStartupPth, kStartupModule}) {
       if (!std::filesystem::exists(dir / name, ec)) {
-        out.add(Check::fail(what, fmt::format("{} is missing", (dir / name).string()), fix));
+        out.add(Check::fail("startup_files", what,
+                            fmt::format("{} is missing", (dir / name).string()), fix));
         return;
       }
     }
   }
-  out.add(Check::pass(fmt::format("{} in {}", what, dirs.front().string())));
+  out.add(Check::pass("startup_files", fmt::format("{} in {}", what, dirs.front().string())));
 }
 
 // The hook module reports a failing hook on stderr, one line each.
@@ -375,14 +398,14 @@ void check_startup_run(Report& out, const Config& config, const std::string& err
     std::string_view line = rest.substr(0, rest.find('\n'));
     rest.remove_prefix(std::min(rest.size(), line.size() + 1));
     if (line.starts_with("pyshim: startup hook ")) {
-      out.add(Check::fail(what, std::string(line.substr(8)),
+      out.add(Check::fail("startup_hooks_ran", what, std::string(line.substr(8)),
                           "fix the hook, or its entry in [python] startup / path"));
       return;
     }
   }
   std::vector<std::string> hooks;
   for (const Setting& hook : config.startup) hooks.push_back(hook.value);
-  out.add(Check::pass(fmt::format("{}: {}", what, fmt::join(hooks, ", "))));
+  out.add(Check::pass("startup_hooks_ran", fmt::format("{}: {}", what, fmt::join(hooks, ", "))));
 }
 
 bool looks_like_pypy(const std::string& interpreter) {
@@ -395,9 +418,10 @@ Check check_pypy_venv(FileSystem& fs, const std::string& invoked) {
   std::string dir = dirname(invoked);
   for (const std::string& candidate : {dirname(dir) + "/pyvenv.cfg", dir + "/pyvenv.cfg"}) {
     FileInfo info;
-    if (fs.stat(candidate, info) == 0) return Check::pass(fmt::format("{}: {}", what, candidate));
+    if (fs.stat(candidate, info) == 0)
+      return Check::pass("pypy_venv", fmt::format("{}: {}", what, candidate));
   }
-  return Check::fail(what,
+  return Check::fail("pypy_venv", what,
                      "standalone PyPy is unsupported (PyPy finds its lib/ from argv[0]); use it "
                      "as a venv's bin/python",
                      fmt::format("create a venv with `pypy3 -m venv VENV` and install the "
@@ -537,27 +561,28 @@ void add_unique(std::vector<std::string>& out, const std::string& value) {
 bool check_launcher_image(Report& report, const LaunchRequest& request) {
   std::string area = read_stamp_area(request.self_exe);
   if (area.empty()) {
-    report.add(Check::fail(
-        "launcher is a pyshim launcher",
-        fmt::format("{} is not a pyshim launcher", request.self_exe),
-        fmt::format("make it one with `pyshim install {}`",
-                    dirname(dirname(request.invoked_path)))));
+    report.add(Check::fail("launcher_is_pyshim", "launcher is a pyshim launcher",
+                           fmt::format("{} is not a pyshim launcher", request.self_exe),
+                           fmt::format("make it one with `pyshim install {}`",
+                                       dirname(dirname(request.invoked_path)))));
     return false;
   }
   std::string version = stamp_version(area);
   std::string venv = dirname(dirname(request.invoked_path));
   if (version != PYSHIM_VERSION) {
-    report.add(Check::fail("launcher version matches the tool",
+    report.add(Check::fail("launcher_version", "launcher version matches the tool",
                            fmt::format("{} is pyshim-launcher {}, this tool is {}",
                                        request.self_exe, version, PYSHIM_VERSION),
                            fmt::format("refresh it: pyshim install {}", venv)));
   } else {
-    report.add(Check::pass(fmt::format("launcher version {} matches the tool", version)));
+    report.add(Check::pass("launcher_version",
+                           fmt::format("launcher version {} matches the tool", version)));
   }
   if (request.stamp_error) {
-    report.add(from_error("stamped config intact", *request.stamp_error));
+    report.add(from_error("stamp", "stamped config intact", *request.stamp_error));
   } else if (!request.stamp) {
     report.add(Check::pass(
+        "stamp",
         "launcher carries no stamp (a shared launcher: it needs a pyshim.toml beside the path "
         "it is started by)"));
   } else {
@@ -568,17 +593,19 @@ bool check_launcher_image(Report& report, const LaunchRequest& request) {
                                    stamp.config.interpreter.value, stamp.config.preload.size(),
                                    stamp.config.library_path.size());
     if (fs.stat(stamp.source, info) != 0) {
-      report.add(Check::pass(fmt::format("stamp from {} (now gone: the stamp alone is used): {}",
-                                         stamp.source, says)));
+      report.add(
+          Check::pass("stamp", fmt::format("stamp from {} (now gone: the stamp alone is used): {}",
+                                           stamp.source, says)));
     } else if (identity_of(info) != stamp.identity) {
       report.add(Check::fail(
-          "stamp current",
+          "stamp", "stamp current",
           fmt::format("{} changed since the launcher was stamped: it is parsed at every launch "
                       "(stamp says: {})",
                       stamp.source, says),
           fmt::format("re-stamp it: pyshim install {}", dirname(stamp.source))));
     } else {
-      report.add(Check::pass(fmt::format("stamp current with {}: {}", stamp.source, says)));
+      report.add(
+          Check::pass("stamp", fmt::format("stamp current with {}: {}", stamp.source, says)));
     }
   }
   return true;
@@ -595,7 +622,7 @@ void check_base_launcher(Report& report, const LaunchRequest& request, bool pypy
   std::string base = fmt::format("{}/{}/{}", venv, kBaseLauncherDir, main);
   struct stat st;
   if (::lstat(base.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    report.add(Check::fail(what,
+    report.add(Check::fail("base_launcher", what,
                            fmt::format("{} is missing or not a file of its own: venvs derived "
                                        "from this one would lose the native setup",
                                        base),
@@ -604,80 +631,69 @@ void check_base_launcher(Report& report, const LaunchRequest& request, bool pypy
   }
   auto stamp = decode_stamp(read_stamp_area(base));
   if (!stamp || !stamp->has_value() || (*stamp)->source != venv + "/" + std::string(kConfigName)) {
-    report.add(Check::fail(what, fmt::format("{} is not stamped from this venv's config", base),
-                           fix));
+    report.add(Check::fail("base_launcher", what,
+                           fmt::format("{} is not stamped from this venv's config", base), fix));
     return;
   }
-  report.add(Check::pass(fmt::format("{}: {}", what, base)));
+  report.add(Check::pass("base_launcher", fmt::format("{}: {}", what, base)));
 }
 
-int run_doctor(const Options& options) {
-  std::string launcher = options.launcher.empty() ? default_launcher() : options.launcher;
-  if (launcher.empty()) {
-    return report(Error{kExitUsage,
-                        "no launcher given, and neither ./.venv/bin/python nor python on PATH "
-                        "exists",
-                        {},
-                        "give one: pyshim doctor VENV/bin/python"});
-  }
-  std::size_t env_count = 0;
-  while (environ[env_count] != nullptr) ++env_count;
-  EnvView env(environ, env_count);
-  auto request = request_for_launcher(launcher, env);
-  if (!request) return report(request.error());
-  request->thorough = true;  // also recognise a launcher of another build as the interpreter
-
+// Every check on one launcher, in order; returns doctor's exit status.
+int run_checks(Report& out, const LaunchRequest& request, EnvView env) {
   RealFileSystem fs;
-  Report out;
   std::string round_trip = "live round trip";
 
-  if (!check_launcher_image(out, *request)) return kExitCheckFailed;
-  auto found = find_config(fs, *request);
+  if (!check_launcher_image(out, request)) return kExitCheckFailed;
+  auto found = find_config(fs, request);
   std::optional<Config> config;
   if (!found) {
-    out.add(from_error("config found", found.error()));
-  } else if (auto parsed = load_config(*request, *found); !parsed) {
-    out.add(from_error("config valid", parsed.error()));
+    out.add(from_error("config", "config found", found.error()));
+  } else if (auto parsed = load_config(request, *found); !parsed) {
+    out.add(from_error("config", "config valid", parsed.error()));
   } else {
     config = std::move(*parsed);
-    out.add(Check::pass(fmt::format(
-        "config found and valid: {}{}", config->file,
-        found->source == ConfigSource::kStamp ? " (the stamp: not parsed at launch)" : "")));
+    out.add(Check::pass("config", fmt::format("config found and valid: {}{}", config->file,
+                                              found->source == ConfigSource::kStamp
+                                                  ? " (the stamp: not parsed at launch)"
+                                                  : "")));
   }
   if (!config) {
-    out.add(Check::skip("interpreter, preload and library_path checks", "they need the config"));
-    check_restore_library(out, fs, *request, std::nullopt);
-    out.add(Check::skip(round_trip, "the launcher cannot start without a valid config"));
+    out.add(Check::skip("static_checks", "interpreter, preload and library_path checks",
+                        "they need the config"));
+    check_restore_library(out, fs, request, std::nullopt);
+    out.add(
+        Check::skip("round_trip", round_trip, "the launcher cannot start without a valid config"));
     return kExitCheckFailed;
   }
 
-  bool interpreter_ok = check_interpreter(out, fs, *request, *config);
+  bool interpreter_ok = check_interpreter(out, fs, request, *config);
   std::optional<ElfInfo> interpreter_elf;
   if (interpreter_ok) interpreter_elf = check_dynamic(out, fs, *config);
   check_preloads(out, fs, *config, interpreter_elf);
   check_library_path(out, fs, *config);
-  std::string restore = check_restore_library(out, fs, *request, interpreter_elf);
-  check_startup_files(out, request->invoked_path, *config);
-  check_base_launcher(out, *request, looks_like_pypy(config->interpreter.value));
+  std::string restore = check_restore_library(out, fs, request, interpreter_elf);
+  check_startup_files(out, request.invoked_path, *config);
+  check_base_launcher(out, request, looks_like_pypy(config->interpreter.value));
 
   // PyPy is recognised by name here, and by sys.implementation after the
   // round trip for an interpreter whose name does not say.
   bool pypy_checked = false;
   if (looks_like_pypy(config->interpreter.value)) {
-    out.add(check_pypy_venv(fs, request->invoked_path));
+    out.add(check_pypy_venv(fs, request.invoked_path));
     pypy_checked = true;
   }
 
   // When the launcher would refuse to start, the round trip would only repeat
   // the error already reported above.
-  if (auto launch = prepare_launch(fs, *request); !launch) {
-    out.add(Check::skip(
-        round_trip, fmt::format("the launcher would refuse to start: {}", launch.error().message)));
+  if (auto launch = prepare_launch(fs, request); !launch) {
+    out.add(
+        Check::skip("round_trip", round_trip,
+                    fmt::format("the launcher would refuse to start: {}", launch.error().message)));
     return kExitCheckFailed;
   }
 
   RoundTrip trip;
-  trip.launcher = request->invoked_path;
+  trip.launcher = request.invoked_path;
   for (const Setting& lib : config->preload) trip.preloads.push_back(library(lib.value));
   trip.restore_library = library(restore);
   std::string_view caller_preload = env_get(env, kPreloadVar);
@@ -705,11 +721,37 @@ int run_doctor(const Options& options) {
   trip.err = std::move(captured.err);
 
   if (!pypy_checked && ProbeOutput::parse(trip.out).get("implementation") == "pypy") {
-    out.add(check_pypy_venv(fs, request->invoked_path));
+    out.add(check_pypy_venv(fs, request.invoked_path));
   }
   for (const Check& check : round_trip_checks(trip)) out.add(check);
   check_startup_run(out, *config, trip.err);
   return out.failed() ? kExitCheckFailed : kExitOk;
+}
+
+int run_doctor(const Options& options) {
+  std::string launcher = options.launcher.empty() ? default_launcher() : options.launcher;
+  if (launcher.empty()) {
+    return report(Error{kExitUsage,
+                        "no launcher given, and neither ./.venv/bin/python nor python on PATH "
+                        "exists",
+                        {},
+                        "give one: pyshim doctor VENV/bin/python"},
+                  options.json);
+  }
+  std::size_t env_count = 0;
+  while (environ[env_count] != nullptr) ++env_count;
+  EnvView env(environ, env_count);
+  auto request = request_for_launcher(launcher, env);
+  if (!request) return report(request.error(), options.json);
+  request->thorough = true;  // also recognise a launcher of another build as the interpreter
+
+  Report out(options.json);
+  int code = run_checks(out, *request, env);
+  if (options.json) {
+    std::string text = doctor_json(request->invoked_path, code == kExitOk, out.checks());
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  }
+  return code;
 }
 
 }  // namespace
@@ -721,10 +763,13 @@ void setup_doctor(CLI::App& app, Context& context) {
   sub->add_option("launcher", options->launcher,
                   "the launcher, e.g. VENV/bin/python (default: ./.venv/bin/python if it "
                   "exists, else python on PATH)");
+  sub->add_flag("--json", options->json,
+                "print one JSON document (schema 1, see README): a verdict per check");
   sub->footer(
       "Examples:\n"
       "  pyshim doctor .venv/bin/python\n"
       "  pyshim doctor ./app-python && echo ready\n"
+      "  pyshim doctor .venv/bin/python --json | python3 -m json.tool\n"
       "\n"
       "One line per check: ✓ passed, ✗ failed (with a fix), - skipped.\n"
       "The live round trip runs LAUNCHER -c <probe> with this environment and checks\n"

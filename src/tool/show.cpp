@@ -1,7 +1,8 @@
 // pyshim show [LAUNCHER] [--json]: what the launcher would do if started
 // now from this environment, and where each part of it comes from. It runs
 // the launcher's own prepare_launch(), so a launch that would fail is
-// reported with the launcher's error and exit code.
+// reported with the launcher's error and exit code (with --json, also as a
+// JSON error document on stdout, so a script reading stdout sees why).
 #include <cstdio>
 #include <memory>
 
@@ -29,19 +30,20 @@ int run_show(const Options& options) {
                         "no launcher given, and neither ./.venv/bin/python nor python on PATH "
                         "exists",
                         {},
-                        "give one: pyshim show VENV/bin/python"});
+                        "give one: pyshim show VENV/bin/python"},
+                  options.json);
   }
   std::size_t env_count = 0;
   while (environ[env_count] != nullptr) ++env_count;
   auto request = request_for_launcher(launcher, EnvView(environ, env_count));
-  if (!request) return report(request.error());
+  if (!request) return report(request.error(), options.json);
   // A launcher of another build as the interpreter is refused here at once;
   // the launcher itself notices only at the second hop.
   request->thorough = true;
 
   RealFileSystem fs;
   auto launch = prepare_launch(fs, *request);
-  if (!launch) return report(launch.error());
+  if (!launch) return report(launch.error(), options.json);
 
   std::string text = options.json ? show_json(*request, *launch) : show_text(*request, *launch);
   std::fwrite(text.data(), 1, text.size(), stdout);
@@ -67,7 +69,8 @@ void setup_show(CLI::App& app, Context& context) {
       "The plan is computed for this shell's environment, exactly as the launcher\n"
       "would compute it if started now. Exit status: 0, or the launcher's own\n"
       "(125 config or setup error, 126/127 interpreter not executable/not found),\n"
-      "or 2 for a launcher path that does not exist.");
+      "or 2 for a launcher path that does not exist. With --json a failure is also\n"
+      "printed on stdout as {\"schema\": 1, \"error\": {...}}, with that exit code.");
   sub->callback([options, &context] { context.exit_code = run_show(*options); });
 }
 

@@ -4,11 +4,15 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
 #include "pyshim/cli.hpp"
+#include "pyshim/config.hpp"
 #include "pyshim/os.hpp"
+#include "pyshim/report.hpp"
 
 #ifndef PYSHIM_VERSION
 #error "PYSHIM_VERSION must be defined by the build"
@@ -21,6 +25,14 @@ int report(const Error& error) {
   std::string text = format_error(error);
   std::fwrite(text.data(), 1, text.size(), stderr);
   return error.exit_code;
+}
+
+int report(const Error& error, bool json) {
+  if (json) {
+    std::string text = error_json(error);
+    std::fwrite(text.data(), 1, text.size(), stdout);
+  }
+  return report(error);
 }
 
 std::string default_launcher() {
@@ -38,13 +50,76 @@ std::string default_launcher() {
   return {};
 }
 
-int tool_main(int argc, char** argv) {
-  CLI::App app{
+namespace {
+
+// "pyshim install" for a subcommand, "pyshim" for the app itself.
+std::string command_path(const CLI::App& app) {
+  const CLI::App* parent = app.get_parent();
+  return parent == nullptr ? app.get_name() : command_path(*parent) + " " + app.get_name();
+}
+
+std::vector<std::string> option_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const CLI::Option* option : app.get_options()) {
+    for (const std::string& name : option->get_lnames()) names.push_back("--" + name);
+    for (const std::string& name : option->get_snames()) names.push_back("-" + name);
+  }
+  return names;
+}
+
+Error unknown_option(const CLI::App& app, std::string_view option) {
+  std::vector<std::string> valid = option_names(app);
+  std::vector<std::string_view> candidates(valid.begin(), valid.end());
+  std::string_view suggestion = nearest(option, candidates);
+  std::string command = command_path(app);
+  std::string help = fmt::format("`{} --help` lists its options", command);
+  return Error{
+      kExitUsage,
+      fmt::format("unknown option '{}' for `{}`", option, command),
+      {},
+      suggestion.empty() ? help : fmt::format("did you mean '{}'? ({})", suggestion, help)};
+}
+
+Error unknown_command(const CLI::App& app, std::string_view command) {
+  std::vector<std::string_view> names;
+  for (const CLI::App* sub : app.get_subcommands({})) names.push_back(sub->get_name());
+  std::string_view suggestion = nearest(command, names);
+  return Error{kExitUsage,
+               fmt::format("unknown command '{}'", command),
+               {},
+               suggestion.empty() ? fmt::format("the commands are {}", fmt::join(names, ", "))
+                                  : fmt::format("did you mean '{}'?", suggestion)};
+}
+
+// After a failed parse: the first word CLI11 could not place that looks like
+// a mistyped command or option. It is the cause even when CLI11 complains
+// about something else: `init V --pyhton X` fails as "--python is required".
+std::optional<Error> typo(const CLI::App& app) {
+  std::vector<const CLI::App*> chain = {&app};
+  for (const CLI::App* sub = &app; !sub->get_subcommands().empty();) {
+    sub = sub->get_subcommands().front();
+    chain.push_back(sub);
+  }
+  for (const CLI::App* level : chain) {
+    for (const std::string& word : level->remaining()) {
+      if (word.size() > 1 && word.front() == '-' && word != "--") {
+        return unknown_option(*level, std::string_view(word).substr(0, word.find('=')));
+      }
+      if (level == &app && chain.size() == 1) return unknown_command(app, word);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void setup_app(CLI::App& app, Context& context) {
+  app.name("pyshim");
+  app.description(
       "pyshim: a static launcher that stands in for the Python interpreter.\n"
       "Installed as a venv's bin/python it sets LD_PRELOAD / LD_LIBRARY_PATH from\n"
       "pyshim.toml for every interpreter started through it, workers included, and\n"
-      "gives non-Python children the caller's environment back.",
-      "pyshim"};
+      "gives non-Python children the caller's environment back.");
   app.set_version_flag("--version", "pyshim " PYSHIM_VERSION);
   app.require_subcommand(0, 1);
   app.footer(
@@ -58,32 +133,41 @@ int tool_main(int argc, char** argv) {
       "The launcher itself is a separate binary (lib/pyshim/pyshim-launcher) that\n"
       "install copies into each venv. See README.md for the pyshim.toml reference.");
 
-  Context context;
   setup_init(app, context);
   setup_install(app, context);
   setup_uninstall(app, context);
   setup_show(app, context);
   setup_doctor(app, context);
   setup_dynlib(app, context);
+}
+
+int tool_main(int argc, char** argv) {
+  CLI::App app;
+  Context context;
+  setup_app(app, context);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version are "errors" with status 0; the rest are usage
     // errors, which pyshim reports as 2 whatever CLI11's own code.
-    return app.exit(e) == 0 ? 0 : kExitUsage;
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    if (auto error = typo(app)) return report(*error);
+    app.exit(e);
+    return kExitUsage;
   } catch (const std::filesystem::filesystem_error& e) {
     // The subcommands check what they expect to fail; this is the net for
     // the rest (a full disk, a file appearing under us).
     return report(Error{kExitUsage,
-                             e.what(),
-                             {},
-                             "fix the cause and run the command again; install and uninstall "
-                             "can be re-run safely"});
+                        e.what(),
+                        {},
+                        "fix the cause and run the command again; install and uninstall "
+                        "can be re-run safely"});
   }
   if (app.get_subcommands().empty()) {
-    std::fputs(app.help().c_str(), stdout);
-    return 0;
+    // Nothing asked: a usage error, as for any other incomplete command line.
+    std::fputs(app.help().c_str(), stderr);
+    return kExitUsage;
   }
   return context.exit_code;
 }

@@ -207,7 +207,9 @@ TEST(ShowJson, EscapesQuotesAndNewlines) {
 TEST(ShowText, SaysWhereEachPartComesFrom) {
   Planned p(kConfigText, {"LD_PRELOAD=", "MALLOC_CONF=old"});
   std::string text = show_text(p.request, p.launch);
-  EXPECT_NE(text.find("config:          /venv/pyshim.toml  (parsed at launch)\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("config:          /venv/pyshim.toml  (parsed at launch)\n"),
+            std::string::npos)
+      << text;
   EXPECT_NE(text.find("interpreter:     /usr/bin/python3.11  (/venv/pyshim.toml:1:15)\n"),
             std::string::npos)
       << text;
@@ -377,8 +379,71 @@ TEST_F(RoundTripChecks, SpawnErrorIsReported) {
 }
 
 TEST(FormatCheck, SkipLine) {
-  EXPECT_EQ(format_check(Check::skip("live round trip", "the config is invalid")),
+  EXPECT_EQ(format_check(Check::skip("round_trip", "live round trip", "the config is invalid")),
             "- live round trip: skipped (the config is invalid)\n");
+}
+
+TEST_F(RoundTripChecks, IdsAreStableSnakeCaseNames) {
+  trip.out = good_output();
+  std::vector<std::string> ids;
+  for (const Check& c : round_trip_checks(trip)) ids.push_back(c.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{
+                     "sys_executable", "preload_mapped", "spawn_preload_mapped", "sh_ld_preload",
+                     "sh_ld_library_path", "sh_nothing_mapped", "sh_no_bookkeeping"}));
+}
+
+TEST(DoctorJson, OneObjectPerCheckWithContextInTheMessage) {
+  std::vector<Check> checks = {
+      Check::pass("config", "config found and valid: /venv/pyshim.toml"),
+      Check::fail("preload", "preload /l/a.so", "not found", "install the library",
+                  {"config: /venv/pyshim.toml:2:12"}),
+      Check::skip("round_trip", "live round trip", "the launcher would refuse to start"),
+  };
+  EXPECT_EQ(doctor_json("/venv/bin/python", false, checks), R"json({
+    "checks" : [
+        {
+            "fix" : "",
+            "id" : "config",
+            "message" : "config found and valid: /venv/pyshim.toml",
+            "ok" : true
+        },
+        {
+            "fix" : "install the library",
+            "id" : "preload",
+            "message" : "preload /l/a.so: not found\nconfig: /venv/pyshim.toml:2:12",
+            "ok" : false
+        },
+        {
+            "fix" : "",
+            "id" : "round_trip",
+            "message" : "live round trip: skipped (the launcher would refuse to start)",
+            "ok" : false
+        }
+    ],
+    "launcher" : "/venv/bin/python",
+    "ok" : false,
+    "schema" : 1
+}
+)json");
+}
+
+TEST(ErrorJson, CarriesTheExitCodeAndEveryPart) {
+  Error error{kExitNotFound,
+              "interpreter not found: /opt/py",
+              {"config: /v/pyshim.toml:1:15"},
+              "fix 'interpreter'"};
+  EXPECT_EQ(error_json(error), R"json({
+    "error" : {
+        "context" : [
+            "config: /v/pyshim.toml:1:15"
+        ],
+        "exit_code" : 127,
+        "hint" : "fix 'interpreter'",
+        "message" : "interpreter not found: /opt/py"
+    },
+    "schema" : 1
+}
+)json");
 }
 
 }  // namespace
