@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One entry point for set-up, build, demo, tests and benchmark.
 #   scripts/dev.sh demo    install deps, build, run the demo
-#   scripts/dev.sh test    install deps, build, package, run unit + integration tests
+#   scripts/dev.sh test    install deps, build, package, run unit + integration tests, fuzz
 #   scripts/dev.sh bench   install deps, build, run the launch benchmark
 #   scripts/dev.sh build   install deps and build only
 #   scripts/dev.sh package install deps, build, make the .deb and run lintian on it
@@ -64,10 +64,15 @@ package() {
 run_tests() {
   echo "== unit tests"
   ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)"
+  rm -f "$BUILD/fault-injection-summary.txt"
   echo "== integration tests (real interpreters; skips are listed with their reason)"
   PYSHIM_PREFIX="$STAGE" PYSHIM_BUILD="$BUILD" PYSHIM_DEB="${DEB:-}" \
     /usr/bin/python3.11 -m pytest "$ROOT/tests/integration" \
     -n "$(nproc)" -rs -q -p no:cacheprovider
+  echo "== fault injection points covered (tests/integration/test_fault_injection.py)"
+  sed 's/^/  /' "$BUILD/fault-injection-summary.txt"
+  echo "== fuzzing (libFuzzer, bounded time; any crash, leak or timeout fails)"
+  FUZZ_SECONDS="${FUZZ_SECONDS:-60}" bash "$ROOT/tests/fuzz/run.sh" "$BUILD/fuzz"
 }
 
 cmd="${1:-test}"
