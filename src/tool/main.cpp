@@ -1,4 +1,4 @@
-// pyshim: the management CLI (DESIGN.md section 7).
+// pyshim: the management CLI (the README).
 #include "pyshim/cli.hpp"
 
 namespace {

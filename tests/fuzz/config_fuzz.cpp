@@ -8,7 +8,7 @@
 //
 // Whatever the input, parse_config must return a Config or an Error without
 // crashing, leaking or hanging; a Config must satisfy what section 4 of
-// DESIGN.md promises; and make_plan must produce exactly the environment that
+// the README promises; and make_plan must produce exactly the environment that
 // section 3 describes (checked against an independent model below), and the
 // same environment again when run on its own output (no growth when nested).
 // A violated invariant prints what failed and calls __builtin_trap().
@@ -204,7 +204,7 @@ struct Expected {
   std::vector<std::string> env;                              // the whole environment
 };
 
-// What section 3 of DESIGN.md says the plan's environment is, computed
+// What the README ("How it works") says the plan's environment is, computed
 // independently of plan.cpp.
 Expected model(const Config& config, const std::vector<std::string_view>& caller,
                std::string_view restore) {

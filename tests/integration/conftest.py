@@ -85,7 +85,7 @@ class Interp:
     @property
     def venv_only(self) -> bool:
         # PyPy finds its stdlib relative to argv[0]: standalone is unsupported
-        # by design (DESIGN.md section 9).
+        # by design (the README).
         return self.kind == "pypy"
 
 
@@ -367,7 +367,7 @@ def install_venv(stage: Stage, interp: Interp, root: Path, base_env: Dict[str, s
 
 
 # --------------------------------------------------------------------------
-# Launcher images and the stamp (DESIGN.md section 2a)
+# Launcher images and the stamp (the README)
 
 STAMP_SECTION = ".pyshim.stamp"
 STAMP_CAPACITY = 16384

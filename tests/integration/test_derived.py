@@ -1,5 +1,5 @@
 """Issue 9, "Must show": environments derived from a shim venv keep its
-native setup (DESIGN.md sections 2a and 3).
+native setup (the README).
 
 A shim venv is made as a user makes one, `pyshim init V --python PY --preload
 jemalloc`, with Debian's python3.11 and pyenv's 3.8 and 3.13. From it, each
@@ -254,7 +254,7 @@ def realpath_of(venv: SourceVenv, env) -> Path:
 def derive_realpath(venv: SourceVenv, work: Path, env, via_subprocess: bool) -> List[Derived]:
     real = realpath_of(venv, env)
     command = [venv.python, "-c", VIA_REALPATH_SUBPROCESS] if via_subprocess else [real]
-    # The venv's own launcher (DESIGN.md 2a), so it still finds the venv.
+    # The venv's own launcher (the README), so it still finds the venv.
     return [Derived(real, venv.root, command)]
 
 
@@ -520,7 +520,7 @@ def test_config_edit_is_seen_by_base_launcher_and_derived_venvs(
         interp, stage, jemalloc, tcmalloc, base_env, tmp_path):
     venv = pyshim_init(stage, interp, tmp_path / "venv", base_env)
     base = Path(python_fact(venv.python, "sys._base_executable", base_env))
-    # DESIGN.md 2a: a stamped file of its own, two levels below the venv root
+    # the README: a stamped file of its own, two levels below the venv root
     assert not base.is_symlink() and base.is_file(), base
     assert venv.root in base.parents and base.parent != venv.root / "bin", base
     for name, options in (("derived", []), ("derived-copies", ["--copies"])):
@@ -544,7 +544,7 @@ def test_config_edit_is_seen_by_base_launcher_and_derived_venvs(
                      config_env={"ITEST_EDITED": "by hand, no reinstall"})
 
 
-# A space (the loader splits LD_PRELOAD on it: DESIGN.md 5), a tab, both
+# A space (the loader splits LD_PRELOAD on it: the README), a tab, both
 # quotes (TOML and shell quoting) and non-ASCII letters.
 ODD_NAME = "my venvs\t'q\" Grüße-日本"
 

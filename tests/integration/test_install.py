@@ -5,7 +5,7 @@ the installed binary as a user would.
 - init with every interpreter of the matrix (Debian's python3.11 and -dbg,
   pyenv 3.8-3.13, PyPy): the venv works through the shim (sys.executable, the
   preload in the interpreter and a spawn worker, clean /bin/sh children);
-- the layout (DESIGN.md 2a): by default a self-contained venv (bin/python3.X
+- the layout (the README): by default a self-contained venv (bin/python3.X
   a stamped copy of the launcher, the other names linking to it, the restore
   library in VENV/lib/pyshim/, a base launcher in VENV/.pyshim/base/bin/);
   with --symlink, links to PREFIX/lib/pyshim/pyshim-launcher;
@@ -251,7 +251,7 @@ def test_init_venv_works_through_the_shim(it, stage, tmp_path, base_env, jemallo
     assert (base_line in out.splitlines()) == (it.kind != "pypy"), out
     got = run_json([python, "-c", "import json, sys; print(json.dumps(sys._base_executable))"],
                    base_env)
-    # PyPy: no base launcher (standalone PyPy cannot run, DESIGN.md 9), so
+    # PyPy: no base launcher (standalone PyPy cannot run, the README), so
     # its _base_executable stays what PyPy reports in a venv: sys.executable
     assert got == (str(python) if it.kind == "pypy" else str(base))
 
@@ -692,7 +692,7 @@ def test_copy_venv_works_after_the_installed_prefix_is_deleted(layout, stage, tm
 
 
 # --------------------------------------------------------------------------
-# realpath(sys.executable) is a launcher (DESIGN.md 2: 0.1 led to the CLI)
+# realpath(sys.executable) is a launcher (the README: 0.1 led to the CLI)
 
 REALPATH_CHECK = r"""
 import json, os, subprocess, sys

@@ -201,7 +201,7 @@ def test_standalone_probe(interp, stage, tmp_path, base_env, jemalloc, testlibs)
     """A launcher outside any venv: same prefix/path as the plain interpreter,
     and item 3 in full."""
     if interp.venv_only:
-        pytest.skip("standalone PyPy is unsupported by design (DESIGN.md section 9)")
+        pytest.skip("standalone PyPy is unsupported by design (the README)")
     root = tmp_path / "standalone"
     launcher = root / "bin" / "python"
     place_launcher(stage, launcher)

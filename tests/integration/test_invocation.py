@@ -186,7 +186,7 @@ def _nested_venv_works(outer, inner, base_env, copies=False):
 
 @pytest.mark.parametrize("interp", interp_params(include_pypy=False))
 def test_nested_venv_from_shim_venv(interp, stage, tmp_path, base_env, jemalloc):
-    """A venv made with an installed shim venv's python (DESIGN.md 2a: made
+    """A venv made with an installed shim venv's python (the README: made
     from sys._base_executable, which the venv's .pth points at the base
     launcher) links to the outer venv's base launcher, a stamped copy of its
     own, and works through the outer config."""
@@ -230,7 +230,7 @@ def test_venv_nested_two_deep_from_shim_venv(interp, stage, tmp_path, base_env, 
     """outer (installed) -> inner (python -m venv) -> inner2 (python -m venv
     from inner): inner2 works through the outer config too. In 3.11+ inner's
     sys._base_executable is the realpath of its home interpreter, the base
-    launcher itself (a file, not a link: DESIGN.md 2a); in 3.8-3.10 it is
+    launcher itself (a file, not a link: the README); in 3.8-3.10 it is
     inner's own python, which leads there too."""
     outer = install_venv(stage, interp, tmp_path / "outer", base_env, "--preload", jemalloc)
     inner = tmp_path / "inner"
@@ -373,7 +373,7 @@ def test_fexecve_falls_back_to_argv0(py, stage, tmp_path, base_env, jemalloc, ar
 
 
 # --------------------------------------------------------------------------
-# The stamp: the config a launcher copy carries (DESIGN.md 2a and 3.2.3)
+# The stamp: the config a launcher copy carries (the README)
 
 STAMP_LOG = "(stamped in the launcher: not parsed)"
 

@@ -1,6 +1,6 @@
 """Issue 2, item 5: a chain of 10 interpreters, each started with
 subprocess.run([sys.executable, ...]) by the previous one, sees a
-byte-identical environment at every depth; and (DESIGN.md 3.4, "no growth
+byte-identical environment at every depth; and (the README, "no growth
 when nested") launchers chained without the restore library running in
 between compute a byte-identical environment at every hop."""
 

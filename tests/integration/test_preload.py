@@ -91,7 +91,7 @@ def test_preload_and_restore_older_cpython(flag, stage, tmp_path, base_env, jema
 
 
 # --------------------------------------------------------------------------
-# A restore library whose path the loader would split (DESIGN.md 5): it is
+# A restore library whose path the loader would split (the README): it is
 # preloaded as /proc/self/fd/N, and the restore library closes that fd.
 
 FD_CHECK = r"""
