@@ -29,6 +29,10 @@ int run_init(const InitOptions& options) {
               {},
               fmt::format("to convert an existing venv: pyshim install {}", dir.string())});
   }
+  // Options are checked before the seconds `python -m venv` takes.
+  if (auto checked = check_install_options(options.install, options.install.python); !checked) {
+    return report(checked.error());
+  }
   std::vector<std::string> argv = {options.install.python, "-m", "venv"};
   if (!options.with_pip) argv.emplace_back("--without-pip");
   argv.push_back(dir.string());

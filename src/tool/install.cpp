@@ -486,6 +486,14 @@ bool place_launchers(const Dir& dir, const std::vector<std::string>& names,
 
 }  // namespace
 
+Status check_install_options(const InstallOptions& options, const std::string& python) {
+  auto interpreter = resolve_python(python);
+  if (!interpreter) return interpreter.take_error();
+  auto spec = build_spec(options, *interpreter, absolute_path(options.venv));
+  if (!spec) return spec.take_error();
+  return Ok{};
+}
+
 void add_install_options(CLI::App& sub, InstallOptions& o) {
   sub.add_option("--preload", o.preload,
                  "Library to preload: a path, a soname (resolved with the loader cache) or a "

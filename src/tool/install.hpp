@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "pyshim/error.hpp"
+
 namespace CLI {
 class App;
 }
@@ -35,5 +37,9 @@ inline constexpr const char* kBaseLauncherDir = ".pyshim/base/bin";
 void add_install_options(CLI::App& sub, InstallOptions& options);
 
 int run_install(const InstallOptions& options);
+
+// What install would refuse in these options (presets, paths, layers, [env],
+// hooks), checked without a venv: init runs it before creating one.
+Status check_install_options(const InstallOptions& options, const std::string& python);
 
 }  // namespace pyshim::cli

@@ -923,3 +923,12 @@ def test_a_mistyped_preset_gets_the_nearest_preset(stage, tmp_path, base_env, py
         "pyshim: error: --preload jemaloc: cannot find jemaloc",
         "  hint: did you mean 'jemalloc'? (presets: asan, ubsan, tsan, jemalloc, tcmalloc, "
         "mimalloc)"]
+
+
+def test_init_checks_its_options_before_creating_the_venv(stage, tmp_path, base_env, py):
+    venv = tmp_path / "venv"
+    res = tool(stage, "init", venv, "--python", py.path, "--preload", "jemaloc",
+               "--env", "X=1", env=base_env)
+    assert res.returncode == 2
+    assert b"did you mean 'jemalloc'?" in res.stderr
+    assert not venv.exists(), "init created the venv before checking its options"
