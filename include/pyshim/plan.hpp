@@ -1,7 +1,15 @@
 // The launch plan: a pure function from (config, caller environment, invoked
 // path, restore library) to what execve() gets. No I/O happens here.
+//
+// One planner serves every caller: plan_env() writes into buffers its caller
+// provides (sized by plan_size()), so the launcher's hot path can run it on
+// its stack before the C library is even initialised; make_plan() is the
+// allocating wrapper that `pyshim show`, `doctor` and the general launch path
+// use. The decisions are therefore the same on every path by construction.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <span>
 #include <string>
@@ -9,6 +17,17 @@
 #include <vector>
 
 #include "pyshim/config.hpp"
+
+// Code the launcher runs from its ELF entry point, before the C library is
+// initialised (src/launcher/entry.cpp): it lives in its own section, calls
+// nothing outside that section (no libc: the string functions are IFUNCs not
+// yet resolved; no heap), and uses no thread-local storage (errno, the stack
+// protector's canary). tests/integration/test_hot_path.py checks the built
+// launcher for all three.
+#define PYSHIM_HOT __attribute__((section(".pyshim_hot")))
+// For the small inline helpers the hot path uses: inlined into it at any
+// optimisation level for size, rather than emitted out of line in .text.
+#define PYSHIM_INLINE inline __attribute__((always_inline))
 
 namespace pyshim {
 
@@ -38,7 +57,7 @@ using EnvView = std::span<const char* const>;  // "NAME=value" entries, no termi
 
 // The value of NAME in env, or nullptr-data view when unset (set-but-empty
 // gives a non-null empty view).
-std::string_view env_get(EnvView env, std::string_view name);
+PYSHIM_HOT std::string_view env_get(EnvView env, std::string_view name);
 inline bool env_has(EnvView env, std::string_view name) {
   return env_get(env, name).data() != nullptr;
 }
@@ -47,6 +66,174 @@ inline bool env_has(EnvView env, std::string_view name) {
 // skipping exact duplicates of what out already holds.
 void append_unique(std::vector<std::string_view>& out, std::string_view list,
                    std::string_view separators);
+
+// Reads a u32 in host byte order from unaligned bytes (the stamp's packing).
+PYSHIM_INLINE std::uint32_t load_u32(const char* p) {
+  std::uint32_t v;
+  __builtin_memcpy(&v, p, sizeof v);  // a single load: never a call
+  return v;
+}
+
+// The values of one config list, as a Config holds them (Setting objects) or
+// as a launcher's stamp packs them in its image (stamp.hpp): the planner
+// reads either in place, without copying.
+class ValueList {
+ public:
+  ValueList() = default;
+  ValueList(const std::vector<Setting>& settings)  // NOLINT(google-explicit-constructor)
+      : settings_(settings.data()), size_(settings.size()) {}
+  // n items of: u32 length, bytes, NUL, u32 line, u32 column.
+  static ValueList packed(const char* items, std::size_t n) {
+    ValueList list;
+    list.packed_ = items;
+    list.size_ = n;
+    return list;
+  }
+  PYSHIM_INLINE std::size_t size() const { return size_; }
+  PYSHIM_INLINE bool empty() const { return size_ == 0; }
+
+  class Iterator {
+   public:
+    PYSHIM_INLINE Iterator(const Setting* setting, const char* packed, std::size_t index)
+        : setting_(setting), packed_(packed), index_(index) {}
+    PYSHIM_INLINE std::string_view operator*() const {
+      if (setting_ != nullptr) return {setting_->value.data(), setting_->value.size()};
+      return {packed_ + 4, load_u32(packed_)};
+    }
+    PYSHIM_INLINE Origin origin() const {
+      if (setting_ != nullptr) return setting_->origin;
+      const char* o = packed_ + 4 + load_u32(packed_) + 1;
+      return {load_u32(o), load_u32(o + 4)};
+    }
+    PYSHIM_INLINE Iterator& operator++() {
+      ++index_;
+      if (setting_ != nullptr) {
+        ++setting_;
+      } else {
+        packed_ += 4 + load_u32(packed_) + 1 + 8;
+      }
+      return *this;
+    }
+    PYSHIM_INLINE bool operator!=(const Iterator& other) const { return index_ != other.index_; }
+
+   private:
+    const Setting* setting_;
+    const char* packed_;
+    std::size_t index_;
+  };
+  PYSHIM_INLINE Iterator begin() const { return {settings_, packed_, 0}; }
+  PYSHIM_INLINE Iterator end() const { return {nullptr, nullptr, size_}; }
+
+ private:
+  const Setting* settings_ = nullptr;
+  const char* packed_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// [env]: NAME = value pairs, from a Config or packed in a stamp.
+class EnvList {
+ public:
+  struct Entry {
+    std::string_view name;
+    std::string_view value;
+  };
+  EnvList() = default;
+  EnvList(const std::vector<EnvSetting>& vars)  // NOLINT(google-explicit-constructor)
+      : vars_(vars.data()), size_(vars.size()) {}
+  // n items of: u32 length, name, NUL, u32 length, value, NUL, u32 line, u32 column.
+  static EnvList packed(const char* items, std::size_t n) {
+    EnvList list;
+    list.packed_ = items;
+    list.size_ = n;
+    return list;
+  }
+  PYSHIM_INLINE std::size_t size() const { return size_; }
+  PYSHIM_INLINE bool empty() const { return size_ == 0; }
+
+  class Iterator {
+   public:
+    PYSHIM_INLINE Iterator(const EnvSetting* var, const char* packed, std::size_t index)
+        : var_(var), packed_(packed), index_(index) {}
+    PYSHIM_INLINE Entry operator*() const {
+      if (var_ != nullptr) {
+        return {{var_->name.data(), var_->name.size()}, {var_->value.data(), var_->value.size()}};
+      }
+      const char* value = packed_ + 4 + load_u32(packed_) + 1;
+      return {{packed_ + 4, load_u32(packed_)}, {value + 4, load_u32(value)}};
+    }
+    PYSHIM_INLINE Origin origin() const {
+      if (var_ != nullptr) return var_->origin;
+      const char* value = packed_ + 4 + load_u32(packed_) + 1;
+      const char* o = value + 4 + load_u32(value) + 1;
+      return {load_u32(o), load_u32(o + 4)};
+    }
+    PYSHIM_INLINE Iterator& operator++() {
+      ++index_;
+      if (var_ != nullptr) {
+        ++var_;
+      } else {
+        const char* value = packed_ + 4 + load_u32(packed_) + 1;
+        packed_ = value + 4 + load_u32(value) + 1 + 8;
+      }
+      return *this;
+    }
+    PYSHIM_INLINE bool operator!=(const Iterator& other) const { return index_ != other.index_; }
+
+   private:
+    const EnvSetting* var_;
+    const char* packed_;
+    std::size_t index_;
+  };
+  PYSHIM_INLINE Iterator begin() const { return {vars_, packed_, 0}; }
+  PYSHIM_INLINE Iterator end() const { return {nullptr, nullptr, size_}; }
+
+ private:
+  const EnvSetting* vars_ = nullptr;
+  const char* packed_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+// What the planner reads of a config: a view of a parsed Config
+// (plan_config) or of a launcher's stamp (StampView in stamp.hpp).
+struct PlanConfig {
+  std::string_view file;  // the pyshim.toml (named in the startup variable)
+  std::string_view interpreter;
+  Position library_path_position = Position::kPrepend;
+  ValueList preload;
+  ValueList library_path;
+  ValueList startup;
+  ValueList python_path;
+  EnvList env;
+};
+
+PlanConfig plan_config(const Config& config);
+
+// Upper bounds of what plan_env() writes, so its buffers can be sized first.
+struct PlanSize {
+  std::size_t entries = 0;  // env slots, the terminating nullptr included
+  std::size_t bytes = 0;    // the entries the plan writes, NULs included
+  std::size_t pieces = 0;   // scratch: list pieces while they are deduplicated
+};
+
+PYSHIM_HOT PlanSize plan_size(const PlanConfig& config, EnvView caller,
+                              std::size_t restore_library_size);
+
+struct PlanBuffers {
+  const char** env = nullptr;  // receives the environment for execve
+  std::size_t env_capacity = 0;
+  char* bytes = nullptr;  // receives the entries the plan writes
+  std::size_t bytes_capacity = 0;
+  std::string_view* pieces = nullptr;  // scratch
+  std::size_t pieces_capacity = 0;
+  std::size_t bytes_used = 0;  // out: the entries written are bytes[0, bytes_used)
+};
+
+// The environment for execve: the caller's entries with the plan's set,
+// nullptr-terminated, in buffers.env. Returns the number of entries (the
+// terminator not counted), or 0 when a buffer is smaller than plan_size()
+// said it must be (a plan always sets at least three variables).
+PYSHIM_HOT std::size_t plan_env(const PlanConfig& config, EnvView caller,
+                                std::string_view restore_library, PlanBuffers& buffers);
 
 struct PlanInputs {
   const Config* config = nullptr;
@@ -68,6 +255,7 @@ struct Plan {
   std::deque<std::string> storage;  // the entries the plan wrote (stable addresses)
 };
 
+// plan_env() into buffers it allocates.
 Plan make_plan(const PlanInputs& inputs);
 
 }  // namespace pyshim

@@ -25,6 +25,7 @@
 
 #include "pyshim/config.hpp"
 #include "pyshim/error.hpp"
+#include "pyshim/plan.hpp"
 
 namespace pyshim {
 
@@ -62,6 +63,25 @@ struct Stamp {
   std::string restore_library;  // absolute: the last place the launcher looks
   Config config;                // resolved: every path absolute; config.file == source
 };
+
+// A stamp read in place, without the heap: what the launcher's hot path uses
+// (decode_stamp builds a Stamp from the same view). Every string is a view
+// into the area and NUL-terminated there.
+struct StampView {
+  std::string_view source;
+  FileIdentity identity;
+  std::string_view restore_library;
+  PlanConfig config;  // config.file == source; lists packed in the area
+  Origin interpreter_origin;
+  Origin library_path_position_origin;
+};
+
+enum class StampState { kStamped, kUnstamped, kDamaged };
+
+// Checks the area as decode_stamp does (magic, format, length, checksum,
+// every list's bounds, absolute paths) and fills view when it is stamped.
+// why: a static description when it is damaged.
+PYSHIM_HOT StampState view_stamp(std::string_view area, StampView& view, const char** why);
 
 // The whole reserved area (kStampCapacity bytes), keeping the image's
 // version field. Error when the config does not fit.

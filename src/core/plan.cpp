@@ -1,95 +1,273 @@
 #include "pyshim/plan.hpp"
 
-#include <cstring>
-
 namespace pyshim {
 namespace {
 
-bool is_entry(const char* entry, std::string_view name) {
-  return std::strncmp(entry, name.data(), name.size()) == 0 && entry[name.size()] == '=';
+// The planner runs before libc is initialised (see PYSHIM_HOT), so it has
+// its own string loops: a call to strlen or memcmp would go through an IFUNC
+// that is not resolved yet.
+
+PYSHIM_HOT std::size_t length(const char* s) {
+  std::size_t n = 0;
+  while (s[n] != '\0') ++n;
+  return n;
 }
 
-// Sets NAME=value in the slot of NAME's first entry (keeping its position),
-// or at the end. Later entries of the same name are dropped: the loader and
-// os.environ take the last one, getenv() and the restore library the first,
-// so a duplicate would let the caller's value win over the plan's.
-void set_entry(Plan& plan, std::string_view name, std::string_view value) {
-  std::string& entry = plan.storage.emplace_back();
-  entry.reserve(name.size() + 1 + value.size());
-  entry.append(name).append(1, '=').append(value);
-  bool placed = false;
-  std::size_t out = 0;
-  for (std::size_t i = 0; i < plan.env.size(); ++i) {
-    if (is_entry(plan.env[i], name)) {
-      if (placed) continue;
-      plan.env[i] = entry.c_str();
-      placed = true;
-    }
-    plan.env[out++] = plan.env[i];
+PYSHIM_HOT bool same(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (a.data()[i] != b.data()[i]) return false;
   }
-  plan.env.resize(out);
-  if (!placed) plan.env.push_back(entry.c_str());
+  return true;
 }
 
-std::string join(const std::vector<std::string_view>& parts) {
-  std::size_t size = 0;
-  for (std::string_view part : parts) size += part.size() + 1;
-  std::string out;
-  out.reserve(size);
-  for (std::string_view part : parts) {
-    if (!out.empty()) out.push_back(':');
-    out.append(part);
+PYSHIM_HOT bool is_one_of(char c, std::string_view set) {
+  for (std::size_t i = 0; i < set.size(); ++i) {
+    if (set.data()[i] == c) return true;
   }
-  return out;
+  return false;
 }
+
+// The value of entry when it is "name=value".
+PYSHIM_INLINE bool split_entry(const char* entry, std::string_view name, std::string_view& value) {
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (entry[i] != name.data()[i] || entry[i] == '\0') return false;
+  }
+  if (entry[name.size()] != '=') return false;
+  const char* start = entry + name.size() + 1;
+  value = std::string_view(start, length(start));
+  return true;
+}
+
+PYSHIM_INLINE bool is_entry(const char* entry, std::string_view name) {
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (entry[i] != name.data()[i] || entry[i] == '\0') return false;
+  }
+  return entry[name.size()] == '=';
+}
+
+// The names as arrays of this file: the header's string_view variables sit in
+// writable memory (.data.rel.ro) in a position-independent build, and
+// reading one would fault in a page of it on the hot path.
+constexpr char kPreloadName[] = "LD_PRELOAD";
+constexpr char kLibraryPathName[] = "LD_LIBRARY_PATH";
+constexpr char kOrigPreloadName[] = "PYSHIM_ORIG_LD_PRELOAD";
+constexpr char kOrigLibraryPathName[] = "PYSHIM_ORIG_LD_LIBRARY_PATH";
+constexpr char kStartupName[] = "PYSHIM_STARTUP";
+constexpr char kPreloadSeparatorChars[] = ": ";
+constexpr char kLibraryPathSeparatorChars[] = ":;";
+
+template <std::size_t N>
+constexpr std::string_view name_of(const char (&name)[N]) {
+  return {name, N - 1};
+}
+static_assert(name_of(kPreloadName) == kPreloadVar &&
+              name_of(kLibraryPathName) == kLibraryPathVar &&
+              name_of(kOrigPreloadName) == kOrigPreloadVar &&
+              name_of(kOrigLibraryPathName) == kOrigLibraryPathVar &&
+              name_of(kStartupName) == kStartupVar &&
+              name_of(kPreloadSeparatorChars) == kPreloadSeparators &&
+              name_of(kLibraryPathSeparatorChars) == kLibraryPathSeparators);
 
 // Where the variables the plan reads live in the caller's environment,
 // found in one pass (the environment can be long; the launcher is hot).
+// The last entry of a name wins, as for the loader.
 struct Slots {
   std::string_view preload, library_path, orig_preload, orig_library_path;  // null: unset
 };
 
-bool split_entry(const char* entry, std::string_view name, std::string_view& value) {
-  if (std::strncmp(entry, name.data(), name.size()) != 0 || entry[name.size()] != '=') {
-    return false;
-  }
-  value = std::string_view(entry + name.size() + 1);
-  return true;
-}
-
-Slots find_slots(EnvView env) {
+PYSHIM_HOT Slots find_slots(EnvView env) {
   Slots slots;
   for (const char* entry : env) {
     if (entry[0] == 'L') {
-      split_entry(entry, kPreloadVar, slots.preload) ||
-          split_entry(entry, kLibraryPathVar, slots.library_path);
+      split_entry(entry, name_of(kPreloadName), slots.preload) ||
+          split_entry(entry, name_of(kLibraryPathName), slots.library_path);
     } else if (entry[0] == 'P') {
-      split_entry(entry, kOrigPreloadVar, slots.orig_preload) ||
-          split_entry(entry, kOrigLibraryPathVar, slots.orig_library_path);
+      split_entry(entry, name_of(kOrigPreloadName), slots.orig_preload) ||
+          split_entry(entry, name_of(kOrigLibraryPathName), slots.orig_library_path);
     }
   }
   return slots;
 }
 
-// The caller's original entry for var: recorded by an earlier hop whose
-// restore did not run, else the current value. "" means unset.
-std::string original_entry(std::string_view recorded, std::string_view var,
-                           std::string_view current) {
-  if (recorded.data() != nullptr) return std::string(recorded);
-  if (current.data() == nullptr) return {};
-  std::string entry;
-  entry.reserve(var.size() + 1 + current.size());
-  entry.append(var).append(1, '=').append(current);
+// Appends to a fixed buffer; remembers an overflow instead of writing past it.
+class Writer {
+ public:
+  PYSHIM_INLINE Writer(char* at, std::size_t capacity) : begin_(at), at_(at), end_(at + capacity) {}
+  PYSHIM_HOT void put(std::string_view s) {
+    if (static_cast<std::size_t>(end_ - at_) < s.size()) {
+      overflow_ = true;
+      return;
+    }
+    for (std::size_t i = 0; i < s.size(); ++i) at_[i] = s.data()[i];
+    at_ += s.size();
+  }
+  PYSHIM_HOT void put(char c) {
+    if (at_ == end_) {
+      overflow_ = true;
+      return;
+    }
+    *at_++ = c;
+  }
+  PYSHIM_INLINE const char* here() const { return at_; }
+  PYSHIM_INLINE bool overflow() const { return overflow_; }
+  PYSHIM_INLINE std::size_t used() const { return static_cast<std::size_t>(at_ - begin_); }
+
+ private:
+  char* begin_;
+  char* at_;
+  char* end_;
+  bool overflow_ = false;
+};
+
+// The non-empty pieces of lists, in order, without exact duplicates.
+class Pieces {
+ public:
+  PYSHIM_INLINE Pieces(std::string_view* at, std::size_t capacity) : at_(at), capacity_(capacity) {}
+  // Splits list on any of separators ("" keeps it whole).
+  PYSHIM_HOT void add(std::string_view list, std::string_view separators) {
+    std::size_t start = 0;
+    while (start < list.size()) {
+      std::size_t end = start;
+      while (end < list.size() && !is_one_of(list.data()[end], separators)) ++end;
+      std::string_view piece(list.data() + start, end - start);
+      start = end + 1;
+      if (piece.empty()) continue;
+      bool seen = false;
+      for (std::size_t i = 0; i < size_ && !seen; ++i) seen = same(at_[i], piece);
+      if (seen) continue;
+      if (size_ == capacity_) {
+        overflow_ = true;
+        return;
+      }
+      at_[size_++] = piece;
+    }
+  }
+  PYSHIM_HOT void join(Writer& out) const {
+    for (std::size_t i = 0; i < size_; ++i) {
+      if (i > 0) out.put(':');
+      out.put(at_[i]);
+    }
+  }
+  PYSHIM_INLINE bool overflow() const { return overflow_; }
+
+ private:
+  std::string_view* at_;
+  std::size_t capacity_;
+  std::size_t size_ = 0;
+  bool overflow_ = false;
+};
+
+// The environment being built: the caller's entries, then the plan's.
+class Env {
+ public:
+  PYSHIM_INLINE Env(const char** at, std::size_t capacity) : at_(at), capacity_(capacity) {}
+  PYSHIM_HOT void assign(EnvView caller) {
+    if (caller.size() > capacity_) {
+      overflow_ = true;
+      return;
+    }
+    for (std::size_t i = 0; i < caller.size(); ++i) at_[i] = caller[i];
+    size_ = caller.size();
+  }
+  // Sets entry ("name=...") in the slot of name's first entry (keeping its
+  // position), or at the end. Later entries of the same name are dropped:
+  // the loader and os.environ take the last one, getenv() and the restore
+  // library the first, so a duplicate would let the caller's value win over
+  // the plan's.
+  PYSHIM_HOT void set(std::string_view name, const char* entry) {
+    bool placed = false;
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < size_; ++i) {
+      if (is_entry(at_[i], name)) {
+        if (placed) continue;
+        at_[i] = entry;
+        placed = true;
+      }
+      at_[out++] = at_[i];
+    }
+    size_ = out;
+    if (placed) return;
+    if (size_ == capacity_) {
+      overflow_ = true;
+      return;
+    }
+    at_[size_++] = entry;
+  }
+  PYSHIM_HOT void terminate() {
+    if (size_ == capacity_) {
+      overflow_ = true;
+      return;
+    }
+    at_[size_] = nullptr;
+  }
+  PYSHIM_INLINE std::size_t size() const { return size_; }
+  PYSHIM_INLINE bool overflow() const { return overflow_; }
+
+ private:
+  const char** at_;
+  std::size_t capacity_;
+  std::size_t size_ = 0;
+  bool overflow_ = false;
+};
+
+// Starts "name=" in out; finish_entry() ends it.
+PYSHIM_HOT const char* start_entry(Writer& out, std::string_view name) {
+  const char* entry = out.here();
+  out.put(name);
+  out.put('=');
   return entry;
+}
+
+PYSHIM_HOT void finish_entry(Writer& out) {
+  out.put('\0');
+}
+
+PYSHIM_HOT void put_startup(Writer& out, const PlanConfig& config) {
+  out.put(config.file);
+  for (std::string_view dir : config.python_path) {
+    out.put("\npath=");
+    out.put(dir);
+  }
+  for (std::string_view hook : config.startup) {
+    out.put("\nhook=");
+    out.put(hook);
+  }
+}
+
+PYSHIM_HOT std::size_t startup_size(const PlanConfig& config) {
+  std::size_t n = config.file.size();
+  for (std::string_view dir : config.python_path) n += 6 + dir.size();
+  for (std::string_view hook : config.startup) n += 6 + hook.size();
+  return n;
+}
+
+// The caller's original entry for var, as the bookkeeping variable records
+// it: recorded by an earlier hop whose restore did not run, else the
+// current value ("" when unset).
+PYSHIM_HOT void put_original(Writer& out, std::string_view recorded, std::string_view var,
+                             std::string_view current) {
+  if (recorded.data() != nullptr) {
+    out.put(recorded);
+  } else if (current.data() != nullptr) {
+    out.put(var);
+    out.put('=');
+    out.put(current);
+  }
+}
+
+PYSHIM_HOT std::size_t original_size(std::string_view recorded, std::string_view var,
+                                     std::string_view current) {
+  if (recorded.data() != nullptr) return recorded.size();
+  return current.data() != nullptr ? var.size() + 1 + current.size() : 0;
 }
 
 }  // namespace
 
 std::string_view env_get(EnvView env, std::string_view name) {
   for (const char* entry : env) {
-    if (std::strncmp(entry, name.data(), name.size()) == 0 && entry[name.size()] == '=') {
-      return std::string_view(entry + name.size() + 1);
-    }
+    std::string_view value;
+    if (split_entry(entry, name, value)) return value;
   }
   return {};
 }
@@ -112,55 +290,140 @@ void append_unique(std::vector<std::string_view>& out, std::string_view list,
   }
 }
 
+PlanConfig plan_config(const Config& config) {
+  PlanConfig view;
+  view.file = config.file;
+  view.interpreter = config.interpreter.value;
+  view.library_path_position = config.library_path_position;
+  view.preload = config.preload;
+  view.library_path = config.library_path;
+  view.startup = config.startup;
+  view.python_path = config.python_path;
+  view.env = config.env;
+  return view;
+}
+
 std::string startup_value(const Config& config) {
   if (config.startup.empty()) return {};
-  std::string value = config.file;
-  for (const Setting& dir : config.python_path) value.append("\npath=").append(dir.value);
-  for (const Setting& hook : config.startup) value.append("\nhook=").append(hook.value);
+  PlanConfig view = plan_config(config);
+  std::string value(startup_size(view), '\0');
+  Writer out(value.data(), value.size());
+  put_startup(out, view);
   return value;
 }
 
-Plan make_plan(const PlanInputs& in) {
-  const Config& config = *in.config;
-  Plan plan;
-  plan.interpreter = config.interpreter.value;
-  plan.argv0 = std::string(in.invoked_path);
-  plan.env.reserve(in.env.size() + 8);
-  plan.env.assign(in.env.begin(), in.env.end());
+PlanSize plan_size(const PlanConfig& config, EnvView caller, std::size_t restore_library_size) {
+  Slots slots = find_slots(caller);
+  PlanSize size;
+  // The caller's entries, LD_PRELOAD, LD_LIBRARY_PATH, [env], the startup
+  // variable, two bookkeeping variables, the terminator.
+  size.entries = caller.size() + 2 + config.env.size() + 1 + 2 + 1;
 
-  Slots caller = find_slots(in.env);
-  // Originals first: they must be read before this plan changes anything.
-  std::string orig_preload = original_entry(caller.orig_preload, kPreloadVar, caller.preload);
-  std::string orig_library_path =
-      original_entry(caller.orig_library_path, kLibraryPathVar, caller.library_path);
+  // Each list: its pieces joined by ':' take at most the bytes of the
+  // pieces plus one each; a caller's list joins to no more than it was.
+  std::size_t bytes = name_of(kPreloadName).size() + 2 + restore_library_size + 1;
+  for (std::string_view lib : config.preload) bytes += lib.size() + 1;
+  bytes += slots.preload.size() + 1;
+  if (!config.library_path.empty()) {
+    bytes += name_of(kLibraryPathName).size() + 2 + slots.library_path.size() + 1;
+    for (std::string_view dir : config.library_path) bytes += dir.size() + 1;
+  }
+  for (EnvList::Entry var : config.env) bytes += var.name.size() + var.value.size() + 2;
+  if (!config.startup.empty()) bytes += name_of(kStartupName).size() + 2 + startup_size(config);
+  bytes += name_of(kOrigPreloadName).size() + 2 +
+           original_size(slots.orig_preload, name_of(kPreloadName), slots.preload);
+  bytes += name_of(kOrigLibraryPathName).size() + 2 +
+           original_size(slots.orig_library_path, name_of(kLibraryPathName), slots.library_path);
+  size.bytes = bytes;
+
+  // A list of n bytes has at most n / 2 + 1 non-empty pieces.
+  std::size_t preload_pieces = config.preload.size() + 1 + slots.preload.size() / 2 + 1;
+  std::size_t dir_pieces = config.library_path.size() + slots.library_path.size() / 2 + 1;
+  size.pieces = preload_pieces > dir_pieces ? preload_pieces : dir_pieces;
+  return size;
+}
+
+std::size_t plan_env(const PlanConfig& config, EnvView caller, std::string_view restore_library,
+                     PlanBuffers& buffers) {
+  buffers.bytes_used = 0;
+  Env env(buffers.env, buffers.env_capacity);
+  env.assign(caller);
+  Writer out(buffers.bytes, buffers.bytes_capacity);
+  Slots slots = find_slots(caller);
 
   // LD_PRELOAD: configured, then the restore library, then whatever the
   // caller has (which, when an earlier hop's restore did not run, is that
   // hop's result: deduplication keeps it from growing).
-  std::vector<std::string_view> preload;
-  preload.reserve(config.preload.size() + 4);
-  for (const Setting& lib : config.preload) append_unique(preload, lib.value, {});
-  append_unique(preload, in.restore_library, {});
-  append_unique(preload, caller.preload, kPreloadSeparators);
-  set_entry(plan, kPreloadVar, join(preload));
-
-  if (!config.library_path.empty()) {
-    std::vector<std::string_view> dirs;
-    dirs.reserve(config.library_path.size() + 4);
-    if (config.library_path_position == Position::kAppend) {
-      append_unique(dirs, caller.library_path, kLibraryPathSeparators);
-    }
-    for (const Setting& dir : config.library_path) append_unique(dirs, dir.value, {});
-    append_unique(dirs, caller.library_path, kLibraryPathSeparators);
-    set_entry(plan, kLibraryPathVar, join(dirs));
+  {
+    Pieces preload(buffers.pieces, buffers.pieces_capacity);
+    for (std::string_view lib : config.preload) preload.add(lib, {});
+    preload.add(restore_library, {});
+    preload.add(slots.preload, name_of(kPreloadSeparatorChars));
+    const char* entry = start_entry(out, name_of(kPreloadName));
+    preload.join(out);
+    finish_entry(out);
+    if (preload.overflow()) return 0;
+    env.set(name_of(kPreloadName), entry);
   }
 
-  for (const EnvSetting& var : config.env) set_entry(plan, var.name, var.value);
-  if (!config.startup.empty()) set_entry(plan, kStartupVar, startup_value(config));
+  if (!config.library_path.empty()) {
+    Pieces dirs(buffers.pieces, buffers.pieces_capacity);
+    if (config.library_path_position == Position::kAppend) {
+      dirs.add(slots.library_path, name_of(kLibraryPathSeparatorChars));
+    }
+    for (std::string_view dir : config.library_path) dirs.add(dir, {});
+    dirs.add(slots.library_path, name_of(kLibraryPathSeparatorChars));
+    const char* entry = start_entry(out, name_of(kLibraryPathName));
+    dirs.join(out);
+    finish_entry(out);
+    if (dirs.overflow()) return 0;
+    env.set(name_of(kLibraryPathName), entry);
+  }
 
-  set_entry(plan, kOrigPreloadVar, orig_preload);
-  set_entry(plan, kOrigLibraryPathVar, orig_library_path);
-  plan.env.push_back(nullptr);
+  for (EnvList::Entry var : config.env) {
+    const char* entry = start_entry(out, var.name);
+    out.put(var.value);
+    finish_entry(out);
+    env.set(var.name, entry);
+  }
+  if (!config.startup.empty()) {
+    const char* entry = start_entry(out, name_of(kStartupName));
+    put_startup(out, config);
+    finish_entry(out);
+    env.set(name_of(kStartupName), entry);
+  }
+
+  // The caller's environment is only read, never written, so the originals
+  // are what the caller gave whatever was set above.
+  const char* entry = start_entry(out, name_of(kOrigPreloadName));
+  put_original(out, slots.orig_preload, name_of(kPreloadName), slots.preload);
+  finish_entry(out);
+  env.set(name_of(kOrigPreloadName), entry);
+  entry = start_entry(out, name_of(kOrigLibraryPathName));
+  put_original(out, slots.orig_library_path, name_of(kLibraryPathName), slots.library_path);
+  finish_entry(out);
+  env.set(name_of(kOrigLibraryPathName), entry);
+
+  env.terminate();
+  if (out.overflow() || env.overflow()) return 0;
+  buffers.bytes_used = out.used();
+  return env.size();
+}
+
+Plan make_plan(const PlanInputs& in) {
+  PlanConfig config = plan_config(*in.config);
+  PlanSize size = plan_size(config, in.env, in.restore_library.size());
+  Plan plan;
+  plan.interpreter = config.interpreter;
+  plan.argv0 = std::string(in.invoked_path);
+  std::string& bytes = plan.storage.emplace_back(size.bytes, '\0');
+  plan.env.resize(size.entries);
+  std::vector<std::string_view> pieces(size.pieces);
+  PlanBuffers buffers{plan.env.data(), plan.env.size(), bytes.data(),
+                      bytes.size(),    pieces.data(),   pieces.size()};
+  std::size_t n = plan_env(config, in.env, in.restore_library, buffers);
+  // plan_size() is an upper bound, so this never fails.
+  plan.env.resize(n + 1);
   return plan;
 }
 

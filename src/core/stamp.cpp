@@ -1,5 +1,6 @@
 #include "pyshim/stamp.hpp"
 
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -8,9 +9,10 @@
 namespace pyshim {
 namespace {
 
-std::uint64_t fnv1a(std::string_view bytes) {
+PYSHIM_HOT std::uint64_t fnv1a(std::string_view bytes) {
   std::uint64_t hash = 0xcbf29ce484222325ULL;
-  for (unsigned char c : bytes) {
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    auto c = static_cast<unsigned char>(bytes.data()[i]);
     hash ^= c;
     hash *= 0x100000001b3ULL;
   }
@@ -47,61 +49,92 @@ class Writer {
 };
 
 // Every read is bounds-checked: a damaged or hostile image gives an error,
-// never a read past the area.
+// never a read past the area. After a failed read the reader goes on (with
+// zeros for what it could not read) and the payload is refused at the end.
+// Hot: the launcher reads its stamp before libc is initialised.
 class Reader {
  public:
-  explicit Reader(std::string_view in) : in_(in) {}
+  explicit Reader(std::string_view in) : at_(in.data()), left_(in.size()) {}
   bool failed() const { return failed_; }
+  const char* here() const { return at_; }
 
-  template <class T>
-  T pod() {
-    T value{};
-    if (in_.size() < sizeof value) {
+  PYSHIM_HOT std::uint64_t u64() {
+    std::uint64_t value = 0;
+    if (left_ < sizeof value) {
       failed_ = true;
-      return value;
+      return 0;
     }
-    std::memcpy(&value, in_.data(), sizeof value);
-    in_.remove_prefix(sizeof value);
+    __builtin_memcpy(&value, at_, sizeof value);
+    at_ += sizeof value;
+    left_ -= sizeof value;
     return value;
   }
-  std::string str() {
-    auto n = pod<std::uint32_t>();
-    if (failed_ || in_.size() < std::size_t{n} + 1 || in_[n] != '\0') {
+  PYSHIM_HOT std::uint32_t u32() {
+    if (left_ < 4) {
+      failed_ = true;
+      return 0;
+    }
+    std::uint32_t value = load_u32(at_);
+    at_ += 4;
+    left_ -= 4;
+    return value;
+  }
+  PYSHIM_HOT std::string_view str() {
+    std::uint32_t n = u32();
+    if (failed_ || left_ < std::size_t{n} + 1 || at_[n] != '\0') {
       failed_ = true;
       return {};
     }
-    std::string out(in_.substr(0, n));
-    in_.remove_prefix(std::size_t{n} + 1);
+    std::string_view out(at_, n);
+    at_ += std::size_t{n} + 1;
+    left_ -= std::size_t{n} + 1;
     return out;
   }
-  Origin origin() {
+  PYSHIM_HOT Origin origin() {
     Origin o;
-    o.line = pod<std::uint32_t>();
-    o.column = pod<std::uint32_t>();
+    o.line = u32();
+    o.column = u32();
     return o;
   }
-  Setting setting() {
-    Setting s;
-    s.value = str();
-    s.origin = origin();
-    return s;
-  }
   // A count can never exceed the bytes left (each item takes at least 5).
-  std::uint32_t count() {
-    auto n = pod<std::uint32_t>();
-    if (n > in_.size() / 5) failed_ = true;
+  PYSHIM_HOT std::uint32_t count() {
+    std::uint32_t n = u32();
+    if (n > left_ / 5) failed_ = true;
     return failed_ ? 0 : n;
   }
-  void settings(std::vector<Setting>& list) {
+  PYSHIM_HOT ValueList settings() {
     std::uint32_t n = count();
-    for (std::uint32_t i = 0; i < n && !failed_; ++i) list.push_back(setting());
+    const char* items = at_;
+    for (std::uint32_t i = 0; i < n && !failed_; ++i) {
+      str();
+      origin();
+    }
+    return ValueList::packed(items, n);
   }
-  bool at_end() const { return in_.empty(); }
+  PYSHIM_HOT EnvList env() {
+    std::uint32_t n = count();
+    const char* items = at_;
+    for (std::uint32_t i = 0; i < n && !failed_; ++i) {
+      str();
+      str();
+      origin();
+    }
+    return EnvList::packed(items, n);
+  }
+  bool at_end() const { return left_ == 0; }
 
  private:
-  std::string_view in_;
+  const char* at_;
+  std::size_t left_;
   bool failed_ = false;
 };
+
+constexpr char kUnknownFormat[] = "unknown format";
+
+PYSHIM_HOT StampState refuse(const char** why, const char* what) {
+  if (why != nullptr) *why = what;
+  return StampState::kDamaged;
+}
 
 Error damaged(std::string what) {
   Error e;
@@ -171,57 +204,102 @@ Result<std::string> encode_stamp(const Stamp& stamp, std::string_view version) {
     return e;
   }
   std::string area = empty_stamp_area(version);
-  StampHeader h =
-      header_for(version, static_cast<std::uint32_t>(payload.size()), fnv1a(payload));
+  StampHeader h = header_for(version, static_cast<std::uint32_t>(payload.size()), fnv1a(payload));
   std::memcpy(area.data(), &h, sizeof h);
   std::memcpy(area.data() + sizeof h, payload.data(), payload.size());
   return area;
 }
 
-Result<std::optional<Stamp>> decode_stamp(std::string_view area) {
-  if (area.size() < sizeof(StampHeader)) return damaged("the area is too small");
-  StampHeader h;
-  std::memcpy(&h, area.data(), sizeof h);
-  if (std::memcmp(h.magic, kStampMagic, sizeof h.magic) != 0) return damaged("bad magic");
-  if (h.format != kStampFormat) return damaged(fmt::format("unknown format {}", h.format));
-  if (h.length == 0) return std::optional<Stamp>();
-  if (h.length > area.size() - sizeof h) return damaged("length past the area");
-  std::string_view payload = area.substr(sizeof h, h.length);
-  if (fnv1a(payload) != h.checksum) return damaged("checksum mismatch");
+StampState view_stamp(std::string_view area, StampView& view, const char** why) {
+  if (area.size() < sizeof(StampHeader)) return refuse(why, "the area is too small");
+  const char* head = area.data();
+  for (std::size_t i = 0; i < sizeof kStampMagic; ++i) {
+    if (head[i] != kStampMagic[i]) return refuse(why, "bad magic");
+  }
+  if (load_u32(head + offsetof(StampHeader, format)) != kStampFormat)
+    return refuse(why, kUnknownFormat);
+  std::uint32_t length = load_u32(head + offsetof(StampHeader, length));
+  if (length == 0) return StampState::kUnstamped;
+  if (length > area.size() - sizeof(StampHeader)) return refuse(why, "length past the area");
+  std::string_view payload(head + sizeof(StampHeader), length);
+  std::uint64_t checksum;
+  __builtin_memcpy(&checksum, head + offsetof(StampHeader, checksum), sizeof checksum);
+  if (fnv1a(payload) != checksum) return refuse(why, "checksum mismatch");
 
   Reader r(payload);
-  Stamp s;
-  s.identity.dev = r.pod<std::uint64_t>();
-  s.identity.ino = r.pod<std::uint64_t>();
-  s.identity.size = r.pod<std::uint64_t>();
-  s.identity.mtime_ns = r.pod<std::int64_t>();
-  s.identity.ctime_ns = r.pod<std::int64_t>();
+  StampView s;
+  s.identity.dev = r.u64();
+  s.identity.ino = r.u64();
+  s.identity.size = r.u64();
+  s.identity.mtime_ns = static_cast<std::int64_t>(r.u64());
+  s.identity.ctime_ns = static_cast<std::int64_t>(r.u64());
   s.source = r.str();
   s.restore_library = r.str();
+  PlanConfig& c = s.config;
+  c.file = s.source;
+  c.interpreter = r.str();
+  s.interpreter_origin = r.origin();
+  std::uint32_t position = r.u32();
+  if (position > 1) return refuse(why, "bad library_path_position");
+  c.library_path_position = static_cast<Position>(position);
+  s.library_path_position_origin = r.origin();
+  c.preload = r.settings();
+  c.library_path = r.settings();
+  c.startup = r.settings();
+  c.python_path = r.settings();
+  c.env = r.env();
+  if (r.failed() || !r.at_end()) return refuse(why, "truncated or malformed payload");
+  if (s.source.empty() || s.source[0] != '/' || s.restore_library.empty() ||
+      s.restore_library[0] != '/' || c.interpreter.empty()) {
+    return refuse(why, "missing paths");
+  }
+  view = s;
+  return StampState::kStamped;
+}
+
+namespace {
+
+std::vector<Setting> settings_of(const ValueList& list) {
+  std::vector<Setting> out;
+  out.reserve(list.size());
+  for (auto it = list.begin(); it != list.end(); ++it)
+    out.push_back({std::string(*it), it.origin()});
+  return out;
+}
+
+}  // namespace
+
+Result<std::optional<Stamp>> decode_stamp(std::string_view area) {
+  StampView view;
+  const char* why = nullptr;
+  switch (view_stamp(area, view, &why)) {
+    case StampState::kUnstamped:
+      return std::optional<Stamp>();
+    case StampState::kDamaged:
+      if (why == kUnknownFormat) {
+        return damaged(fmt::format("unknown format {}",
+                                   load_u32(area.data() + offsetof(StampHeader, format))));
+      }
+      return damaged(why);
+    case StampState::kStamped:
+      break;
+  }
+  Stamp s;
+  s.identity = view.identity;
+  s.source = std::string(view.source);
+  s.restore_library = std::string(view.restore_library);
   Config& c = s.config;
   c.file = s.source;
   c.dir = s.source.substr(0, s.source.rfind('/') == std::string::npos ? 0 : s.source.rfind('/'));
-  c.interpreter = r.setting();
-  auto position = r.pod<std::uint32_t>();
-  if (position > 1) return damaged("bad library_path_position");
-  c.library_path_position = static_cast<Position>(position);
-  c.library_path_position_origin = r.origin();
-  r.settings(c.preload);
-  r.settings(c.library_path);
-  r.settings(c.startup);
-  r.settings(c.python_path);
-  std::uint32_t n = r.count();
-  for (std::uint32_t i = 0; i < n && !r.failed(); ++i) {
-    EnvSetting var;
-    var.name = r.str();
-    var.value = r.str();
-    var.origin = r.origin();
-    c.env.push_back(std::move(var));
-  }
-  if (r.failed() || !r.at_end()) return damaged("truncated or malformed payload");
-  if (!s.source.starts_with('/') || !s.restore_library.starts_with('/') ||
-      c.interpreter.value.empty()) {
-    return damaged("missing paths");
+  c.interpreter = {std::string(view.config.interpreter), view.interpreter_origin};
+  c.library_path_position = view.config.library_path_position;
+  c.library_path_position_origin = view.library_path_position_origin;
+  c.preload = settings_of(view.config.preload);
+  c.library_path = settings_of(view.config.library_path);
+  c.startup = settings_of(view.config.startup);
+  c.python_path = settings_of(view.config.python_path);
+  for (auto it = view.config.env.begin(); it != view.config.env.end(); ++it) {
+    c.env.push_back({std::string((*it).name), std::string((*it).value), it.origin()});
   }
   return std::optional<Stamp>(std::move(s));
 }

@@ -1,17 +1,19 @@
-// Launcher mode: the hot path. Everything here runs before execve() in every
-// interpreter start, so it logs only when PYSHIM_LOG asks and makes as few
-// syscalls as it can (count them with `strace -c`; see tests/bench).
+// Launcher mode: the general path, for every launch the hot path (entry.cpp,
+// hot_path.hpp) does not take: no stamp, an edited config, PYSHIM_CONFIG,
+// PYSHIM_LOG, any failed check (its error message is made here). It runs
+// after glibc's start-up, from .preinit_array (main.cpp), logs only when
+// PYSHIM_LOG asks and makes as few syscalls as it can (see tests/bench).
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
+#include <iterator>
+#include <optional>
+#include <utility>
 
 #include <fmt/format.h>
-#include <spdlog/sinks/stdout_sinks.h>
-#include <spdlog/spdlog.h>
 
 #include "launcher.hpp"
 #include "pyshim/launch.hpp"
@@ -27,19 +29,31 @@ int fail(const Error& error) {
   return error.exit_code;
 }
 
-std::shared_ptr<spdlog::logger> make_logger(const char* level_name) {
-  auto logger =
-      std::make_shared<spdlog::logger>("pyshim", std::make_shared<spdlog::sinks::stderr_sink_st>());
-  logger->set_pattern("pyshim: %l: %v");
-  spdlog::level::level_enum level = spdlog::level::from_str(level_name);
-  // Any value that is not a level name ("1", "yes") means debug.
-  logger->set_level(level == spdlog::level::off && std::strcmp(level_name, "off") != 0
-                        ? spdlog::level::debug
-                        : level);
-  return logger;
+// PYSHIM_LOG: "pyshim: debug: ..." lines on stderr for "debug", "trace" or
+// any value that is not a level name ("1", "yes"); nothing for "off" or a
+// quieter level (the restore library follows the same rule). A few lines
+// written once need no logging library: spdlog would be a fifth of the
+// launcher's size.
+bool debug_logging(const char* level) {
+  if (level == nullptr || level[0] == '\0') return false;
+  for (const char* quiet : {"off", "info", "warn", "warning", "err", "error", "critical"}) {
+    if (std::strcmp(level, quiet) == 0) return false;
+  }
+  return true;
 }
 
-void log_launch(spdlog::logger& log, const LaunchRequest& request, const Launch& launch) {
+class DebugLog {
+ public:
+  template <class... Args>
+  void debug(fmt::format_string<Args...> format, Args&&... args) {
+    std::string line = "pyshim: debug: ";
+    fmt::format_to(std::back_inserter(line), format, std::forward<Args>(args)...);
+    line.push_back('\n');
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  }
+};
+
+void log_launch(DebugLog& log, const LaunchRequest& request, const Launch& launch) {
   log.debug("invoked as {}", request.invoked_path);
   log.debug("real binary {}", request.self_exe);
   log.debug("config {}{}", launch.config.file,
@@ -60,9 +74,8 @@ void log_launch(spdlog::logger& log, const LaunchRequest& request, const Launch&
 }  // namespace
 
 int launcher_main(int argc, char** argv, char** envp) {
-  const char* level = std::getenv(kLogEnvVar.data());
-  std::shared_ptr<spdlog::logger> log;
-  if (level != nullptr && level[0] != '\0') log = make_logger(level);
+  std::optional<DebugLog> log;
+  if (debug_logging(std::getenv(kLogEnvVar.data()))) log.emplace();
 
   std::size_t env_count = 0;
   while (envp[env_count] != nullptr) ++env_count;

@@ -1,6 +1,12 @@
 #pragma once
 
+#include <array>
 #include <string_view>
+
+#include "pyshim/stamp.hpp"
+
+// The stamp area of this image (image.cpp defines it).
+extern "C" const std::array<char, pyshim::kStampCapacity> pyshim_stamp_area;
 
 namespace pyshim {
 

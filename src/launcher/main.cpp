@@ -7,12 +7,14 @@
 
 #include "launcher.hpp"
 
-// The launcher runs from .preinit_array: after libc is initialised, before
-// any C++ static constructor. libstdc++'s own (locale facets, the exception
-// emergency pool, which mallocs 70 KiB) would otherwise run in every launch
-// and fault in their pages; the launcher uses nothing they set up (no
-// iostreams, only function-local statics). It never returns: it becomes the
-// interpreter, or leaves with _exit().
+// A launch starts at pyshim_entry (entry.cpp), which takes the common case
+// (the hot path) before libc is even initialised. Any other launch comes
+// here, through glibc's _start: the general path runs from .preinit_array,
+// after libc is initialised, before any C++ static constructor. libstdc++'s
+// own (locale facets, the exception emergency pool, which mallocs 70 KiB)
+// would otherwise run in every launch and fault in their pages; the launcher
+// uses nothing they set up (no iostreams, only function-local statics). It
+// never returns: it becomes the interpreter, or leaves with _exit().
 static void launch_before_static_init(int argc, char** argv, char** envp) {
   int status = pyshim::launcher_main(argc, argv, envp);
   // Not exit(): exit handlers would tear down what static initialisation

@@ -2,12 +2,15 @@
  * interleaved rounds (so drift hits every command alike), median per command.
  * Usage: launch_bench ROUNDS PER_ROUND NAME -- [VAR=value]... CMD... [-- NAME -- ...]...
  * Leading VAR=value words are added to that command's environment.
- * Prints one line per command: name, median µs, p10, p90. */
+ * Prints one line per command: name, median µs, p10, p90, and the fewest
+ * minor page faults of one launch (the whole process: launcher and target;
+ * rusage from wait4, so any kernel counts them the same way). */
 #define _GNU_SOURCE
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -19,6 +22,7 @@ typedef struct {
   char** envp;
   double* samples;
   int count;
+  long faults; /* fewest minor faults of one launch */
 } Command;
 
 static double now_us(void) {
@@ -32,7 +36,7 @@ static int cmp(const void* a, const void* b) {
   return (x > y) - (x < y);
 }
 
-static double run_once(char** argv, char** envp) {
+static double run_once(char** argv, char** envp, long* faults) {
   pid_t pid;
   double start = now_us();
   if (posix_spawn(&pid, argv[0], NULL, NULL, argv, envp) != 0) {
@@ -40,8 +44,10 @@ static double run_once(char** argv, char** envp) {
     exit(2);
   }
   int status;
-  waitpid(pid, &status, 0);
+  struct rusage usage;
+  wait4(pid, &status, 0, &usage);
   double elapsed = now_us() - start;
+  if (*faults < 0 || usage.ru_minflt < *faults) *faults = usage.ru_minflt;
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
     fprintf(stderr, "launch_bench: %s exited with status %d\n", argv[0], status);
     exit(2);
@@ -73,21 +79,25 @@ int main(int argc, char** argv) {
     if (i < argc) argv[i++] = NULL;
     commands[n].samples = calloc((size_t)(rounds * per_round), sizeof(double));
     commands[n].count = 0;
+    commands[n].faults = -1;
     ++n;
   }
-  for (int c = 0; c < n; ++c) run_once(commands[c].argv, commands[c].envp); /* warm the page cache */
+  for (int c = 0; c < n; ++c) { /* warm the page cache */
+    run_once(commands[c].argv, commands[c].envp, &commands[c].faults);
+  }
   for (int r = 0; r < rounds; ++r) {
     for (int c = 0; c < n; ++c) {
       for (int k = 0; k < per_round; ++k) {
-        commands[c].samples[commands[c].count++] = run_once(commands[c].argv, commands[c].envp);
+        commands[c].samples[commands[c].count++] =
+            run_once(commands[c].argv, commands[c].envp, &commands[c].faults);
       }
     }
   }
   for (int c = 0; c < n; ++c) {
     qsort(commands[c].samples, (size_t)commands[c].count, sizeof(double), cmp);
     int m = commands[c].count;
-    printf("%s %.1f %.1f %.1f\n", commands[c].name, commands[c].samples[m / 2],
-           commands[c].samples[m / 10], commands[c].samples[m * 9 / 10]);
+    printf("%s %.1f %.1f %.1f %ld\n", commands[c].name, commands[c].samples[m / 2],
+           commands[c].samples[m / 10], commands[c].samples[m * 9 / 10], commands[c].faults);
   }
   return 0;
 }

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Launch-overhead benchmark. Prints numbers; it is not a pass/fail test.
-# Everything is measured in the same run: the target directly, a minimal
-# static C wrapper that only execve()s it, pyshim, and a bash `exec -a` script.
+# Launch-overhead benchmark. Prints numbers; it is not a pass/fail test (the
+# facts that must hold are checked by tests/integration/test_hot_path.py).
+# Everything is measured in one run, interleaved (tests/bench/launch_bench.c):
+# the target directly, a minimal static C wrapper that only execve()s it,
+# pyshim on its hot path (a stamped venv launcher, config unchanged), pyshim
+# on its parse path (the venv's pyshim.toml edited by hand), and a bash
+# `exec -a` script.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PREFIX="${PYSHIM_PREFIX:-$ROOT/build/stage}"
@@ -18,73 +22,123 @@ gcc -O2 -o "$W/launch_bench" "$ROOT/tests/bench/launch_bench.c"
 mkdir -p "$W/prefix"
 cp -r "$PREFIX/." "$W/prefix/"
 PREFIX="$W/prefix"
+LAUNCHER="$PREFIX/lib/pyshim/pyshim-launcher"
 
-# One launcher set per target: a venv-shaped layout (bin/python is a symlink
-# to the installed pyshim, pyshim.toml one level up), as users install it.
+# A static program that only exits: the target that shows the launcher's own
+# cost (time, page faults) with nothing of the target's on top.
+printf 'void _start(void) { __asm__ volatile("mov $60, %%eax; xor %%edi, %%edi; syscall"); }\n' \
+  >"$W/exit-only.c"
+gcc -O2 -static -nostdlib -o "$W/exit-only" "$W/exit-only.c"
+
+# One set of launchers per target, in the 0.2 layout, as users make them:
+#   plain/   `python3.11 -m venv` with the minimal wrapper and the bash script
+#            in its bin/ (so the interpreter finds the same pyvenv.cfg from
+#            argv[0] whichever launcher started it)
+#   hot/     the same venv + `pyshim install --python TARGET`: bin/python is
+#            a link to the stamped launcher copy bin/python3.11
+#   edited/  the same, with pyshim.toml then edited by hand: parsed at launch
 setup() {  # name target
-  local name=$1 target=$2 d="$W/$1"
-  mkdir -p "$d/venv/bin"
-  gcc -O2 -static -DTARGET="\"$target\"" -o "$d/minimal" "$ROOT/tests/bench/minimal_wrapper.c"
-  ln -s "$PREFIX/bin/pyshim" "$d/venv/bin/python"
-  printf 'interpreter = "%s"\n' "$target" >"$d/venv/pyshim.toml"
-  printf '#!/bin/bash\nexec -a "$0" %s "$@"\n' "$target" >"$d/wrapper.sh"
-  chmod +x "$d/wrapper.sh"
+  local d="$W/$1" target=$2
+  mkdir -p "$d"
+  "$PY" -m venv --without-pip "$d/plain"
+  gcc -O2 -static -DTARGET="\"$target\"" -o "$d/plain/bin/minimal" \
+    "$ROOT/tests/bench/minimal_wrapper.c"
+  printf '#!/bin/bash\nexec -a "$0" %s "$@"\n' "$target" >"$d/plain/bin/wrapper.sh"
+  chmod +x "$d/plain/bin/wrapper.sh"
+  for v in hot edited; do
+    "$PY" -m venv --without-pip "$d/$v"
+    "$PREFIX/bin/pyshim" install "$d/$v" --python "$target" >/dev/null
+  done
+  printf '\n# edited by hand\n' >>"$d/edited/pyshim.toml"
 }
 setup true /bin/true
 setup python "$PY"
-RESTORE="$PREFIX/lib/pyshim/libpyshim-restore.so"
+setup exit0 "$W/exit-only"
+RESTORE="$W/true/hot/lib/pyshim/libpyshim-restore.so"
 
-report() {  # title results-file
+# report.awk: one table from launch_bench's output (name median p10 p90 faults).
+cat >"$W/report.awk" <<'EOF'
+{ name[NR] = $1; med[$1] = $2; lo[$1] = $3; hi[$1] = $4; faults[$1] = $5 }
+END {
+  direct = med["direct"]; minimal = med["minimal"] - direct
+  for (i = 1; i <= NR; i++) {
+    n = name[i]; over = med[n] - direct
+    printf "  %-24s %8.1f  (%7.1f-%7.1f)  overhead %+7.1f", n, med[n], lo[n], hi[n], over
+    if (n != "direct" && n != "minimal" && minimal > 0) printf "  = %.2fx minimal", over / minimal
+    printf "\n"
+  }
+  if ("direct+restore-preload" in med && "pyshim" in med) {
+    in_target = med["direct+restore-preload"] - direct
+    launcher = med["pyshim"] - med["direct+restore-preload"]
+    printf "  pyshim overhead split: %.1f in the launcher process (%.2fx minimal) + %.1f for the\n", launcher, launcher / minimal, in_target
+    printf "  restore library in the target; total %.2fx minimal (goal: <= 1.10x)\n", (launcher + in_target) / minimal
+  }
+}
+EOF
+report() {  # title rounds results-file
   echo
-  echo "## $1 (median of $(( ROUNDS * PER_ROUND )) launches, µs; p10-p90)"
-  awk '
-    { name[NR]=$1; med[$1]=$2; lo[$1]=$3; hi[$1]=$4 }
-    END {
-      direct = med["direct"]; minimal = med["minimal"] - direct
-      for (i = 1; i <= NR; i++) {
-        n = name[i]; over = med[n] - direct
-        printf "  %-24s %8.1f  (%7.1f-%7.1f)  overhead %+7.1f", n, med[n], lo[n], hi[n], over
-        if (n != "direct" && n != "minimal" && minimal > 0) printf "  = %.2fx minimal", over / minimal
-        printf "\n"
-      }
-      if ("direct+restore-preload" in med) {
-        in_target = med["direct+restore-preload"] - direct
-        launcher = med["pyshim"] - med["direct+restore-preload"]
-        printf "  pyshim overhead split: %.1f in the launcher process (%.2fx minimal) + %.1f for the\n", launcher, launcher / minimal, in_target
-        printf "  restore library in the target; total %.2fx minimal\n", (launcher + in_target) / minimal
-      }
-    }' "$2"
+  echo "## $1 (median of $(($2 * PER_ROUND)) launches, µs; p10-p90)"
+  awk -f "$W/report.awk" "$3"
 }
 
 "$W/launch_bench" "$ROUNDS" "$PER_ROUND" \
   direct -- /bin/true -- \
   direct+restore-preload -- LD_PRELOAD="$RESTORE" /bin/true -- \
-  minimal -- "$W/true/minimal" -- \
-  pyshim -- "$W/true/venv/bin/python" -- \
-  bash-exec-a -- "$W/true/wrapper.sh" >"$W/true.txt"
-report "target /bin/true: launcher overhead alone" "$W/true.txt"
+  minimal -- "$W/true/plain/bin/minimal" -- \
+  pyshim -- "$W/true/hot/bin/python" -- \
+  pyshim-parse-path -- "$W/true/edited/bin/python" -- \
+  bash-exec-a -- "$W/true/plain/bin/wrapper.sh" >"$W/true.txt"
+report "target /bin/true: launcher overhead alone" "$ROUNDS" "$W/true.txt"
 
-PR=$(( ROUNDS / 2 > 0 ? ROUNDS / 2 : 1 ))
+PR=$((ROUNDS / 2 > 0 ? ROUNDS / 2 : 1))
 "$W/launch_bench" "$PR" "$PER_ROUND" \
-  direct -- "$PY" -S -c pass -- \
-  direct+restore-preload -- LD_PRELOAD="$RESTORE" "$PY" -S -c pass -- \
-  minimal -- "$W/python/minimal" -S -c pass -- \
-  pyshim -- "$W/python/venv/bin/python" -S -c pass -- \
-  bash-exec-a -- "$W/python/wrapper.sh" -S -c pass >"$W/python.txt"
-ROUNDS=$PR report "target $PY -S -c pass" "$W/python.txt"
+  direct -- "$W/python/plain/bin/python" -S -c pass -- \
+  direct+restore-preload -- LD_PRELOAD="$RESTORE" "$W/python/plain/bin/python" -S -c pass -- \
+  minimal -- "$W/python/plain/bin/minimal" -S -c pass -- \
+  pyshim -- "$W/python/hot/bin/python" -S -c pass -- \
+  pyshim-parse-path -- "$W/python/edited/bin/python" -S -c pass -- \
+  bash-exec-a -- "$W/python/plain/bin/wrapper.sh" -S -c pass >"$W/python.txt"
+report "target $PY -S -c pass, argv[0] in a venv" "$PR" "$W/python.txt"
+
+# The launcher process alone: its target only exits (it is static, so no
+# loader runs and the restore library is not loaded either).
+"$W/launch_bench" "$ROUNDS" "$PER_ROUND" \
+  direct -- "$W/exit-only" -- \
+  minimal -- "$W/exit0/plain/bin/minimal" -- \
+  pyshim -- "$W/exit0/hot/bin/python" -- \
+  pyshim-parse-path -- "$W/exit0/edited/bin/python" -- \
+  bash-exec-a -- "$W/exit0/plain/bin/wrapper.sh" >"$W/exit0.txt"
+report "target: a static program that only exits: the launcher process alone" "$ROUNDS" \
+  "$W/exit0.txt"
+echo
+echo "## page faults of the launcher process (fewest of one launch, minus the exit-only target's own)"
+awk '{ f[$1] = $5; order[NR] = $1 }
+  END {
+    for (i = 2; i <= NR; i++) {
+      n = order[i]; own = f[n] - f["direct"]
+      printf "  %-24s %4d", n, own
+      if (n != "minimal" && f["minimal"] > f["direct"]) printf "  = %.2fx minimal", own / (f["minimal"] - f["direct"])
+      printf "\n"
+    }
+  }' "$W/exit0.txt"
+if command -v perf >/dev/null && perf stat -e page-faults true >/dev/null 2>&1; then
+  pf() { perf stat -x, -e page-faults "$@" 2>&1 >/dev/null | awk -F, '/page-faults/ { print $1 }'; }
+  echo "  perf stat -e page-faults (whole process): exit-only $(pf "$W/exit-only"), minimal" \
+    "$(pf "$W/exit0/plain/bin/minimal"), pyshim $(pf "$W/exit0/hot/bin/python"), parse path" \
+    "$(pf "$W/exit0/edited/bin/python")"
+fi
 
 # Startup hooks: a plain venv, a shim venv without hooks and one with a
 # trivial hook (os:getpid), all running `-c pass` with site enabled.
-"$PY" -m venv --without-pip "$W/plainvenv"
 "$PREFIX/bin/pyshim" init "$W/nohooks" --python "$PY" >/dev/null
 "$PREFIX/bin/pyshim" init "$W/hooks" --python "$PY" --startup os:getpid >/dev/null
 "$W/launch_bench" "$PR" "$PER_ROUND" \
-  direct -- "$W/plainvenv/bin/python" -c pass -- \
-  minimal -- "$W/python/minimal" -c pass -- \
+  direct -- "$W/python/plain/bin/python" -c pass -- \
+  minimal -- "$W/python/plain/bin/minimal" -c pass -- \
   shim-no-hooks -- "$W/nohooks/bin/python" -c pass -- \
   shim-one-hook -- "$W/hooks/bin/python" -c pass >"$W/hooks.txt"
 echo
-echo "## startup hooks: venv python -c pass (median of $(( PR * PER_ROUND )) launches, µs)"
+echo "## startup hooks: venv python -c pass (median of $((PR * PER_ROUND)) launches, µs)"
 awk '{ med[$1]=$2 }
   END {
     printf "  plain venv %.1f, shim without hooks %.1f (%+.1f), shim with one hook %.1f (%+.1f over no hooks)\n",
@@ -92,22 +146,44 @@ awk '{ med[$1]=$2 }
       med["shim-one-hook"], med["shim-one-hook"] - med["shim-no-hooks"]
   }' "$W/hooks.txt"
 
-# Syscalls before the exec of the target, counted the same way for both
-# launchers: from the launcher's own execve up to (not including) the one
-# that starts the target.
+# Syscalls before the exec of the target, counted the same way for every
+# launcher: from the launcher's own execve up to (not including) the one that
+# starts the target.
+trace() { strace -qq -o "$W/trace" "$@" >/dev/null; }
 count_before_exec() {
-  strace -qq -o "$W/trace" "$@" >/dev/null
+  trace "$@"
   awk '/^execve\(/ { n++; if (n == 2) exit } { c++ } END { print c }' "$W/trace"
+}
+list_before_exec() {
+  trace "$@"
+  awk '/^execve\(/ { n++; if (n == 2) exit } { sub(/\(.*/, ""); print }' "$W/trace" |
+    sort | uniq -c | sort -rn | awk '{ printf "%s%s x%d", (NR > 1 ? ", " : ""), $2, $1 } END { print "" }'
 }
 echo
 echo "## syscalls before execve of the target (strace; the launcher's own execve counts)"
-echo "  minimal wrapper: $(count_before_exec "$W/true/minimal")"
-echo "  pyshim:          $(count_before_exec "$W/true/venv/bin/python")"
-strace -qq -o "$W/trace" "$W/true/venv/bin/python"
-echo "  pyshim's syscalls:"
-awk '/^execve\(/ { n++; if (n == 2) exit } { sub(/\(.*/, ""); printf "    %s\n", $0 }' "$W/trace" |
-  sort | uniq -c | sort -rn
+echo "  minimal wrapper:   $(count_before_exec "$W/exit0/plain/bin/minimal")  ($(list_before_exec "$W/exit0/plain/bin/minimal"))"
+echo "  pyshim:            $(count_before_exec "$W/exit0/hot/bin/python")  ($(list_before_exec "$W/exit0/hot/bin/python"))"
+echo "  pyshim parse path: $(count_before_exec "$W/exit0/edited/bin/python")  ($(list_before_exec "$W/exit0/edited/bin/python"))"
+echo "  pyshim's, in order:"
+trace "$W/exit0/hot/bin/python"
+awk '/^execve\(/ { n++; if (n == 2) exit } { printf "    %s\n", $0 }' "$W/trace"
+
+echo
+echo "## the TOML parser (PYSHIM_LOG=debug's config line; strace: is pyshim.toml read?)"
+for v in hot edited; do
+  line=$(PYSHIM_LOG=debug "$W/exit0/$v/bin/python" 2>&1 | grep -m1 '^pyshim: debug: config ' || true)
+  trace "$W/exit0/$v/bin/python"
+  if grep -q 'open.*pyshim\.toml' "$W/trace"; then opened="read"; else opened="not read"; fi
+  case "$line" in
+    *"not parsed"*) parsed="no" ;;
+    *) parsed="yes" ;;
+  esac
+  printf '  %-7s parsed: %-3s  (%s; strace: pyshim.toml %s)\n' "$v" "$parsed" "${line#pyshim: debug: }" "$opened"
+done
+
 echo
 echo "## size"
-ls -l "$PREFIX/bin/pyshim" "$W/true/minimal" | awk '{ printf "  %-40s %9d bytes\n", $NF, $5 }'
-file -L "$PREFIX/bin/pyshim" | sed 's/^/  /'
+strip -o "$W/minimal.stripped" "$W/true/plain/bin/minimal"
+ls -l "$LAUNCHER" "$W/true/hot/bin/python3.11" "$W/true/plain/bin/minimal" "$W/minimal.stripped" \
+  "$PREFIX/lib/pyshim/libpyshim-restore.so" | awk '{ printf "  %-60s %9d bytes\n", $NF, $5 }'
+file -L "$LAUNCHER" | sed 's/^/  /'

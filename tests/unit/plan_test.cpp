@@ -153,6 +153,75 @@ TEST(MakePlan, DuplicateEntriesCollapseToOneWithTheLoadersValue) {
   EXPECT_EQ(value_of(env, "MALLOC_CONF"), "background_thread:true");
 }
 
+// The heap-free planner in buffers of exactly plan_size(): what make_plan
+// gives, for caller lists full of separators and duplicates; one byte or
+// slot less than the bound is never written past (the plan refuses).
+TEST(PlanEnv, FitsThePlanSizeBoundAndNeverWritesPastIt) {
+  auto config = parse_config(R"(
+interpreter = "/p"
+preload = ["/a.so", "/b.so", "/a.so"]
+library_path = ["/l1", "/l2"]
+library_path_position = "append"
+[env]
+X = "1"
+[python]
+startup = ["m:f"]
+path = ["src"]
+)",
+                             "/v/pyshim.toml");
+  ASSERT_TRUE(config.ok());
+  const std::vector<std::vector<std::string>> callers = {
+      {},
+      {"LD_PRELOAD=", "LD_LIBRARY_PATH="},
+      {"LD_PRELOAD=: : :/a.so: :/c.so:/c.so", "LD_LIBRARY_PATH=;;:/l2:/x;/x:", "X=0", "X=2"},
+      {"PYSHIM_ORIG_LD_PRELOAD=LD_PRELOAD=/o.so", "PYSHIM_ORIG_LD_LIBRARY_PATH=",
+       "LD_PRELOAD=/a.so:" + std::string(kRestore), "PYSHIM_STARTUP=old"},
+  };
+  PlanConfig view = plan_config(*config);
+  for (const auto& caller : callers) {
+    std::vector<const char*> env;
+    for (const std::string& e : caller) env.push_back(e.c_str());
+    PlanSize size = plan_size(view, EnvView(env), std::string_view(kRestore).size());
+    std::vector<const char*> slots(size.entries);
+    std::string bytes(size.bytes, '\0');
+    std::vector<std::string_view> pieces(size.pieces);
+    PlanBuffers buffers{slots.data(), slots.size(),  bytes.data(),
+                        bytes.size(), pieces.data(), pieces.size()};
+    std::size_t n = plan_env(view, EnvView(env), kRestore, buffers);
+    ASSERT_GT(n, 0u);
+    ASSERT_EQ(slots[n], nullptr);
+    EXPECT_LE(buffers.bytes_used, size.bytes);
+    std::vector<std::string> got(slots.begin(), slots.begin() + static_cast<long>(n));
+    EXPECT_EQ(got, plan_env(*config, caller));
+
+    // One slot, byte or piece less than this plan needs: refused, and
+    // nothing written past the end.
+    for (int which = 0; which < 3; ++which) {
+      std::size_t env_capacity = which == 0 ? n : size.entries;
+      std::size_t bytes_capacity = which == 1 ? buffers.bytes_used - 1 : size.bytes;
+      std::size_t pieces_capacity = which == 2 ? 0 : size.pieces;
+      std::vector<const char*> small_slots(env_capacity + 1, "guard");
+      std::string small_bytes(bytes_capacity + 1, '#');
+      std::vector<std::string_view> small_pieces(pieces_capacity + 1, "guard");
+      PlanBuffers small{small_slots.data(), env_capacity,        small_bytes.data(),
+                        bytes_capacity,     small_pieces.data(), pieces_capacity};
+      EXPECT_EQ(plan_env(view, EnvView(env), kRestore, small), 0u) << which;
+      EXPECT_STREQ(small_slots[env_capacity], "guard") << which;
+      EXPECT_EQ(small_bytes[bytes_capacity], '#') << which;
+      EXPECT_EQ(small_pieces[pieces_capacity], "guard") << which;
+    }
+  }
+}
+
+TEST(PlanEnv, StartupValueIsWhatThePlanSets) {
+  auto config =
+      parse_config("interpreter = \"/p\"\n[python]\nstartup = [\"a:f\"]\npath = [\"s\", \"/t\"]\n",
+                   "/v/pyshim.toml");
+  ASSERT_TRUE(config.ok());
+  EXPECT_EQ(value_of(plan_env(*config, {}), "PYSHIM_STARTUP"), startup_value(*config));
+  EXPECT_EQ(startup_value(*config), "/v/pyshim.toml\npath=/v/s\npath=/t\nhook=a:f");
+}
+
 TEST(EnvGet, DistinguishesUnsetFromEmpty) {
   std::vector<const char*> env = {"A=", "AB=x"};
   EXPECT_EQ(env_get(EnvView(env), "A").data() != nullptr, true);

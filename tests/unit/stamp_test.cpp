@@ -84,6 +84,52 @@ TEST(Stamp, TruncatedAreasAreRefused) {
   }
 }
 
+// The heap-free view (the launcher's hot path) decides exactly as
+// decode_stamp: the same bytes are stamped, unstamped or damaged for both,
+// and a view holds the same values.
+TEST(Stamp, TheViewAgreesWithDecodeOnEveryByteFlipped) {
+  std::string area = *encode_stamp(sample(), "0.2.0");
+  StampView view;
+  ASSERT_EQ(view_stamp(area, view, nullptr), StampState::kStamped);
+  Stamp want = sample();
+  EXPECT_EQ(view.source, want.source);
+  EXPECT_EQ(view.identity, want.identity);
+  EXPECT_EQ(view.restore_library, want.restore_library);
+  EXPECT_EQ(view.config.file, want.source);
+  EXPECT_EQ(view.config.interpreter, want.config.interpreter.value);
+  EXPECT_EQ(view.config.library_path_position, Position::kAppend);
+  std::vector<std::string> dirs;
+  for (std::string_view dir : view.config.library_path) dirs.emplace_back(dir);
+  EXPECT_EQ(dirs, (std::vector<std::string>{"/venv/share/venv/dynlib", "/opt/cuda/lib64"}));
+  std::vector<std::string> env;
+  for (EnvList::Entry var : view.config.env)
+    env.push_back(std::string(var.name) + "=" + std::string(var.value));
+  EXPECT_EQ(env, (std::vector<std::string>{"MALLOC_CONF=background_thread:true", "EMPTY="}));
+  // Strings are NUL-terminated in place: the launcher passes them to syscalls.
+  EXPECT_EQ(view.config.interpreter.data()[view.config.interpreter.size()], '\0');
+  EXPECT_EQ(view.source.data()[view.source.size()], '\0');
+
+  EXPECT_EQ(view_stamp(empty_stamp_area("0.2.0"), view, nullptr), StampState::kUnstamped);
+  for (std::size_t i = 0; i < 400; ++i) {
+    for (int bit : {0x01, 0x80}) {
+      std::string flipped = area;
+      flipped[i] = static_cast<char>(flipped[i] ^ bit);
+      auto decoded = decode_stamp(flipped);
+      const char* why = nullptr;
+      StampState state = view_stamp(flipped, view, &why);
+      if (!decoded.ok()) {
+        EXPECT_EQ(state, StampState::kDamaged) << i;
+        EXPECT_NE(decoded.error().message.find(why), std::string::npos) << i;
+      } else {
+        EXPECT_EQ(state, decoded->has_value() ? StampState::kStamped : StampState::kUnstamped) << i;
+      }
+    }
+  }
+  for (std::size_t n : {0, 8, 39, 60, 200}) {
+    EXPECT_EQ(view_stamp(std::string_view(area).substr(0, n), view, nullptr), StampState::kDamaged);
+  }
+}
+
 TEST(Stamp, AConfigThatDoesNotFitIsRefusedWithItsSize) {
   Stamp s = sample();
   for (int i = 0; i < 1000; ++i) s.config.library_path.push_back({std::string(40, 'd'), {}});

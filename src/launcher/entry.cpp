@@ -1,0 +1,163 @@
+// The launcher's ELF entry point. A stamped launcher copy started the usual
+// way decides and execs here, before the C library's start-up: glibc's static
+// start-up alone (TLS, IRELATIVE relocations, tunables, malloc, stdio) costs
+// more page faults and syscalls than the whole launch. Anything the hot path
+// does not take (hot_path.hpp says what) continues into glibc's _start as if
+// this did not exist, and runs the general path from .preinit_array (main.cpp).
+//
+// Rules for everything reached from pyshim_hot_start, checked on the built
+// binary by tests/integration/test_hot_path.py: code in the .pyshim_hot
+// section only (PYSHIM_HOT; calls go nowhere else), raw syscalls, no
+// thread-local storage (errno, the stack protector), no heap, no writes to
+// static data.
+#include <elf.h>
+#include <fcntl.h>
+#include <link.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "hot_path.hpp"
+#include "launcher.hpp"
+
+#if defined(__x86_64__) && defined(__linux__)
+
+// Defined by the linker at the start of the mapped ELF header.
+extern "C" const ElfW(Ehdr) __ehdr_start __attribute__((weak));  // NOLINT
+
+namespace pyshim {
+namespace {
+
+inline long syscall4(long number, long a, long b, long c, long d) {
+  long result;
+  register long r10 asm("r10") = d;
+  asm volatile("syscall"
+               : "=a"(result)
+               : "a"(number), "D"(a), "S"(b), "d"(c), "r"(r10)
+               : "rcx", "r11", "memory");
+  return result;
+}
+
+inline long arg(const void* p) {
+  return reinterpret_cast<long>(p);
+}
+
+// The OS as hot::plan sees it; each call is one syscall.
+struct RawOs {
+  int stat(const char* path, FileInfo& info) {
+    struct stat st;
+    long r = syscall4(SYS_newfstatat, AT_FDCWD, arg(path), arg(&st), 0);
+    if (r < 0) return static_cast<int>(-r);
+    info.mode = st.st_mode;
+    info.dev = st.st_dev;
+    info.ino = st.st_ino;
+    info.size = static_cast<std::uint64_t>(st.st_size);
+    info.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    info.ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+    info.uid = st.st_uid;
+    return 0;
+  }
+  long readlink(const char* path, char* buffer, std::size_t size) {
+    return syscall4(SYS_readlink, arg(path), arg(buffer), static_cast<long>(size), 0);
+  }
+  long getcwd(char* buffer, std::size_t size) {
+    return syscall4(SYS_getcwd, arg(buffer), static_cast<long>(size), 0, 0);
+  }
+  // No O_CLOEXEC: the interpreter inherits it (see prepare_launch).
+  int open_inherited(const char* path) {
+    return static_cast<int>(syscall4(SYS_openat, AT_FDCWD, arg(path), O_RDONLY, 0));
+  }
+  void close(int fd) { syscall4(SYS_close, fd, 0, 0, 0); }
+  long execve(const char* path, char* const* argv, const char* const* envp) {
+    return syscall4(SYS_execve, arg(path), arg(argv), arg(envp), 0);
+  }
+};
+
+// self_image_size() of src/os/system.cpp.
+inline std::uint64_t image_size() {
+  const ElfW(Ehdr)* ehdr = &__ehdr_start;
+  if (ehdr == nullptr) return 0;
+  constexpr char kMagic[] = {ELFMAG0, ELFMAG1, ELFMAG2, ELFMAG3};
+  for (std::size_t i = 0; i < sizeof kMagic; ++i) {
+    if (static_cast<char>(ehdr->e_ident[i]) != kMagic[i]) return 0;
+  }
+  return ehdr->e_shoff + static_cast<std::uint64_t>(ehdr->e_shnum) * ehdr->e_shentsize;
+}
+
+// The arena is on the stack: keep it well inside any stack limit.
+constexpr std::size_t kMaxArena = 1 << 20;
+
+}  // namespace
+}  // namespace pyshim
+
+// sp: the process's initial stack (argc, argv..., 0, envp..., 0, auxv...).
+// Returns only when the general path is to run.
+extern "C" PYSHIM_HOT __attribute__((flatten, used)) void pyshim_hot_start(long* sp) {
+  using namespace pyshim;
+  hot::Inputs in;
+  in.argc = static_cast<int>(sp[0]);
+  in.argv = reinterpret_cast<char**>(sp + 1);
+  const char* const* envp = in.argv + in.argc + 1;
+  std::size_t env_count = 0;
+  while (envp[env_count] != nullptr) ++env_count;
+  in.env = EnvView(envp, env_count);
+  for (auto* aux = reinterpret_cast<const ElfW(auxv_t)*>(envp + env_count + 1);
+       aux->a_type != AT_NULL; ++aux) {
+    if (aux->a_type == AT_EXECFN) in.execfn = reinterpret_cast<const char*>(aux->a_un.a_val);
+    if (aux->a_type == AT_SECURE) in.secure = aux->a_un.a_val != 0;
+    if (aux->a_type == AT_EUID) in.euid = static_cast<std::uint32_t>(aux->a_un.a_val);
+  }
+  const char* area = pyshim_stamp_area.data();
+  in.stamp_area = std::string_view(area, kStampCapacity);
+
+  StampView stamp;
+  if (!hot::accepts(in, stamp)) return;
+  in.self_size = image_size();
+  std::size_t size = hot::arena_size(in, stamp);
+  if (size > kMaxArena) return;
+  hot::Arena arena(static_cast<char*>(__builtin_alloca(size)), size);
+  RawOs os;
+  hot::Launch launch;
+  if (hot::plan(os, in, stamp, arena, launch)) {
+    // argv is passed through untouched except argv[0]; an empty argv
+    // (possible with execve) becomes just P.
+    char* empty_argv[] = {nullptr, nullptr};
+    char** argv = in.argc > 0 ? in.argv : empty_argv;
+    char* argv0 = argv[0];
+    argv[0] = const_cast<char*>(launch.argv0);
+    os.execve(launch.interpreter, argv, launch.env);
+    // It failed: the general path does it again and says why.
+    argv[0] = argv0;
+  }
+  if (launch.fd >= 0) os.close(launch.fd);
+}
+
+// The ELF entry point (the link sets it, see CMakeLists.txt): calls the hot
+// path on the initial stack, then, if it returns, restores the registers the
+// kernel set (rsp; rdx, the exit function glibc's _start hands on) and jumps
+// to glibc's _start.
+asm(R"(
+  .pushsection .pyshim_hot,"ax",@progbits
+  .globl pyshim_entry
+  .type pyshim_entry, @function
+pyshim_entry:
+  .cfi_startproc
+  .cfi_undefined rip
+  endbr64
+  xor %ebp, %ebp
+  mov %rsp, %rbx
+  mov %rdx, %r12
+  mov %rsp, %rdi
+  and $-16, %rsp
+  call pyshim_hot_start
+  mov %rbx, %rsp
+  mov %r12, %rdx
+  jmp _start
+  .cfi_endproc
+  .size pyshim_entry, . - pyshim_entry
+  .popsection
+)");
+
+#endif
