@@ -215,6 +215,9 @@ Result<FoundConfig> take(FileSystem& fs, const LaunchRequest& request, std::stri
 
 }  // namespace
 
+// The hot path (src/launcher/hot_path.hpp) mirrors find_config/take/trusted,
+// find_restore_library, needs_fd_preload, check_launch and the kernel-limit
+// check for the stamped case; tests/unit/hot_path_test.cpp checks they agree.
 Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
   FoundConfig found;
   std::string_view override_path = env_get(request.env, kConfigEnvVar);
@@ -373,14 +376,30 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
     }
     launch.restore_preload = fmt::format("/proc/self/fd/{}", fd);
   }
-  // The cheap checks first: a config with a huge list fails before the plan
-  // is computed.
-  if (auto status = check_launch(fs, request, launch); !status) return status.take_error();
-  launch.plan =
-      make_plan({&launch.config, request.env, request.invoked_path, launch.restore_preload});
   // execve refuses any string of MAX_ARG_STRLEN (32 pages) or more with
   // E2BIG, which would look like "cannot execute".
   constexpr std::size_t kMaxArgString = 32 * 4096;
+  // The cheap checks first, in linear time: a configured list that alone
+  // exceeds what the kernel takes fails before the plan (whose
+  // de-duplication compares entries) is computed; so the plan never sees
+  // more entries than fit in 128 KiB.
+  for (const auto* list : {&launch.config.preload, &launch.config.library_path}) {
+    std::size_t bytes = 0;
+    for (const Setting& item : *list) bytes += item.value.size() + 1;
+    if (bytes >= kMaxArgString) {
+      Error e;
+      e.message = fmt::format("{} would be at least {} bytes; the kernel takes at most {} per "
+                              "variable",
+                              list == &launch.config.preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH",
+                              bytes, kMaxArgString - 1);
+      e.context.push_back("config: " + launch.config.file);
+      e.hint = "shorten the config's lists";
+      return e;
+    }
+  }
+  if (auto status = check_launch(fs, request, launch); !status) return status.take_error();
+  launch.plan =
+      make_plan({&launch.config, request.env, request.invoked_path, launch.restore_preload});
   for (const char* entry : launch.plan.env) {
     if (entry == nullptr) break;
     std::size_t n = std::strlen(entry);

@@ -467,3 +467,18 @@ TEST(Printable, EscapesControlBytesAndCapsLength) {
 
 }  // namespace
 }  // namespace pyshim
+
+namespace pyshim {
+namespace {
+
+TEST_F(LaunchTest, AHugeListIsRefusedBeforeThePlanIsComputed) {
+  std::string config = "interpreter = \"/usr/bin/python3.11\"\nlibrary_path = [";
+  for (int i = 0; i < 100000; ++i) config += "\"/l/" + std::to_string(i) + "\",";
+  config += "]\n";
+  Error e = launch_error(config);
+  EXPECT_EQ(e.exit_code, 125);
+  EXPECT_NE(e.message.find("LD_LIBRARY_PATH would be at least"), std::string::npos) << e.message;
+}
+
+}  // namespace
+}  // namespace pyshim
