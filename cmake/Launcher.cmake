@@ -3,7 +3,7 @@
 #
 # The launcher executable. Two things set it apart from the other targets.
 #
-# Size (target: under 1 MiB, DESIGN.md section 2). It compiles its own copy of
+# Size (target: under 1 MiB). It compiles its own copy of
 # the CORE libraries' sources (the layers are the same: core and os only),
 # for size (-Os), with fmt and toml++ built without std::locale: fmt with a
 # fixed thousands separator (pyshim never formats with {:L}), toml++ parsing
