@@ -18,86 +18,17 @@
 #include "pyshim/launch.hpp"
 #include "pyshim/stamp.hpp"
 
+#include "fake_file_system.hpp"
+
 namespace pyshim {
 namespace {
 
 constexpr std::uint32_t kExe = S_IFREG | 0755;
 constexpr std::uint32_t kUser = 1000;
 
-// An in-memory file system with owners, links and identities; the general
-// path sees it as a FileSystem, the hot path through FakeOs below.
-class FakeFiles final : public FileSystem {
- public:
-  struct File {
-    std::string text;
-    std::uint32_t mode = S_IFREG | 0644;
-    std::uint64_t ino = 0;
-    std::int64_t mtime = 0;
-    std::uint32_t uid = kUser;
-  };
-
-  void file(const std::string& path, std::string text, std::uint32_t mode = S_IFREG | 0644,
-            std::uint32_t uid = kUser) {
-    files_[path] = {std::move(text), mode, ++next_ino_, ++clock_, uid};
-  }
-  void dir(const std::string& path, std::uint32_t mode = S_IFDIR | 0755) {
-    files_[path] = {"", mode, ++next_ino_, ++clock_, kUser};
-  }
-  void remove(const std::string& path) { files_.erase(path); }
-  void link(const std::string& path, const std::string& target) { links_[path] = target; }
-
-  int stat(const std::string& path, FileInfo& info) override {
-    auto it = files_.find(resolve(path));
-    if (it == files_.end()) return ENOENT;
-    info = {};
-    info.mode = it->second.mode;
-    info.dev = 1;
-    info.ino = it->second.ino;
-    info.size = it->second.text.size();
-    info.mtime_ns = it->second.mtime;
-    info.ctime_ns = it->second.mtime;
-    info.uid = it->second.uid;
-    return 0;
-  }
-  int read_file(const std::string& path, std::string& out) override {
-    auto it = files_.find(resolve(path));
-    if (it == files_.end()) return ENOENT;
-    if ((it->second.mode & S_IFMT) == S_IFDIR) return EISDIR;
-    out = it->second.text;
-    return 0;
-  }
-  int readlink(const std::string& path, std::string& target) override {
-    auto it = links_.find(path);
-    if (it == links_.end()) return files_.count(path) != 0 ? EINVAL : ENOENT;
-    target = it->second;
-    return 0;
-  }
-  int read_head(const std::string& path, std::size_t max, std::string& out) override {
-    auto it = files_.find(resolve(path));
-    if (it == files_.end()) return ENOENT;
-    out = it->second.text.substr(0, max);
-    return 0;
-  }
-  int open_inherited(const std::string& path, int& fd) override {
-    if (files_.find(resolve(path)) == files_.end()) return ENOENT;
-    fd = 5;
-    return 0;
-  }
-
- private:
-  std::string resolve(std::string path) const {
-    for (int i = 0; i < 10; ++i) {
-      auto it = links_.find(path);
-      if (it == links_.end()) break;
-      path = it->second.starts_with('/') ? it->second : dirname(path) + "/" + it->second;
-    }
-    return path;
-  }
-  std::map<std::string, File> files_;
-  std::map<std::string, std::string> links_;
-  std::uint64_t next_ino_ = 100;
-  std::int64_t clock_ = 0;
-};
+// The general path sees the shared fake as a FileSystem, the hot path
+// through FakeOs below. Files belong to kUser unless a test says otherwise.
+using FakeFiles = testing::FakeFileSystem;
 
 // The hot path's OS: the same files, plus the process's own facts.
 struct FakeOs {
@@ -154,9 +85,14 @@ std::ostream& operator<<(std::ostream& out, const Outcome& o) {
 class HotPathTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    files.file("/usr/bin/python3.11", std::string(2000, 'P'), kExe, 0);
-    files.file("/usr/lib/libjemalloc.so.2", "J", S_IFREG | 0644, 0);
-    files.file("/usr/lib/libasan.so.8", "A", S_IFREG | 0644, 0);
+    files.default_uid = kUser;
+    files.file("/usr/bin/python3.11", std::string(2000, 'P'), kExe);
+    files.file("/usr/lib/libjemalloc.so.2", "J");
+    files.file("/usr/lib/libasan.so.8", "A");
+    for (const char* system : {"/usr/bin/python3.11", "/usr/lib/libjemalloc.so.2",
+                               "/usr/lib/libasan.so.8"}) {
+      files.owner(system, 0);  // root's
+    }
     files.file("/venv/bin/python3.11", std::string(kSelfSize, 'L'), kExe);
     files.link("/venv/bin/python", "python3.11");
     files.link("/venv/bin/python3", "python3.11");

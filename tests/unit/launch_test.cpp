@@ -1,5 +1,7 @@
 #include "pyshim/launch.hpp"
 
+#include "fake_file_system.hpp"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -9,79 +11,7 @@
 namespace pyshim {
 namespace {
 
-// An in-memory file system: files with contents and identities, symlinks.
-class FakeFileSystem final : public FileSystem {
- public:
-  struct File {
-    std::string text;
-    std::uint32_t mode = S_IFREG | 0644;
-    std::uint64_t ino = 0;
-    std::int64_t mtime = 0;
-    std::uint32_t uid = 0;
-  };
-
-  // Each write gets a later mtime, as on a disk.
-  void file(const std::string& path, std::string text, std::uint32_t mode = S_IFREG | 0644,
-            std::uint64_t ino = 0) {
-    files_[path] = {std::move(text), mode, ino != 0 ? ino : ++next_ino_, ++clock_};
-  }
-  void remove(const std::string& path) { files_.erase(path); }
-  void owner(const std::string& path, std::uint32_t uid) { files_[path].uid = uid; }
-  void link(const std::string& path, const std::string& target) { links_[path] = target; }
-
-  int stat(const std::string& path, FileInfo& info) override {
-    ++calls;
-    std::string real = resolve(path);
-    auto it = files_.find(real);
-    if (it == files_.end()) return ENOENT;
-    info = {it->second.mode, 1, it->second.ino, it->second.text.size(), it->second.mtime,
-            it->second.mtime, it->second.uid};
-    return 0;
-  }
-  int open_inherited(const std::string& path, int& fd) override {
-    ++calls;
-    if (files_.find(resolve(path)) == files_.end()) return ENOENT;
-    fd = 5;
-    return 0;
-  }
-  int read_file(const std::string& path, std::string& out) override {
-    ++calls;
-    auto it = files_.find(resolve(path));
-    if (it == files_.end()) return ENOENT;
-    out = it->second.text;
-    return 0;
-  }
-  int read_head(const std::string& path, std::size_t max, std::string& out) override {
-    ++calls;
-    auto it = files_.find(resolve(path));
-    if (it == files_.end()) return ENOENT;
-    out = it->second.text.substr(0, max);
-    return 0;
-  }
-  int readlink(const std::string& path, std::string& target) override {
-    ++calls;
-    auto it = links_.find(path);
-    if (it == links_.end()) return EINVAL;
-    target = it->second;
-    return 0;
-  }
-
-  int calls = 0;
-
- private:
-  std::string resolve(std::string path) const {
-    for (int i = 0; i < 10; ++i) {
-      auto it = links_.find(path);
-      if (it == links_.end()) break;
-      path = it->second.starts_with('/') ? it->second : dirname(path) + "/" + it->second;
-    }
-    return path;
-  }
-  std::map<std::string, File> files_;
-  std::map<std::string, std::string> links_;
-  std::uint64_t next_ino_ = 100;
-  std::int64_t clock_ = 0;
-};
+using testing::FakeFileSystem;
 
 constexpr std::uint32_t kExe = S_IFREG | 0755;
 
