@@ -74,6 +74,14 @@ PYSHIM_INLINE std::uint32_t load_u32(const char* p) {
   return v;
 }
 
+// The stamp's packed string at p (u32 length, bytes, NUL) as a view, and
+// where the field after it starts.
+PYSHIM_INLINE std::string_view packed_string(const char* p) { return {p + 4, load_u32(p)}; }
+PYSHIM_INLINE const char* after_packed_string(const char* p) { return p + 4 + load_u32(p) + 1; }
+// A packed origin: u32 line, u32 column.
+PYSHIM_INLINE Origin packed_origin(const char* p) { return {load_u32(p), load_u32(p + 4)}; }
+constexpr std::size_t kPackedOriginSize = 8;
+
 // The values of one config list, as a Config holds them (Setting objects) or
 // as a launcher's stamp packs them in its image (stamp.hpp): the planner
 // reads either in place, without copying.
@@ -98,19 +106,18 @@ class ValueList {
         : setting_(setting), packed_(packed), index_(index) {}
     PYSHIM_INLINE std::string_view operator*() const {
       if (setting_ != nullptr) return {setting_->value.data(), setting_->value.size()};
-      return {packed_ + 4, load_u32(packed_)};
+      return packed_string(packed_);
     }
     PYSHIM_INLINE Origin origin() const {
       if (setting_ != nullptr) return setting_->origin;
-      const char* o = packed_ + 4 + load_u32(packed_) + 1;
-      return {load_u32(o), load_u32(o + 4)};
+      return packed_origin(after_packed_string(packed_));
     }
     PYSHIM_INLINE Iterator& operator++() {
       ++index_;
       if (setting_ != nullptr) {
         ++setting_;
       } else {
-        packed_ += 4 + load_u32(packed_) + 1 + 8;
+        packed_ = after_packed_string(packed_) + kPackedOriginSize;
       }
       return *this;
     }
@@ -158,22 +165,18 @@ class EnvList {
       if (var_ != nullptr) {
         return {{var_->name.data(), var_->name.size()}, {var_->value.data(), var_->value.size()}};
       }
-      const char* value = packed_ + 4 + load_u32(packed_) + 1;
-      return {{packed_ + 4, load_u32(packed_)}, {value + 4, load_u32(value)}};
+      return {packed_string(packed_), packed_string(after_packed_string(packed_))};
     }
     PYSHIM_INLINE Origin origin() const {
       if (var_ != nullptr) return var_->origin;
-      const char* value = packed_ + 4 + load_u32(packed_) + 1;
-      const char* o = value + 4 + load_u32(value) + 1;
-      return {load_u32(o), load_u32(o + 4)};
+      return packed_origin(after_packed_string(after_packed_string(packed_)));
     }
     PYSHIM_INLINE Iterator& operator++() {
       ++index_;
       if (var_ != nullptr) {
         ++var_;
       } else {
-        const char* value = packed_ + 4 + load_u32(packed_) + 1;
-        packed_ = value + 4 + load_u32(value) + 1 + 8;
+        packed_ = after_packed_string(after_packed_string(packed_)) + kPackedOriginSize;
       }
       return *this;
     }
