@@ -32,10 +32,10 @@ void setup_dynlib(CLI::App& app, Context& context);
 std::string default_launcher();
 
 // Prints a formatted error to stderr and returns its exit code.
-int report(const Error& error);
-// report(), and for --json also the error as a JSON document on stdout
-// (error_json in report.hpp), so a script reading stdout gets a reason too.
-int report(const Error& error, bool json);
+int print_error(const Error& error);
+// print_error(), and for --json also the error as a JSON document on stdout
+// (error_json in explain.hpp), so a script reading stdout gets a reason too.
+int print_error(const Error& error, bool json);
 
 // Declares the whole CLI on app: its name, text and every subcommand. The
 // man pages and the bash completion are generated from it at build time

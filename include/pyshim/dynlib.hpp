@@ -1,7 +1,7 @@
 // `pyshim dynlib`: which files of a venv's site-packages are shared libraries
 // (as opposed to Python extension modules), the folder of links that names
 // them for the loader of a layer above, and what must change to bring that
-// folder up to date. Pure: src/cli/dynlib.cpp walks the disk, reads the ELF
+// folder up to date. Pure: src/tool/dynlib.cpp walks the disk, reads the ELF
 // files and asks the interpreter; the decisions are made here.
 #pragma once
 

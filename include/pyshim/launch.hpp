@@ -103,10 +103,6 @@ struct FoundConfig {
 
 std::string dirname(std::string_view path);
 
-// The loader splits LD_PRELOAD on ':' and ' ', LD_LIBRARY_PATH on ':' and
-// ';'; any whitespace is refused too, since it is never what the user meant.
-bool has_separator(std::string_view path, std::string_view separators);
-
 // Which string names P. AT_EXECFN (the path given to execve) normally. But
 // when the kernel runs the launcher as a script's #! interpreter (every pip
 // console script has #!/venv/bin/python), AT_EXECFN is the script and
@@ -143,8 +139,23 @@ bool needs_fd_preload(std::string_view path);
 // refused too: it is never what the user meant.
 std::string loader_refusal(std::string_view path, bool preload);
 
-// Step 5 of the design: interpreter exists, is executable, is not the shim;
-// preloads exist; nothing that goes into a loader list has a separator in it.
+// The refusal (message and hint; no exit code or context) of a path the
+// loader cannot take as it is (loader_refusal), or nullopt. The launcher
+// gives it for a hand-edited config, install before it writes one.
+std::optional<Error> loader_path_error(std::string_view path, bool preload);
+
+// Step 5 of the design, one configured item per function. check_launch runs
+// them in this order and stops at the first failure; `pyshim doctor` runs
+// each one and reports every verdict, so the two cannot disagree.
+//
+// The interpreter exists, is an executable file and is not a pyshim
+// launcher (this one, a copy of it, or one of another build).
+Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Config& config);
+// The loader can take the path in LD_PRELOAD, and it exists (not a folder).
+Status check_preload(FileSystem& fs, const Config& config, const Setting& lib);
+// The loader can take the path in LD_LIBRARY_PATH. A missing folder is not
+// refused: the loader skips it, as it does any LD_LIBRARY_PATH entry.
+Status check_library_folder(const Config& config, const Setting& folder);
 Status check_launch(FileSystem& fs, const LaunchRequest& request, const Launch& launch);
 
 Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request);

@@ -30,37 +30,13 @@ Error config_error(const Config& config, Origin origin, int exit_code, std::stri
   return e;
 }
 
-Status check_separators(const Launch& launch) {
-  const Config& config = launch.config;
-  for (const Setting& lib : config.preload) {
-    if (has_separator(lib.value, kPreloadSeparators)) {
-      return config_error(config, lib.origin, kExitShimFailure,
-                          fmt::format("preload path contains ':' or whitespace: '{}'", lib.value),
-                          "LD_PRELOAD splits on these; move or symlink the library to a plain "
-                          "path");
-    }
-  }
-  for (const Setting& dir : config.library_path) {
-    if (has_separator(dir.value, kLibraryPathSeparators)) {
-      return config_error(
-          config, dir.origin, kExitShimFailure,
-          fmt::format("library_path entry contains ':', ';' or whitespace: '{}'", dir.value),
-          "LD_LIBRARY_PATH splits on these; symlink the folder to a plain path");
-    }
-  }
-  return Ok{};
-}
-
 }  // namespace
 
 bool has_launcher_note(std::string_view head) {
   return head.find(std::string_view(kLauncherNote, sizeof kLauncherNote)) != std::string_view::npos;
 }
 
-namespace {
-
-Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Launch& launch) {
-  const Config& config = launch.config;
+Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Config& config) {
   const Setting& interpreter = config.interpreter;
   // Messages are formatted only on failure: this runs in every launch.
   auto fail = [&](int code, std::string message, std::string hint) {
@@ -119,23 +95,31 @@ Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Lau
   return Ok{};
 }
 
-Status check_preloads(FileSystem& fs, const Launch& launch) {
-  for (const Setting& lib : launch.config.preload) {
-    FileInfo info;
-    int err = fs.stat(lib.value, info);
-    if (err == 0 && !S_ISDIR(info.mode)) continue;
-    return config_error(
-        launch.config, lib.origin, kExitShimFailure,
-        err == ENOENT || err == ENOTDIR ? fmt::format("preload not found: {}", lib.value)
-        : err != 0 ? fmt::format("cannot access preload {}: {}", lib.value, std::strerror(err))
-                   : fmt::format("preload is a directory: {}", lib.value),
-        "install the library or fix 'preload'; the interpreter is not started "
-        "without it");
+Status check_preload(FileSystem& fs, const Config& config, const Setting& lib) {
+  if (auto refused = loader_path_error(lib.value, true)) {
+    refused->exit_code = kExitShimFailure;
+    refused->context.push_back("config: " + where(config, lib.origin));
+    return *std::move(refused);
+  }
+  FileInfo info;
+  int err = fs.stat(lib.value, info);
+  if (err == 0 && !S_ISDIR(info.mode)) return Ok{};
+  return config_error(
+      config, lib.origin, kExitShimFailure,
+      err == ENOENT || err == ENOTDIR ? fmt::format("preload not found: {}", lib.value)
+      : err != 0 ? fmt::format("cannot access preload {}: {}", lib.value, std::strerror(err))
+                 : fmt::format("preload is a directory: {}", lib.value),
+      "install the library or fix 'preload'; the interpreter is not started without it");
+}
+
+Status check_library_folder(const Config& config, const Setting& folder) {
+  if (auto refused = loader_path_error(folder.value, false)) {
+    refused->exit_code = kExitShimFailure;
+    refused->context.push_back("config: " + where(config, folder.origin));
+    return *std::move(refused);
   }
   return Ok{};
 }
-
-}  // namespace
 
 InvokedSource invoked_source(const char* execfn, int argc, const char* const* argv) {
   if (execfn == nullptr || execfn[0] == '\0' || std::strncmp(execfn, "/dev/fd/", 8) == 0 ||
@@ -152,16 +136,6 @@ InvokedSource invoked_source(const char* execfn, int argc, const char* const* ar
     }
   }
   return InvokedSource::kExecFn;
-}
-
-bool has_separator(std::string_view path, std::string_view separators) {
-  for (char c : path) {
-    if (separators.find(c) != std::string_view::npos || c == ' ' || c == '\t' || c == '\n' ||
-        c == '\r' || c == '\v' || c == '\f') {
-      return true;
-    }
-  }
-  return false;
 }
 
 std::string dirname(std::string_view path) {
@@ -311,6 +285,17 @@ std::string loader_refusal(std::string_view path, bool preload) {
   return {};
 }
 
+std::optional<Error> loader_path_error(std::string_view path, bool preload) {
+  std::string why = loader_refusal(path, preload);
+  if (why.empty()) return std::nullopt;
+  Error e;
+  e.message = fmt::format("cannot put {} in {}: {}", path,
+                          preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH", why);
+  e.hint = preload ? "link the library from a plain path (e.g. /opt/preload/libx.so) and give that"
+                   : "link the folder from a plain path and give that (or move the venv)";
+  return e;
+}
+
 Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_exe,
                                          const Stamp* stamp) {
   // lib/pyshim/ first: that is where an installed pyshim keeps it (and where
@@ -338,9 +323,15 @@ Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_e
 }
 
 Status check_launch(FileSystem& fs, const LaunchRequest& request, const Launch& launch) {
-  if (auto status = check_separators(launch); !status) return status;
-  if (auto status = check_interpreter(fs, request, launch); !status) return status;
-  return check_preloads(fs, launch);
+  const Config& config = launch.config;
+  if (auto status = check_interpreter(fs, request, config); !status) return status;
+  for (const Setting& lib : config.preload) {
+    if (auto status = check_preload(fs, config, lib); !status) return status;
+  }
+  for (const Setting& folder : config.library_path) {
+    if (auto status = check_library_folder(config, folder); !status) return status;
+  }
+  return Ok{};
 }
 
 Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {

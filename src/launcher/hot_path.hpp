@@ -108,23 +108,20 @@ inline bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
 }
 
-// has_separator() of launch.cpp.
-inline bool has_separator(std::string_view path, std::string_view separators) {
+// loader_refusal() of launch.cpp is not "": the loader would split the path
+// (LD_PRELOAD at ' ' and ':', LD_LIBRARY_PATH at ':' and ';'), it holds
+// whitespace or a '$' token, or it is a preload of 4096 bytes or more.
+inline bool refused_by_loader(std::string_view path, bool preload) {
+  std::string_view separators = preload ? kPreloadSeparators : kLibraryPathSeparators;
   for (std::size_t i = 0; i < path.size(); ++i) {
     char c = path.data()[i];
-    if (has_char(separators, c) || is_space(c)) return true;
+    if (has_char(separators, c) || is_space(c) || c == '$') return true;
   }
-  return false;
+  return preload && path.size() >= 4096;
 }
 
-// needs_fd_preload() of launch.cpp: loader_refusal(path, true) is not "".
-inline bool needs_fd_preload(std::string_view path) {
-  for (std::size_t i = 0; i < path.size(); ++i) {
-    char c = path.data()[i];
-    if (has_char(kPreloadSeparators, c) || is_space(c) || c == '$') return true;
-  }
-  return path.size() >= 4096;
-}
+// needs_fd_preload() of launch.cpp.
+inline bool needs_fd_preload(std::string_view path) { return refused_by_loader(path, true); }
 
 // dirname() of launch.cpp, as a prefix of path (P and the real binary are
 // absolute, so "." never comes up; it is refused rather than made up).
@@ -315,10 +312,10 @@ bool plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Launch
 
   // 5. The checks (check_launch), before the plan: they need no memory.
   for (std::string_view lib : config.preload) {
-    if (has_separator(lib, kPreloadSeparators)) return false;
+    if (refused_by_loader(lib, true)) return false;
   }
   for (std::string_view dir_entry : config.library_path) {
-    if (has_separator(dir_entry, kLibraryPathSeparators)) return false;
+    if (refused_by_loader(dir_entry, false)) return false;
   }
   FileInfo interpreter;
   if (os.stat(config.interpreter.data(), interpreter) != 0) return false;

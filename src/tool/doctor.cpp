@@ -1,10 +1,15 @@
 // pyshim doctor [LAUNCHER]: static checks of a launcher's setup, then a live
 // round trip through it; one line per check, exit 1 if any fails.
 //
-// The static checks reuse what the launcher itself runs (find_config,
-// parse_config, check_launch, find_restore_library) so doctor and the
-// launcher cannot disagree; they only go on past the first problem. The
-// verdicts on the round trip are pure (report.cpp); this file gathers facts.
+// The static checks are the launcher's own, one item at a time (find_config,
+// load_config, check_interpreter, check_preload, check_library_folder,
+// find_restore_library, loader_refusal: launch.hpp), so doctor and the
+// launcher cannot disagree; doctor reports every verdict where the launcher
+// stops at the first. It adds only what a launch does not look at: ELF class
+// and machine of the interpreter, preloads and restore library; library
+// folders that exist; the launcher image, its stamp and base launcher; and
+// the live round trip, whose verdicts are pure (explain.cpp). This file
+// gathers the facts.
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -30,7 +35,7 @@
 #include "pyshim/elf.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
-#include "pyshim/report.hpp"
+#include "pyshim/explain.hpp"
 #include "pyshim/stamp.hpp"
 
 extern char** environ;
@@ -41,7 +46,7 @@ namespace {
 constexpr int kRoundTripTimeoutSeconds = 30;
 
 // Run as `LAUNCHER -c PROBE LIB...`; the output format is documented beside
-// ProbeOutput in report.hpp. Python 3.8+ and PyPy. The spawn worker runs a
+// ProbeOutput in explain.hpp. Python 3.8+ and PyPy. The spawn worker runs a
 // stdlib bound method because a function defined under -c cannot be
 // unpickled in a spawned child. Bytes throughout: paths need not be UTF-8.
 constexpr std::string_view kProbe = R"PY(
@@ -117,9 +122,9 @@ struct Options {
 
 // Text: one line per check, printed as it is made (the round trip can take
 // seconds). JSON: kept for one document at the end.
-class Report {
+class Checklist {
  public:
-  explicit Report(bool json) : json_(json) {}
+  explicit Checklist(bool json) : json_(json) {}
   void add(Check check) {
     if (!json_) {
       std::string text = format_check(check);
@@ -166,16 +171,12 @@ std::string_view basename(std::string_view path) {
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
-// interpreter exists / is executable / is not the shim, and whether to go on
-// with the checks that read it.
-bool check_interpreter(Report& report, FileSystem& fs, const LaunchRequest& request,
-                       const Config& config) {
-  // check_launch with nothing but the interpreter to look at: the launcher's
-  // own verdict, mapped to one line per property.
-  Launch only_interpreter{config, ConfigSource::kFile, "", "", {}};
-  only_interpreter.config.preload.clear();
-  only_interpreter.config.library_path.clear();
-  Status status = check_launch(fs, request, only_interpreter);
+// The launcher's check_interpreter, its verdict shown as three properties
+// (exists, executable, not the shim: the exit code tells which failed).
+// Returns whether to go on with the checks that read the interpreter.
+bool doctor_interpreter(Checklist& out, FileSystem& fs, const LaunchRequest& request,
+                        const Config& config) {
+  Status status = check_interpreter(fs, request, config);
   const std::string& path = config.interpreter.value;
   int code = status ? kExitOk : status.error().exit_code;
   // The launcher's hint for these says "run pyshim doctor": say what to do.
@@ -189,36 +190,32 @@ bool check_interpreter(Report& report, FileSystem& fs, const LaunchRequest& requ
     return check;
   };
   if (code == kExitNotFound) {
-    report.add(interpreter_error("interpreter_exists", "interpreter exists", status.error()));
+    out.add(interpreter_error("interpreter_exists", "interpreter exists", status.error()));
     return false;
   }
-  FileInfo info;
-  if (fs.stat(path, info) == 0) {
-    report.add(
-        Check::pass("interpreter_exists", fmt::format("interpreter exists: {}  ({})", path,
-                                                      where(config, config.interpreter.origin))));
-  }
+  out.add(Check::pass("interpreter_exists", fmt::format("interpreter exists: {}  ({})", path,
+                                                        where(config, config.interpreter.origin))));
   if (code == kExitCannotExecute) {
-    report.add(
+    out.add(
         interpreter_error("interpreter_executable", "interpreter is executable", status.error()));
     return false;
   }
-  report.add(Check::pass("interpreter_executable", "interpreter is executable"));
+  out.add(Check::pass("interpreter_executable", "interpreter is executable"));
   if (code != kExitOk) {
-    report.add(from_error("interpreter_not_shim", "interpreter is not the shim", status.error()));
+    out.add(from_error("interpreter_not_shim", "interpreter is not the shim", status.error()));
     return false;
   }
-  report.add(Check::pass("interpreter_not_shim", "interpreter is not the shim"));
+  out.add(Check::pass("interpreter_not_shim", "interpreter is not the shim"));
   return true;
 }
 
-std::optional<ElfInfo> check_dynamic(Report& report, FileSystem& fs, const Config& config) {
+std::optional<ElfInfo> doctor_dynamic(Checklist& out, FileSystem& fs, const Config& config) {
   const std::string& path = config.interpreter.value;
   std::string what = "interpreter is dynamically linked";
   std::vector<std::string> context = {config_context(config, config.interpreter.origin)};
   auto head = read_head(fs, path);
   if (!head) {
-    report.add(Check::fail("interpreter_dynamic", what,
+    out.add(Check::fail("interpreter_dynamic", what,
                            fmt::format("cannot read {}: {}", path, head.error().message),
                            "check the file's permissions", context));
     return std::nullopt;
@@ -226,7 +223,7 @@ std::optional<ElfInfo> check_dynamic(Report& report, FileSystem& fs, const Confi
   auto elf = parse_elf(*head);
   if (!elf && head->starts_with("#!")) {
     std::string line = head->substr(0, head->find('\n'));
-    report.add(Check::fail(
+    out.add(Check::fail(
         "interpreter_dynamic", what,
         fmt::format("it is a script ({}), not an ELF binary: the preloads and the restore "
                     "library would act on the script's interpreter, and the Python it starts "
@@ -236,134 +233,132 @@ std::optional<ElfInfo> check_dynamic(Report& report, FileSystem& fs, const Confi
     return std::nullopt;
   }
   if (!elf) {
-    report.add(Check::fail("interpreter_dynamic", what,
+    out.add(Check::fail("interpreter_dynamic", what,
                            fmt::format("not an ELF file ({})", elf.error().message),
                            "point 'interpreter' at a Python binary", context));
     return std::nullopt;
   }
   if (!elf->has_interp) {
-    report.add(Check::fail("interpreter_dynamic", what,
+    out.add(Check::fail("interpreter_dynamic", what,
                            "statically linked: LD_PRELOAD has no effect",
                            "use a dynamically linked Python build; a static one never runs the "
                            "dynamic loader, so neither the preloads nor library_path apply",
                            context));
   } else {
-    report.add(Check::pass("interpreter_dynamic", fmt::format("{} ({})", what, describe(*elf))));
+    out.add(Check::pass("interpreter_dynamic", fmt::format("{} ({})", what, describe(*elf))));
   }
   return *elf;
 }
 
-void check_preloads(Report& report, FileSystem& fs, const Config& config,
-                    const std::optional<ElfInfo>& interpreter) {
+// Each preload: the launcher's check_preload, then what a launch does not
+// look at: that the file is a shared library of the interpreter's ELF class
+// and machine (the loader skips any other with a warning, and runs on).
+void doctor_preloads(Checklist& out, FileSystem& fs, const Config& config,
+                     const std::optional<ElfInfo>& interpreter) {
   for (const Setting& lib : config.preload) {
+    if (Status status = check_preload(fs, config, lib); !status) {
+      out.add(from_error("preload", "preload", status.error()));
+      continue;
+    }
     std::string what = fmt::format("preload {}", lib.value);
     std::vector<std::string> context = {config_context(config, lib.origin)};
-    if (has_separator(lib.value, kPreloadSeparators)) {
-      report.add(Check::fail("preload", what,
-                             "contains ':' or whitespace, which LD_PRELOAD splits on",
-                             "move or symlink the library to a plain path", context));
-      continue;
-    }
-    FileInfo info;
-    if (int err = fs.stat(lib.value, info); err != 0 || S_ISDIR(info.mode)) {
-      report.add(Check::fail(
-          "preload", what,
-          err == ENOENT || err == ENOTDIR ? std::string("not found")
-          : err != 0                      ? std::string(std::strerror(err))
-                                          : std::string("is a directory"),
-          "install the library or fix 'preload'; the launcher refuses to start without it",
-          context));
-      continue;
-    }
     auto elf = read_elf(fs, lib.value);
     if (!elf) {
-      report.add(Check::fail("preload", what,
-                             fmt::format("not an ELF shared library ({})", elf.error().message),
-                             "point 'preload' at the shared library itself (not a linker script "
-                             "or a symlink to one)",
-                             context));
-      continue;
-    }
-    if (!interpreter) {
-      report.add(Check::pass(
+      out.add(Check::fail("preload", what,
+                          fmt::format("not an ELF shared library ({})", elf.error().message),
+                          "point 'preload' at the shared library itself (not a linker script "
+                          "or a symlink to one)",
+                          context));
+    } else if (!interpreter) {
+      out.add(Check::pass(
           "preload",
           fmt::format(
               "{} exists ({}; not compared with the interpreter, whose ELF header is unknown)",
               what, describe(*elf))));
     } else if (!compatible(*elf, *interpreter)) {
-      report.add(Check::fail(
+      out.add(Check::fail(
           "preload", what,
           fmt::format("{}, but the interpreter is {}: the loader ignores it", describe(*elf),
                       describe(*interpreter)),
           fmt::format("point 'preload' at the {} build of the library", describe(*interpreter)),
           context));
     } else {
-      report.add(Check::pass("preload", fmt::format("{} exists and matches the interpreter ({})",
-                                                    what, describe(*elf))));
+      out.add(Check::pass("preload", fmt::format("{} exists and matches the interpreter ({})",
+                                                 what, describe(*elf))));
     }
   }
 }
 
-void check_library_path(Report& report, FileSystem& fs, const Config& config) {
-  for (const Setting& dir : config.library_path) {
-    std::string what = fmt::format("library directory {}", dir.value);
-    std::vector<std::string> context = {config_context(config, dir.origin)};
+// Each library folder: the launcher's check_library_folder, then what it
+// lets pass: a folder that is missing (the loader skips it in silence, and
+// the libraries it should give are "not found" at import) or is a file.
+void doctor_library_folders(Checklist& out, FileSystem& fs, const Config& config) {
+  for (const Setting& folder : config.library_path) {
+    if (Status status = check_library_folder(config, folder); !status) {
+      out.add(from_error("library_path", "library directory", status.error()));
+      continue;
+    }
+    std::string what = fmt::format("library directory {}", folder.value);
+    std::vector<std::string> context = {config_context(config, folder.origin)};
     FileInfo info;
-    int err = fs.stat(dir.value, info);
-    if (has_separator(dir.value, kLibraryPathSeparators)) {
-      report.add(Check::fail("library_path", what,
-                             "contains ':', ';' or whitespace, which LD_LIBRARY_PATH splits on",
-                             "symlink the folder to a plain path", context));
-    } else if (err == ENOENT || err == ENOTDIR) {
-      report.add(Check::fail("library_path", what, "not found",
-                             "create it (e.g. `pyshim dynlib` for a layer), or remove it from "
-                             "library_path",
-                             context));
+    int err = fs.stat(folder.value, info);
+    if (err == ENOENT || err == ENOTDIR) {
+      out.add(Check::fail("library_path", what, "not found",
+                          "create it (e.g. `pyshim dynlib` for a layer), or remove it from "
+                          "library_path",
+                          context));
     } else if (err != 0) {
-      report.add(
+      out.add(
           Check::fail("library_path", what, std::strerror(err), "fix its permissions", context));
     } else if (!S_ISDIR(info.mode)) {
-      report.add(Check::fail("library_path", what, "not a directory",
-                             "library_path lists folders; for a single library use 'preload'",
-                             context));
+      out.add(Check::fail("library_path", what, "not a directory",
+                          "library_path lists folders; for a single library use 'preload'",
+                          context));
     } else {
-      report.add(Check::pass("library_path", fmt::format("{} exists", what)));
+      out.add(Check::pass("library_path", fmt::format("{} exists", what)));
     }
   }
 }
 
 // Returns the restore library's path ("" when missing).
-std::string check_restore_library(Report& report, FileSystem& fs, const LaunchRequest& request,
+std::string doctor_restore_library(Checklist& out, FileSystem& fs, const LaunchRequest& request,
                                   const std::optional<ElfInfo>& interpreter) {
   auto found =
       find_restore_library(fs, request.self_exe, request.stamp ? &*request.stamp : nullptr);
   std::string what = "restore library present";
   if (!found) {
-    report.add(from_error("restore_library", what, found.error()));
+    out.add(from_error("restore_library", what, found.error()));
     return {};
   }
   const std::string& path = *found;
+  // A path the loader would split goes in as /proc/self/fd/N (section 5 of
+  // the design); say so, since that is what a user sees in LD_PRELOAD.
+  std::string how;
+  if (std::string why = loader_refusal(path, true); !why.empty()) {
+    how = fmt::format(" (preloaded as /proc/self/fd/N: {})", why);
+  }
   auto elf = read_elf(fs, path);
   if (!elf) {
-    report.add(Check::fail("restore_library", what,
+    out.add(Check::fail("restore_library", what,
                            fmt::format("{} is not an ELF file ({})", path, elf.error().message),
                            "reinstall pyshim"));
   } else if (interpreter && !compatible(*elf, *interpreter)) {
-    report.add(Check::fail("restore_library", what,
+    out.add(Check::fail("restore_library", what,
                            fmt::format("{} is {}, but the interpreter is {}: the loader ignores "
                                        "it and children would keep the shim's LD_PRELOAD",
                                        path, describe(*elf), describe(*interpreter)),
                            "use a pyshim built for the interpreter's architecture"));
   } else {
-    report.add(Check::pass(
+    out.add(Check::pass(
         "restore_library",
-        fmt::format("{}{}: {}", what, interpreter ? " and matches the interpreter" : "", path)));
+        fmt::format("{}{}: {}{}", what, interpreter ? " and matches the interpreter" : "", path,
+                    how)));
   }
   return path;
 }
 
 // [python] startup needs the hook module and its .pth in the launcher's venv.
-void check_startup_files(Report& out, const std::string& invoked, const Config& config) {
+void doctor_startup_files(Checklist& out, const std::string& invoked, const Config& config) {
   if (config.startup.empty()) return;
   std::string what = "startup hook files installed";
   std::filesystem::path venv = dirname(dirname(invoked));
@@ -390,7 +385,7 @@ void check_startup_files(Report& out, const std::string& invoked, const Config& 
 }
 
 // The hook module reports a failing hook on stderr, one line each.
-void check_startup_run(Report& out, const Config& config, const std::string& err) {
+void doctor_startup_run(Checklist& out, const Config& config, const std::string& err) {
   if (config.startup.empty()) return;
   std::string what = "startup hooks ran without errors";
   std::string_view rest = err;
@@ -413,7 +408,7 @@ bool looks_like_pypy(const std::string& interpreter) {
          basename(real_path(interpreter)).starts_with("pypy");
 }
 
-Check check_pypy_venv(FileSystem& fs, const std::string& invoked) {
+Check doctor_pypy_venv(FileSystem& fs, const std::string& invoked) {
   std::string what = "PyPy launcher is inside a venv";
   std::string dir = dirname(invoked);
   for (const std::string& candidate : {dirname(dir) + "/pyvenv.cfg", dir + "/pyvenv.cfg"}) {
@@ -558,10 +553,10 @@ void add_unique(std::vector<std::string>& out, const std::string& value) {
 
 // The launcher file itself: a pyshim launcher, of this tool's version, and
 // what its stamp says. False when it is not a launcher at all.
-bool check_launcher_image(Report& report, const LaunchRequest& request) {
+bool doctor_launcher_image(Checklist& out, const LaunchRequest& request) {
   std::string area = read_stamp_area(request.self_exe);
   if (area.empty()) {
-    report.add(Check::fail("launcher_is_pyshim", "launcher is a pyshim launcher",
+    out.add(Check::fail("launcher_is_pyshim", "launcher is a pyshim launcher",
                            fmt::format("{} is not a pyshim launcher", request.self_exe),
                            fmt::format("make it one with `pyshim install {}`",
                                        dirname(dirname(request.invoked_path)))));
@@ -570,18 +565,18 @@ bool check_launcher_image(Report& report, const LaunchRequest& request) {
   std::string version = stamp_version(area);
   std::string venv = dirname(dirname(request.invoked_path));
   if (version != PYSHIM_VERSION) {
-    report.add(Check::fail("launcher_version", "launcher version matches the tool",
+    out.add(Check::fail("launcher_version", "launcher version matches the tool",
                            fmt::format("{} is pyshim-launcher {}, this tool is {}",
                                        request.self_exe, version, PYSHIM_VERSION),
                            fmt::format("refresh it: pyshim install {}", venv)));
   } else {
-    report.add(Check::pass("launcher_version",
+    out.add(Check::pass("launcher_version",
                            fmt::format("launcher version {} matches the tool", version)));
   }
   if (request.stamp_error) {
-    report.add(from_error("stamp", "stamped config intact", *request.stamp_error));
+    out.add(from_error("stamp", "stamped config intact", *request.stamp_error));
   } else if (!request.stamp) {
-    report.add(Check::pass(
+    out.add(Check::pass(
         "stamp",
         "launcher carries no stamp (a shared launcher: it needs a pyshim.toml beside the path "
         "it is started by)"));
@@ -593,18 +588,18 @@ bool check_launcher_image(Report& report, const LaunchRequest& request) {
                                    stamp.config.interpreter.value, stamp.config.preload.size(),
                                    stamp.config.library_path.size());
     if (fs.stat(stamp.source, info) != 0) {
-      report.add(
+      out.add(
           Check::pass("stamp", fmt::format("stamp from {} (now gone: the stamp alone is used): {}",
                                            stamp.source, says)));
     } else if (identity_of(info) != stamp.identity) {
-      report.add(Check::fail(
+      out.add(Check::fail(
           "stamp", "stamp current",
           fmt::format("{} changed since the launcher was stamped: it is parsed at every launch "
                       "(stamp says: {})",
                       stamp.source, says),
           fmt::format("re-stamp it: pyshim install {}", dirname(stamp.source))));
     } else {
-      report.add(
+      out.add(
           Check::pass("stamp", fmt::format("stamp current with {}: {}", stamp.source, says)));
     }
   }
@@ -612,7 +607,7 @@ bool check_launcher_image(Report& report, const LaunchRequest& request) {
 }
 
 // A shim venv's base launcher: what derived environments are made from.
-void check_base_launcher(Report& report, const LaunchRequest& request, bool pypy) {
+void doctor_base_launcher(Checklist& out, const LaunchRequest& request, bool pypy) {
   std::string venv = dirname(dirname(request.invoked_path));
   std::error_code ec;
   if (pypy || !std::filesystem::exists(venv + "/.pyshim/manifest.toml", ec)) return;
@@ -622,7 +617,7 @@ void check_base_launcher(Report& report, const LaunchRequest& request, bool pypy
   std::string base = fmt::format("{}/{}/{}", venv, kBaseLauncherDir, main);
   struct stat st;
   if (::lstat(base.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-    report.add(Check::fail("base_launcher", what,
+    out.add(Check::fail("base_launcher", what,
                            fmt::format("{} is missing or not a file of its own: venvs derived "
                                        "from this one would lose the native setup",
                                        base),
@@ -631,19 +626,19 @@ void check_base_launcher(Report& report, const LaunchRequest& request, bool pypy
   }
   auto stamp = decode_stamp(read_stamp_area(base));
   if (!stamp || !stamp->has_value() || (*stamp)->source != venv + "/" + std::string(kConfigName)) {
-    report.add(Check::fail("base_launcher", what,
+    out.add(Check::fail("base_launcher", what,
                            fmt::format("{} is not stamped from this venv's config", base), fix));
     return;
   }
-  report.add(Check::pass("base_launcher", fmt::format("{}: {}", what, base)));
+  out.add(Check::pass("base_launcher", fmt::format("{}: {}", what, base)));
 }
 
 // Every check on one launcher, in order; returns doctor's exit status.
-int run_checks(Report& out, const LaunchRequest& request, EnvView env) {
+int run_checks(Checklist& out, const LaunchRequest& request, EnvView env) {
   RealFileSystem fs;
   std::string round_trip = "live round trip";
 
-  if (!check_launcher_image(out, request)) return kExitCheckFailed;
+  if (!doctor_launcher_image(out, request)) return kExitCheckFailed;
   auto found = find_config(fs, request);
   std::optional<Config> config;
   if (!found) {
@@ -660,26 +655,26 @@ int run_checks(Report& out, const LaunchRequest& request, EnvView env) {
   if (!config) {
     out.add(Check::skip("static_checks", "interpreter, preload and library_path checks",
                         "they need the config"));
-    check_restore_library(out, fs, request, std::nullopt);
+    doctor_restore_library(out, fs, request, std::nullopt);
     out.add(
         Check::skip("round_trip", round_trip, "the launcher cannot start without a valid config"));
     return kExitCheckFailed;
   }
 
-  bool interpreter_ok = check_interpreter(out, fs, request, *config);
+  bool interpreter_ok = doctor_interpreter(out, fs, request, *config);
   std::optional<ElfInfo> interpreter_elf;
-  if (interpreter_ok) interpreter_elf = check_dynamic(out, fs, *config);
-  check_preloads(out, fs, *config, interpreter_elf);
-  check_library_path(out, fs, *config);
-  std::string restore = check_restore_library(out, fs, request, interpreter_elf);
-  check_startup_files(out, request.invoked_path, *config);
-  check_base_launcher(out, request, looks_like_pypy(config->interpreter.value));
+  if (interpreter_ok) interpreter_elf = doctor_dynamic(out, fs, *config);
+  doctor_preloads(out, fs, *config, interpreter_elf);
+  doctor_library_folders(out, fs, *config);
+  std::string restore = doctor_restore_library(out, fs, request, interpreter_elf);
+  doctor_startup_files(out, request.invoked_path, *config);
+  doctor_base_launcher(out, request, looks_like_pypy(config->interpreter.value));
 
   // PyPy is recognised by name here, and by sys.implementation after the
   // round trip for an interpreter whose name does not say.
   bool pypy_checked = false;
   if (looks_like_pypy(config->interpreter.value)) {
-    out.add(check_pypy_venv(fs, request.invoked_path));
+    out.add(doctor_pypy_venv(fs, request.invoked_path));
     pypy_checked = true;
   }
 
@@ -721,17 +716,17 @@ int run_checks(Report& out, const LaunchRequest& request, EnvView env) {
   trip.err = std::move(captured.err);
 
   if (!pypy_checked && ProbeOutput::parse(trip.out).get("implementation") == "pypy") {
-    out.add(check_pypy_venv(fs, request.invoked_path));
+    out.add(doctor_pypy_venv(fs, request.invoked_path));
   }
   for (const Check& check : round_trip_checks(trip)) out.add(check);
-  check_startup_run(out, *config, trip.err);
+  doctor_startup_run(out, *config, trip.err);
   return out.failed() ? kExitCheckFailed : kExitOk;
 }
 
 int run_doctor(const Options& options) {
   std::string launcher = options.launcher.empty() ? default_launcher() : options.launcher;
   if (launcher.empty()) {
-    return report(Error{kExitUsage,
+    return print_error(Error{kExitUsage,
                         "no launcher given, and neither ./.venv/bin/python nor python on PATH "
                         "exists",
                         {},
@@ -742,10 +737,10 @@ int run_doctor(const Options& options) {
   while (environ[env_count] != nullptr) ++env_count;
   EnvView env(environ, env_count);
   auto request = request_for_launcher(launcher, env);
-  if (!request) return report(request.error(), options.json);
+  if (!request) return print_error(request.error(), options.json);
   request->thorough = true;  // also recognise a launcher of another build as the interpreter
 
-  Report out(options.json);
+  Checklist out(options.json);
   int code = run_checks(out, *request, env);
   if (options.json) {
     std::string text = doctor_json(request->invoked_path, code == kExitOk, out.checks());

@@ -3,7 +3,7 @@
 // so that a venv layered on this one (`pyshim install UPPER --layer VENV`)
 // finds them through LD_LIBRARY_PATH. The decisions are in
 // src/core/dynlib.cpp; this file gathers the facts and writes the links.
-#include "dynlib.hpp"
+#include "dynlib_sync.hpp"
 
 #include <elf.h>
 #include <fcntl.h>
@@ -26,6 +26,7 @@
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/process.hpp"
+#include "venv_dir.hpp"
 #include "venv_files.hpp"
 
 #include "files.hpp"
@@ -171,53 +172,32 @@ Result<std::vector<ExcludeGlob>> collect_excludes(const fs::path& venv,
   return excludes;
 }
 
-Result<std::vector<DynlibEntry>> read_dynlib_dir(const fs::path& dir) {
+// The links (and anything else) in VENV/share/venv/dynlib, read through the
+// folder's fd: nothing in the venv is followed.
+std::vector<DynlibEntry> read_dynlib_dir(const Dir& dir) {
   std::vector<DynlibEntry> entries;
-  std::error_code ec;
-  for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+  for (std::string& name : dir.names()) {
     DynlibEntry item;
-    item.name = entry.path().filename().string();
-    item.symlink = entry.is_symlink(ec);
-    if (item.symlink) item.target = fs::read_symlink(entry.path(), ec).string();
+    auto st = dir.stat(name);
+    item.symlink = st && S_ISLNK(st->st_mode);
+    if (item.symlink) item.target = dir.readlink(name).value_or("");
+    item.name = std::move(name);
     entries.push_back(std::move(item));
-  }
-  if (ec) {
-    return usage_error(fmt::format("cannot read {}: {}", dir.string(), ec.message()), {},
-                       "check its permissions");
   }
   return entries;
 }
 
-// Replaces path with a symlink to target in one rename, so a process
-// starting meanwhile sees the old link or the new one, never none.
-void put_symlink(const fs::path& path, const std::string& target, std::error_code& ec) {
-  fs::path tmp = path;
-  tmp += ".pyshim-tmp";
-  fs::remove(tmp, ec);
-  fs::create_symlink(target, tmp, ec);
-  if (!ec) fs::rename(tmp, path, ec);
-}
-
-Status apply_changes(const fs::path& dir, const std::vector<DynlibChange>& changes) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) {
-    return usage_error(fmt::format("cannot create {}: {}", dir.string(), ec.message()), {},
-                       "check the venv's permissions");
-  }
+// Each link is replaced in one rename (Dir::symlink), so a process starting
+// meanwhile sees the old link or the new one, never none.
+void apply_changes(const Dir& root, const std::vector<DynlibChange>& changes) {
+  Dir dir = *root.sub(kDynlibDir, true);
   for (const DynlibChange& change : changes) {
-    fs::path path = dir / change.name;
     if (change.kind == DynlibChange::Kind::kRemove) {
-      fs::remove(path, ec);
+      dir.remove(change.name);
     } else {
-      put_symlink(path, change.target, ec);
-    }
-    if (ec) {
-      return usage_error(fmt::format("cannot update {}: {}", path.string(), ec.message()), {},
-                         "check the venv's permissions");
+      dir.symlink(change.name, change.target);
     }
   }
-  return Ok{};
 }
 
 struct DynlibOptions {
@@ -227,20 +207,22 @@ struct DynlibOptions {
 };
 
 int run_dynlib(const DynlibOptions& options) {
-  auto result = sync_dynlib(options.venv, options.exclude, !options.check);
-  if (!result) return report(result.error());
+  std::string venv = absolute_path(options.venv);
+  VenvLock lock = VenvLock::open(venv);
+  auto result = sync_dynlib(lock.root(), options.exclude, !options.check);
+  if (!result) return print_error(result.error());
   std::cout << format_dynlib(*result, options.check);
   return options.check && !result->up_to_date() ? kExitCheckFailed : kExitOk;
 }
 
 }  // namespace
 
-Result<DynlibReport> sync_dynlib(const std::string& venv_arg,
-                                 const std::vector<std::string>& extra_excludes, bool apply) {
-  fs::path venv = fs::path(absolute_path(venv_arg)).lexically_normal();
+Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& extra_excludes,
+                               bool apply) {
+  fs::path venv = fs::path(root.path()).lexically_normal();
   if (venv.has_parent_path() && venv.filename().empty()) venv = venv.parent_path();
   std::error_code ec;
-  if (!fs::is_regular_file(venv / "pyvenv.cfg", ec)) {
+  if (auto cfg = root.stat("pyvenv.cfg"); !cfg || !S_ISREG(cfg->st_mode)) {
     return usage_error(fmt::format("not a virtual environment: {} (no pyvenv.cfg)", venv.string()),
                        {}, "give the venv's folder, the one holding pyvenv.cfg");
   }
@@ -267,40 +249,31 @@ Result<DynlibReport> sync_dynlib(const std::string& venv_arg,
   auto selection = select_dynlib(inputs);
   if (!selection) return selection.take_error();
 
-  DynlibReport report;
-  report.venv = venv.string();
-  report.dir = (venv / kDynlibDir).string();
-  report.links = std::move(selection->links);
-  report.excluded = std::move(selection->excluded);
+  DynlibSync sync;
+  sync.venv = venv.string();
+  sync.dir = (venv / kDynlibDir).string();
+  sync.links = std::move(selection->links);
+  sync.excluded = std::move(selection->excluded);
   std::vector<DynlibEntry> existing;
-  auto status = fs::symlink_status(report.dir, ec);
-  if (!fs::exists(status)) {
-    report.dir_missing = true;
-  } else if (!fs::is_directory(status)) {
-    return usage_error(fmt::format("{} is not a folder", report.dir), {},
-                       "move it away; pyshim keeps the links to this venv's libraries there");
+  // A link or a file where a folder belongs is refused (Dir::sub throws).
+  if (auto dir = root.sub(kDynlibDir, false)) {
+    existing = read_dynlib_dir(*dir);
   } else {
-    auto entries = read_dynlib_dir(report.dir);
-    if (!entries) return entries.take_error();
-    existing = std::move(*entries);
+    sync.dir_missing = true;
   }
-  auto changes = diff_dynlib(report.links, existing, report.dir);
+  auto changes = diff_dynlib(sync.links, existing, sync.dir);
   if (!changes) return changes.take_error();
-  report.changes = std::move(*changes);
-  if (apply && !report.up_to_date()) {
-    if (auto applied = apply_changes(report.dir, report.changes); !applied) {
-      return applied.take_error();
-    }
-  }
-  return report;
+  sync.changes = std::move(*changes);
+  if (apply && !sync.up_to_date()) apply_changes(root, sync.changes);
+  return sync;
 }
 
-std::string format_dynlib(const DynlibReport& report, bool would) {
+std::string format_dynlib(const DynlibSync& sync, bool would) {
   std::string out;
   std::size_t added = 0;
   std::size_t changed = 0;
   std::size_t removed = 0;
-  for (const DynlibChange& change : report.changes) {
+  for (const DynlibChange& change : sync.changes) {
     switch (change.kind) {
       case DynlibChange::Kind::kAdd:
         ++added;
@@ -315,7 +288,7 @@ std::string format_dynlib(const DynlibReport& report, bool would) {
         ++removed;
         std::error_code ec;
         // A relative target is relative to the folder holding the link.
-        fs::path target = fs::path(report.dir) / change.old_target;
+        fs::path target = fs::path(sync.dir) / change.old_target;
         bool gone = !fs::exists(target, ec);
         out += fmt::format("  - {} (was {}{})\n", change.name, change.old_target,
                            gone ? ", target gone" : "");
@@ -323,23 +296,23 @@ std::string format_dynlib(const DynlibReport& report, bool would) {
       }
     }
   }
-  for (const Excluded& excluded : report.excluded) {
+  for (const Excluded& excluded : sync.excluded) {
     out += fmt::format("  excluded: {} (by '{}', {})\n", excluded.path, excluded.by.glob,
                        excluded.by.origin);
   }
   std::string header;
-  if (report.up_to_date()) {
-    header = fmt::format("{} is up to date: {} link{}\n", report.dir, report.links.size(),
-                         report.links.size() == 1 ? "" : "s");
+  if (sync.up_to_date()) {
+    header = fmt::format("{} is up to date: {} link{}\n", sync.dir, sync.links.size(),
+                         sync.links.size() == 1 ? "" : "s");
   } else if (would) {
-    header = fmt::format("{} is out of date{}: {} to add, {} to change, {} to remove\n", report.dir,
-                         report.dir_missing ? " (the folder does not exist)" : "", added, changed,
+    header = fmt::format("{} is out of date{}: {} to add, {} to change, {} to remove\n", sync.dir,
+                         sync.dir_missing ? " (the folder does not exist)" : "", added, changed,
                          removed);
-    out += fmt::format("run `pyshim dynlib {}` to update it\n", report.venv);
+    out += fmt::format("run `pyshim dynlib {}` to update it\n", sync.venv);
   } else {
-    header = fmt::format("{}{}: {} link{}; {} added, {} changed, {} removed\n", report.dir,
-                         report.dir_missing ? " (created)" : "", report.links.size(),
-                         report.links.size() == 1 ? "" : "s", added, changed, removed);
+    header = fmt::format("{}{}: {} link{}; {} added, {} changed, {} removed\n", sync.dir,
+                         sync.dir_missing ? " (created)" : "", sync.links.size(),
+                         sync.links.size() == 1 ? "" : "s", added, changed, removed);
   }
   return header + out;
 }

@@ -23,7 +23,7 @@ int run_init(const InitOptions& options) {
   std::error_code ec;
   fs::path dir = options.install.venv;
   if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
-    return report(
+    return print_error(
         Error{kExitUsage,
               fmt::format("{} already exists and is not empty", dir.string()),
               {},
@@ -31,15 +31,15 @@ int run_init(const InitOptions& options) {
   }
   // Options are checked before the seconds `python -m venv` takes.
   if (auto checked = check_install_options(options.install, options.install.python); !checked) {
-    return report(checked.error());
+    return print_error(checked.error());
   }
   std::vector<std::string> argv = {options.install.python, "-m", "venv"};
   if (!options.with_pip) argv.emplace_back("--without-pip");
   argv.push_back(dir.string());
   auto created = run_process(argv, false);
-  if (!created) return report(created.error());
+  if (!created) return print_error(created.error());
   if (created->status != 0) {
-    return report(Error{
+    return print_error(Error{
         kExitUsage,
         fmt::format("`{} -m venv` failed with status {}", options.install.python, created->status),
         {},

@@ -19,7 +19,7 @@
 #include <toml++/toml.h>
 #include <CLI/CLI.hpp>
 
-#include "dynlib.hpp"
+#include "dynlib_sync.hpp"
 #include "hooks.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/dynlib.hpp"
@@ -346,15 +346,9 @@ Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& 
   }
   // Refused now, with the reason, rather than at every launch.
   for (const auto* list : {&spec.preload, &spec.library_path}) {
-    bool preload = list == &spec.preload;
     for (const std::string& path : *list) {
-      if (std::string why = loader_refusal(path, preload); !why.empty()) {
-        return usage_error(
-            fmt::format("cannot put {} in {}: {}", path,
-                        preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH", why),
-            preload ? "link the library from a plain path (e.g. /opt/preload/libx.so) and give "
-                      "that"
-                    : "link the folder from a plain path and give that (or move the venv)");
+      if (auto refused = loader_path_error(path, list == &spec.preload)) {
+        return usage_error(refused->message, refused->hint);
       }
     }
   }
@@ -536,15 +530,15 @@ int run_install(const InstallOptions& options) {
   std::error_code ec;
   fs::path venv = absolute_path(options.venv);
   if (!fs::is_regular_file(venv / "pyvenv.cfg", ec)) {
-    return report(
+    return print_error(
         usage_error(fmt::format("not a virtual environment: {} (no pyvenv.cfg)", venv.string()),
                     fmt::format("create one with `pyshim init {} --python PY`", options.venv)));
   }
   auto launcher = find_launcher_binary();
-  if (!launcher) return report(launcher.error());
+  if (!launcher) return print_error(launcher.error());
   RealFileSystem files;
   auto restore = find_restore_library(files, *launcher);
-  if (!restore) return report(restore.error());
+  if (!restore) return print_error(restore.error());
 
   // Held for the whole command: a concurrent install or uninstall of the
   // same venv waits (it would otherwise record this one's launchers as the
@@ -552,33 +546,33 @@ int run_install(const InstallOptions& options) {
   VenvLock lock = VenvLock::open(venv.string());
   const Dir& root = lock.root();
   auto state = read_venv_state(root);
-  if (!state) return report(state.error());
+  if (!state) return print_error(state.error());
 
   std::string interpreter;
   if (!options.python.empty()) {
     auto python = resolve_python(options.python);
-    if (!python) return report(python.error());
+    if (!python) return print_error(python.error());
     interpreter = *python;
   } else if (!state->configured_interpreter.empty()) {
     interpreter = state->configured_interpreter;
   } else {
     auto detected = detect_interpreter(venv);
-    if (!detected) return report(detected.error());
+    if (!detected) return print_error(detected.error());
     interpreter = *detected;
   }
   if (is_pyshim_binary(interpreter)) {
-    return report(usage_error(fmt::format("the interpreter {} is a pyshim launcher", interpreter),
+    return print_error(usage_error(fmt::format("the interpreter {} is a pyshim launcher", interpreter),
                               "give the real Python with --python"));
   }
   if (state->installed && !state->configured_interpreter.empty() &&
       state->configured_interpreter != interpreter && !options.force) {
-    return report(usage_error(fmt::format("{} is already a shim venv for {}", venv.string(),
+    return print_error(usage_error(fmt::format("{} is already a shim venv for {}", venv.string(),
                                           state->configured_interpreter),
                               fmt::format("pass --force to switch it to {}", interpreter)));
   }
 
   auto spec = build_spec(options, interpreter, venv);
-  if (!spec) return report(spec.error());
+  if (!spec) return print_error(spec.error());
 
   // PyPy resolves the symlink in argv[0] and looks for its lib/ and
   // pyvenv.cfg from the resolved path, so a symlink to the shared launcher
@@ -593,12 +587,12 @@ int run_install(const InstallOptions& options) {
 
   std::vector<std::string> names = interpreter_names(venv);
   if (names.empty()) {
-    return report(usage_error(fmt::format("{}/bin has no python executables", venv.string()),
+    return print_error(usage_error(fmt::format("{}/bin has no python executables", venv.string()),
                               "recreate the venv with `python -m venv`"));
   }
   std::string main_name = main_launcher_name(venv, names);
   if (!state->installed) {
-    if (auto recorded = record_manifest(root, copy); !recorded) return report(recorded.error());
+    if (auto recorded = record_manifest(root, copy); !recorded) return print_error(recorded.error());
   }
 
   std::string config_path = root.path_of(kConfigName);
@@ -611,14 +605,14 @@ int run_install(const InstallOptions& options) {
   // The stamp: the config as the launcher would read it, plus the identity
   // of the file just written, so an unchanged file is never parsed at launch.
   auto resolved = parse_config(config_text, config_path);
-  if (!resolved) return report(resolved.error());
+  if (!resolved) return print_error(resolved.error());
   Stamp stamp;
   stamp.source = config_path;
   stamp.restore_library = copy ? venv_restore : *restore;
   stamp.config = std::move(*resolved);
   auto st = root.stat(kConfigName);
   if (!st || !S_ISREG(st->st_mode)) {
-    return report(usage_error(fmt::format("{} vanished while installing", config_path),
+    return print_error(usage_error(fmt::format("{} vanished while installing", config_path),
                               "is another program changing the venv? run install again"));
   }
   FileInfo info{st->st_mode,
@@ -630,9 +624,9 @@ int run_install(const InstallOptions& options) {
                 st->st_uid};
   stamp.identity = identity_of(info);
   auto area = encode_stamp(stamp, stamp_version(read_stamp_area(*launcher)));
-  if (!area) return report(area.error());
+  if (!area) return print_error(area.error());
   auto image = stamped_image(*launcher, *area);
-  if (!image) return report(image.error());
+  if (!image) return print_error(image.error());
 
   Dir bin = *root.sub("bin", false);
   if (copy) {
@@ -652,19 +646,19 @@ int run_install(const InstallOptions& options) {
     base_relative = (fs::path(kBaseLauncherDir) / main_name).string();
   }
   auto site_files = sync_site_files(root, !spec->startup.empty(), interpreter, base_relative);
-  if (!site_files) return report(site_files.error());
+  if (!site_files) return print_error(site_files.error());
   changed |= *site_files;
 
   // The config names this venv's own dynlib folder; doctor would flag it
   // missing, and the layers above expect it current.
-  std::optional<DynlibReport> dynlib;
+  std::optional<DynlibSync> dynlib;
   if (!options.layers.empty()) {
-    auto synced = sync_dynlib(venv.string(), {}, true);
+    auto synced = sync_dynlib(root, {}, true);
     if (!synced) {
       std::cerr << fmt::format(
           "pyshim: installed into {}, but could not link its shared libraries into {}:\n",
           venv.string(), (venv / kDynlibDir).string());
-      return report(synced.error());
+      return print_error(synced.error());
     }
     changed |= !synced->up_to_date();
     dynlib = std::move(*synced);

@@ -11,7 +11,7 @@
 #include "pyshim/cli.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
-#include "pyshim/report.hpp"
+#include "pyshim/explain.hpp"
 
 extern char** environ;
 
@@ -26,7 +26,7 @@ struct Options {
 int run_show(const Options& options) {
   std::string launcher = options.launcher.empty() ? default_launcher() : options.launcher;
   if (launcher.empty()) {
-    return report(Error{kExitUsage,
+    return print_error(Error{kExitUsage,
                         "no launcher given, and neither ./.venv/bin/python nor python on PATH "
                         "exists",
                         {},
@@ -36,14 +36,14 @@ int run_show(const Options& options) {
   std::size_t env_count = 0;
   while (environ[env_count] != nullptr) ++env_count;
   auto request = request_for_launcher(launcher, EnvView(environ, env_count));
-  if (!request) return report(request.error(), options.json);
+  if (!request) return print_error(request.error(), options.json);
   // A launcher of another build as the interpreter is refused here at once;
   // the launcher itself notices only at the second hop.
   request->thorough = true;
 
   RealFileSystem fs;
   auto launch = prepare_launch(fs, *request);
-  if (!launch) return report(launch.error(), options.json);
+  if (!launch) return print_error(launch.error(), options.json);
 
   std::string text = options.json ? show_json(*request, *launch) : show_text(*request, *launch);
   std::fwrite(text.data(), 1, text.size(), stdout);

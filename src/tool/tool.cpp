@@ -12,7 +12,7 @@
 #include "pyshim/cli.hpp"
 #include "pyshim/config.hpp"
 #include "pyshim/os.hpp"
-#include "pyshim/report.hpp"
+#include "pyshim/explain.hpp"
 
 #ifndef PYSHIM_VERSION
 #error "PYSHIM_VERSION must be defined by the build"
@@ -21,18 +21,18 @@
 namespace pyshim {
 namespace cli {
 
-int report(const Error& error) {
+int print_error(const Error& error) {
   std::string text = format_error(error);
   std::fwrite(text.data(), 1, text.size(), stderr);
   return error.exit_code;
 }
 
-int report(const Error& error, bool json) {
+int print_error(const Error& error, bool json) {
   if (json) {
     std::string text = error_json(error);
     std::fwrite(text.data(), 1, text.size(), stdout);
   }
-  return report(error);
+  return print_error(error);
 }
 
 std::string default_launcher() {
@@ -152,13 +152,13 @@ int tool_main(int argc, char** argv) {
     // --help and --version are "errors" with status 0; the rest are usage
     // errors, which pyshim reports as 2 whatever CLI11's own code.
     if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
-    if (auto error = typo(app)) return report(*error);
+    if (auto error = typo(app)) return print_error(*error);
     app.exit(e);
     return kExitUsage;
   } catch (const std::filesystem::filesystem_error& e) {
     // The subcommands check what they expect to fail; this is the net for
     // the rest (a full disk, a file appearing under us).
-    return report(Error{kExitUsage,
+    return print_error(Error{kExitUsage,
                         e.what(),
                         {},
                         "fix the cause and run the command again; install and uninstall "

@@ -18,7 +18,7 @@ int run_uninstall(const std::string& venv_arg) {
   fs::path venv = absolute_path(venv_arg);
   VenvLock lock = VenvLock::open(venv.string());
   auto state = read_venv_state(lock.root());
-  if (!state) return report(state.error());
+  if (!state) return print_error(state.error());
   if (!state->installed && lock.root().stat(kStateDir)) {
     // No manifest but .pyshim/ is there: an install stopped before it wrote
     // the manifest (bin/ untouched, backups are extra links) or an uninstall
@@ -29,12 +29,12 @@ int run_uninstall(const std::string& venv_arg) {
     return 0;
   }
   if (!state->installed) {
-    return report(Error{kExitUsage,
+    return print_error(Error{kExitUsage,
                         fmt::format("{} is not a venv installed by `pyshim install`", venv_arg),
                         {fmt::format("missing: {}", (venv / kStateDir / kManifestName).string())},
                         "nothing to undo"});
   }
-  if (auto restored = restore_manifest(lock.root()); !restored) return report(restored.error());
+  if (auto restored = restore_manifest(lock.root()); !restored) return print_error(restored.error());
   std::cout << fmt::format("restored {}: bin/ is as before `pyshim install`; pyshim.toml removed\n",
                            venv.string());
   return 0;

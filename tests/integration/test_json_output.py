@@ -104,7 +104,7 @@ def test_doctor_json_failed_check_has_fix_and_context(stage, base_env, venv):
         by_id.setdefault(check["id"], []).append(check)
     (preload,) = by_id["preload"]
     assert preload["ok"] is False
-    assert preload["message"] == (f"preload /nonexistent/libnope.so: not found\n"
+    assert preload["message"] == (f"preload: preload not found: /nonexistent/libnope.so\n"
                                   f"config: {config}:2:12")
     assert preload["fix"].startswith("install the library or fix 'preload'")
     (round_trip,) = by_id["round_trip"]

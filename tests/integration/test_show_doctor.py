@@ -370,7 +370,7 @@ def test_doctor_missing_preload(pyshim, tmp_path, env):
     launcher = make_venv(tmp_path / "v", pyshim, env, preload=[JEMALLOC, "/nonexistent/libx.so"])
     code, lines, out = doctor(pyshim, launcher, env)
     assert code == 1, out
-    assert failed(lines) == ["✗ preload /nonexistent/libx.so: not found"]
+    assert failed(lines) == ["✗ preload: preload not found: /nonexistent/libx.so"]
     i = lines.index(failed(lines)[0])
     assert lines[i + 1] == f"  config: {tmp_path}/v/pyshim.toml:2:{14 + len(toml_str(JEMALLOC))}"
     assert f"✓ preload {JEMALLOC} exists and matches the interpreter (x86-64, 64-bit)" in lines
@@ -562,8 +562,58 @@ def test_doctor_reports_every_problem_not_only_the_first(pyshim, tmp_path, env):
                          library_path=["/nonexistent/dir"])
     code, lines, out = doctor(pyshim, launcher, env)
     assert code == 1, out
-    assert failed(lines) == ["✗ preload /nonexistent/liba.so: not found",
+    assert failed(lines) == ["✗ preload: preload not found: /nonexistent/liba.so",
                              "✗ library directory /nonexistent/dir: not found"]
+
+
+# Configs the launcher refuses, one problem each: (name, config lines after
+# `interpreter`, or a whole config when it starts with "interpreter").
+REFUSED = [
+    ("interpreter missing", 'interpreter = "/nonexistent/python3"\n'),
+    ("interpreter not executable", 'interpreter = "{tmp}/plain-file"\n'),
+    ("interpreter is a launcher", 'interpreter = "{launcher_binary}"\n'),
+    ("preload missing", 'preload = ["/nonexistent/libx.so"]\n'),
+    ("preload is a folder", 'preload = ["{tmp}"]\n'),
+    ("preload with a space", 'preload = ["{tmp}/a b/lib.so"]\n'),
+    ("preload with a $ token", 'preload = ["{tmp}/$LIB/lib.so"]\n'),
+    ("library folder with a colon", 'library_path = ["{tmp}/x:y"]\n'),
+    ("library folder with a carriage return", 'library_path = ["{tmp}/x\\ry"]\n'),
+    ("library folder with a form feed", 'library_path = ["{tmp}/x\\fy"]\n'),
+]
+
+
+@pytest.mark.parametrize("name,lines", REFUSED, ids=[name for name, _ in REFUSED])
+def test_doctor_and_the_launcher_give_the_same_verdict(name, lines, pyshim, tmp_path, env):
+    """doctor runs the launcher's own per-item checks: for each config the
+    launcher refuses, doctor fails exactly one static check, whose reason
+    is the launcher's message and whose context is the launcher's, and it
+    skips the round trip naming the same reason."""
+    launcher = make_venv(tmp_path / "v", pyshim, env)
+    (tmp_path / "plain-file").write_text("not a program")
+    (tmp_path / "a b").mkdir()
+    (tmp_path / "a b" / "lib.so").write_bytes(JEMALLOC.read_bytes())
+    text = lines.format(tmp=tmp_path, launcher_binary=launcher_of(pyshim))
+    if not text.startswith("interpreter"):
+        text = f"interpreter = {toml_str(PYTHON)}\n" + text
+    (tmp_path / "v" / "pyshim.toml").write_text(text)
+
+    ran = run([launcher, "-c", "pass"], env)
+    assert ran.returncode in (125, 126, 127), ran
+    first, *rest = ran.stderr.splitlines()
+    assert first.startswith("pyshim: error: ")
+    message = first[len("pyshim: error: "):]
+    context = [line.strip() for line in rest if not line.strip().startswith("hint:")]
+
+    code, out_lines, out = doctor(pyshim, launcher, env)
+    assert code == 1, out
+    bad = failed(out_lines)
+    assert len(bad) == 1, out
+    what, _, reason = bad[0][2:].partition(": ")
+    assert reason == message, out
+    i = out_lines.index(bad[0])
+    assert [line.strip() for line in out_lines[i + 1:i + 1 + len(context)]] == context, out
+    assert check_lines(out_lines)[-1] == (
+        f"- live round trip: skipped (the launcher would refuse to start: {message})")
 
 
 def test_doctor_standalone_pypy_is_unsupported(pyshim, tmp_path, env):

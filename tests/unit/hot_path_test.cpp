@@ -436,16 +436,17 @@ TEST(HotHelpers, AgreeWithTheGeneralPathsHelpers) {
     EXPECT_EQ(std::string(dir), dirname(path)) << path;
   }
   for (const char* path :
-       {"/plain/lib.so", "/a b/lib.so", "/a:b.so", "/a\tb", "/$ORIGIN/x", "/a;b", "/a\nb", ""}) {
+       {"/plain/lib.so", "/a b/lib.so", "/a:b.so", "/a\tb", "/$ORIGIN/x", "/a;b", "/a\nb", "/a\rb",
+        "/a\vb", "/a\fb", ""}) {
     EXPECT_EQ(hot::needs_fd_preload(path), needs_fd_preload(path)) << path;
-    EXPECT_EQ(hot::has_separator(path, kPreloadSeparators), has_separator(path, kPreloadSeparators))
-        << path;
-    EXPECT_EQ(hot::has_separator(path, kLibraryPathSeparators),
-              has_separator(path, kLibraryPathSeparators))
-        << path;
+    for (bool preload : {true, false}) {
+      EXPECT_EQ(hot::refused_by_loader(path, preload), !loader_refusal(path, preload).empty())
+          << path << " preload=" << preload;
+    }
   }
   std::string long_path = "/" + std::string(5000, 'x');
   EXPECT_EQ(hot::needs_fd_preload(long_path), needs_fd_preload(long_path));
+  EXPECT_EQ(hot::refused_by_loader(long_path, false), !loader_refusal(long_path, false).empty());
   struct Case {
     const char* execfn;
     std::vector<const char*> argv;

@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <map>
 
+#include <fmt/format.h>
+
 namespace pyshim {
 namespace {
 
@@ -190,10 +192,21 @@ TEST_F(LaunchTest, SeparatorsInLoaderPathsAre125) {
   Error preload =
       launch_error("interpreter = \"/usr/bin/python3.11\"\npreload = [\"/a b/lib.so\"]");
   EXPECT_EQ(preload.exit_code, 125);
-  EXPECT_NE(preload.message.find("':' or whitespace"), std::string::npos);
+  EXPECT_EQ(preload.message,
+            "cannot put /a b/lib.so in LD_PRELOAD: the loader splits LD_PRELOAD at ' ' and ':'");
+  EXPECT_EQ(preload.context[0], "config: /venv/pyshim.toml:2:12");
   Error dir = launch_error("interpreter = \"/usr/bin/python3.11\"\nlibrary_path = [\"/x:y\"]");
   EXPECT_EQ(dir.exit_code, 125);
+  EXPECT_EQ(dir.message,
+            "cannot put /x:y in LD_LIBRARY_PATH: the loader splits LD_LIBRARY_PATH at ':' and ';'");
   EXPECT_EQ(dir.context[0], "config: /venv/pyshim.toml:2:17");
+  // Whitespace the loader does not split on is refused too, in both lists.
+  for (const char* odd : {"/a\\rb", "/a\\u000bb", "/a\\fb", "/a\\tb"}) {
+    Error e = launch_error(fmt::format(
+        "interpreter = \"/usr/bin/python3.11\"\nlibrary_path = [\"{}\"]", odd));
+    EXPECT_EQ(e.exit_code, 125) << odd;
+    EXPECT_NE(e.message.find("it contains whitespace"), std::string::npos) << e.message;
+  }
 }
 
 TEST(InvokedSource, ExecFnNormallyArgv0ForShebangScriptsAndFdExecs) {

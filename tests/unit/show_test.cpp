@@ -3,7 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "pyshim/report.hpp"
+#include "pyshim/explain.hpp"
 
 namespace pyshim {
 namespace {

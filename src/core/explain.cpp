@@ -1,4 +1,4 @@
-#include "pyshim/report.hpp"
+#include "pyshim/explain.hpp"
 
 #include <algorithm>
 #include <sstream>
@@ -235,20 +235,24 @@ std::string show_json(const LaunchRequest& request, const Launch& launch) {
 // ---------------------------------------------------------------- doctor
 
 std::string format_check(const Check& check) {
+  // As format_error: paths and values from files others may write reach the
+  // terminal escaped and bounded.
+  constexpr std::size_t kMaxLine = 1024;
+  auto shown = [](const std::string& text) { return printable(text, kMaxLine); };
   std::string out;
   switch (check.state) {
     case Check::State::kPass:
-      out = fmt::format("✓ {}\n", check.what);
+      out = fmt::format("✓ {}\n", shown(check.what));
       break;
     case Check::State::kSkip:
-      out = fmt::format("- {}: skipped ({})\n", check.what, check.reason);
+      out = fmt::format("- {}: skipped ({})\n", shown(check.what), shown(check.reason));
       break;
     case Check::State::kFail:
-      out = fmt::format("✗ {}: {}\n", check.what, check.reason);
+      out = fmt::format("✗ {}: {}\n", shown(check.what), shown(check.reason));
       break;
   }
-  for (const std::string& line : check.context) out += fmt::format("  {}\n", line);
-  if (!check.fix.empty()) out += fmt::format("  fix: {}\n", check.fix);
+  for (const std::string& line : check.context) out += fmt::format("  {}\n", shown(line));
+  if (!check.fix.empty()) out += fmt::format("  fix: {}\n", shown(check.fix));
   return out;
 }
 

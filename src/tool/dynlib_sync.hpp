@@ -10,7 +10,9 @@
 
 namespace pyshim::cli {
 
-struct DynlibReport {
+class Dir;
+
+struct DynlibSync {
   std::string venv;
   std::string dir;           // VENV/share/venv/dynlib
   bool dir_missing = false;  // before this run
@@ -25,10 +27,12 @@ struct DynlibReport {
 // interpreter for its extension suffixes and site-packages, honouring
 // [dynlib] exclude of VENV/pyshim.toml and the extra globs), compares them
 // with the folder, and with apply brings the folder up to date.
-Result<DynlibReport> sync_dynlib(const std::string& venv, const std::vector<std::string>& excludes,
-                                 bool apply);
+// root is the venv, opened and locked by the caller (VenvLock); failures to
+// change the folder throw, as everything written through a Dir does.
+Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& excludes,
+                               bool apply);
 
 // What changed (or, with would, what would change), one line each.
-std::string format_dynlib(const DynlibReport& report, bool would);
+std::string format_dynlib(const DynlibSync& sync, bool would);
 
 }  // namespace pyshim::cli

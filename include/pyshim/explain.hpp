@@ -93,7 +93,7 @@ std::string doctor_json(std::string_view launcher, bool ok, const std::vector<Ch
 // print: {"schema": 1, "error": {"message", "context", "hint", "exit_code"}}.
 std::string error_json(const Error& error);
 
-// What the round-trip probe (in src/cli/doctor.cpp, run as
+// What the round-trip probe (in src/tool/doctor.cpp, run as
 // `LAUNCHER -c PROBE LIB...` with the libraries to look for, as configured
 // and realpath'd) prints: `key=value` lines, with '\' and newline in values
 // escaped as \\ and \n:
