@@ -12,6 +12,7 @@
 
 #include "pyshim/config.hpp"
 #include "pyshim/error.hpp"
+#include "pyshim/path.hpp"
 #include "pyshim/plan.hpp"
 #include "pyshim/stamp.hpp"
 
@@ -101,7 +102,6 @@ struct FoundConfig {
   ConfigSource source = ConfigSource::kFile;
 };
 
-std::string dirname(std::string_view path);
 
 // Which string names P. AT_EXECFN (the path given to execve) normally. But
 // when the kernel runs the launcher as a script's #! interpreter (every pip

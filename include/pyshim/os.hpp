@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "pyshim/launch.hpp"
 
@@ -28,6 +29,10 @@ class RealFileSystem final : public FileSystem {
 // P: the path this process was executed by, absolute, symlinks not resolved
 // (AT_EXECFN; else argv[0] made absolute; else a PATH search like execvp's).
 std::optional<std::string> invoked_path(int argc, const char* const* argv, const char* const* envp);
+
+// name looked up in path_value (a PATH value; "/bin:/usr/bin" when null)
+// as execvp does: the first executable regular file, made absolute.
+std::optional<std::string> search_path(std::string_view name, const char* path_value);
 
 // readlink(/proc/self/exe): the real binary, for the restore library lookup.
 std::string self_exe();

@@ -61,6 +61,10 @@ PYSHIM_HOT std::string_view env_get(EnvView env, std::string_view name);
 inline bool env_has(EnvView env, std::string_view name) {
   return env_get(env, name).data() != nullptr;
 }
+// NAME of a "NAME=value" entry (all of it when it has no '=').
+inline std::string_view env_name(std::string_view entry) {
+  return entry.substr(0, entry.find('='));
+}
 
 // Appends the non-empty pieces of list (split on any of separators) to out,
 // skipping exact duplicates of what out already holds.

@@ -1,4 +1,5 @@
 #include "pyshim/config.hpp"
+#include "pyshim/path.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -351,10 +352,7 @@ std::string_view nearest(std::string_view word, const std::vector<std::string_vi
 Result<Config> parse_config(std::string_view text, std::string_view file) {
   Config config;
   config.file = std::string(file);
-  std::size_t slash = file.rfind('/');
-  config.dir = slash == std::string_view::npos ? std::string(".")
-               : slash == 0                    ? std::string("/")
-                                               : std::string(file.substr(0, slash));
+  config.dir = dirname(file);
 
   toml::parse_result parsed = toml::parse(text, file);
   if (!parsed) {

@@ -1,4 +1,5 @@
 #include "pyshim/dynlib.hpp"
+#include "pyshim/path.hpp"
 
 #include <fnmatch.h>
 
@@ -13,10 +14,6 @@
 
 namespace pyshim {
 namespace {
-
-std::string_view base_name(std::string_view path) {
-  return path.substr(path.rfind('/') + 1);
-}
 
 std::vector<std::string> components(std::string_view path) {
   std::vector<std::string> out;
@@ -94,7 +91,7 @@ Error clash_error(const DynlibInputs& inputs, const std::vector<Clash>& clashes)
   std::vector<std::string> globs;
   for (const Clash& clash : clashes) {
     for (const SharedObject* object : clash.objects) {
-      bool by_soname = base_name(object->rel_path) != clash.name;
+      bool by_soname = basename(object->rel_path) != clash.name;
       error.context.push_back(
           fmt::format("{}: {}{}", clash.name, object->path(),
                       by_soname ? fmt::format(" (SONAME {})", clash.name) : std::string()));
@@ -163,7 +160,7 @@ std::string init_symbol(std::string_view file_name) {
 }
 
 bool is_extension_module(const SharedObject& object, const std::vector<std::string>& suffixes) {
-  std::string_view name = base_name(object.rel_path);
+  std::string_view name = basename(object.rel_path);
   switch (classify_name(name, suffixes)) {
     case NameKind::kExtension:
       return true;
@@ -213,7 +210,7 @@ Result<DynlibSelection> select_dynlib(const DynlibInputs& inputs) {
       selection.excluded.push_back({object->path(), *by});
       continue;
     }
-    std::string name(base_name(object->rel_path));
+    std::string name(basename(object->rel_path));
     claims[name].push_back(object);
     // The loader looks a DT_NEEDED entry up by the SONAME the library was
     // linked against, which need not be the name it was installed under.
@@ -238,7 +235,7 @@ Result<DynlibSelection> select_dynlib(const DynlibInputs& inputs) {
       });
       if (same == distinct.end()) {
         distinct.push_back(object);
-      } else if (base_name((*same)->rel_path) != name && base_name(object->rel_path) == name) {
+      } else if (basename((*same)->rel_path) != name && basename(object->rel_path) == name) {
         *same = object;
       }
     }

@@ -101,7 +101,7 @@ std::vector<EnvChange> env_changes(const Launch& launch, EnvView caller) {
   // that show never hides a change.
   for (const char* entry : planned) {
     std::string_view text(entry);
-    std::string_view name = text.substr(0, text.find('='));
+    std::string_view name = env_name(text);
     bool listed = false;
     for (const EnvChange& change : out) listed = listed || change.name == name;
     if (!listed) consider(name, {std::string(kOriginPlan)}, false);
@@ -372,11 +372,6 @@ std::string lexically_normal(std::string_view path) {
 }
 
 namespace {
-
-std::string_view basename(std::string_view path) {
-  std::size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
 
 // The mapped file (from a *.map line of the probe) that is this library:
 // the same real path, else the same file name, since /proc/PID/maps shows

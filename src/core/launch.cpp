@@ -138,14 +138,6 @@ InvokedSource invoked_source(const char* execfn, int argc, const char* const* ar
   return InvokedSource::kExecFn;
 }
 
-std::string dirname(std::string_view path) {
-  while (path.size() > 1 && path.ends_with('/')) path.remove_suffix(1);
-  std::size_t slash = path.rfind('/');
-  if (slash == std::string_view::npos) return ".";
-  if (slash == 0) return "/";
-  return std::string(path.substr(0, slash));
-}
-
 namespace {
 
 Error read_error(const std::string& path, int err) {
@@ -398,7 +390,7 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
       std::string_view text(entry, n);
       Error e;
       e.message = fmt::format("{} would be {} bytes; the kernel takes at most {} per variable",
-                              text.substr(0, text.find('=')), n, kMaxArgString - 1);
+                              env_name(text), n, kMaxArgString - 1);
       e.context.push_back("config: " + launch.config.file);
       e.hint = "shorten the config's lists or the caller's value of that variable";
       return e;

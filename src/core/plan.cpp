@@ -40,10 +40,8 @@ PYSHIM_INLINE bool split_entry(const char* entry, std::string_view name, std::st
 }
 
 PYSHIM_INLINE bool is_entry(const char* entry, std::string_view name) {
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    if (entry[i] != name.data()[i] || entry[i] == '\0') return false;
-  }
-  return entry[name.size()] == '=';
+  std::string_view value;
+  return split_entry(entry, name, value);
 }
 
 // The names as arrays of this file: the header's string_view variables sit in

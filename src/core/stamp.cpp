@@ -1,4 +1,5 @@
 #include "pyshim/stamp.hpp"
+#include "pyshim/path.hpp"
 
 #include <cstddef>
 #include <cstring>
@@ -290,7 +291,7 @@ Result<std::optional<Stamp>> decode_stamp(std::string_view area) {
   s.restore_library = std::string(view.restore_library);
   Config& c = s.config;
   c.file = s.source;
-  c.dir = s.source.substr(0, s.source.rfind('/') == std::string::npos ? 0 : s.source.rfind('/'));
+  c.dir = dirname(s.source);
   c.interpreter = {std::string(view.config.interpreter), view.interpreter_origin};
   c.library_path_position = view.config.library_path_position;
   c.library_path_position_origin = view.library_path_position_origin;

@@ -1,4 +1,5 @@
 #include "pyshim/venv.hpp"
+#include "pyshim/path.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -97,7 +98,7 @@ const Preset* find_preset(std::string_view name) {
 }
 
 bool is_sanitizer_runtime(std::string_view path) {
-  std::string_view base = path.substr(path.rfind('/') + 1);
+  std::string_view base = basename(path);
   for (std::string_view prefix : {"libasan.", "libhwasan.", "libtsan.", "libubsan.",
                                   "libclang_rt.asan", "libclang_rt.tsan", "libclang_rt.ubsan"}) {
     if (base.starts_with(prefix)) return true;

@@ -62,7 +62,7 @@ void log_launch(DebugLog& log, const LaunchRequest& request, const Launch& launc
   log.debug("restore library {}", launch.restore_library);
   for (const char* const* entry = launch.plan.env.data(); *entry != nullptr; ++entry) {
     std::string_view text(*entry);
-    std::string_view name = text.substr(0, text.find('='));
+    std::string_view name = env_name(text);
     std::string_view before = env_get(request.env, name);
     if (before.data() == nullptr || before != text.substr(name.size() + 1)) {
       log.debug("env {}", text);

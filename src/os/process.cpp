@@ -1,92 +1,192 @@
 #include "pyshim/process.hpp"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <grp.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 
 #include <fmt/format.h>
 
-extern char** environ;
-
 namespace pyshim {
 namespace {
 
-double now_seconds() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+struct Pipe {
+  int read = -1;
+  int write = -1;
+};
+
+void close_fd(int& fd) {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
 }
 
 }  // namespace
 
-Result<ProcessResult> run_process(const std::vector<std::string>& argv, bool capture, bool quiet,
-                                  int timeout_seconds) {
+std::string ProcessResult::describe() const {
+  if (WIFEXITED(wait_status)) return fmt::format("exit status {}", WEXITSTATUS(wait_status));
+  if (WIFSIGNALED(wait_status)) {
+    return fmt::format("killed by signal {} ({})", WTERMSIG(wait_status),
+                       strsignal(WTERMSIG(wait_status)));
+  }
+  return fmt::format("wait status {}", wait_status);
+}
+
+Result<ProcessResult> run_process(const std::vector<std::string>& argv,
+                                  const RunOptions& options) {
   std::vector<char*> args;
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
 
-  int pipe_fds[2] = {-1, -1};
-  if (capture && ::pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    return Error{kExitShimFailure, fmt::format("pipe: {}", std::strerror(errno)), {}, ""};
+  Pipe pipes[2];  // stdout, stderr
+  bool wanted[2] = {options.capture_output, options.capture_errors};
+  for (int i = 0; i < 2; ++i) {
+    int fds[2];
+    if (!wanted[i]) continue;
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
+      int err = errno;
+      for (Pipe& p : pipes) {
+        close_fd(p.read);
+        close_fd(p.write);
+      }
+      return Error{kExitShimFailure, fmt::format("cannot create a pipe: {}", std::strerror(err)),
+                   {}, ""};
+    }
+    pipes[i] = {fds[0], fds[1]};
   }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  if (capture) posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], 1);
-  if (quiet) posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = 0;
-  int err = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (capture) ::close(pipe_fds[1]);
+
+  // fork + exec rather than posix_spawn: the child may have to give up
+  // root first (options.uid). The CLI has no threads, so fork is safe; the
+  // child reports a failed exec through a close-on-exec pipe.
+  int report[2];
+  if (::pipe2(report, O_CLOEXEC) != 0) {
+    int err = errno;
+    for (Pipe& p : pipes) {
+      close_fd(p.read);
+      close_fd(p.write);
+    }
+    return Error{kExitShimFailure, fmt::format("cannot create a pipe: {}", std::strerror(err)),
+                 {}, ""};
+  }
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    auto give_up = [&] {
+      int err = errno;
+      (void)!::write(report[1], &err, sizeof err);
+      ::_exit(127);
+    };
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::signal(SIGPIPE, SIG_DFL);
+    if (options.own_group && ::setpgid(0, 0) != 0) give_up();
+    if (options.no_input) {
+      int fd = ::open("/dev/null", O_RDONLY);
+      if (fd < 0 || ::dup2(fd, 0) < 0) give_up();
+    }
+    if (wanted[0] && ::dup2(pipes[0].write, 1) < 0) give_up();
+    if (wanted[1] && ::dup2(pipes[1].write, 2) < 0) give_up();
+    if (!wanted[1] && options.quiet) {
+      int fd = ::open("/dev/null", O_WRONLY);
+      if (fd < 0 || ::dup2(fd, 2) < 0) give_up();
+    }
+    if (options.uid >= 0) {
+      auto gid = static_cast<gid_t>(options.gid);
+      auto uid = static_cast<uid_t>(options.uid);
+      if (::setgroups(0, nullptr) != 0 || ::setresgid(gid, gid, gid) != 0 ||
+          ::setresuid(uid, uid, uid) != 0) {
+        give_up();
+      }
+    }
+    ::execvp(args[0], args.data());
+    give_up();
+  }
+  int err = pid < 0 ? errno : 0;
+  ::close(report[1]);
+  if (pid > 0) {
+    ssize_t n;
+    do {
+      n = ::read(report[0], &err, sizeof err);
+    } while (n < 0 && errno == EINTR);
+    if (n == sizeof err) {
+      int status = 0;
+      ::waitpid(pid, &status, 0);
+    } else {
+      err = 0;  // the exec happened
+    }
+  }
+  ::close(report[0]);
+  for (Pipe& p : pipes) close_fd(p.write);
   if (err != 0) {
-    if (capture) ::close(pipe_fds[0]);
+    for (Pipe& p : pipes) close_fd(p.read);
     Error e;
     e.exit_code = err == ENOENT ? kExitNotFound : kExitCannotExecute;
     e.message = fmt::format("cannot run {}: {}", argv[0], std::strerror(err));
+    if (err == EPERM && options.uid >= 0) {
+      e.message = fmt::format("cannot run {} as uid {}: {}", argv[0], options.uid,
+                              std::strerror(err));
+    }
     return e;
   }
 
+  using Clock = std::chrono::steady_clock;
+  auto deadline = options.timeout_seconds > 0
+                      ? Clock::now() + std::chrono::seconds(options.timeout_seconds)
+                      : Clock::time_point::max();
+  // After the child exits, something it left behind may still hold the
+  // pipes: read what is there, briefly, then stop.
+  auto drain_until = Clock::time_point::max();
   ProcessResult result;
-  double deadline = timeout_seconds > 0 ? now_seconds() + timeout_seconds : 0;
-  if (capture) {
-    if (timeout_seconds > 0) ::fcntl(pipe_fds[0], F_SETFL, O_NONBLOCK);
-    char buffer[4096];
-    for (;;) {
-      ssize_t n = ::read(pipe_fds[0], buffer, sizeof buffer);
-      if (n > 0) {
-        result.output.append(buffer, static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n == 0) break;
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN) break;
-      if (now_seconds() > deadline) {
-        ::kill(pid, SIGKILL);
-        result.timed_out = true;
+  pollfd fds[2] = {{pipes[0].read, POLLIN, 0}, {pipes[1].read, POLLIN, 0}};
+  std::string* sinks[2] = {&result.output, &result.errors};
+  bool exited = false;
+  for (;;) {
+    bool open = fds[0].fd >= 0 || fds[1].fd >= 0;
+    if (!exited) {
+      // Nothing to read: block in waitpid (no timeout) or poll it.
+      bool block = !open && options.timeout_seconds <= 0;
+      pid_t done = ::waitpid(pid, &result.wait_status, block ? 0 : WNOHANG);
+      if (done == pid) {
+        exited = true;
+        drain_until = Clock::now() + std::chrono::seconds(2);
+      } else if (done < 0 && errno != EINTR) {
         break;
       }
-      ::usleep(10000);
     }
-    ::close(pipe_fds[0]);
-  }
-  int status = 0;
-  for (;;) {
-    pid_t done = ::waitpid(pid, &status, timeout_seconds > 0 ? WNOHANG : 0);
-    if (done == pid) break;
-    if (done < 0 && errno != EINTR) break;
-    if (done == 0) {
-      if (now_seconds() > deadline) {
-        ::kill(pid, SIGKILL);
-        result.timed_out = true;
+    auto now = Clock::now();
+    if (exited && (!open || now >= drain_until)) break;
+    if (!exited && now >= deadline) {
+      // The child is not reaped yet, so its pid (and group id) is still ours.
+      ::kill(options.own_group ? -pid : pid, SIGKILL);
+      ::waitpid(pid, &result.wait_status, 0);
+      result.timed_out = true;
+      break;
+    }
+    if (!open) {
+      ::poll(nullptr, 0, 20);
+      continue;
+    }
+    // Without a deadline the child's end of the pipes closing wakes us.
+    int wait_ms = options.timeout_seconds > 0 || exited ? 50 : -1;
+    if (::poll(fds, 2, wait_ms) < 0 && errno != EINTR) break;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
+      char buffer[8192];
+      ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+      if (n > 0) {
+        sinks[i]->append(buffer, static_cast<std::size_t>(n));
+      } else if (n == 0 || errno != EINTR) {
+        close_fd(fds[i].fd);
       }
-      ::usleep(10000);
     }
   }
+  for (pollfd& fd : fds) close_fd(fd.fd);
+  int status = result.wait_status;
   result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
 }

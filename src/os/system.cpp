@@ -112,25 +112,25 @@ std::string absolute(const char* path) {
   return out;
 }
 
-std::optional<std::string> search_path(const char* name, const char* const* envp) {
-  const char* path = nullptr;
-  for (const char* const* e = envp; e != nullptr && *e != nullptr; ++e) {
-    if (std::strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
-  }
-  std::string_view dirs = path != nullptr ? path : "/bin:/usr/bin";
+}  // namespace
+
+std::optional<std::string> search_path(std::string_view name, const char* path_value) {
+  std::string_view dirs = path_value != nullptr ? path_value : "/bin:/usr/bin";
   while (true) {
     std::size_t colon = dirs.find(':');
     std::string_view dir = dirs.substr(0, colon);
     std::string candidate = dir.empty() ? std::string(".") : std::string(dir);
     candidate.append("/").append(name);
-    if (::access(candidate.c_str(), X_OK) == 0) return absolute(candidate.c_str());
+    struct stat st;
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0) {
+      return absolute(candidate.c_str());
+    }
     if (colon == std::string_view::npos) break;
     dirs.remove_prefix(colon + 1);
   }
   return std::nullopt;
 }
-
-}  // namespace
 
 std::optional<std::string> invoked_path(int argc, const char* const* argv,
                                         const char* const* envp) {
@@ -139,7 +139,11 @@ std::optional<std::string> invoked_path(int argc, const char* const* argv,
   const char* argv0 = argc > 0 ? argv[0] : nullptr;
   if (argv0 == nullptr || argv0[0] == '\0') return std::nullopt;
   if (std::strchr(argv0, '/') != nullptr) return absolute(argv0);
-  return search_path(argv0, envp);
+  const char* path = nullptr;
+  for (const char* const* e = envp; e != nullptr && *e != nullptr; ++e) {
+    if (std::strncmp(*e, "PATH=", 5) == 0) path = *e + 5;
+  }
+  return search_path(argv0, path);
 }
 
 std::string self_exe() {

@@ -10,17 +10,10 @@
 // folders that exist; the launcher image, its stamp and base launcher; and
 // the live round trip, whose verdicts are pure (explain.cpp). This file
 // gathers the facts.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -34,8 +27,9 @@
 #include "pyshim/cli.hpp"
 #include "pyshim/elf.hpp"
 #include "pyshim/launch.hpp"
-#include "pyshim/os.hpp"
 #include "pyshim/explain.hpp"
+#include "pyshim/os.hpp"
+#include "pyshim/process.hpp"
 #include "pyshim/stamp.hpp"
 
 extern char** environ;
@@ -164,11 +158,6 @@ Result<ElfInfo> read_elf(FileSystem& fs, const std::string& path) {
   auto head = read_head(fs, path);
   if (!head) return head.take_error();
   return parse_elf(*head);
-}
-
-std::string_view basename(std::string_view path) {
-  std::size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
 }
 
 // The launcher's check_interpreter, its verdict shown as three properties
@@ -403,11 +392,6 @@ void doctor_startup_run(Checklist& out, const Config& config, const std::string&
   out.add(Check::pass("startup_hooks_ran", fmt::format("{}: {}", what, fmt::join(hooks, ", "))));
 }
 
-bool looks_like_pypy(const std::string& interpreter) {
-  return basename(interpreter).starts_with("pypy") ||
-         basename(real_path(interpreter)).starts_with("pypy");
-}
-
 Check doctor_pypy_venv(FileSystem& fs, const std::string& invoked) {
   std::string what = "PyPy launcher is inside a venv";
   std::string dir = dirname(invoked);
@@ -422,121 +406,6 @@ Check doctor_pypy_venv(FileSystem& fs, const std::string& invoked) {
                      fmt::format("create a venv with `pypy3 -m venv VENV` and install the "
                                  "launcher there as VENV/bin/python (no pyvenv.cfg in {} or {})",
                                  dirname(dir), dir));
-}
-
-struct Captured {
-  bool timed_out = false;
-  std::string status;
-  std::string out;
-  std::string err;
-};
-
-std::string describe_status(int status) {
-  if (WIFEXITED(status)) return fmt::format("exit status {}", WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) {
-    return fmt::format("killed by signal {} ({})", WTERMSIG(status), strsignal(WTERMSIG(status)));
-  }
-  return fmt::format("wait status {}", status);
-}
-
-// Runs argv[0] with this environment, stdout and stderr captured, in its own
-// process group so that a hung probe is killed with its workers.
-Captured run_captured(const std::vector<std::string>& argv, int timeout_seconds) {
-  Captured result;
-  int out_pipe[2];
-  int err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
-    result.status = fmt::format("cannot create a pipe: {}", std::strerror(errno));
-    return result;
-  }
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    result.status = fmt::format("cannot create a pipe: {}", std::strerror(errno));
-    ::close(out_pipe[0]);
-    ::close(out_pipe[1]);
-    return result;
-  }
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t no_signals;
-  sigemptyset(&no_signals);
-  sigset_t default_signals;
-  sigemptyset(&default_signals);
-  sigaddset(&default_signals, SIGPIPE);
-  posix_spawnattr_setsigmask(&attr, &no_signals);
-  posix_spawnattr_setsigdefault(&attr, &default_signals);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(
-      &attr,
-      static_cast<short>(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF));
-  std::vector<char*> args;
-  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = 0;
-  int err = ::posix_spawn(&pid, args[0], &actions, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  ::close(out_pipe[1]);
-  ::close(err_pipe[1]);
-  if (err != 0) {
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    result.status = fmt::format("cannot start it: {}", std::strerror(err));
-    return result;
-  }
-
-  using Clock = std::chrono::steady_clock;
-  Clock::time_point deadline = Clock::now() + std::chrono::seconds(timeout_seconds);
-  // After the probe exits, a worker it left behind may still hold the pipes:
-  // read what is there, briefly, then stop.
-  Clock::time_point drain_until = Clock::time_point::max();
-  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
-  std::string* sinks[2] = {&result.out, &result.err};
-  bool exited = false;
-  int wait_status = 0;
-  for (;;) {
-    if (!exited) {
-      pid_t done = ::waitpid(pid, &wait_status, WNOHANG);
-      if (done == pid) {
-        exited = true;
-        drain_until = Clock::now() + std::chrono::seconds(2);
-      }
-    }
-    bool open = fds[0].fd >= 0 || fds[1].fd >= 0;
-    Clock::time_point now = Clock::now();
-    if (exited && (!open || now >= drain_until)) break;
-    if (!exited && now >= deadline) {
-      ::kill(-pid, SIGKILL);  // the leader is not reaped yet: the group id is still ours
-      ::waitpid(pid, &wait_status, 0);
-      result.timed_out = true;
-      break;
-    }
-    if (!open) {
-      ::poll(nullptr, 0, 50);
-      continue;
-    }
-    if (::poll(fds, 2, 50) < 0 && errno != EINTR) break;
-    for (int i = 0; i < 2; ++i) {
-      if (fds[i].fd < 0 || fds[i].revents == 0) continue;
-      char buffer[8192];
-      ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
-      if (n > 0) {
-        sinks[i]->append(buffer, static_cast<std::size_t>(n));
-      } else if (n == 0 || errno != EINTR) {
-        ::close(fds[i].fd);
-        fds[i].fd = -1;
-      }
-    }
-  }
-  for (pollfd& fd : fds) {
-    if (fd.fd >= 0) ::close(fd.fd);
-  }
-  result.status = describe_status(wait_status);
-  return result;
 }
 
 Library library(const std::string& path) {
@@ -668,12 +537,12 @@ int run_checks(Checklist& out, const LaunchRequest& request, EnvView env) {
   doctor_library_folders(out, fs, *config);
   std::string restore = doctor_restore_library(out, fs, request, interpreter_elf);
   doctor_startup_files(out, request.invoked_path, *config);
-  doctor_base_launcher(out, request, looks_like_pypy(config->interpreter.value));
+  doctor_base_launcher(out, request, is_pypy(config->interpreter.value));
 
   // PyPy is recognised by name here, and by sys.implementation after the
   // round trip for an interpreter whose name does not say.
   bool pypy_checked = false;
-  if (looks_like_pypy(config->interpreter.value)) {
+  if (is_pypy(config->interpreter.value)) {
     out.add(doctor_pypy_venv(fs, request.invoked_path));
     pypy_checked = true;
   }
@@ -709,11 +578,20 @@ int run_checks(Checklist& out, const LaunchRequest& request, EnvView env) {
   add_unique(wanted, trip.restore_library.real);
   argv.insert(argv.end(), wanted.begin(), wanted.end());
 
-  Captured captured = run_captured(argv, kRoundTripTimeoutSeconds);
-  trip.timed_out = captured.timed_out;
-  trip.status = std::move(captured.status);
-  trip.out = std::move(captured.out);
-  trip.err = std::move(captured.err);
+  // In a group of its own: a probe that hangs is killed with its worker.
+  auto ran = run_process(argv, {.capture_output = true,
+                                .capture_errors = true,
+                                .no_input = true,
+                                .own_group = true,
+                                .timeout_seconds = kRoundTripTimeoutSeconds});
+  if (!ran) {
+    trip.status = ran.error().message;
+  } else {
+    trip.timed_out = ran->timed_out;
+    trip.status = ran->describe();
+    trip.out = std::move(ran->output);
+    trip.err = std::move(ran->errors);
+  }
 
   if (!pypy_checked && ProbeOutput::parse(trip.out).get("implementation") == "pypy") {
     out.add(doctor_pypy_venv(fs, request.invoked_path));

@@ -85,20 +85,28 @@ struct InterpreterFacts {
   std::vector<std::string> site_dirs;
 };
 
-Result<InterpreterFacts> ask_interpreter(const fs::path& venv) {
+// The venv's own interpreter answers; as root in someone else's venv it runs
+// as the venv's owner (whoever can write bin/python decides what it runs).
+Result<InterpreterFacts> ask_interpreter(const Dir& root, const fs::path& venv) {
   std::vector<std::string> names = interpreter_names(venv);
   if (names.empty()) {
     return usage_error(fmt::format("{}/bin has no python executable", venv.string()), {},
                        "recreate the venv with `python -m venv`");
   }
   std::string python = (venv / "bin" / names.front()).string();
-  auto ran = run_process({python, "-I", "-c", kQueryScript}, true, false, 120);
+  RunOptions how{.capture_output = true, .no_input = true, .timeout_seconds = 120};
+  struct stat owner;
+  if (::geteuid() == 0 && ::fstat(root.fd(), &owner) == 0 && owner.st_uid != 0) {
+    how.uid = static_cast<int>(owner.st_uid);
+    how.gid = static_cast<int>(owner.st_gid);
+  }
+  auto ran = run_process({python, "-I", "-c", kQueryScript}, how);
   if (!ran) return ran.take_error();
   if (ran->status != 0 || ran->timed_out) {
     return usage_error(
         fmt::format("cannot ask {} for its extension suffixes and site-packages", python),
         {ran->timed_out ? std::string("it did not answer within 120 s")
-                        : fmt::format("exit status {}", ran->status)},
+                        : ran->describe()},
         fmt::format("check the venv's interpreter with `pyshim doctor {}`", python));
   }
   InterpreterFacts facts;
@@ -228,7 +236,7 @@ Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& 
   }
   auto excludes = collect_excludes(venv, extra_excludes);
   if (!excludes) return excludes.take_error();
-  auto facts = ask_interpreter(venv);
+  auto facts = ask_interpreter(root, venv);
   if (!facts) return facts.take_error();
 
   DynlibInputs inputs;

@@ -114,7 +114,7 @@ Result<bool> sync_site_files(const Dir& root, bool hooks, const std::string& int
                                      "import py_compile, sys; "
                                      "py_compile.compile(sys.argv[1], doraise=True)",
                                      dir.path_of(kStartupModule)},
-                                    false, false, 60);
+                                    {.no_input = true, .timeout_seconds = 60});
         if (!compiled || compiled->status != 0) {
           return Error{kExitUsage,
                        fmt::format("cannot compile {} with {}", dir.path_of(kStartupModule),

@@ -36,12 +36,12 @@ int run_init(const InitOptions& options) {
   std::vector<std::string> argv = {options.install.python, "-m", "venv"};
   if (!options.with_pip) argv.emplace_back("--without-pip");
   argv.push_back(dir.string());
-  auto created = run_process(argv, false);
+  auto created = run_process(argv);
   if (!created) return print_error(created.error());
   if (created->status != 0) {
     return print_error(Error{
         kExitUsage,
-        fmt::format("`{} -m venv` failed with status {}", options.install.python, created->status),
+        fmt::format("`{} -m venv` failed: {}", options.install.python, created->describe()),
         {},
         options.with_pip ? "without --with-pip no ensurepip is needed "
                            "(Debian: apt-get install python3-venv)"

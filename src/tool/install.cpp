@@ -52,12 +52,12 @@ bool is_executable_file(const fs::path& path) {
 Result<std::string> resolve_python(const std::string& python) {
   std::string path = python;
   if (python.find('/') == std::string::npos) {
-    auto found = run_process({"/bin/sh", "-c", "command -v \"$0\"", python}, true, true);
-    if (!found || found->status != 0) {
+    auto found = search_path(python, std::getenv("PATH"));
+    if (!found) {
       return usage_error(fmt::format("--python {}: not found on PATH", python),
                          "give the interpreter's path, e.g. --python /usr/bin/python3.11");
     }
-    path = found->output.substr(0, found->output.find('\n'));
+    path = std::move(*found);
   }
   path = absolute_path(path);
   if (!is_executable_file(path)) {
@@ -119,7 +119,8 @@ Result<std::string> resolve_preload(const std::string& spec, std::vector<std::st
   std::string package = preset != nullptr ? std::string(preset->package) : std::string();
   std::string path;
   if (preset != nullptr && preset->from_toolchain) {
-    auto out = run_process({"gcc", fmt::format("-print-file-name={}", library)}, true, true);
+    auto out = run_process({"gcc", fmt::format("-print-file-name={}", library)},
+                           {.capture_output = true, .quiet = true});
     std::string answer = out ? out->output.substr(0, out->output.find('\n')) : "";
     // gcc echoes the bare name back when it has no such file.
     if (answer.find('/') != std::string::npos && fs::exists(answer)) {
@@ -130,7 +131,7 @@ Result<std::string> resolve_preload(const std::string& spec, std::vector<std::st
           fmt::format("preload '{}': `gcc -print-file-name={}` -> {}", spec, library, path));
     }
   } else {
-    auto out = run_process({"/sbin/ldconfig", "-p"}, true, true);
+    auto out = run_process({"/sbin/ldconfig", "-p"}, {.capture_output = true, .quiet = true});
     if (out && out->status == 0) {
       auto found = find_in_ldconfig(out->output, library, kLdconfigAbiTag);
       if (found && fs::exists(*found)) path = stable_library_path(*found);
@@ -526,6 +527,11 @@ void add_install_options(CLI::App& sub, InstallOptions& o) {
                "Switch a venv that is already a shim venv to a different interpreter.");
 }
 
+bool is_pypy(const std::string& interpreter) {
+  return basename(interpreter).starts_with("pypy") ||
+         basename(real_path(interpreter)).starts_with("pypy");
+}
+
 int run_install(const InstallOptions& options) {
   std::error_code ec;
   fs::path venv = absolute_path(options.venv);
@@ -577,8 +583,7 @@ int run_install(const InstallOptions& options) {
   // PyPy resolves the symlink in argv[0] and looks for its lib/ and
   // pyvenv.cfg from the resolved path, so a symlink to the shared launcher
   // would give it the wrong prefix: a PyPy venv always gets a copy.
-  bool pypy = fs::path(interpreter).filename().string().starts_with("pypy") ||
-              fs::path(real_path(interpreter)).filename().string().starts_with("pypy");
+  bool pypy = is_pypy(interpreter);
   bool copy = !options.symlink || pypy;
   if (options.symlink && pypy) {
     std::cout << "PyPy interpreter: installing a copy of the launcher (PyPy resolves symlinks "

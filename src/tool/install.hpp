@@ -38,6 +38,10 @@ void add_install_options(CLI::App& sub, InstallOptions& options);
 
 int run_install(const InstallOptions& options);
 
+// PyPy, known by the file name of the interpreter or of its real path (it
+// needs a launcher copy, never a link, and has no base launcher).
+bool is_pypy(const std::string& interpreter);
+
 // What install would refuse in these options (presets, paths, layers, [env],
 // hooks), checked without a venv: init runs it before creating one.
 Status check_install_options(const InstallOptions& options, const std::string& python);

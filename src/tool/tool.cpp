@@ -37,17 +37,7 @@ int print_error(const Error& error, bool json) {
 
 std::string default_launcher() {
   if (::access(".venv/bin/python", F_OK) == 0) return ".venv/bin/python";
-  const char* path = std::getenv("PATH");
-  std::string_view dirs = path != nullptr ? path : "";
-  while (!dirs.empty()) {
-    std::size_t colon = dirs.find(':');
-    std::string candidate(dirs.substr(0, colon));
-    candidate += "/python";
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    if (colon == std::string_view::npos) break;
-    dirs.remove_prefix(colon + 1);
-  }
-  return {};
+  return search_path("python", std::getenv("PATH")).value_or("");
 }
 
 namespace {

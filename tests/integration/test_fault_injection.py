@@ -215,3 +215,58 @@ def test_failing_writes_are_reported_and_recoverable(command, error, templates, 
         shutil.rmtree(venv)
     summary(f"{command}: {error} at each of {writes} write/fsync calls, reported with its "
             "cause and recovered by one re-run")
+
+
+def test_dynlib_kill_at_every_mutating_syscall(stage, tmp_path):
+    """`pyshim dynlib` killed at each of its own mutating syscalls (the
+    venv's interpreter it asks is not traced): the folder holds old or new
+    links, never a half-written one, and one re-run gives exactly what an
+    uninterrupted run gives."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace not installed (Debian package strace)")
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": str(tmp_path)}
+    template = tmp_path / "template"
+    subprocess.run([str(PYTHON), "-m", "venv", "--without-pip", str(template)], check=True,
+                   env=env)
+    site = next((template / "lib").glob("python3.*/site-packages"))
+    for name in ("liba.so.1", "libb.so.2", "sub/libc.so"):
+        (site / "pkg" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(JEMALLOC, site / "pkg" / name)
+    dynlib = Path("share/venv/dynlib")
+
+    def fresh(i):
+        venv = tmp_path / f"v{i}"
+        shutil.copytree(template, venv, symlinks=True)
+        return venv
+
+    def argv(venv):
+        return [str(stage.cli), "dynlib", str(venv)]
+
+    expected_venv = fresh("expected")
+    assert run(argv(expected_venv), env).returncode == 0
+    expected = snapshot(expected_venv / dynlib)
+    assert len(expected) >= 3, expected
+
+    where = points(count_calls(argv(fresh(0)), tmp_path / "trace", env))
+    kills = 0
+    for i, (syscall, n) in enumerate(where, start=1):
+        venv = fresh(i)
+        killed = subprocess.run(
+            ["strace", "-qq", "-o", "/dev/null", "-e", f"trace={syscall}",
+             "-e", f"inject={syscall}:signal=SIGKILL:when={n}", *argv(venv)],
+            env=env, capture_output=True)
+        kills += killed.returncode in (-9, 128 + 9)
+        folder = venv / dynlib
+        if folder.is_dir():
+            for entry in folder.iterdir():
+                if entry.name.endswith(".pyshim-tmp"):
+                    continue  # a temporary the re-run clears
+                assert entry.is_symlink() and os.readlink(entry) == expected[entry.name][1], (
+                    f"after a kill at {syscall} #{n}: {entry.name} is not an old or new link")
+        res = run(argv(venv), env)
+        assert res.returncode == 0, (syscall, n, res.stderr.decode())
+        assert snapshot(folder) == expected, f"after a kill at {syscall} #{n} and a re-run"
+        shutil.rmtree(venv)
+    assert kills == len(where), f"only {kills} of {len(where)} injections killed the command"
+    summary(f"dynlib: SIGKILL at each of {len(where)} mutating syscalls, each recovered by one "
+            "re-run to the uninterrupted result")

@@ -132,6 +132,41 @@ def test_a_planted_lib_link_keeps_uninstall_inside_the_venv(stage, tmp_path, env
     assert (outside / "pyshim" / "keep").read_text() == "root's\n"
 
 
+def test_dynlib_stays_inside_the_venv_and_asks_its_interpreter_as_the_owner(
+        stage, tmp_path, env, secret):
+    """`pyshim dynlib` as root: a planted `share` link is refused, a planted
+    link in the dynlib folder is replaced (never written through), and the
+    venv's interpreter, which its owner controls, runs as that owner."""
+    venv = user_venv(tmp_path, env)
+    site = next((venv / "lib").glob("python3.*/site-packages"))
+    pkg = site / "pkg"
+    whoami = venv / "whoami"
+    wrapper = ("#!/bin/sh\nid -u > {whoami}\nexec \"$(dirname \"$0\")/python3.11\" \"$@\"\n"
+               .format(whoami=whoami))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    script = (f"mkdir {pkg} && cp {JEMALLOC} {pkg}/libjm.so.2 && "
+              f"rm {venv}/bin/python && printf %s \"$0\" > {venv}/bin/python && "
+              f"chmod 755 {venv}/bin/python && "
+              f"ln -s {outside} {venv}/share")
+    assert as_nobody("/bin/sh", "-c", script, wrapper, env=env).returncode == 0
+
+    res = pyshim_tool(stage, "dynlib", venv, env=env)
+    assert res.returncode != 0, res.stdout.decode()
+    assert b"refusing to follow a symlink" in res.stderr, res.stderr.decode()
+    assert list(outside.iterdir()) == [], "root wrote through the planted link"
+    assert whoami.read_text().strip() == str(NOBODY), "the venv's interpreter ran as root"
+
+    dynlib = venv / "share" / "venv" / "dynlib"
+    script = f"rm {venv}/share && mkdir -p {dynlib} && ln -s {secret} {dynlib}/libjm.so.2"
+    assert as_nobody("/bin/sh", "-c", script, env=env).returncode == 0
+    res = pyshim_tool(stage, "dynlib", venv, env=env)
+    assert res.returncode == 0, res.stderr.decode()
+    assert secret.read_text() == "root's data\n"
+    assert os.readlink(dynlib / "libjm.so.2") == os.path.relpath(pkg / "libjm.so.2", dynlib)
+    assert (dynlib / "libjm.so.2").lstat().st_uid == NOBODY, "root's links are the owner's"
+
+
 def test_concurrent_installs_and_uninstalls_never_lose_the_interpreter(stage, tmp_path, env):
     venv = tmp_path / "venv"
     subprocess.run([str(PYTHON), "-m", "venv", "--without-pip", "--copies", str(venv)],
