@@ -26,6 +26,7 @@
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/process.hpp"
+#include "progress.hpp"
 #include "venv_dir.hpp"
 #include "venv_files.hpp"
 
@@ -212,12 +213,13 @@ struct DynlibOptions {
   std::string venv;
   std::vector<std::string> exclude;
   bool check = false;
+  bool quiet = false;
 };
 
 int run_dynlib(const DynlibOptions& options) {
   std::string venv = absolute_path(options.venv);
   VenvLock lock = VenvLock::open(venv);
-  auto result = sync_dynlib(lock.root(), options.exclude, !options.check);
+  auto result = sync_dynlib(lock.root(), options.exclude, !options.check, Progress(options.quiet));
   if (!result) return print_error(result.error());
   std::cout << format_dynlib(*result, options.check);
   return options.check && !result->up_to_date() ? kExitCheckFailed : kExitOk;
@@ -226,7 +228,7 @@ int run_dynlib(const DynlibOptions& options) {
 }  // namespace
 
 Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& extra_excludes,
-                               bool apply) {
+                               bool apply, const Progress& progress) {
   fs::path venv = fs::path(root.path()).lexically_normal();
   if (venv.has_parent_path() && venv.filename().empty()) venv = venv.parent_path();
   std::error_code ec;
@@ -236,6 +238,8 @@ Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& 
   }
   auto excludes = collect_excludes(venv, extra_excludes);
   if (!excludes) return excludes.take_error();
+  progress.phase("asking {}'s interpreter for its extension suffixes and site-packages",
+                 venv.string());
   auto facts = ask_interpreter(root, venv);
   if (!facts) return facts.take_error();
 
@@ -250,6 +254,7 @@ Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& 
     std::string real = real_path(site);
     if (real.empty() || std::find(seen.begin(), seen.end(), real) != seen.end()) continue;
     seen.push_back(real);
+    progress.phase("reading the shared libraries in {}", site);
     for (SharedObject& object : scan_site_dir(site, facts->suffixes)) {
       inputs.objects.push_back(std::move(object));
     }
@@ -272,7 +277,11 @@ Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& 
   auto changes = diff_dynlib(sync.links, existing, sync.dir);
   if (!changes) return changes.take_error();
   sync.changes = std::move(*changes);
-  if (apply && !sync.up_to_date()) apply_changes(root, sync.changes);
+  if (apply && !sync.up_to_date()) {
+    progress.phase("updating {} ({} change{})", sync.dir, sync.changes.size(),
+                   sync.changes.size() == 1 ? "" : "s");
+    apply_changes(root, sync.changes);
+  }
   return sync;
 }
 
@@ -338,6 +347,9 @@ void setup_dynlib(CLI::App& app, Context& context) {
                   "[dynlib] exclude in VENV/pyshim.toml, which is not changed.");
   sub->add_flag("--check", options->check,
                 "Change nothing; list what is out of date and exit 1 if anything is.");
+  sub->add_flag("-q,--quiet", options->quiet,
+                "No progress lines on the terminal (there are none when stderr is not a "
+                "terminal); the result is printed either way.");
   sub->footer(
       "Each library is linked by its file name, and by its SONAME when that differs.\n"
       "Links whose libraries are gone are removed; running it again changes nothing.\n"

@@ -11,6 +11,7 @@
 namespace pyshim::cli {
 
 class Dir;
+class Progress;
 
 struct DynlibSync {
   std::string venv;
@@ -30,7 +31,7 @@ struct DynlibSync {
 // root is the venv, opened and locked by the caller (VenvLock); failures to
 // change the folder throw, as everything written through a Dir does.
 Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& excludes,
-                               bool apply);
+                               bool apply, const Progress& progress);
 
 // What changed (or, with would, what would change), one line each.
 std::string format_dynlib(const DynlibSync& sync, bool would);

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "install.hpp"
+#include "progress.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/process.hpp"
 
@@ -36,6 +37,9 @@ int run_init(const InitOptions& options) {
   std::vector<std::string> argv = {options.install.python, "-m", "venv"};
   if (!options.with_pip) argv.emplace_back("--without-pip");
   argv.push_back(dir.string());
+  Progress progress(options.install.quiet);
+  progress.phase("creating {} with `{} -m venv{}`", dir.string(), options.install.python,
+                 options.with_pip ? "" : " --without-pip");
   auto created = run_process(argv);
   if (!created) return print_error(created.error());
   if (created->status != 0) {
@@ -51,6 +55,7 @@ int run_init(const InitOptions& options) {
   // back from there rather than trusting the (possibly relative) --python.
   InstallOptions install = options.install;
   install.python.clear();
+  progress.phase("installing pyshim into {}", dir.string());
   int status = run_install(install);
   if (status != 0) {
     // Leave nothing behind: a retry with fixed options must not find a

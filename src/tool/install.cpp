@@ -21,6 +21,7 @@
 
 #include "dynlib_sync.hpp"
 #include "hooks.hpp"
+#include "progress.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/dynlib.hpp"
 #include "pyshim/elf.hpp"
@@ -525,6 +526,9 @@ void add_install_options(CLI::App& sub, InstallOptions& o) {
                "options name.");
   sub.add_flag("--force", o.force,
                "Switch a venv that is already a shim venv to a different interpreter.");
+  sub.add_flag("-q,--quiet", o.quiet,
+               "No progress lines on the terminal (there are none when stderr is not a "
+               "terminal); the result is printed either way.");
 }
 
 bool is_pypy(const std::string& interpreter) {
@@ -658,7 +662,7 @@ int run_install(const InstallOptions& options) {
   // missing, and the layers above expect it current.
   std::optional<DynlibSync> dynlib;
   if (!options.layers.empty()) {
-    auto synced = sync_dynlib(root, {}, true);
+    auto synced = sync_dynlib(root, {}, true, Progress(options.quiet));
     if (!synced) {
       std::cerr << fmt::format(
           "pyshim: installed into {}, but could not link its shared libraries into {}:\n",

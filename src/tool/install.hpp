@@ -26,6 +26,7 @@ struct InstallOptions {
   bool symlink = false;  // the shared layout
   bool force = false;
   bool reset = false;  // start from an empty config, not the current pyshim.toml
+  bool quiet = false;  // no progress lines on the terminal (progress.hpp)
 };
 
 inline constexpr const char* kLauncherBinaryName = "pyshim-launcher";
