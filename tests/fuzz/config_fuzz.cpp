@@ -26,6 +26,7 @@
 #include <utility>
 #include <vector>
 
+#include "fuzz_check.hpp"
 #include "pyshim/config.hpp"
 #include "pyshim/error.hpp"
 #include "pyshim/plan.hpp"
@@ -44,19 +45,8 @@ constexpr std::string_view kEnvMarker = "\n#@env\n";
 constexpr std::string_view kArgv0Line = "@argv0=";
 constexpr std::string_view kRestoreLine = "@restore=";
 
-[[noreturn]] void fail(const char* what, std::string_view detail = {}) {
-  std::fprintf(stderr, "\n*** pyshim fuzz invariant violated: %s", what);
-  if (!detail.empty()) {
-    std::fprintf(stderr, ": '%.*s'", static_cast<int>(detail.size()), detail.data());
-  }
-  std::fprintf(stderr, "\n");
-  std::fflush(stderr);
-  __builtin_trap();
-}
-
-void check(bool ok, const char* what, std::string_view detail = {}) {
-  if (!ok) fail(what, detail);
-}
+using fuzz::check;
+using fuzz::fail;
 
 bool has_nul(std::string_view s) {
   return s.find('\0') != std::string_view::npos;

@@ -35,16 +35,12 @@ if [[ -z "${CXX:-}" ]]; then
 fi
 
 # Targets: name, then the sources beside tests/fuzz/NAME_fuzz.cpp. Only pure
-# code: no I/O, no spdlog, no main().
+# code: no I/O, no main().
 declare -A SOURCES=(
-  [config]="src/core/config.cpp src/core/plan.cpp"
+  [config]="src/core/config.cpp src/core/plan.cpp src/core/path.cpp"
+  [stamp]="src/core/stamp.cpp src/core/config.cpp src/core/plan.cpp src/core/path.cpp"
 )
-TARGETS=(config)
-# The stamp decoder, once the stamp exists and has a target.
-if [[ -f "$ROOT/include/pyshim/stamp.hpp" && -f "$FUZZ/stamp_fuzz.cpp" ]]; then
-  SOURCES[stamp]="src/core/stamp.cpp src/core/config.cpp src/core/plan.cpp"
-  TARGETS+=(stamp)
-fi
+TARGETS=(config stamp)
 if [[ -n "${FUZZ_TARGETS:-}" ]]; then
   for target in $FUZZ_TARGETS; do
     if [[ -z "${SOURCES[$target]:-}" ]]; then

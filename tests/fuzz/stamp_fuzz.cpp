@@ -27,6 +27,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.hpp"
 #include "pyshim/config.hpp"
 #include "pyshim/error.hpp"
 #include "pyshim/plan.hpp"
@@ -46,19 +47,8 @@ constexpr std::string_view kRestore = "/fuzz/lib/pyshim/libpyshim-restore.so";
 constexpr std::size_t kHeaderSize = sizeof(StampHeader);
 constexpr std::size_t kPayloadCapacity = pyshim::kStampCapacity - kHeaderSize;
 
-[[noreturn]] void fail(const char* what, std::string_view detail = {}) {
-  std::fprintf(stderr, "\n*** pyshim fuzz invariant violated: %s", what);
-  if (!detail.empty()) {
-    std::fprintf(stderr, ": '%.*s'", static_cast<int>(detail.size()), detail.data());
-  }
-  std::fprintf(stderr, "\n");
-  std::fflush(stderr);
-  __builtin_trap();
-}
-
-void check(bool ok, const char* what, std::string_view detail = {}) {
-  if (!ok) fail(what, detail);
-}
+using fuzz::check;
+using fuzz::fail;
 
 std::uint64_t fnv1a(std::string_view bytes) {  // as stamp.cpp's, from its format comment
   std::uint64_t hash = 0xcbf29ce484222325ULL;
