@@ -89,7 +89,7 @@ struct InterpreterFacts {
 // The venv's own interpreter answers; as root in someone else's venv it runs
 // as the venv's owner (whoever can write bin/python decides what it runs).
 Result<InterpreterFacts> ask_interpreter(const Dir& root, const fs::path& venv) {
-  std::vector<std::string> names = interpreter_names(venv);
+  std::vector<std::string> names = interpreter_names(root);
   if (names.empty()) {
     return usage_error(fmt::format("{}/bin has no python executable", venv.string()), {},
                        "recreate the venv with `python -m venv`");

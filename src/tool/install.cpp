@@ -594,7 +594,7 @@ int run_install(const InstallOptions& options) {
                  "in argv[0])\n";
   }
 
-  std::vector<std::string> names = interpreter_names(venv);
+  std::vector<std::string> names = interpreter_names(root);
   if (names.empty()) {
     return print_error(usage_error(fmt::format("{}/bin has no python executables", venv.string()),
                               "recreate the venv with `python -m venv`"));

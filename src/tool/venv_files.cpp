@@ -114,14 +114,14 @@ Result<std::string> detect_interpreter(const fs::path& venv) {
                "give it with --python /path/to/python3.X"};
 }
 
-std::vector<std::string> interpreter_names(const fs::path& venv) {
+std::vector<std::string> interpreter_names(const Dir& root) {
   std::vector<std::string> names;
-  std::error_code ec;
-  for (const fs::directory_entry& entry : fs::directory_iterator(venv / "bin", ec)) {
-    std::string name = entry.path().filename().string();
+  auto bin = root.sub("bin", false);
+  if (!bin) return names;
+  for (std::string& name : bin->names()) {
     if (!is_interpreter_name(name)) continue;
-    auto status = entry.symlink_status(ec);
-    if (fs::is_symlink(status) || fs::is_regular_file(status)) names.push_back(name);
+    auto st = bin->stat(name);
+    if (st && (S_ISLNK(st->st_mode) || S_ISREG(st->st_mode))) names.push_back(std::move(name));
   }
   std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
     return std::make_pair(a != "python", a) < std::make_pair(b != "python", b);

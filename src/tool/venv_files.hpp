@@ -33,7 +33,7 @@ Result<std::string> detect_interpreter(const std::filesystem::path& venv);
 bool is_pyshim_binary(const std::string& path);
 
 // bin/ entries named python, python3, python3.X, pypy, pypy3, ... ("python" first).
-std::vector<std::string> interpreter_names(const std::filesystem::path& venv);
+std::vector<std::string> interpreter_names(const Dir& root);
 
 // What bin/ (or another folder) holds, lstat'ed, never followed.
 std::vector<BinEntry> gather_entries(const Dir& dir);
