@@ -43,9 +43,13 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
 
-  Pipe pipes[2];  // stdout, stderr
-  bool wanted[2] = {options.capture_output, options.capture_errors};
-  for (int i = 0; i < 2; ++i) {
+  // stdout, stderr, and the pipe on which the child reports a failed exec
+  // (close-on-exec: a successful exec closes it with nothing written). fork
+  // + exec rather than posix_spawn: the child may have to give up root first
+  // (options.uid); the CLI has no threads, so fork is safe.
+  Pipe pipes[3];
+  bool wanted[3] = {options.capture_output, options.capture_errors, true};
+  for (int i = 0; i < 3; ++i) {
     int fds[2];
     if (!wanted[i]) continue;
     if (::pipe2(fds, O_CLOEXEC) != 0) {
@@ -59,25 +63,11 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
     }
     pipes[i] = {fds[0], fds[1]};
   }
-
-  // fork + exec rather than posix_spawn: the child may have to give up
-  // root first (options.uid). The CLI has no threads, so fork is safe; the
-  // child reports a failed exec through a close-on-exec pipe.
-  int report[2];
-  if (::pipe2(report, O_CLOEXEC) != 0) {
-    int err = errno;
-    for (Pipe& p : pipes) {
-      close_fd(p.read);
-      close_fd(p.write);
-    }
-    return Error{kExitShimFailure, fmt::format("cannot create a pipe: {}", std::strerror(err)),
-                 {}, ""};
-  }
   pid_t pid = ::fork();
   if (pid == 0) {
     auto give_up = [&] {
       int err = errno;
-      (void)!::write(report[1], &err, sizeof err);
+      (void)!::write(pipes[2].write, &err, sizeof err);
       ::_exit(127);
     };
     sigset_t none;
@@ -107,11 +97,11 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
     give_up();
   }
   int err = pid < 0 ? errno : 0;
-  ::close(report[1]);
+  close_fd(pipes[2].write);
   if (pid > 0) {
     ssize_t n;
     do {
-      n = ::read(report[0], &err, sizeof err);
+      n = ::read(pipes[2].read, &err, sizeof err);
     } while (n < 0 && errno == EINTR);
     if (n == sizeof err) {
       int status = 0;
@@ -120,7 +110,7 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
       err = 0;  // the exec happened
     }
   }
-  ::close(report[0]);
+  close_fd(pipes[2].read);
   for (Pipe& p : pipes) close_fd(p.write);
   if (err != 0) {
     for (Pipe& p : pipes) close_fd(p.read);
