@@ -1,6 +1,7 @@
 #include "pyshim/explain.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <sstream>
 
 #include <fmt/format.h>
@@ -136,8 +137,11 @@ std::string_view source_note(ConfigSource source) {
 std::string show_text(const LaunchRequest& request, const Launch& launch) {
   const Config& config = launch.config;
   std::string out;
-  auto line = [&out](std::string_view label, std::string_view text) {
-    out += fmt::format("{:<17}{}\n", label, text);
+  // Paths and values from files others may write, and the caller's
+  // variables, are shown with control bytes escaped (printable), in full.
+  auto shown = [](std::string_view text) { return printable(text, SIZE_MAX); };
+  auto line = [&out, &shown](std::string_view label, std::string_view text) {
+    out += fmt::format("{:<17}{}\n", label, shown(text));
   };
   line("launcher:", request.invoked_path);
   line("config:", fmt::format("{}{}", config.file, source_note(launch.source)));
@@ -167,10 +171,10 @@ std::string show_text(const LaunchRequest& request, const Launch& launch) {
   out += "\nenvironment of the interpreter, compared with this one:\n";
   if (changes.empty()) out += "  (no changes)\n";
   for (const EnvChange& change : changes) {
-    out += fmt::format("  {}={}\n", change.name, change.value);
+    out += fmt::format("  {}={}\n", shown(change.name), shown(change.value));
     out += fmt::format("    {}, before: {}\n", change.added ? "added" : "changed",
-                       describe_before(change.before));
-    out += fmt::format("    from: {}\n", fmt::join(change.origin, ", "));
+                       shown(describe_before(change.before)));
+    out += fmt::format("    from: {}\n", shown(fmt::format("{}", fmt::join(change.origin, ", "))));
     if (change.name == kPreloadVar || change.name == kLibraryPathVar) {
       out += fmt::format("    restored to {} by the restore library before main()\n",
                          change.before ? "the caller's value" : "unset");

@@ -265,6 +265,21 @@ def test_show_text_names_config_interpreter_and_each_variable(pyshim, restore, t
     assert "children not started through the launcher" in text
 
 
+def test_show_text_escapes_control_bytes_and_json_keeps_them(pyshim, tmp_path, env):
+    """An [env] value with a newline and an escape sequence: the text view
+    shows them as \\xNN (nothing reaches the terminal raw), the JSON holds
+    the exact value the interpreter gets."""
+    launcher = make_venv(tmp_path / "v", pyshim, env,
+                         extra='[env]\nITEST_ODD = "a\\nb\\u001b[31m"\n')
+    res = run([pyshim, "show", launcher], env)
+    assert res.returncode == 0, res.stderr
+    assert "  ITEST_ODD=a\\x0ab\\x1b[31m\n" in res.stdout
+    assert "\x1b" not in res.stdout
+    shown = show_json(pyshim, launcher, env)
+    odd = [c for c in shown["env"] if c["name"] == "ITEST_ODD"]
+    assert odd and odd[0]["value"] == "a\nb\x1b[31m", shown
+
+
 def test_show_reports_the_launchers_own_error(pyshim, tmp_path, env):
     launcher = make_venv(tmp_path / "v", pyshim, env, preload=["/nonexistent/libnope.so"])
     res = run([pyshim, "show", launcher], env)
