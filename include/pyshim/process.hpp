@@ -20,9 +20,9 @@ struct RunOptions {
   // child that shares the terminal's group gets the user's Ctrl-C.
   bool own_group = false;
   int timeout_seconds = 0;  // <= 0: wait for it however long it takes
-  // Run as this user (and group, with no supplementary groups) instead of
-  // this process's: root asks a venv's own interpreter something as the
-  // venv's owner, never as root. -1: as this process.
+  // Run as this user and group (no supplementary groups), in a session of
+  // its own without a controlling terminal: root asks a venv's interpreter
+  // as an unprivileged user, never as root. -1: as this process.
   int uid = -1;
   int gid = -1;
 };

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <grp.h>
+#include <linux/close_range.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -74,15 +75,22 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
-    if (options.own_group && ::setpgid(0, 0) != 0) give_up();
+    // Run as someone else: in a session of its own, so it has no
+    // controlling terminal (no /dev/tty, no TIOCSTI into root's shell).
+    if (options.uid >= 0 ? ::setsid() < 0 : options.own_group && ::setpgid(0, 0) != 0) give_up();
+    // Nothing of this process's but 0-2 reaches the program (the pipes and
+    // our own files are close-on-exec already; this is for anything else).
+    if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      for (int fd = 3; fd < 4096; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
     if (options.no_input) {
-      int fd = ::open("/dev/null", O_RDONLY);
+      int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
       if (fd < 0 || ::dup2(fd, 0) < 0) give_up();
     }
     if (wanted[0] && ::dup2(pipes[0].write, 1) < 0) give_up();
     if (wanted[1] && ::dup2(pipes[1].write, 2) < 0) give_up();
     if (!wanted[1] && options.quiet) {
-      int fd = ::open("/dev/null", O_WRONLY);
+      int fd = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
       if (fd < 0 || ::dup2(fd, 2) < 0) give_up();
     }
     if (options.uid >= 0) {
@@ -135,16 +143,18 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
   pollfd fds[2] = {{pipes[0].read, POLLIN, 0}, {pipes[1].read, POLLIN, 0}};
   std::string* sinks[2] = {&result.output, &result.errors};
   bool exited = false;
+  int wait_error = 0;
   for (;;) {
     bool open = fds[0].fd >= 0 || fds[1].fd >= 0;
     if (!exited) {
-      // Nothing to read: block in waitpid (no timeout) or poll it.
+      // Nothing to read and no deadline: block in waitpid; else poll it.
       bool block = !open && options.timeout_seconds <= 0;
       pid_t done = ::waitpid(pid, &result.wait_status, block ? 0 : WNOHANG);
       if (done == pid) {
         exited = true;
         drain_until = Clock::now() + std::chrono::seconds(2);
       } else if (done < 0 && errno != EINTR) {
+        wait_error = errno;
         break;
       }
     }
@@ -152,7 +162,7 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
     if (exited && (!open || now >= drain_until)) break;
     if (!exited && now >= deadline) {
       // The child is not reaped yet, so its pid (and group id) is still ours.
-      ::kill(options.own_group ? -pid : pid, SIGKILL);
+      ::kill(options.own_group || options.uid >= 0 ? -pid : pid, SIGKILL);
       ::waitpid(pid, &result.wait_status, 0);
       result.timed_out = true;
       break;
@@ -161,9 +171,9 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
       ::poll(nullptr, 0, 20);
       continue;
     }
-    // Without a deadline the child's end of the pipes closing wakes us.
-    int wait_ms = options.timeout_seconds > 0 || exited ? 50 : -1;
-    if (::poll(fds, 2, wait_ms) < 0 && errno != EINTR) break;
+    // A bounded wait, so that the child's exit is noticed even while
+    // something it started keeps the pipes open.
+    if (::poll(fds, 2, 50) < 0 && errno != EINTR) break;
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || fds[i].revents == 0) continue;
       char buffer[8192];
@@ -174,6 +184,13 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
         close_fd(fds[i].fd);
       }
     }
+  }
+  if (wait_error != 0) {
+    for (pollfd& fd : fds) close_fd(fd.fd);
+    return Error{kExitShimFailure,
+                 fmt::format("cannot wait for {}: {}", argv[0], std::strerror(wait_error)),
+                 {},
+                 ""};
   }
   for (pollfd& fd : fds) close_fd(fd.fd);
   int status = result.wait_status;

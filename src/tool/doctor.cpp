@@ -182,8 +182,13 @@ bool doctor_interpreter(Checklist& out, FileSystem& fs, const LaunchRequest& req
     out.add(interpreter_error("interpreter_exists", "interpreter exists", status.error()));
     return false;
   }
-  out.add(Check::pass("interpreter_exists", fmt::format("interpreter exists: {}  ({})", path,
-                                                        where(config, config.interpreter.origin))));
+  // Exists, unless stat itself failed (EACCES on the way): then only the
+  // launcher's own verdict is shown.
+  FileInfo info;
+  if (fs.stat(path, info) == 0) {
+    out.add(Check::pass("interpreter_exists", fmt::format("interpreter exists: {}  ({})", path,
+                                                          where(config, config.interpreter.origin))));
+  }
   if (code == kExitCannotExecute) {
     out.add(
         interpreter_error("interpreter_executable", "interpreter is executable", status.error()));

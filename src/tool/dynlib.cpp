@@ -26,6 +26,7 @@
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/process.hpp"
+#include "pyshim/venv.hpp"
 #include "progress.hpp"
 #include "venv_dir.hpp"
 #include "venv_files.hpp"
@@ -51,7 +52,9 @@ constexpr const char* kQueryScript =
 class MappedFile {
  public:
   explicit MappedFile(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    // Non-blocking: a FIFO planted under a library's name is not waited on
+    // (it is then refused as not a regular file).
+    int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return;
     struct stat st;
     if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
@@ -86,8 +89,42 @@ struct InterpreterFacts {
   std::vector<std::string> site_dirs;
 };
 
-// The venv's own interpreter answers; as root in someone else's venv it runs
-// as the venv's owner (whoever can write bin/python decides what it runs).
+// Who the venv's interpreter runs as when root asks it. Whoever can write
+// the venv decides what bin/python runs (and which .pth files site.py
+// executes), and whoever can write the folder pyvenv.cfg's `home` names
+// decides what the base interpreter is. Root runs it only when no one else
+// can write any of that; otherwise it runs as the venv's owner, or as
+// nobody when root owns the venv, in group nogroup with no other group.
+constexpr int kNobody = 65534;
+constexpr int kNoGroup = 65534;
+
+bool root_only(const struct stat& st) {
+  return st.st_uid == 0 && (S_ISLNK(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH)) == 0);
+}
+
+// Every entry below dir (not following links) is root's and writable by
+// root alone.
+bool root_only_tree(const Dir& dir, int depth = 0) {
+  if (depth > 64) return false;
+  for (const std::string& name : dir.names()) {
+    auto st = dir.stat(name);
+    if (!st || !root_only(*st)) return false;
+    if (S_ISDIR(st->st_mode)) {
+      auto sub = dir.sub(name, false);
+      if (!sub || !root_only_tree(*sub, depth + 1)) return false;
+    }
+  }
+  return true;
+}
+
+bool only_root_controls(const Dir& root) {
+  struct stat st;
+  if (::fstat(root.fd(), &st) != 0 || !root_only(st) || !root_only_tree(root)) return false;
+  auto cfg = parse_pyvenv_cfg(root.read("pyvenv.cfg").value_or(""));
+  auto home = cfg.find("home");
+  return home != cfg.end() && ::stat(home->second.c_str(), &st) == 0 && root_only(st);
+}
+
 Result<InterpreterFacts> ask_interpreter(const Dir& root, const fs::path& venv) {
   std::vector<std::string> names = interpreter_names(root);
   if (names.empty()) {
@@ -96,18 +133,27 @@ Result<InterpreterFacts> ask_interpreter(const Dir& root, const fs::path& venv) 
   }
   std::string python = (venv / "bin" / names.front()).string();
   RunOptions how{.capture_output = true, .no_input = true, .timeout_seconds = 120};
-  struct stat owner;
-  if (::geteuid() == 0 && ::fstat(root.fd(), &owner) == 0 && owner.st_uid != 0) {
-    how.uid = static_cast<int>(owner.st_uid);
-    how.gid = static_cast<int>(owner.st_gid);
+  if (::geteuid() == 0 && !only_root_controls(root)) {
+    struct stat owner;
+    if (::fstat(root.fd(), &owner) != 0) {
+      return usage_error(fmt::format("cannot stat {}: {}", venv.string(), std::strerror(errno)),
+                         {}, "check the venv's permissions");
+    }
+    how.uid = owner.st_uid != 0 ? static_cast<int>(owner.st_uid) : kNobody;
+    how.gid = kNoGroup;
+    how.capture_errors = true;  // its stderr is shown escaped, not on root's terminal
   }
   auto ran = run_process({python, "-I", "-c", kQueryScript}, how);
   if (!ran) return ran.take_error();
   if (ran->status != 0 || ran->timed_out) {
+    std::vector<std::string> context = {ran->timed_out
+                                            ? std::string("it did not answer within 120 s")
+                                            : ran->describe()};
+    if (how.uid >= 0) context.push_back(fmt::format("run as uid {}, gid {}", how.uid, how.gid));
+    if (!ran->errors.empty()) context.push_back("stderr: " + printable(ran->errors, 2000));
     return usage_error(
         fmt::format("cannot ask {} for its extension suffixes and site-packages", python),
-        {ran->timed_out ? std::string("it did not answer within 120 s")
-                        : ran->describe()},
+        std::move(context),
         fmt::format("check the venv's interpreter with `pyshim doctor {}`", python));
   }
   InterpreterFacts facts;
@@ -128,10 +174,19 @@ Result<InterpreterFacts> ask_interpreter(const Dir& root, const fs::path& venv) 
   return facts;
 }
 
+// Inside the folder real_venv (both real paths).
+bool inside(const std::string& real, const std::string& real_venv) {
+  return real.size() > real_venv.size() && real.starts_with(real_venv) &&
+         real[real_venv.size()] == '/';
+}
+
 // Every file under dir whose name could be a shared library, with what its
-// ELF headers say. Extension modules known by name are left out unread.
+// ELF headers say. Extension modules known by name are left out unread, and
+// so is a file whose real path leaves the venv: root reads nothing outside
+// it on the word of a link someone else may have planted.
 std::vector<SharedObject> scan_site_dir(const std::string& dir,
-                                        const std::vector<std::string>& suffixes) {
+                                        const std::vector<std::string>& suffixes,
+                                        const std::string& real_venv) {
   std::vector<SharedObject> out;
   std::error_code ec;
   // Folder symlinks are not followed: they may loop, and what they point to
@@ -142,6 +197,7 @@ std::vector<SharedObject> scan_site_dir(const std::string& dir,
     std::string name = entry.path().filename().string();
     NameKind kind = classify_name(name, suffixes);
     if (kind == NameKind::kOther || kind == NameKind::kExtension) continue;
+    if (!inside(real_path(entry.path().string()), real_venv)) continue;
     struct stat st;
     if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     SharedObject object;
@@ -165,13 +221,13 @@ bool same_contents(const SharedObject& a, const SharedObject& b) {
   return x.view() == y.view();
 }
 
-Result<std::vector<ExcludeGlob>> collect_excludes(const fs::path& venv,
+// [dynlib] exclude of the venv's pyshim.toml (read through the venv's fd:
+// a planted link or FIFO is not followed or waited on), then --exclude.
+Result<std::vector<ExcludeGlob>> collect_excludes(const Dir& root,
                                                   const std::vector<std::string>& extra) {
   std::vector<ExcludeGlob> excludes;
-  std::error_code ec;
-  fs::path config_path = venv / kConfigName;
-  if (fs::exists(config_path, ec)) {
-    auto config = parse_config(read_text(config_path), config_path.string());
+  if (auto text = root.read(kConfigName)) {
+    auto config = parse_config(*text, root.path_of(kConfigName));
     if (!config) return config.take_error();
     for (const Setting& glob : config->dynlib_exclude) {
       excludes.push_back({glob.value, where(*config, glob.origin)});
@@ -218,6 +274,12 @@ struct DynlibOptions {
 
 int run_dynlib(const DynlibOptions& options) {
   std::string venv = absolute_path(options.venv);
+  std::error_code ec;
+  if (!fs::is_regular_file(fs::path(venv) / "pyvenv.cfg", ec)) {
+    return print_error(
+        usage_error(fmt::format("not a virtual environment: {} (no pyvenv.cfg)", venv), {},
+                    "give the venv's folder, the one holding pyvenv.cfg"));
+  }
   VenvLock lock = VenvLock::open(venv);
   auto result = sync_dynlib(lock.root(), options.exclude, !options.check, Progress(options.quiet));
   if (!result) return print_error(result.error());
@@ -236,7 +298,7 @@ Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& 
     return usage_error(fmt::format("not a virtual environment: {} (no pyvenv.cfg)", venv.string()),
                        {}, "give the venv's folder, the one holding pyvenv.cfg");
   }
-  auto excludes = collect_excludes(venv, extra_excludes);
+  auto excludes = collect_excludes(root, extra_excludes);
   if (!excludes) return excludes.take_error();
   progress.phase("asking {}'s interpreter for its extension suffixes and site-packages",
                  venv.string());
@@ -245,17 +307,24 @@ Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& 
 
   DynlibInputs inputs;
   inputs.venv = venv.string();
-  if (fs::exists(venv / kConfigName, ec)) inputs.config_file = (venv / kConfigName).string();
+  if (root.stat(kConfigName)) inputs.config_file = root.path_of(kConfigName);
   inputs.suffixes = facts->suffixes;
   inputs.excludes = std::move(*excludes);
   inputs.same_contents = same_contents;
   std::vector<std::string> seen;  // purelib and platlib are often one folder under two names
+  std::string real_venv = real_path(venv.string());
   for (const std::string& site : facts->site_dirs) {
     std::string real = real_path(site);
     if (real.empty() || std::find(seen.begin(), seen.end(), real) != seen.end()) continue;
+    if (!inside(real, real_venv)) {
+      return usage_error(
+          fmt::format("{}'s interpreter names a site-packages outside the venv: {}",
+                      venv.string(), printable(site, 1024)),
+          {}, "dynlib links the venv's own libraries; check the venv's interpreter");
+    }
     seen.push_back(real);
     progress.phase("reading the shared libraries in {}", site);
-    for (SharedObject& object : scan_site_dir(site, facts->suffixes)) {
+    for (SharedObject& object : scan_site_dir(site, facts->suffixes, real_venv)) {
       inputs.objects.push_back(std::move(object));
     }
   }

@@ -328,7 +328,9 @@ Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& 
   std::optional<Config> current;
   if (fs::exists(venv / kConfigName, ec)) {
     std::string path = (venv / kConfigName).string();
-    if (auto parsed = parse_config(read_text(path), path)) current = std::move(*parsed);
+    // Not through a link: in a venv someone else can write, it could point
+    // at any file root can read.
+    if (auto parsed = parse_config(read_text(path, false), path)) current = std::move(*parsed);
   }
   auto values = [](const std::vector<Setting>& list) {
     std::vector<std::string> out;

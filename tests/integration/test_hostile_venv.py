@@ -4,11 +4,14 @@
 setpriv) with real links planted in the venv, and asserts that root's
 command refuses or stays inside the venv, and that nothing outside changed."""
 
+import fcntl
 import os
+import pty
 import shutil
 import stat
 import subprocess
 import tempfile
+import termios
 import threading
 from pathlib import Path
 
@@ -29,6 +32,18 @@ def needs_root():
         pytest.skip("setpriv not installed (Debian package util-linux)")
 
 
+_HOMES = []
+
+
+@pytest.fixture(autouse=True)
+def remove_user_venvs():
+    """user_venv's folders live in /tmp (pytest's are root-only): removed
+    after each test."""
+    yield
+    while _HOMES:
+        shutil.rmtree(_HOMES.pop(), ignore_errors=True)
+
+
 def as_nobody(*argv, env):
     return run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *argv],
                env)
@@ -38,6 +53,7 @@ def user_venv(tmp_path: Path, env, copies=True) -> Path:
     """A venv that belongs to `nobody`, in a folder nobody can reach (pytest's
     own tmp folders are root's, mode 0700)."""
     home = Path(tempfile.mkdtemp(prefix="pyshim-hostile-", dir="/tmp"))
+    _HOMES.append(home)
     home.chmod(0o755)
     venv = home / "venv"
     args = ["--copies"] if copies else []
@@ -165,6 +181,67 @@ def test_dynlib_stays_inside_the_venv_and_asks_its_interpreter_as_the_owner(
     assert secret.read_text() == "root's data\n"
     assert os.readlink(dynlib / "libjm.so.2") == os.path.relpath(pkg / "libjm.so.2", dynlib)
     assert (dynlib / "libjm.so.2").lstat().st_uid == NOBODY, "root's links are the owner's"
+
+
+# Run as bin/python by `pyshim dynlib`: records who it runs as, whether it
+# can reach a terminal and which descriptors it got, then answers as the
+# venv's real interpreter would.
+WHO_AM_I = """#!/bin/sh
+{{ id -u; id -g; id -G
+   for fd in /proc/$$/fd/*; do printf '%s ' "$(readlink "$fd")"; done; echo
+   if (exec 3</dev/tty) 2>/dev/null; then echo tty; else echo no-tty; fi
+}} > {out}
+exec "$(dirname "$0")/python3.11" "$@"
+"""
+
+
+@pytest.mark.parametrize("owner", ["root-only", "root-group-writable-bin", "nobody-group-root"])
+def test_dynlib_runs_the_venvs_interpreter_as_root_only_if_only_root_can_write_it(
+        owner, stage, tmp_path, env):
+    """Root's `pyshim dynlib` runs bin/python as root only when every file of
+    the venv is root's and writable by root alone. Otherwise it runs it as the
+    venv's owner (nobody when root owns the venv), group nogroup and no other
+    group, in a session of its own (no controlling terminal, though root runs
+    it from one) and without root's other open files."""
+    venv = user_venv(tmp_path, env)
+    drop = Path(tempfile.mkdtemp(prefix="pyshim-whoami-", dir="/tmp"))
+    _HOMES.append(drop)
+    drop.chmod(0o1777)
+    out = drop / "who"
+    (venv / "bin" / "python").unlink()
+    (venv / "bin" / "python").write_text(WHO_AM_I.format(out=out))
+    (venv / "bin" / "python").chmod(0o755)
+    for p in [venv, *venv.rglob("*")]:
+        os.lchown(p, NOBODY if owner == "nobody-group-root" else 0, 0)
+    if owner == "root-group-writable-bin":
+        (venv / "bin").chmod(0o775)
+
+    master, slave = pty.openpty()
+    with open(tmp_path / "held-open", "w") as held:  # an fd root has open, not close-on-exec
+        os.set_inheritable(held.fileno(), True)
+        # Root's command runs with the terminal as its controlling tty, as
+        # from an interactive shell.
+        proc = subprocess.run([str(stage.cli), "dynlib", str(venv)], stdin=slave, stdout=slave,
+                              stderr=slave, env=env, close_fds=False, timeout=120,
+                              start_new_session=True,
+                              preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))
+    os.close(slave)
+    os.close(master)
+    assert proc.returncode == 0
+    uid, gid, groups, fds, tty = out.read_text().splitlines()
+    if owner == "root-only":
+        assert uid == "0", "a venv only root can write is asked as root"
+        return
+    assert (uid, gid, groups) == (str(NOBODY), str(NOBODY), str(NOBODY))
+    assert "held-open" not in fds, f"root's open file reached the interpreter: {fds}"
+    assert tty == "no-tty"
+
+
+def test_dynlib_does_not_wait_on_a_planted_fifo_config(stage, tmp_path, env):
+    venv = user_venv(tmp_path, env)
+    assert as_nobody("mkfifo", venv / "pyshim.toml", env=env).returncode == 0
+    res = run([stage.cli, "dynlib", venv], env, timeout=60)
+    assert res.returncode == 0, res.stderr.decode()
 
 
 def test_concurrent_installs_and_uninstalls_never_lose_the_interpreter(stage, tmp_path, env):
