@@ -1,5 +1,7 @@
 #include "venv_dir.hpp"
 
+#include "files.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -110,25 +112,7 @@ std::optional<std::string> Dir::readlink(std::string_view name) const {
 }
 
 std::optional<std::string> Dir::read(std::string_view name, std::size_t max) const {
-  int fd = ::openat(fd_, std::string(name).c_str(),
-                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return std::nullopt;
-  struct stat st;
-  std::optional<std::string> out;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::size_t>(st.st_size) <= max) {
-    std::string text(static_cast<std::size_t>(st.st_size), '\0');
-    std::size_t done = 0;
-    while (done < text.size()) {
-      ssize_t n = ::read(fd, text.data() + done, text.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    text.resize(done);
-    out = std::move(text);
-  }
-  ::close(fd);
-  return out;
+  return read_regular(fd_, std::string(name), false, max);
 }
 
 std::vector<std::string> Dir::names() const {

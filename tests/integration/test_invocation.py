@@ -424,6 +424,16 @@ def test_stamped_copy_runs_its_venvs_config_anywhere(py, stage, tmp_path, base_e
     assert got["restore"] == [str(venv.root / "lib" / "pyshim" / stage.restore.name)]
 
 
+def _launcher_at(where, venv, py, tmp_path):
+    """The venv's own launcher, or a copy of its stamped file elsewhere."""
+    if where == "venv":
+        return venv.python
+    launcher = tmp_path / "elsewhere" / "python"
+    launcher.parent.mkdir()
+    shutil.copy2(venv.root / "bin" / main_launcher_name(py), launcher)
+    return launcher
+
+
 @pytest.mark.parametrize("where", ["venv", "copy"])
 def test_stamped_config_edited_by_hand_takes_effect(where, py, stage, tmp_path, base_env,
                                                     jemalloc):
@@ -431,11 +441,7 @@ def test_stamped_config_edited_by_hand_takes_effect(where, py, stage, tmp_path, 
     venv's launcher (found beside the venv) and by a copy elsewhere (found
     through the stamp) alike."""
     venv = _stamped_venv(stage, py, tmp_path, base_env, jemalloc)
-    launcher = venv.python
-    if where == "copy":
-        launcher = tmp_path / "elsewhere" / "python"
-        launcher.parent.mkdir()
-        shutil.copy2(venv.root / "bin" / main_launcher_name(py), launcher)
+    launcher = _launcher_at(where, venv, py, tmp_path)
     before = json.loads(run([launcher, "-c", ENV_CHECK], base_env).stdout)
     assert before["from"] == "install" and before["jemalloc"] is True
     write_config(venv.root, py.path, env={"ITEST_FROM": "hand edit"})  # no preload now
@@ -451,11 +457,7 @@ def test_stamped_config_edited_by_hand_takes_effect(where, py, stage, tmp_path, 
 def test_stamped_config_file_gone_uses_the_stamp(where, py, stage, tmp_path, base_env,
                                                  jemalloc):
     venv = _stamped_venv(stage, py, tmp_path, base_env, jemalloc)
-    launcher = venv.python
-    if where == "copy":
-        launcher = tmp_path / "elsewhere" / "python"
-        launcher.parent.mkdir()
-        shutil.copy2(venv.root / "bin" / main_launcher_name(py), launcher)
+    launcher = _launcher_at(where, venv, py, tmp_path)
     venv.config.unlink()
     res = run([launcher, "-c", ENV_CHECK], dict(base_env, PYSHIM_LOG="debug"))
     assert res.returncode == 0, res.stderr.decode()
