@@ -4,6 +4,8 @@
 // launcher, `pyshim show` and `pyshim doctor`.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -35,6 +37,20 @@ struct FileInfo {
   std::int64_t ctime_ns = 0;
   std::uint32_t uid = 0;
 };
+
+// What stat(2) answered, as the core needs it: one conversion for the OS
+// layer and the launcher's raw-syscall entry point (inlined there).
+PYSHIM_INLINE FileInfo file_info_of(const struct stat& st) {
+  FileInfo info;
+  info.mode = st.st_mode;
+  info.dev = st.st_dev;
+  info.ino = st.st_ino;
+  info.size = static_cast<std::uint64_t>(st.st_size);
+  info.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+  info.ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
+  info.uid = st.st_uid;
+  return info;
+}
 
 inline FileIdentity identity_of(const FileInfo& info) {
   return {info.dev, info.ino, info.size, info.mtime_ns, info.ctime_ns};

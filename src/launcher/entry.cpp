@@ -50,13 +50,7 @@ struct RawOs {
     struct stat st;
     long r = syscall4(SYS_newfstatat, AT_FDCWD, arg(path), arg(&st), 0);
     if (r < 0) return static_cast<int>(-r);
-    info.mode = st.st_mode;
-    info.dev = st.st_dev;
-    info.ino = st.st_ino;
-    info.size = static_cast<std::uint64_t>(st.st_size);
-    info.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    info.ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
-    info.uid = st.st_uid;
+    info = file_info_of(st);
     return 0;
   }
   long readlink(const char* path, char* buffer, std::size_t size) {

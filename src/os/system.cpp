@@ -26,13 +26,7 @@ namespace pyshim {
 int RealFileSystem::stat(const std::string& path, FileInfo& info) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) return errno;
-  info.mode = st.st_mode;
-  info.dev = st.st_dev;
-  info.ino = st.st_ino;
-  info.size = static_cast<std::uint64_t>(st.st_size);
-  info.mtime_ns = st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-  info.ctime_ns = st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
-  info.uid = st.st_uid;
+  info = file_info_of(st);
   return 0;
 }
 
