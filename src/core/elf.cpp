@@ -65,6 +65,13 @@ std::optional<std::string_view> string_at(std::string_view image, const Shdr& ta
   return strings.substr(index, end - index);
 }
 
+// The entry points that every object built with a sanitizer calls and only
+// its runtime defines.
+bool is_sanitizer_init(std::string_view name) {
+  return name == "__asan_init" || name == "__tsan_init" || name == "__msan_init" ||
+         name == "__hwasan_init";
+}
+
 template <class Ehdr, class Shdr, class Sym, class Dyn>
 Result<DynamicInfo> parse_dynamic_class(std::string_view image, DynamicInfo info) {
   Ehdr ehdr;
@@ -102,10 +109,19 @@ Result<DynamicInfo> parse_dynamic_class(std::string_view image, DynamicInfo info
           return elf_error(".dynamic lies beyond the file");
         }
         if (dyn.d_tag == DT_NULL) break;
-        if (dyn.d_tag != DT_SONAME) continue;
-        auto soname = string_at(image, strtab, dyn.d_un.d_val);
-        if (!soname) return elf_error("DT_SONAME points outside its string table");
-        info.soname = std::string(*soname);
+        if (dyn.d_tag != DT_SONAME && dyn.d_tag != DT_NEEDED && dyn.d_tag != DT_RPATH &&
+            dyn.d_tag != DT_RUNPATH) {
+          continue;
+        }
+        auto text = string_at(image, strtab, dyn.d_un.d_val);
+        if (!text) return elf_error(".dynamic names a string outside its string table");
+        if (dyn.d_tag == DT_SONAME) info.soname = std::string(*text);
+        if (dyn.d_tag == DT_NEEDED) info.needed.emplace_back(*text);
+        if (dyn.d_tag == DT_RPATH) info.rpath = std::string(*text);
+        if (dyn.d_tag == DT_RUNPATH) {
+          info.runpath = std::string(*text);
+          info.has_runpath = true;
+        }
       }
       continue;
     }
@@ -115,8 +131,13 @@ Result<DynamicInfo> parse_dynamic_class(std::string_view image, DynamicInfo info
       Sym sym;
       if (!read_struct(image, base + j * entsize, sym))
         return elf_error(".dynsym lies beyond the file");
-      if (sym.st_shndx == SHN_UNDEF) continue;
       int bind = ELF64_ST_BIND(sym.st_info);
+      if (sym.st_shndx == SHN_UNDEF) {
+        if (bind != STB_GLOBAL) continue;  // a weak reference does not need the runtime
+        auto name = string_at(image, strtab, sym.st_name);
+        if (name && is_sanitizer_init(*name)) info.sanitizer_imports.emplace_back(*name);
+        continue;
+      }
       if (bind != STB_GLOBAL && bind != STB_WEAK && bind != STB_GNU_UNIQUE) continue;
       int visibility = ELF64_ST_VISIBILITY(sym.st_other);
       if (visibility == STV_HIDDEN || visibility == STV_INTERNAL) continue;

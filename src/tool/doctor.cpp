@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "extensions.hpp"
 #include "hooks.hpp"
 #include "install.hpp"
 #include "pyshim/cli.hpp"
@@ -112,6 +113,8 @@ sys.stdout.flush()
 struct Options {
   std::string launcher;
   bool json = false;
+  bool extensions = false;
+  std::vector<std::string> layer_candidates;
 };
 
 // Text: one line per check, printed as it is made (the round trip can take
@@ -507,8 +510,34 @@ void doctor_base_launcher(Checklist& out, const LaunchRequest& request, bool pyp
   out.add(Check::pass("base_launcher", fmt::format("{}: {}", what, base)));
 }
 
+// --extensions: what the venv's shared objects need, read from their files.
+void doctor_extensions(Checklist& out, const LaunchRequest& request, const Config& config,
+                       const Options& options) {
+  const char* what = "extension modules and libraries checked";
+  std::string venv = dirname(dirname(request.invoked_path));
+  struct stat st;
+  if (::stat((venv + "/pyvenv.cfg").c_str(), &st) != 0) {
+    out.add(Check::skip("extension_libraries", what,
+                        "the launcher is not in a venv: there is no site-packages to read"));
+    return;
+  }
+  ExtensionRequest ask{venv, resolve_path(config.dir, config.interpreter.value), {}, {},
+                       options.layer_candidates};
+  for (const Setting& lib : config.preload) ask.preloads.push_back(resolve_path(config.dir, lib.value));
+  for (const Setting& dir : config.library_path) {
+    ask.library_path.push_back(resolve_path(config.dir, dir.value));
+  }
+  auto scan = scan_extensions(ask);
+  if (!scan) {
+    out.add(from_error("extension_libraries", what, scan.error()));
+    return;
+  }
+  for (Check& check : extension_checks(*scan)) out.add(std::move(check));
+}
+
 // Every check on one launcher, in order; returns doctor's exit status.
-int run_checks(Checklist& out, const LaunchRequest& request, EnvView env) {
+int run_checks(Checklist& out, const LaunchRequest& request, EnvView env,
+               const Options& options) {
   RealFileSystem fs;
   std::string round_trip = "live round trip";
 
@@ -542,6 +571,7 @@ int run_checks(Checklist& out, const LaunchRequest& request, EnvView env) {
   doctor_library_folders(out, fs, *config);
   std::string restore = doctor_restore_library(out, fs, request, interpreter_elf);
   doctor_startup_files(out, request.invoked_path, *config);
+  if (options.extensions) doctor_extensions(out, request, *config, options);
   doctor_base_launcher(out, request, is_pypy(config->interpreter.value));
 
   // PyPy is recognised by name here, and by sys.implementation after the
@@ -624,7 +654,7 @@ int run_doctor(const Options& options) {
   request->thorough = true;  // also recognise a launcher of another build as the interpreter
 
   Checklist out(options.json);
-  int code = run_checks(out, *request, env);
+  int code = run_checks(out, *request, env, options);
   if (options.json) {
     std::string text = doctor_json(request->invoked_path, code == kExitOk, out.checks());
     std::fwrite(text.data(), 1, text.size(), stdout);
@@ -641,6 +671,14 @@ void setup_doctor(CLI::App& app, Context& context) {
   sub->add_option("launcher", options->launcher,
                   "the launcher, e.g. VENV/bin/python (default: ./.venv/bin/python if it "
                   "exists, else python on PATH)");
+  sub->add_flag("--extensions", options->extensions,
+                "also read every shared object in the venv's site-packages (no code runs) and "
+                "check that its sanitizer runtime is preloaded first and that the loader finds "
+                "every library it needs");
+  sub->add_option("--layer-candidates", options->layer_candidates,
+                  "with --extensions: venvs that may hold a missing library (a lower layer); "
+                  "a fix names the one that does")
+      ->expected(1, -1);
   sub->add_flag("--json", options->json,
                 "print one JSON document (schema 1, see README): a verdict per check");
   sub->footer(

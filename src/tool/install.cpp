@@ -20,6 +20,7 @@
 #include <CLI/CLI.hpp>
 
 #include "dynlib_sync.hpp"
+#include "extensions.hpp"
 #include "hooks.hpp"
 #include "progress.hpp"
 #include "pyshim/cli.hpp"
@@ -675,7 +676,16 @@ int run_install(const InstallOptions& options) {
     dynlib = std::move(*synced);
   }
 
+  // What the venv's extensions need, read from their files: warnings only,
+  // before the first worker dies of it.
+  std::string warnings;
+  if (auto scan = scan_extensions(
+          {venv.string(), interpreter, spec->preload, spec->library_path, {}})) {
+    warnings = extension_warnings(*scan);
+  }
+
   if (!changed) {
+    std::cout << warnings;
     std::cout << fmt::format(
         "{} is already a shim venv with this configuration; nothing "
         "changed\n",
@@ -701,6 +711,7 @@ int run_install(const InstallOptions& options) {
                              (venv / base_relative).string());
   }
   if (dynlib) std::cout << format_dynlib(*dynlib, false);
+  std::cout << warnings;
   std::cout << fmt::format("check it with: pyshim doctor {}\n", bin.path_of("python"));
   return 0;
 }
