@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzz the launcher's config reader and planner, and the stamp decoder, with
+# Fuzz the launcher's config reader and planner, the stamp decoder, and the
+# ELF and loader-cache readers of tool mode, with
 # libFuzzer (clang from Debian: packages clang and libclang-rt-14-dev, plus
 # libfmt-dev and libtomlplusplus-dev; scripts/dev.sh installs them all).
 #
@@ -39,8 +40,9 @@ fi
 declare -A SOURCES=(
   [config]="src/core/config.cpp src/core/plan.cpp src/core/path.cpp"
   [stamp]="src/core/stamp.cpp src/core/config.cpp src/core/plan.cpp src/core/path.cpp"
+  [elf]="src/core/elf.cpp src/core/extensions.cpp src/core/path.cpp"
 )
-TARGETS=(config stamp)
+TARGETS=(config stamp elf)
 if [[ -n "${FUZZ_TARGETS:-}" ]]; then
   for target in $FUZZ_TARGETS; do
     if [[ -z "${SOURCES[$target]:-}" ]]; then
