@@ -114,7 +114,13 @@ Result<DynamicInfo> parse_dynamic_class(std::string_view image, DynamicInfo info
           continue;
         }
         auto text = string_at(image, strtab, dyn.d_un.d_val);
-        if (!text) return elf_error(".dynamic names a string outside its string table");
+        if (!text) {
+          const char* tag = dyn.d_tag == DT_SONAME    ? "DT_SONAME"
+                            : dyn.d_tag == DT_NEEDED  ? "DT_NEEDED"
+                            : dyn.d_tag == DT_RPATH   ? "DT_RPATH"
+                                                      : "DT_RUNPATH";
+          return elf_error(fmt::format("{} points outside its string table", tag));
+        }
         if (dyn.d_tag == DT_SONAME) info.soname = std::string(*text);
         if (dyn.d_tag == DT_NEEDED) info.needed.emplace_back(*text);
         if (dyn.d_tag == DT_RPATH) info.rpath = std::string(*text);
