@@ -210,6 +210,17 @@ std::optional<std::string> script_launcher(const std::string& path) {
   return line.substr(start, end == std::string::npos ? std::string::npos : end - start);
 }
 
+std::string launcher_behind(const std::string& path, std::string* via) {
+  std::string real = real_path(path);
+  if (real.empty() || !read_stamp_area(real).empty()) return path;
+  auto launcher = script_launcher(real);
+  if (!launcher || !launcher->starts_with('/')) return path;
+  std::string target = real_path(*launcher);
+  if (target.empty() || read_stamp_area(target).empty()) return path;
+  if (via != nullptr) *via = path;
+  return *launcher;
+}
+
 void setup_entrypoint(CLI::App& app, Context& context) {
   auto options = std::make_shared<EntrypointOptions>();
   auto* sub = app.add_subcommand(

@@ -12,4 +12,9 @@ namespace pyshim::cli {
 // the path its exec line names. nullopt when path is not a #! script.
 std::optional<std::string> script_launcher(const std::string& path);
 
+// What show and doctor look at for `path`: path itself when it is a pyshim
+// launcher (or not a script), else the launcher its #! line runs when that
+// is one; `via` is then set to path.
+std::string launcher_behind(const std::string& path, std::string* via);
+
 }  // namespace pyshim::cli

@@ -123,6 +123,13 @@ int run_launcher(LauncherOptions options) {
         "make a venv with `pypy3 -m venv VENV` and `pyshim install VENV` instead"));
   }
 
+  if (!options.install.startup.empty() || !options.install.python_path.empty()) {
+    // The hooks run from a .pth file in the venv's site-packages: a
+    // standalone launcher has none.
+    return print_error(usage_error(
+        "--startup and --python-path need a venv (the hooks run from its site-packages)",
+        "make a venv with `pyshim init VENV --python PY --startup ...` and use VENV/bin/python"));
+  }
   std::string config = options.config.empty() ? "" : absolute_path(options.config);
   if (!config.empty() && (config.ends_with('/') || !is_valid_utf8(config))) {
     return print_error(usage_error(fmt::format("--config {}: not a UTF-8 file path", options.config),
