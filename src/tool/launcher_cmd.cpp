@@ -52,7 +52,7 @@ bool same_file(const struct stat& a, const struct stat& b) {
 }
 
 // The launcher reads a pyshim.toml beside it, or in the folder above, before
-// its stamp (the launch rules, README "Where the config comes from"). One
+// its stamp (README, "How it works", step 2). One
 // there that is not this launcher's own config would silently win: refused.
 Status check_config_lookup(const std::string& dir, const std::string& config) {
   struct stat own {};
