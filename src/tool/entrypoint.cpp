@@ -109,7 +109,8 @@ std::string program(const EntrypointOptions& o, std::string_view launcher) {
   if (!o.module.empty()) {
     // What `python -m` calls: __main__ keeps M's spec, so multiprocessing's
     // spawn and forkserver workers import M as __mp_main__.
-    out += fmt::format("_runpy._run_module_as_main({}, alter_argv=False)\n", py_bytes(o.module).substr(1));
+    out += fmt::format("_runpy._run_module_as_main({}, alter_argv=False)\n",
+                       py_bytes(o.module).substr(1));
   } else {
     out += fmt::format(
         "_script = _os.fsdecode({})\n"
@@ -125,34 +126,38 @@ int run_entrypoint(const EntrypointOptions& o) {
   std::string name(basename(out));
   std::string dir = dirname(out);
   if (name.empty() || o.out.ends_with('/')) {
-    return print_error(usage_error(fmt::format("{}: not a file name", o.out),
-                                   "give the path of the executable to write, e.g. build/bin/myapp"));
+    return print_error(
+        usage_error(fmt::format("{}: not a file name", o.out),
+                    "give the path of the executable to write, e.g. build/bin/myapp"));
   }
   if (o.module.empty() == o.script.empty()) {
-    return print_error(usage_error("give one of --module and --script",
-                                   "e.g. --module myapp.main"));
+    return print_error(
+        usage_error("give one of --module and --script", "e.g. --module myapp.main"));
   }
   if (!o.module.empty() && !is_module_name(o.module)) {
-    return print_error(usage_error(fmt::format("--module {}: not a module name", printable(o.module, 200)),
-                                   "give a dotted name such as myapp.main"));
+    return print_error(
+        usage_error(fmt::format("--module {}: not a module name", printable(o.module, 200)),
+                    "give a dotted name such as myapp.main"));
   }
   EntrypointOptions options = o;
   if (!o.script.empty()) options.script = absolute_path(o.script);
   std::error_code ec;
   if (!o.script.empty() && !fs::is_regular_file(options.script, ec)) {
-    return print_error(usage_error(fmt::format("--script {}: no such file", printable(o.script, 200)),
-                                   "give the path of the Python script to run"));
+    return print_error(
+        usage_error(fmt::format("--script {}: no such file", printable(o.script, 200)),
+                    "give the path of the Python script to run"));
   }
   std::string launcher = absolute_path(o.launcher);
   std::string real = real_path(launcher);
   if (real.empty() || ::access(real.c_str(), X_OK) != 0) {
-    return print_error(usage_error(fmt::format("--launcher {}: not an executable file", printable(o.launcher, 200)),
-                                   "write it first: pyshim launcher L --python PY"));
+    return print_error(usage_error(
+        fmt::format("--launcher {}: not an executable file", printable(o.launcher, 200)),
+        "write it first: pyshim launcher L --python PY"));
   }
   if (read_stamp_area(real).empty()) {
-    return print_error(usage_error(
-        fmt::format("--launcher {}: not a pyshim launcher", printable(o.launcher, 200)),
-        "give a launcher written by `pyshim launcher` or a shim venv's bin/python"));
+    return print_error(
+        usage_error(fmt::format("--launcher {}: not a pyshim launcher", printable(o.launcher, 200)),
+                    "give a launcher written by `pyshim launcher` or a shim venv's bin/python"));
   }
   if (launcher.find('\n') != std::string::npos || launcher.find('\'') != std::string::npos) {
     return print_error(usage_error("--launcher: the path has a newline or a quote",
@@ -177,10 +182,11 @@ int run_entrypoint(const EntrypointOptions& o) {
     }
   }
   bool changed = root.write(name, text, 0755);
-  std::cout << (changed ? fmt::format("wrote entrypoint {} (runs {} through {}{})\n", out,
-                                      o.module.empty() ? options.script : o.module, launcher,
-                                      shebang ? "" : "; via /bin/sh: the path does not fit a #! line")
-                        : fmt::format("{} is already this entrypoint; nothing changed\n", out));
+  std::cout << (changed
+                    ? fmt::format("wrote entrypoint {} (runs {} through {}{})\n", out,
+                                  o.module.empty() ? options.script : o.module, launcher,
+                                  shebang ? "" : "; via /bin/sh: the path does not fit a #! line")
+                    : fmt::format("{} is already this entrypoint; nothing changed\n", out));
   return kExitOk;
 }
 

@@ -10,8 +10,8 @@
 // launcher reads whenever it differs from its stamp. Every file is written
 // only when its bytes change, so a build system that re-runs the command
 // with the same arguments sees no new mtime and rebuilds nothing.
-#include <sys/stat.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -111,9 +111,9 @@ int run_launcher(LauncherOptions options) {
   auto interpreter = resolve_interpreter(options.install.python);
   if (!interpreter) return print_error(interpreter.error());
   if (is_pyshim_binary(*interpreter)) {
-    return print_error(usage_error(
-        fmt::format("the interpreter {} is a pyshim launcher", *interpreter),
-        "give the real Python with --python (a launcher's `pyshim show` names it)"));
+    return print_error(
+        usage_error(fmt::format("the interpreter {} is a pyshim launcher", *interpreter),
+                    "give the real Python with --python (a launcher's `pyshim show` names it)"));
   }
   if (is_pypy(*interpreter)) {
     return print_error(usage_error(
@@ -132,8 +132,9 @@ int run_launcher(LauncherOptions options) {
   }
   std::string config = options.config.empty() ? "" : absolute_path(options.config);
   if (!config.empty() && (config.ends_with('/') || !is_valid_utf8(config))) {
-    return print_error(usage_error(fmt::format("--config {}: not a UTF-8 file path", options.config),
-                                   "give the path of the pyshim.toml to write"));
+    return print_error(
+        usage_error(fmt::format("--config {}: not a UTF-8 file path", options.config),
+                    "give the path of the pyshim.toml to write"));
   }
   if (auto lookup = check_config_lookup(dir, config); !lookup) return print_error(lookup.error());
 
@@ -218,11 +219,13 @@ int run_launcher(LauncherOptions options) {
   std::cout << fmt::format("  interpreter: {}\n", *interpreter);
   std::cout << fmt::format("  config:      {}\n",
                            config.empty() ? "stamped in the launcher (no file)" : config);
-  for (const std::string& path : spec->preload) std::cout << fmt::format("  preload:     {}\n", path);
+  for (const std::string& path : spec->preload)
+    std::cout << fmt::format("  preload:     {}\n", path);
   for (const std::string& folder : spec->library_path) {
     std::cout << fmt::format("  library:     {}\n", folder);
   }
-  for (const auto& [key, value] : spec->env) std::cout << fmt::format("  env:         {}={}\n", key, value);
+  for (const auto& [key, value] : spec->env)
+    std::cout << fmt::format("  env:         {}={}\n", key, value);
   std::cout << fmt::format("  restore:     {}\n", stamp.restore_library);
   std::cout << fmt::format("check it with: pyshim doctor {}\n", out);
   return kExitOk;
@@ -232,14 +235,20 @@ int run_launcher(LauncherOptions options) {
 
 void setup_launcher(CLI::App& app, Context& context) {
   auto options = std::make_shared<LauncherOptions>();
-  auto* sub = app.add_subcommand(
-      "launcher", "Write a stamped launcher outside any venv (for build systems and "
-                  "multiprocessing.set_executable).");
+  auto* sub = app.add_subcommand("launcher",
+                                 "Write a stamped launcher outside any venv (for build systems and "
+                                 "multiprocessing.set_executable).");
   sub->add_option("OUT", options->out, "The launcher to write")->required();
-  sub->add_option("--python", options->install.python, "The real interpreter (a path or a name "
-                                                       "on PATH)")
+  sub->add_option("--python", options->install.python,
+                  "The real interpreter (a path or a name "
+                  "on PATH)")
       ->required();
   add_config_options(*sub, options->install);
+  for (const char* name : {"--startup", "--python-path"}) {
+    sub->get_option(name)->description(
+        "Refused here: startup hooks run from a venv's site-packages (use pyshim init or "
+        "install).");
+  }
   sub->add_option("--config", options->config,
                   "Also write an editable pyshim.toml at FILE: the launcher reads it whenever it "
                   "differs from the stamp; the options change only what they name in it.");
