@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pyshim_tool, run
+from conftest import interp_params, pyshim_tool, run
 
 APP = textwrap.dedent(
     """
@@ -165,3 +165,23 @@ def test_show_and_doctor_follow_the_entrypoint(stage, project, tmp_path, base_en
     assert lines[1] == f"launcher:        {launcher}"
     shown = json.loads(pyshim_tool(stage, "show", app, "--json", env=base_env).stdout)
     assert shown["launcher"] == str(launcher)
+
+
+@pytest.mark.parametrize("interp", interp_params(include_pypy=False))
+def test_every_cpython(stage, interp, jemalloc, tmp_path, base_env):
+    # runpy._run_module_as_main and the spawn re-import of __main__'s module,
+    # 3.8 to 3.13 (PyPy cannot run standalone: README).
+    src = tmp_path / "src" / "myapp"
+    src.mkdir(parents=True)
+    (src / "__init__.py").write_text("")
+    (src / "cli.py").write_text(APP)
+    launcher = tmp_path / "python"
+    res = pyshim_tool(stage, "launcher", launcher, "--python", interp.path, "--preload",
+                      "jemalloc", "--env", f"PYTHONPATH={src.parent}", env=base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    app = tmp_path / "myapp"
+    entrypoint(stage, app, "--launcher", launcher, "--module", "myapp.cli", "--arg", "x",
+               env=base_env)
+    report = run_app(app, base_env, "y")
+    assert report["argv"] == [str(app), "x", "y"]
+    assert report["worker"] == {"executable": str(launcher), "jemalloc": True}
