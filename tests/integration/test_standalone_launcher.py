@@ -198,3 +198,19 @@ def test_startup_hooks_need_a_venv(stage, py, tmp_path, base_env):
     assert res.returncode == 2
     assert b"need a venv" in res.stderr
     assert not (tmp_path / "py").exists()
+
+
+def test_show_says_the_stamp_is_the_whole_config(stage, py, tmp_path, base_env):
+    out = tmp_path / "py"
+    write_launcher(stage, out, "--python", py.path, env=base_env)
+    res = pyshim_tool(stage, "show", out, env=base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    lines = res.stdout.decode().splitlines()
+    assert lines[1] == (f"config:          {tmp_path}/pyshim.toml  "
+                        "(none: the launcher's stamp is its whole config)"), lines
+    # With --config, the file is named as any stamped config is.
+    config = tmp_path / "etc" / "pyshim.toml"
+    write_launcher(stage, out, "--python", py.path, "--config", config, env=base_env)
+    lines = pyshim_tool(stage, "show", out, env=base_env).stdout.decode().splitlines()
+    assert lines[1] == (f"config:          {config}  "
+                        "(stamped in the launcher: not parsed at launch)"), lines
