@@ -26,6 +26,10 @@ def needs_tools(stage, base_env):
             pytest.skip(f"{tool} not found (Debian package {package})")
     if not PYTHON.exists():
         pytest.skip(f"{PYTHON} not installed (Debian package python3.11)")
+
+
+@pytest.fixture
+def env_prepend(stage, base_env):
     helped = run([stage.cli, "launcher", "--help"], base_env)
     if b"--env-prepend" not in helped.stdout:
         pytest.skip("this pyshim's `launcher` has no --env-prepend, which the examples use "
@@ -67,7 +71,7 @@ def needs_asan():
         pytest.skip("gcc has no libasan.so (Debian package libasan8)")
 
 
-def test_cmake_asan(prefix, tmp_path, base_env):
+def test_cmake_asan(prefix, tmp_path, base_env, env_prepend):
     needs_asan()
     env = env_for(base_env, prefix)
     src = tmp_path / "src"
@@ -97,7 +101,7 @@ def test_cmake_asan(prefix, tmp_path, base_env):
     assert "100% tests passed" in check(run(["ctest", "--test-dir", build], env))
 
 
-def test_meson_asan(prefix, tmp_path, base_env):
+def test_meson_asan(prefix, tmp_path, base_env, env_prepend):
     needs_asan()
     if shutil.which("meson") is None:
         pytest.skip("meson not found (Debian package meson)")
@@ -113,7 +117,7 @@ def test_meson_asan(prefix, tmp_path, base_env):
     assert read_stamp(build / "asan-python")["env"]["ASAN_OPTIONS"] == "detect_leaks=0"
 
 
-def test_dev_binary(prefix, tmp_path, base_env):
+def test_dev_binary(prefix, tmp_path, base_env, env_prepend):
     env = env_for(base_env, prefix)
     src = tmp_path / "src"
     shutil.copytree(EXAMPLES / "dev-binary", src)
@@ -131,3 +135,86 @@ def test_dev_binary(prefix, tmp_path, base_env):
     assert "100% tests passed" in check(run(["ctest", "--test-dir", build], env))
     doctor = run([prefix / "bin" / "pyshim", "doctor", myapp], env)
     assert doctor.returncode == 0, doctor.stdout.decode()
+
+
+# --------------------------------------------------------------------------
+# The CMake package and pyshim.pc themselves
+
+
+PACKAGE_PROJECT = """
+cmake_minimum_required(VERSION 3.25)
+project(package_test LANGUAGES NONE)
+find_package(pyshim @VERSION@ CONFIG REQUIRED)
+# The entrypoint first: it is still written after its launcher.
+pyshim_add_entrypoint(app OUTPUT bin/app LAUNCHER out/python MODULE json.tool
+                      ARGS --indent 1)
+pyshim_add_launcher(py OUTPUT out/python PYTHON @PYTHON@ PRELOAD jemalloc
+                    LIBRARY_PATH ${CMAKE_BINARY_DIR}/libs ENV A=1 B=-x)
+file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/targets.txt
+     CONTENT "$<TARGET_FILE:pyshim::pyshim>\n$<TARGET_FILE:pyshim::launcher>\n")
+"""
+
+
+def package_project(src, version="0.3", python=PYTHON):
+    src.mkdir(parents=True, exist_ok=True)
+    (src / "CMakeLists.txt").write_text(
+        PACKAGE_PROJECT.replace("@VERSION@", version).replace("@PYTHON@", str(python)))
+
+
+def test_cmake_package_functions(prefix, tmp_path, base_env, jemalloc):
+    env = env_for(base_env, prefix)
+    src, build = tmp_path / "src", tmp_path / "build"
+    package_project(src)
+    cmake_configure(src, build, prefix, env)
+    launcher, app = build / "out" / "python", build / "bin" / "app"
+    assert not launcher.exists() and not app.exists(), "nothing written at configure time"
+    assert (build / "targets.txt").read_text().split() == [
+        str(prefix / "bin" / "pyshim"), str(prefix / "lib" / "pyshim" / "pyshim-launcher")]
+    check(run(["cmake", "--build", build], env))
+    stamp = read_stamp(launcher)
+    assert stamp["preload"] == [str(jemalloc)]
+    assert stamp["library_path"] == [str(build / "libs")]
+    assert stamp["env"] == {"A": "1", "B": "-x"}
+    assert app.read_bytes().startswith(f"#!{launcher}\n".encode())
+    res = run([app], env, input=b'{"a": [1]}')
+    assert check(res) == '{\n "a": [\n  1\n ]\n}\n'
+
+    before = (state(launcher), state(app))
+    assert "no work to do" in check(run(["cmake", "--build", build], env))
+    os.utime(prefix / "lib" / "pyshim" / "pyshim-launcher")
+    out = check(run(["cmake", "--build", build], env))
+    assert "Writing the pyshim launcher" in out and "nothing changed" in out
+    assert (state(launcher), state(app)) == before
+    # Other arguments: the launcher is written again, the entrypoint is not.
+    (src / "CMakeLists.txt").write_text(
+        (src / "CMakeLists.txt").read_text().replace("ENV A=1", "ENV A=2"))
+    check(run(["cmake", "--build", build], env))
+    assert read_stamp(launcher)["env"]["A"] == "2"
+    assert state(app) == before[1]
+
+
+def test_cmake_package_version_and_errors(prefix, tmp_path, base_env):
+    env = env_for(base_env, prefix)
+    src = tmp_path / "old"
+    package_project(src, version="0.2")
+    res = run(["cmake", "-S", src, "-B", tmp_path / "b1", f"-DCMAKE_PREFIX_PATH={prefix}"], env)
+    assert res.returncode != 0 and b"0.3.0" in res.stderr, res.stderr.decode()
+    src = tmp_path / "bad"
+    src.mkdir()
+    (src / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.25)\nproject(bad LANGUAGES NONE)\n"
+        "find_package(pyshim 0.3 CONFIG REQUIRED)\n"
+        "pyshim_add_launcher(py OUTPUT python PRELOAD asan)\n")
+    res = run(["cmake", "-S", src, "-B", tmp_path / "b2", f"-DCMAKE_PREFIX_PATH={prefix}"], env)
+    assert res.returncode != 0
+    assert b"pyshim_add_launcher(py): OUTPUT and PYTHON are required" in res.stderr
+
+
+def test_pkg_config_variables(prefix, base_env):
+    env = env_for(base_env, prefix)
+    version = check(run(["pkg-config", "--modversion", "pyshim"], env)).strip()
+    assert version == check(run([prefix / "bin" / "pyshim", "--version"], env)).split()[-1]
+    for name, rel in (("pyshim", "bin/pyshim"), ("launcher", "lib/pyshim/pyshim-launcher"),
+                      ("restore_library", "lib/pyshim/libpyshim-restore.so")):
+        value = check(run(["pkg-config", f"--variable={name}", "pyshim"], env)).strip()
+        assert os.path.samefile(value, prefix / rel), (name, value)
