@@ -54,6 +54,14 @@ Error usage_error(std::string message, std::string hint) {
   return Error{kExitUsage, std::move(message), {}, std::move(hint)};
 }
 
+// A regular file carrying a stamp area: a pyshim launcher. Checked with
+// stat first, so a FIFO or device named here is not opened (and waited on).
+bool is_launcher_file(const std::string& real) {
+  struct stat st {};
+  return !real.empty() && ::stat(real.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
+         !read_stamp_area(real).empty();
+}
+
 // A Python bytes literal that holds any bytes (arguments need not be UTF-8).
 std::string py_bytes(std::string_view bytes) {
   std::string out = "b'";
@@ -154,7 +162,7 @@ int run_entrypoint(const EntrypointOptions& o) {
         fmt::format("--launcher {}: not an executable file", printable(o.launcher, 200)),
         "write it first: pyshim launcher L --python PY"));
   }
-  if (read_stamp_area(real).empty()) {
+  if (!is_launcher_file(real)) {
     return print_error(
         usage_error(fmt::format("--launcher {}: not a pyshim launcher", printable(o.launcher, 200)),
                     "give a launcher written by `pyshim launcher` or a shim venv's bin/python"));
@@ -218,11 +226,15 @@ std::optional<std::string> script_launcher(const std::string& path) {
 
 std::string launcher_behind(const std::string& path, std::string* via) {
   std::string real = real_path(path);
-  if (real.empty() || !read_stamp_area(real).empty()) return path;
+  struct stat st {};
+  if (real.empty() || ::stat(real.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      is_launcher_file(real)) {
+    return path;
+  }
   auto launcher = script_launcher(real);
   if (!launcher || !launcher->starts_with('/')) return path;
   std::string target = real_path(*launcher);
-  if (target.empty() || read_stamp_area(target).empty()) return path;
+  if (!is_launcher_file(target)) return path;
   if (via != nullptr) *via = path;
   return *launcher;
 }

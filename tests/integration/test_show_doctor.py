@@ -756,3 +756,12 @@ def test_doctor_fixes_on_a_standalone_launcher_name_no_venv(pyshim, tmp_path, en
     assert f"✗ interpreter exists: interpreter not found: {tmp_path}/nope/python3" in out
     assert "  fix: point 'interpreter' at the real Python binary" in lines, out
     assert "pyvenv.cfg" not in out and "pyshim install" not in out
+
+
+def test_show_and_doctor_do_not_wait_on_a_fifo(pyshim, tmp_path, env):
+    fifo = tmp_path / "python"
+    os.mkfifo(fifo)
+    res = run([pyshim, "show", fifo], env, timeout=20)
+    assert res.returncode == 2 and f"{fifo} is not a pyshim launcher" in res.stderr
+    code, lines, out = doctor(pyshim, fifo, env)
+    assert code == 1 and f"{fifo} is not a pyshim launcher" in lines[0], out
