@@ -54,9 +54,9 @@ std::string venv_of(const std::string& invoked) {
 std::string rewrite_hint(const std::string& invoked, const std::string& source = "") {
   std::string venv = venv_of(invoked);
   if (venv.empty() && !source.empty()) venv = venv_of(dirname(source) + "/bin/python");
-  return venv.empty() ? fmt::format("run the `pyshim launcher {} ...` command that wrote it again",
-                                    invoked)
-                      : fmt::format("pyshim install {}", venv);
+  return venv.empty()
+             ? fmt::format("run the `pyshim launcher {} ...` command that wrote it again", invoked)
+             : fmt::format("pyshim install {}", venv);
 }
 
 // Run as `LAUNCHER -c PROBE LIB...`; the output format is documented beside
@@ -190,11 +190,12 @@ bool doctor_interpreter(Checklist& out, FileSystem& fs, const LaunchRequest& req
   int code = status ? kExitOk : status.error().exit_code;
   // The launcher's hint for these says "run pyshim doctor": say what to do.
   std::string venv = venv_of(request.invoked_path);
-  std::string fix =
-      venv.empty() ? std::string("point 'interpreter' at the real Python binary")
-                   : fmt::format("point 'interpreter' at the real Python binary (the 'home' "
-                                 "folder in {}/pyvenv.cfg names the one a venv was made from)",
-                                 venv);
+  std::string fix = venv.empty()
+                        ? std::string("point 'interpreter' at the real Python binary")
+                        : fmt::format(
+                              "point 'interpreter' at the real Python binary (the 'home' "
+                              "folder in {}/pyvenv.cfg names the one a venv was made from)",
+                              venv);
   auto interpreter_error = [&fix](std::string id, std::string what, const Error& error) {
     Check check = from_error(std::move(id), std::move(what), error);
     if (check.fix.find("pyshim doctor") != std::string::npos) check.fix = fix;
@@ -452,23 +453,24 @@ void add_unique(std::vector<std::string>& out, const std::string& value) {
 bool doctor_launcher_image(Checklist& out, const LaunchRequest& request) {
   std::string area = read_stamp_area(request.self_exe);
   if (area.empty()) {
-    out.add(Check::fail("launcher_is_pyshim", "launcher is a pyshim launcher",
-                           fmt::format("{} is not a pyshim launcher", request.self_exe),
-                           venv_of(request.invoked_path).empty()
-                               ? std::string("give a launcher (a shim venv's bin/python, one "
-                                             "written by `pyshim launcher`, or an entrypoint "
-                                             "script whose #! line names one)")
-                               : fmt::format("make it one with `pyshim install {}`",
-                                             venv_of(request.invoked_path))));
+    out.add(Check::fail(
+        "launcher_is_pyshim", "launcher is a pyshim launcher",
+        fmt::format("{} is not a pyshim launcher", request.self_exe),
+        venv_of(request.invoked_path).empty()
+            ? std::string("give a launcher (a shim venv's bin/python, one "
+                          "written by `pyshim launcher`, or an entrypoint "
+                          "script whose #! line names one)")
+            : fmt::format("make it one with `pyshim install {}`", venv_of(request.invoked_path))));
     return false;
   }
   std::string version = stamp_version(area);
   if (version != PYSHIM_VERSION) {
-    out.add(Check::fail("launcher_version", "launcher version matches the tool",
-                           fmt::format("{} is pyshim-launcher {}, this tool is {}",
-                                       request.self_exe, version, PYSHIM_VERSION),
-                           fmt::format("refresh it: {}", rewrite_hint(request.invoked_path,
-                                                                       request.stamp ? request.stamp->source : ""))));
+    out.add(Check::fail(
+        "launcher_version", "launcher version matches the tool",
+        fmt::format("{} is pyshim-launcher {}, this tool is {}", request.self_exe, version,
+                    PYSHIM_VERSION),
+        fmt::format("refresh it: {}", rewrite_hint(request.invoked_path,
+                                                   request.stamp ? request.stamp->source : ""))));
   } else {
     out.add(Check::pass("launcher_version",
                            fmt::format("launcher version {} matches the tool", version)));
@@ -489,10 +491,10 @@ bool doctor_launcher_image(Checklist& out, const LaunchRequest& request) {
                                    stamp.config.library_path.size());
     if (fs.stat(stamp.source, info) != 0 && stamp.identity == FileIdentity{}) {
       // `pyshim launcher` without --config: the stamp is the whole config.
-      out.add(Check::pass(
-          "stamp", fmt::format("stamped config (written without a file; a {} would take "
-                               "over): {}",
-                               stamp.source, says)));
+      out.add(Check::pass("stamp",
+                          fmt::format("stamped config (written without a file; a {} would take "
+                                      "over): {}",
+                                      stamp.source, says)));
     } else if (fs.stat(stamp.source, info) != 0) {
       out.add(
           Check::pass("stamp", fmt::format("stamp from {} (now gone: the stamp alone is used): {}",
