@@ -14,7 +14,7 @@ STAGE="$BUILD/stage"
 # Debian packages: build tools and libraries, plus what the tests run against
 # (interpreters, allocators, tools a child process may be).
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config file
+  build-essential cmake ninja-build meson pkg-config file
   help2man dpkg-dev lintian man-db
   libcli11-dev libfmt-dev libtomlplusplus-dev libgtest-dev libelf-dev
   python3.11 python3.11-venv python3.11-dev python3.11-dbg pypy3 pypy3-venv

@@ -26,6 +26,8 @@ void setup_uninstall(CLI::App& app, Context& context);
 void setup_show(CLI::App& app, Context& context);
 void setup_doctor(CLI::App& app, Context& context);
 void setup_dynlib(CLI::App& app, Context& context);
+void setup_launcher(CLI::App& app, Context& context);
+void setup_entrypoint(CLI::App& app, Context& context);
 
 // The launcher `show` and `doctor` look at when none is given:
 // ./.venv/bin/python if it exists, else `python` on PATH ("" if neither).

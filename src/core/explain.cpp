@@ -144,7 +144,13 @@ std::string show_text(const LaunchRequest& request, const Launch& launch) {
     out += fmt::format("{:<17}{}\n", label, shown(text));
   };
   line("launcher:", request.invoked_path);
-  line("config:", fmt::format("{}{}", config.file, source_note(launch.source)));
+  // A stamp made with no file (`pyshim launcher` without --config) names
+  // where a pyshim.toml would take over; say there is none.
+  bool no_file = launch.source == ConfigSource::kStamp && request.stamp &&
+                 request.stamp->identity == FileIdentity{};
+  line("config:", fmt::format("{}{}", config.file,
+                              no_file ? "  (none: the launcher's stamp is its whole config)"
+                                      : source_note(launch.source)));
   line("interpreter:",
        fmt::format("{}  ({})", launch.plan.interpreter, where(config, config.interpreter.origin)));
   line("argv[0]:", launch.plan.argv0);

@@ -206,8 +206,27 @@ Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView 
 }
 
 std::string read_stamp_area(const std::string& launcher) {
-  std::ifstream in(launcher, std::ios::binary);
-  std::string image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // show and doctor call this on any path they are given: a FIFO or device
+  // there is not opened for a blocking read, and only a regular file of a
+  // launcher's size is read.
+  constexpr off_t kMaxImage = 64 << 20;
+  int fd = ::open(launcher.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return {};
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > kMaxImage) {
+    ::close(fd);
+    return {};
+  }
+  std::string image(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t done = 0;
+  while (done < image.size()) {
+    ssize_t n = ::read(fd, image.data() + done, image.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  image.resize(done);
   auto range = find_section(image, kStampSection);
   if (!range) return {};
   return image.substr(range->offset, range->size);

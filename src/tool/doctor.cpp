@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "entrypoint.hpp"
 #include "extensions.hpp"
 #include "hooks.hpp"
 #include "install.hpp"
@@ -39,6 +40,25 @@ namespace pyshim::cli {
 namespace {
 
 constexpr int kRoundTripTimeoutSeconds = 30;
+
+// The venv a launcher at VENV/bin/NAME belongs to, or "" for a standalone
+// launcher: fixes name `pyshim install` and pyvenv.cfg only for a venv.
+std::string venv_of(const std::string& invoked) {
+  std::string venv = dirname(dirname(invoked));
+  FileInfo info;
+  RealFileSystem fs;
+  return fs.stat(venv + "/pyvenv.cfg", info) == 0 ? venv : std::string();
+}
+
+// How to write this launcher again, in its own terms: the venv it or its
+// stamped config belongs to (a base launcher's config is its venv's).
+std::string rewrite_hint(const std::string& invoked, const std::string& source = "") {
+  std::string venv = venv_of(invoked);
+  if (venv.empty() && !source.empty()) venv = venv_of(dirname(source) + "/bin/python");
+  return venv.empty()
+             ? fmt::format("run the `pyshim launcher {} ...` command that wrote it again", invoked)
+             : fmt::format("pyshim install {}", venv);
+}
 
 // Run as `LAUNCHER -c PROBE LIB...`; the output format is documented beside
 // ProbeOutput in explain.hpp. Python 3.8+ and PyPy. The spawn worker runs a
@@ -172,10 +192,13 @@ bool doctor_interpreter(Checklist& out, FileSystem& fs, const LaunchRequest& req
   const std::string& path = config.interpreter.value;
   int code = status ? kExitOk : status.error().exit_code;
   // The launcher's hint for these says "run pyshim doctor": say what to do.
-  std::string fix = fmt::format(
-      "point 'interpreter' at the real Python binary (the 'home' folder in {}/pyvenv.cfg names "
-      "the one a venv was made from)",
-      dirname(dirname(request.invoked_path)));
+  std::string venv = venv_of(request.invoked_path);
+  std::string fix = venv.empty()
+                        ? std::string("point 'interpreter' at the real Python binary")
+                        : fmt::format(
+                              "point 'interpreter' at the real Python binary (the 'home' "
+                              "folder in {}/pyvenv.cfg names the one a venv was made from)",
+                              venv);
   auto interpreter_error = [&fix](std::string id, std::string what, const Error& error) {
     Check check = from_error(std::move(id), std::move(what), error);
     if (check.fix.find("pyshim doctor") != std::string::npos) check.fix = fix;
@@ -433,19 +456,24 @@ void add_unique(std::vector<std::string>& out, const std::string& value) {
 bool doctor_launcher_image(Checklist& out, const LaunchRequest& request) {
   std::string area = read_stamp_area(request.self_exe);
   if (area.empty()) {
-    out.add(Check::fail("launcher_is_pyshim", "launcher is a pyshim launcher",
-                           fmt::format("{} is not a pyshim launcher", request.self_exe),
-                           fmt::format("make it one with `pyshim install {}`",
-                                       dirname(dirname(request.invoked_path)))));
+    out.add(Check::fail(
+        "launcher_is_pyshim", "launcher is a pyshim launcher",
+        fmt::format("{} is not a pyshim launcher", request.self_exe),
+        venv_of(request.invoked_path).empty()
+            ? std::string("give a launcher (a shim venv's bin/python, one "
+                          "written by `pyshim launcher`, or an entrypoint "
+                          "script whose #! line names one)")
+            : fmt::format("make it one with `pyshim install {}`", venv_of(request.invoked_path))));
     return false;
   }
   std::string version = stamp_version(area);
-  std::string venv = dirname(dirname(request.invoked_path));
   if (version != PYSHIM_VERSION) {
-    out.add(Check::fail("launcher_version", "launcher version matches the tool",
-                           fmt::format("{} is pyshim-launcher {}, this tool is {}",
-                                       request.self_exe, version, PYSHIM_VERSION),
-                           fmt::format("refresh it: pyshim install {}", venv)));
+    out.add(Check::fail(
+        "launcher_version", "launcher version matches the tool",
+        fmt::format("{} is pyshim-launcher {}, this tool is {}", request.self_exe, version,
+                    PYSHIM_VERSION),
+        fmt::format("refresh it: {}", rewrite_hint(request.invoked_path,
+                                                   request.stamp ? request.stamp->source : ""))));
   } else {
     out.add(Check::pass("launcher_version",
                            fmt::format("launcher version {} matches the tool", version)));
@@ -464,7 +492,13 @@ bool doctor_launcher_image(Checklist& out, const LaunchRequest& request) {
     std::string says = fmt::format("interpreter {}, {} preload(s), {} library folder(s)",
                                    stamp.config.interpreter.value, stamp.config.preload.size(),
                                    stamp.config.library_path.size());
-    if (fs.stat(stamp.source, info) != 0) {
+    if (fs.stat(stamp.source, info) != 0 && stamp.identity == FileIdentity{}) {
+      // `pyshim launcher` without --config: the stamp is the whole config.
+      out.add(Check::pass("stamp",
+                          fmt::format("stamped config (written without a file; a {} would take "
+                                      "over): {}",
+                                      stamp.source, says)));
+    } else if (fs.stat(stamp.source, info) != 0) {
       out.add(
           Check::pass("stamp", fmt::format("stamp from {} (now gone: the stamp alone is used): {}",
                                            stamp.source, says)));
@@ -474,7 +508,7 @@ bool doctor_launcher_image(Checklist& out, const LaunchRequest& request) {
           fmt::format("{} changed since the launcher was stamped: it is parsed at every launch "
                       "(stamp says: {})",
                       stamp.source, says),
-          fmt::format("re-stamp it: pyshim install {}", dirname(stamp.source))));
+          fmt::format("re-stamp it: {}", rewrite_hint(request.invoked_path, stamp.source))));
     } else {
       out.add(
           Check::pass("stamp", fmt::format("stamp current with {}: {}", stamp.source, says)));
@@ -646,6 +680,8 @@ int run_doctor(const Options& options) {
                         "give one: pyshim doctor VENV/bin/python"},
                   options.json);
   }
+  std::string script;
+  launcher = launcher_behind(launcher, &script);
   std::size_t env_count = 0;
   while (environ[env_count] != nullptr) ++env_count;
   EnvView env(environ, env_count);
@@ -654,6 +690,10 @@ int run_doctor(const Options& options) {
   request->thorough = true;  // also recognise a launcher of another build as the interpreter
 
   Checklist out(options.json);
+  if (!script.empty()) {
+    out.add(Check::pass("entrypoint", fmt::format("entrypoint {} runs the launcher {} (#! line)",
+                                                  script, launcher)));
+  }
   int code = run_checks(out, *request, env, options);
   if (options.json) {
     std::string text = doctor_json(request->invoked_path, code == kExitOk, out.checks());

@@ -264,8 +264,10 @@ Status check_utf8(const InstallOptions& o) {
   return Ok{};
 }
 
+// config: the pyshim.toml whose settings the options change (relative: in
+// the venv; `pyshim launcher --config` gives an absolute path).
 Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& interpreter,
-                              const fs::path& venv) {
+                              const fs::path& venv, const fs::path& config = kConfigName) {
   if (auto valid = check_utf8(options); !valid) return valid.take_error();
   ConfigSpec spec;
   spec.interpreter = interpreter;
@@ -327,8 +329,8 @@ Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& 
   // no option here, so it is always kept.
   std::error_code ec;
   std::optional<Config> current;
-  if (fs::exists(venv / kConfigName, ec)) {
-    std::string path = (venv / kConfigName).string();
+  if (fs::exists(venv / config, ec)) {
+    std::string path = (venv / config).string();
     // Not through a link: in a venv someone else can write, it could point
     // at any file root can read.
     if (auto parsed = parse_config(read_text(path, false), path)) current = std::move(*parsed);
@@ -493,7 +495,7 @@ Status check_install_options(const InstallOptions& options, const std::string& p
   return Ok{};
 }
 
-void add_install_options(CLI::App& sub, InstallOptions& o) {
+void add_config_options(CLI::App& sub, InstallOptions& o) {
   sub.add_option("--preload", o.preload,
                  "Library to preload: a path, a soname (resolved with the loader cache) or a "
                  "preset: asan, ubsan, tsan, jemalloc, tcmalloc, mimalloc. Repeatable; "
@@ -503,11 +505,6 @@ void add_install_options(CLI::App& sub, InstallOptions& o) {
                  "Repeatable.");
   sub.add_option("--library-path-append", o.library_path_append,
                  "Folder searched after the caller's LD_LIBRARY_PATH. Repeatable.");
-  sub.add_option("--layer", o.layers,
-                 "A venv below this one: its share/venv/dynlib (made by `pyshim dynlib`) and "
-                 "its own library folders are searched after the caller's LD_LIBRARY_PATH. "
-                 "Repeatable, top layer first; this venv's own share/venv/dynlib comes first "
-                 "and is brought up to date.");
   sub.add_option("--env", o.env,
                  "NAME=VALUE set for the interpreter and its children. "
                  "Repeatable.");
@@ -517,6 +514,15 @@ void add_install_options(CLI::App& sub, InstallOptions& o) {
   sub.add_option("--python-path", o.python_path,
                  "Folder put on sys.path before the startup hooks are imported ([python] path). "
                  "Repeatable.");
+}
+
+void add_install_options(CLI::App& sub, InstallOptions& o) {
+  add_config_options(sub, o);
+  sub.add_option("--layer", o.layers,
+                 "A venv below this one: its share/venv/dynlib (made by `pyshim dynlib`) and "
+                 "its own library folders are searched after the caller's LD_LIBRARY_PATH. "
+                 "Repeatable, top layer first; this venv's own share/venv/dynlib comes first "
+                 "and is brought up to date.");
   sub.add_flag("--copy", o.copy,
                "Copy the launcher and restore library into the venv (the default): the venv "
                "keeps working if pyshim is removed or upgraded on the system.");
@@ -714,6 +720,23 @@ int run_install(const InstallOptions& options) {
   std::cout << warnings;
   std::cout << fmt::format("check it with: pyshim doctor {}\n", bin.path_of("python"));
   return 0;
+}
+
+Result<std::string> resolve_interpreter(const std::string& python) {
+  return resolve_python(python);
+}
+
+Result<ConfigSpec> build_config_spec(const InstallOptions& options, const std::string& interpreter,
+                                     const std::string& config) {
+  return build_spec(options, interpreter, fs::path(config).parent_path(), config);
+}
+
+Result<std::string> launcher_binary() { return find_launcher_binary(); }
+
+Result<std::string> stamp_launcher_image(const std::string& launcher, const Stamp& stamp) {
+  auto area = encode_stamp(stamp, stamp_version(read_stamp_area(launcher)));
+  if (!area) return area.take_error();
+  return stamped_image(launcher, *area);
 }
 
 void setup_install(CLI::App& app, Context& context) {

@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "pyshim/error.hpp"
+#include "pyshim/stamp.hpp"
+#include "pyshim/venv.hpp"
 
 namespace CLI {
 class App;
@@ -36,6 +38,9 @@ inline constexpr const char* kBaseLauncherDir = ".pyshim/base/bin";
 
 // The options install and init share (everything but VENV/DIR and --python).
 void add_install_options(CLI::App& sub, InstallOptions& options);
+// The part of them that says what goes in a pyshim.toml (preloads, library
+// folders, [env], startup hooks): what `pyshim launcher` takes too.
+void add_config_options(CLI::App& sub, InstallOptions& options);
 
 int run_install(const InstallOptions& options);
 
@@ -46,5 +51,18 @@ bool is_pypy(const std::string& interpreter);
 // What install would refuse in these options (presets, paths, layers, [env],
 // hooks), checked without a venv: init runs it before creating one.
 Status check_install_options(const InstallOptions& options, const std::string& python);
+
+// Install's steps, shared with `pyshim launcher` (launcher_cmd.cpp).
+// --python: a path, or a name searched on PATH; absolute, executable.
+Result<std::string> resolve_interpreter(const std::string& python);
+// The options resolved into a pyshim.toml (presets, ASAN_OPTIONS, refusals),
+// changing only what they name in the file at `config` (an absolute path)
+// when it exists; options.reset starts from nothing.
+Result<ConfigSpec> build_config_spec(const InstallOptions& options, const std::string& interpreter,
+                                     const std::string& config);
+// The pyshim-launcher binary this tool installs.
+Result<std::string> launcher_binary();
+// That binary's image with the stamp written into it.
+Result<std::string> stamp_launcher_image(const std::string& launcher, const Stamp& stamp);
 
 }  // namespace pyshim::cli

@@ -6,8 +6,10 @@
 #include <cstdio>
 #include <memory>
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "entrypoint.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
@@ -33,10 +35,22 @@ int run_show(const Options& options) {
                         "give one: pyshim show VENV/bin/python"},
                   options.json);
   }
+  // An entrypoint script (`pyshim entrypoint`, or any #! script naming a
+  // launcher) is shown as the launcher it runs, as doctor does.
+  std::string script;
+  launcher = launcher_behind(launcher, &script);
   std::size_t env_count = 0;
   while (environ[env_count] != nullptr) ++env_count;
   auto request = request_for_launcher(launcher, EnvView(environ, env_count));
   if (!request) return print_error(request.error(), options.json);
+  if (read_stamp_area(request->self_exe).empty()) {
+    return print_error(Error{kExitUsage,
+                             fmt::format("{} is not a pyshim launcher", request->self_exe),
+                             {},
+                             "give a launcher (a shim venv's bin/python, one written by `pyshim "
+                             "launcher`, or an entrypoint script whose #! line names one)"},
+                       options.json);
+  }
   // A launcher of another build as the interpreter is refused here at once;
   // the launcher itself notices only at the second hop.
   request->thorough = true;
@@ -46,6 +60,11 @@ int run_show(const Options& options) {
   if (!launch) return print_error(launch.error(), options.json);
 
   std::string text = options.json ? show_json(*request, *launch) : show_text(*request, *launch);
+  if (!script.empty() && !options.json) {
+    text = fmt::format("entrypoint:      {}  (a #! script: shown is the launcher it runs)\n",
+                       printable(script, SIZE_MAX)) +
+           text;
+  }
   std::fwrite(text.data(), 1, text.size(), stdout);
   return kExitOk;
 }

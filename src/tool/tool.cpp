@@ -119,6 +119,8 @@ void setup_app(CLI::App& app, Context& context) {
       "  pyshim show .venv/bin/python --json\n"
       "  pyshim doctor .venv/bin/python\n"
       "  pyshim uninstall .venv\n"
+      "  pyshim launcher build/asan-python --python /usr/bin/python3.11 --preload asan\n"
+      "  pyshim entrypoint build/bin/myapp --launcher build/asan-python --module myapp\n"
       "\n"
       "The launcher itself is a separate binary (lib/pyshim/pyshim-launcher) that\n"
       "install copies into each venv. See README.md for the pyshim.toml reference.");
@@ -129,6 +131,8 @@ void setup_app(CLI::App& app, Context& context) {
   setup_show(app, context);
   setup_doctor(app, context);
   setup_dynlib(app, context);
+  setup_launcher(app, context);
+  setup_entrypoint(app, context);
 }
 
 int tool_main(int argc, char** argv) {

@@ -160,3 +160,17 @@ def test_show_json_success_has_no_error_key(stage, base_env, venv):
     assert res.returncode == 0, res.stderr.decode()
     doc = json.loads(res.stdout)
     assert doc["schema"] == 1 and "error" not in doc
+
+
+def documented_show_keys() -> set:
+    """The top-level keys of the README's `show --json` schema block."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### `pyshim show`", 1)[1].split("\n### ", 1)[0]
+    block = section.split("```", 2)[1]
+    return set(re.findall(r"^([a-z_0-9]+):", block, re.MULTILINE))
+
+
+def test_show_json_keys_are_the_documented_ones(stage, base_env, venv):
+    res = run([stage.cli, "show", venv / "bin" / "python", "--json"], base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    assert set(json.loads(res.stdout)) == documented_show_keys()

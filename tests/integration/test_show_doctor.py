@@ -722,3 +722,46 @@ def test_doctor_on_a_plain_venv_says_it_is_not_a_pyshim_launcher(pyshim, tmp_pat
     assert code == 1, out
     assert lines[0] == f"✗ launcher is a pyshim launcher: {PYTHON} is not a pyshim launcher", out
     assert lines[1] == f"  fix: make it one with `pyshim install {venv}`"
+
+
+# --------------------------------------------------------------------------
+# outside venvs: no venv wording, and a file that is not a launcher
+
+
+def test_show_on_a_file_that_is_not_a_launcher_says_so(pyshim, env):
+    res = run([pyshim, "show", PYTHON], env)
+    assert res.returncode == 2, res
+    assert f"pyshim: error: {PYTHON} is not a pyshim launcher" in res.stderr
+    assert "pyshim install" not in res.stderr and res.stdout == ""
+
+
+def test_doctor_on_a_standalone_non_launcher_does_not_suggest_install(pyshim, tmp_path, env):
+    plain = tmp_path / "bin" / "python"
+    plain.parent.mkdir()
+    plain.symlink_to(PYTHON)
+    code, lines, out = doctor(pyshim, plain, env)
+    assert code == 1, out
+    assert lines[0] == f"✗ launcher is a pyshim launcher: {PYTHON} is not a pyshim launcher", out
+    assert "pyshim install" not in out and "pyvenv.cfg" not in out
+
+
+def test_doctor_fixes_on_a_standalone_launcher_name_no_venv(pyshim, tmp_path, env):
+    launcher = tmp_path / "build" / "python"
+    config = tmp_path / "build" / "pyshim.toml"
+    res = run([pyshim, "launcher", launcher, "--python", PYTHON, "--config", config], env)
+    assert res.returncode == 0, res.stderr
+    config.write_text(f'interpreter = "{tmp_path}/nope/python3"\n')
+    code, lines, out = doctor(pyshim, launcher, env)
+    assert code == 1, out
+    assert f"✗ interpreter exists: interpreter not found: {tmp_path}/nope/python3" in out
+    assert "  fix: point 'interpreter' at the real Python binary" in lines, out
+    assert "pyvenv.cfg" not in out and "pyshim install" not in out
+
+
+def test_show_and_doctor_do_not_wait_on_a_fifo(pyshim, tmp_path, env):
+    fifo = tmp_path / "python"
+    os.mkfifo(fifo)
+    res = run([pyshim, "show", fifo], env, timeout=20)
+    assert res.returncode == 2 and f"{fifo} is not a pyshim launcher" in res.stderr
+    code, lines, out = doctor(pyshim, fifo, env)
+    assert code == 1 and f"{fifo} is not a pyshim launcher" in lines[0], out

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import run
 
-COMMANDS = ["init", "install", "uninstall", "show", "doctor", "dynlib"]
+COMMANDS = ["init", "install", "uninstall", "show", "doctor", "dynlib", "launcher", "entrypoint"]
 
 
 def pyshim_err(stage, args, base_env, cwd):
@@ -25,6 +25,8 @@ def pyshim_err(stage, args, base_env, cwd):
     ("docter", "doctor"),
     ("unistall", "uninstall"),
     ("dynlb", "dynlib"),
+    ("launchr", "launcher"),
+    ("entrypiont", "entrypoint"),
 ])
 def test_mistyped_command(stage, base_env, tmp_path, typed, meant):
     err = pyshim_err(stage, [typed, "V"], base_env, tmp_path)
@@ -42,6 +44,9 @@ def test_mistyped_command(stage, base_env, tmp_path, typed, meant):
     (["doctor", "V/bin/python", "--josn"], "--josn", "--json"),
     (["dynlib", "V", "--chekc"], "--chekc", "--check"),
     (["uninstall", "V", "--hlep"], "--hlep", "--help"),
+    # CLI11 alone says "--python is required" here too.
+    (["launcher", "OUT", "--pyton", "/usr/bin/python3.11"], "--pyton", "--python"),
+    (["entrypoint", "OUT", "--launcher", "L", "--modul", "m"], "--modul", "--module"),
 ])
 def test_mistyped_option(stage, base_env, tmp_path, args, typed, meant):
     command = args[0]
