@@ -36,6 +36,10 @@ struct EnvChange {
   std::optional<std::string> before;  // the caller's value; nullopt when unset
   // "file:line:col" of the config lines it comes from, or one of kOrigin*.
   std::vector<std::string> origin;
+  // An [env] variable: its form, and for prepend/append the caller's value
+  // the plan kept in it (nullopt when the caller had none, or for a set).
+  std::optional<EnvMode> mode;
+  std::optional<std::string> caller_part;
   // The restore library undoes it before the interpreter's main():
   // LD_PRELOAD / LD_LIBRARY_PATH get the caller's value back, PYSHIM_STARTUP
   // and the bookkeeping variables are removed.

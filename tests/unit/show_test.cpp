@@ -110,6 +110,50 @@ TEST(EnvChanges, CallersOwnEntriesAreNamedAsAnOrigin) {
   EXPECT_EQ(p.change("LD_LIBRARY_PATH")->origin.back(), kOriginCaller);
 }
 
+constexpr const char* kEnvModesConfig = R"(interpreter = "/usr/bin/python3.11"
+[env]
+PYTHONPATH = { prepend = "/build/python" }
+CLASSPATH = { append = "/x.jar" }
+)";
+
+TEST(EnvChanges, PrependAndAppendNameTheCallersPart) {
+  Planned p(kEnvModesConfig, {"PYTHONPATH=/caller"});
+  p.changes = env_changes(p.launch, p.request.env);
+  const EnvChange* path = p.change("PYTHONPATH");
+  ASSERT_NE(path, nullptr);
+  EXPECT_EQ(path->value, "/build/python:/caller");
+  EXPECT_EQ(path->mode, std::optional<EnvMode>(EnvMode::kPrepend));
+  EXPECT_EQ(path->caller_part, std::optional<std::string>("/caller"));
+  EXPECT_EQ(path->origin,
+            (std::vector<std::string>{"/venv/pyshim.toml:3:26", std::string(kOriginCaller)}));
+  const EnvChange* classpath = p.change("CLASSPATH");
+  ASSERT_NE(classpath, nullptr);
+  EXPECT_EQ(classpath->mode, std::optional<EnvMode>(EnvMode::kAppend));
+  EXPECT_EQ(classpath->caller_part, std::nullopt);
+  EXPECT_EQ(classpath->origin, (std::vector<std::string>{"/venv/pyshim.toml:4:24"}));
+
+  std::string text = show_text(p.request, p.launch);
+  EXPECT_NE(text.find("  PYTHONPATH=/build/python:/caller\n"
+                      "    changed, before: \"/caller\"\n"
+                      "    from: /venv/pyshim.toml:3:26, caller's environment\n"
+                      "    prepend: the caller's part is \"/caller\"\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("    append: the caller had none\n"), std::string::npos) << text;
+
+  std::string json = show_json(p.request, p.launch);
+  EXPECT_NE(json.find("\"caller_part\" : \"/caller\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"mode\" : \"prepend\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"mode\" : \"append\""), std::string::npos) << json;
+}
+
+TEST(EnvChanges, APartAlreadyInPlaceIsNoChange) {
+  Planned p(kEnvModesConfig, {"PYTHONPATH=/build/python:/caller", "CLASSPATH=/c.jar:/x.jar"});
+  p.changes = env_changes(p.launch, p.request.env);
+  EXPECT_EQ(p.change("PYTHONPATH"), nullptr);
+  EXPECT_EQ(p.change("CLASSPATH"), nullptr);
+}
+
 TEST(EnvChanges, UnchangedVariablesAreLeftOut) {
   Planned p(kConfigText, {"MALLOC_CONF=background_thread:true", "ZED=other"});
   p.changes = env_changes(p.launch, p.request.env);
