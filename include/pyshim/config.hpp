@@ -74,6 +74,10 @@ std::string resolve_path(std::string_view dir, std::string_view path);
 // Whether text is valid UTF-8 (what a TOML string can hold exactly).
 bool is_valid_utf8(std::string_view text);
 
+// pkg.sub.mod: non-empty parts of [A-Za-z0-9_], none starting with a digit
+// (a module path, or a startup hook's function path).
+bool is_dotted_name(std::string_view dotted);
+
 // The closest candidate by edit distance, or "" when nothing is close.
 std::string_view nearest(std::string_view word, const std::vector<std::string_view>& candidates);
 

@@ -145,6 +145,31 @@ struct RoundTrip {
 // /bin/sh child.
 std::vector<Check> round_trip_checks(const RoundTrip& trip);
 
+// `doctor LAUNCHER --import MOD`: MOD imported through the launcher in the
+// interpreter (`LAUNCHER -c <import MOD>`), then in a spawn worker of a
+// parent that does not import it (a ProcessPoolExecutor with the spawn
+// context, whose worker comes back through sys.executable).
+struct ImportRun {
+  bool ran = false;      // false: not run (the worker, when the interpreter failed)
+  bool ok = false;       // started, exited 0 within the time limit
+  std::string status{};  // "exit status 1", "killed by signal 6", or why it did not start
+  bool timed_out = false;
+  int timeout_seconds = 0;
+  std::string err{};  // its stderr
+};
+
+struct ImportTrip {
+  std::string module;
+  ImportRun interpreter;
+  ImportRun worker;
+  std::string run_as;  // "uid 1000, gid 65534" when root ran it as the venv's user, else ""
+};
+
+// One check per process: ids "import" (the interpreter) and "import_spawn"
+// (the worker; skipped when the interpreter could not import it). A failure
+// names the process and quotes its stderr's last distinct lines.
+std::vector<Check> import_checks(const ImportTrip& trip);
+
 // Collapses "//", "/./" and "/../" the way os.path.abspath does, so a
 // launcher given as "venv/../venv/bin/python" still matches sys.executable.
 std::string lexically_normal(std::string_view path);

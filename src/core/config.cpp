@@ -23,24 +23,6 @@ constexpr std::string_view kStartup = "startup";
 constexpr std::string_view kPath = "path";
 constexpr std::string_view kExclude = "exclude";
 
-bool is_identifier_path(std::string_view dotted) {
-  // pkg.sub.mod: non-empty parts of [A-Za-z0-9_], not starting with a digit.
-  if (dotted.empty()) return false;
-  bool start = true;
-  for (char c : dotted) {
-    if (c == '.') {
-      if (start) return false;
-      start = true;
-    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
-      if (start && std::isdigit(static_cast<unsigned char>(c))) return false;
-      start = false;
-    } else {
-      return false;
-    }
-  }
-  return !start;
-}
-
 Origin origin_of(const toml::source_region& source) {
   return {static_cast<std::uint32_t>(source.begin.line),
           static_cast<std::uint32_t>(source.begin.column)};
@@ -157,8 +139,8 @@ class Parser {
                      for (const Setting& hook : *list) {
                        std::size_t colon = hook.value.find(':');
                        if (colon == std::string::npos ||
-                           !is_identifier_path(std::string_view(hook.value).substr(0, colon)) ||
-                           !is_identifier_path(std::string_view(hook.value).substr(colon + 1))) {
+                           !is_dotted_name(std::string_view(hook.value).substr(0, colon)) ||
+                           !is_dotted_name(std::string_view(hook.value).substr(colon + 1))) {
                          return error(hook.origin,
                                       fmt::format("startup hook '{}' is not "
                                                   "\"package.module:function\"",
@@ -318,6 +300,24 @@ class Parser {
 };
 
 }  // namespace
+
+bool is_dotted_name(std::string_view dotted) {
+  // pkg.sub.mod: non-empty parts of [A-Za-z0-9_], not starting with a digit.
+  if (dotted.empty()) return false;
+  bool start = true;
+  for (char c : dotted) {
+    if (c == '.') {
+      if (start) return false;
+      start = true;
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
+      if (start && std::isdigit(static_cast<unsigned char>(c))) return false;
+      start = false;
+    } else {
+      return false;
+    }
+  }
+  return !start;
+}
 
 std::string_view env_mode_name(EnvMode mode) {
   switch (mode) {

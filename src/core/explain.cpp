@@ -578,6 +578,49 @@ std::vector<Check> all_round_trip_checks(const RoundTrip& trip) {
 
 }  // namespace
 
+std::vector<Check> import_checks(const ImportTrip& trip) {
+  std::vector<Check> out;
+  auto verdict = [&trip](const ImportRun& run) {
+    std::vector<std::string> context;
+    if (!trip.run_as.empty()) context.push_back(fmt::format("run as {}", trip.run_as));
+    for (std::string& line : stderr_context(run.err, 10)) context.push_back(std::move(line));
+    std::string reason = run.timed_out
+                             ? fmt::format("it did not finish within {} s", run.timeout_seconds)
+                             : fmt::format("it could not import it ({})", run.status);
+    return std::pair(std::move(reason), std::move(context));
+  };
+
+  std::string what = fmt::format("{} imports in the interpreter", trip.module);
+  if (trip.interpreter.ok) {
+    out.push_back(Check::pass("import", what));
+  } else {
+    auto [reason, context] = verdict(trip.interpreter);
+    out.push_back(Check::fail(
+        "import", what, std::move(reason),
+        fmt::format("make {} importable by the launcher's interpreter: install it into the venv, "
+                    "or add its folder to pyshim.toml ([env] PYTHONPATH = {{ prepend = \"DIR\" }} "
+                    "or [python] path)",
+                    trip.module),
+        std::move(context)));
+  }
+
+  what = fmt::format("{} imports in a spawn worker", trip.module);
+  if (!trip.worker.ran) {
+    out.push_back(Check::skip("import_spawn", what, "the interpreter cannot import it"));
+  } else if (trip.worker.ok) {
+    out.push_back(Check::pass("import_spawn", what));
+  } else {
+    auto [reason, context] = verdict(trip.worker);
+    out.push_back(Check::fail(
+        "import_spawn", what, std::move(reason),
+        "a spawn worker starts afresh through sys.executable (the launcher) with the parent's "
+        "environment: give what the module needs through pyshim.toml (preload, [env], "
+        "[python] path) rather than setting it in the parent at run time",
+        std::move(context)));
+  }
+  return out;
+}
+
 std::vector<Check> round_trip_checks(const RoundTrip& trip) {
   std::vector<Check> checks = all_round_trip_checks(trip);
   // The launcher's stderr once, under the first failure that quotes it.

@@ -490,5 +490,54 @@ TEST(ErrorJson, CarriesTheExitCodeAndEveryPart) {
 )json");
 }
 
+
+TEST(ImportChecks, BothProcessesPass) {
+  ImportTrip trip;
+  trip.module = "myext";
+  trip.interpreter = {.ran = true, .ok = true, .status = "exit status 0"};
+  trip.worker = {.ran = true, .ok = true, .status = "exit status 0"};
+  std::vector<Check> checks = import_checks(trip);
+  ASSERT_EQ(checks.size(), 2u);
+  EXPECT_EQ(format_check(checks[0]), "✓ myext imports in the interpreter\n");
+  EXPECT_EQ(checks[0].id, "import");
+  EXPECT_EQ(format_check(checks[1]), "✓ myext imports in a spawn worker\n");
+  EXPECT_EQ(checks[1].id, "import_spawn");
+}
+
+TEST(ImportChecks, TheWorkerIsNamedWithItsStderrAndWhomItRanAs) {
+  ImportTrip trip;
+  trip.module = "myext";
+  trip.run_as = "uid 1000, gid 65534";
+  trip.interpreter = {.ran = true, .ok = true, .status = "exit status 0"};
+  trip.worker = {.ran = true,
+                 .ok = false,
+                 .status = "exit status 1",
+                 .err = "Traceback (most recent call last):\nImportError: no \x1b[31m\n"};
+  std::vector<Check> checks = import_checks(trip);
+  ASSERT_EQ(checks.size(), 2u);
+  EXPECT_EQ(checks[0].state, Check::State::kPass);
+  EXPECT_EQ(checks[1].state, Check::State::kFail);
+  std::string text = format_check(checks[1]);
+  EXPECT_TRUE(text.starts_with("✗ myext imports in a spawn worker: it could not import it "
+                               "(exit status 1)\n"
+                               "  run as uid 1000, gid 65534\n"
+                               "  stderr: Traceback (most recent call last):\n"
+                               "  stderr: ImportError: no \\x1b[31m\n"
+                               "  fix: a spawn worker starts afresh"))
+      << text;
+}
+
+TEST(ImportChecks, AnInterpreterFailureSkipsTheWorker) {
+  ImportTrip trip;
+  trip.module = "nope";
+  trip.interpreter = {.ran = true, .ok = false, .timed_out = true, .timeout_seconds = 30};
+  std::vector<Check> checks = import_checks(trip);
+  ASSERT_EQ(checks.size(), 2u);
+  EXPECT_EQ(format_check(checks[0]).substr(0, format_check(checks[0]).find('\n')),
+            "✗ nope imports in the interpreter: it did not finish within 30 s");
+  EXPECT_EQ(format_check(checks[1]),
+            "- nope imports in a spawn worker: skipped (the interpreter cannot import it)\n");
+}
+
 }  // namespace
 }  // namespace pyshim
