@@ -248,7 +248,10 @@ std::string show_json(const LaunchRequest& request, const Launch& launch) {
                       {"origin", std::move(origin)},
                       {"restored_before_main", change.restored_before_main}};
     if (change.before) entry.insert("before", *change.before);
-    if (change.mode) entry.insert("mode", env_mode_name(*change.mode));
+    // Only for the adding forms: a set entry keeps schema 1's keys.
+    if (change.mode && *change.mode != EnvMode::kSet) {
+      entry.insert("mode", env_mode_name(*change.mode));
+    }
     if (change.caller_part) entry.insert("caller_part", *change.caller_part);
     env.push_back(std::move(entry));
   }

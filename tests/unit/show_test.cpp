@@ -145,6 +145,11 @@ TEST(EnvChanges, PrependAndAppendNameTheCallersPart) {
   EXPECT_NE(json.find("\"caller_part\" : \"/caller\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"mode\" : \"prepend\""), std::string::npos) << json;
   EXPECT_NE(json.find("\"mode\" : \"append\""), std::string::npos) << json;
+  // A set entry keeps the keys it had before the forms existed.
+  Planned set(kConfigText, {});
+  std::string plain = show_json(set.request, set.launch);
+  EXPECT_EQ(plain.find("\"mode\""), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("\"caller_part\""), std::string::npos) << plain;
 }
 
 TEST(EnvChanges, APartAlreadyInPlaceIsNoChange) {
