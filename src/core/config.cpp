@@ -180,23 +180,22 @@ class Parser {
       } else if (key == env_mode_name(EnvMode::kAppend)) {
         mode = EnvMode::kAppend;
       } else {
-        return error(origin_of(table->size() == 1 ? table->cbegin()->first.source()
-                                                  : value.source()),
-                     fmt::format("[env] {} must be a string or one of {{ prepend = \"...\" }}, "
-                                 "{{ append = \"...\" }}",
-                                 name),
-                     fmt::format("write {0} = \"v\" (sets it), {0} = {{ prepend = \"v\" }} "
-                                 "(v:caller's) or {0} = {{ append = \"v\" }} (caller's:v)",
-                                 name));
+        return error(
+            origin_of(table->size() == 1 ? table->cbegin()->first.source() : value.source()),
+            fmt::format("[env] {} must be a string or one of {{ prepend = \"...\" }}, "
+                        "{{ append = \"...\" }}",
+                        name),
+            fmt::format("write {0} = \"v\" (sets it), {0} = {{ prepend = \"v\" }} "
+                        "(v:caller's) or {0} = {{ append = \"v\" }} (caller's:v)",
+                        name));
       }
     }
     const auto* s = text->as_string();
     if (s == nullptr) {
       return error(origin, fmt::format("[env] {} must be a string", name),
-                   mode == EnvMode::kSet
-                       ? fmt::format("quote the value: {} = \"...\"", name)
-                       : fmt::format("quote the value: {} = {{ {} = \"...\" }}", name,
-                                     env_mode_name(mode)));
+                   mode == EnvMode::kSet ? fmt::format("quote the value: {} = \"...\"", name)
+                                         : fmt::format("quote the value: {} = {{ {} = \"...\" }}",
+                                                       name, env_mode_name(mode)));
     }
     if (s->get().find('\0') != std::string::npos || name.find('\0') != std::string::npos) {
       return error(origin, fmt::format("[env] {} contains a NUL character", name),

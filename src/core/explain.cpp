@@ -102,7 +102,8 @@ std::vector<EnvChange> env_changes(const Launch& launch, EnvView caller) {
       // one contributes nothing.
       std::string_view value;
       for (const char* entry : caller) {
-        if (env_name(entry) == var->name) value = std::string_view(entry).substr(var->name.size() + 1);
+        if (env_name(entry) == var->name)
+          value = std::string_view(entry).substr(var->name.size() + 1);
       }
       if (!value.empty()) {
         kept = std::string(value);

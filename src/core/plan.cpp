@@ -421,7 +421,8 @@ std::size_t plan_env(const PlanConfig& config, EnvView caller, std::string_view 
 
   for (EnvList::Entry var : config.env) {
     const char* entry = start_entry(out, var.name);
-    put_env_value(out, var, var.mode == EnvMode::kSet ? std::string_view() : caller_value(caller, var.name));
+    put_env_value(out, var,
+                  var.mode == EnvMode::kSet ? std::string_view() : caller_value(caller, var.name));
     finish_entry(out);
     env.set(var.name, entry);
   }

@@ -303,8 +303,7 @@ Result<std::optional<Stamp>> decode_stamp(std::string_view area) {
   c.startup = settings_of(view.config.startup);
   c.python_path = settings_of(view.config.python_path);
   for (auto it = view.config.env.begin(); it != view.config.env.end(); ++it) {
-    c.env.push_back(
-        {std::string((*it).name), std::string((*it).value), it.origin(), (*it).mode});
+    c.env.push_back({std::string((*it).name), std::string((*it).value), it.origin(), (*it).mode});
   }
   return std::optional<Stamp>(std::move(s));
 }

@@ -151,8 +151,8 @@ std::string render_config(const ConfigSpec& spec) {
     if (var.mode == EnvMode::kSet) {
       out += fmt::format("{} = {}\n", key, toml_quote(var.value));
     } else {
-      out += fmt::format("{} = {{ {} = {} }}\n", key, env_mode_name(var.mode),
-                         toml_quote(var.value));
+      out +=
+          fmt::format("{} = {{ {} = {} }}\n", key, env_mode_name(var.mode), toml_quote(var.value));
     }
   }
   if (!spec.startup.empty() || !spec.python_path.empty()) {

@@ -28,8 +28,8 @@
 #include "install.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/elf.hpp"
-#include "pyshim/launch.hpp"
 #include "pyshim/explain.hpp"
+#include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/process.hpp"
 #include "pyshim/stamp.hpp"
@@ -583,8 +583,8 @@ void doctor_imports(Checklist& out, const LaunchRequest& request,
   for (const std::string& module : modules) {
     trip.module = module;
     if (!how) {
-      out.add(from_error("import", fmt::format("{} imports in the interpreter", module),
-                         how.error()));
+      out.add(
+          from_error("import", fmt::format("{} imports in the interpreter", module), how.error()));
       continue;
     }
     trip.interpreter = run_import(request.invoked_path, kImportInInterpreter, module, *how);
@@ -716,12 +716,12 @@ int run_doctor(const Options& options) {
   }
   for (const std::string& module : options.imports) {
     if (!is_dotted_name(module)) {
-      return print_error(Error{kExitUsage,
-                               fmt::format("--import {}: not a module name",
-                                           printable(module, 200)),
-                               {},
-                               "give a module as `import` takes it, e.g. --import numpy.linalg"},
-                         options.json);
+      return print_error(
+          Error{kExitUsage,
+                fmt::format("--import {}: not a module name", printable(module, 200)),
+                {},
+                "give a module as `import` takes it, e.g. --import numpy.linalg"},
+          options.json);
     }
   }
   std::size_t env_count = 0;

@@ -172,7 +172,8 @@ Result<std::vector<EnvSetting>> parse_env(const ConfigOptions& options) {
       {EnvMode::kPrepend, &options.env_prepend},
       {EnvMode::kAppend, &options.env_append}};
   for (const auto& [mode, list] : lists) {
-    std::string option = mode == EnvMode::kSet ? "--env" : fmt::format("--env-{}", env_mode_name(mode));
+    std::string option =
+        mode == EnvMode::kSet ? "--env" : fmt::format("--env-{}", env_mode_name(mode));
     for (const std::string& spec : *list) {
       std::size_t eq = spec.find('=');
       if (eq == std::string::npos || eq == 0) {
@@ -188,8 +189,9 @@ Result<std::vector<EnvSetting>> parse_env(const ConfigOptions& options) {
                            "use --preload / --library-path instead");
       }
       if (mode != EnvMode::kSet && value.empty()) {
-        return usage_error(fmt::format("{} {}: nothing to {}", option, spec, env_mode_name(mode)),
-                           fmt::format("give the value to add, or --env {}= to set it empty", name));
+        return usage_error(
+            fmt::format("{} {}: nothing to {}", option, spec, env_mode_name(mode)),
+            fmt::format("give the value to add, or --env {}= to set it empty", name));
       }
       auto it = std::find_if(out.begin(), out.end(),
                              [&](const EnvSetting& var) { return var.name == name; });
@@ -198,13 +200,12 @@ Result<std::vector<EnvSetting>> parse_env(const ConfigOptions& options) {
       } else if (it->mode == mode) {
         it->value = value;
       } else {
-        return usage_error(
-            fmt::format("{} is given to both {} and {}", name,
-                        it->mode == EnvMode::kSet
-                            ? std::string("--env")
-                            : fmt::format("--env-{}", env_mode_name(it->mode)),
-                        option),
-            "an [env] variable has one form: give it once");
+        return usage_error(fmt::format("{} is given to both {} and {}", name,
+                                       it->mode == EnvMode::kSet
+                                           ? std::string("--env")
+                                           : fmt::format("--env-{}", env_mode_name(it->mode)),
+                                       option),
+                           "an [env] variable has one form: give it once");
       }
     }
   }
@@ -266,11 +267,15 @@ Result<std::vector<std::string>> layer_library_path(const std::string& venv_arg,
 // would be written as a different path. Refused, naming the option.
 Status check_utf8(const InstallOptions& o) {
   const std::pair<const char*, const std::vector<std::string>*> lists[] = {
-      {"--preload", &o.preload},       {"--library-path", &o.library_path},
+      {"--preload", &o.preload},
+      {"--library-path", &o.library_path},
       {"--library-path-append", &o.library_path_append},
-      {"--layer", &o.layers},          {"--env", &o.env},
-      {"--env-prepend", &o.env_prepend}, {"--env-append", &o.env_append},
-      {"--startup", &o.startup},       {"--python-path", &o.python_path}};
+      {"--layer", &o.layers},
+      {"--env", &o.env},
+      {"--env-prepend", &o.env_prepend},
+      {"--env-append", &o.env_append},
+      {"--startup", &o.startup},
+      {"--python-path", &o.python_path}};
   for (const auto& [option, list] : lists) {
     for (const std::string& value : *list) {
       if (!is_valid_utf8(value)) {
@@ -385,7 +390,8 @@ Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& 
   if (current && !options.reset) {
     // The current variables in their order; a name given replaces its value
     // and form.
-    for (const EnvSetting& var : current->env) spec.env.push_back({var.name, var.value, {}, var.mode});
+    for (const EnvSetting& var : current->env)
+      spec.env.push_back({var.name, var.value, {}, var.mode});
     for (EnvSetting& var : *env) {
       auto it = std::find_if(spec.env.begin(), spec.env.end(),
                              [&](const EnvSetting& entry) { return entry.name == var.name; });

@@ -144,9 +144,9 @@ TEST(ParseConfig, EnvFormErrorsNameTheLineAndTheForms) {
             "[env] A must be a string or one of { prepend = \"...\" }, { append = \"...\" }");
   EXPECT_EQ(unknown.context[0], "config: /venv/pyshim.toml:3:7");
   EXPECT_NE(unknown.hint.find("A = { prepend = \"v\" }"), std::string::npos);
-  EXPECT_EQ(parse_error("interpreter = \"/p\"\n[env]\nA = { prepend = \"a\", append = \"b\" }")
-                .message,
-            unknown.message);
+  EXPECT_EQ(
+      parse_error("interpreter = \"/p\"\n[env]\nA = { prepend = \"a\", append = \"b\" }").message,
+      unknown.message);
   EXPECT_EQ(parse_error("interpreter = \"/p\"\n[env]\nA = {}").message, unknown.message);
   Error number = parse_error("interpreter = \"/p\"\n[env]\nA = { append = 1 }");
   EXPECT_EQ(number.message, "[env] A must be a string");

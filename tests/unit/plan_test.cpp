@@ -236,7 +236,6 @@ TEST(AppendUnique, SplitsOnSeparatorsAndSkipsEmptyAndDuplicates) {
   EXPECT_EQ(out, (std::vector<std::string_view>{"/a", "/b", "/c"}));
 }
 
-
 Config env_modes_config() {
   auto config = parse_config(R"(interpreter = "/usr/bin/python3.11"
 [env]

@@ -495,7 +495,6 @@ TEST(ErrorJson, CarriesTheExitCodeAndEveryPart) {
 )json");
 }
 
-
 TEST(ImportChecks, BothProcessesPass) {
   ImportTrip trip;
   trip.module = "myext";
@@ -523,12 +522,13 @@ TEST(ImportChecks, TheWorkerIsNamedWithItsStderrAndWhomItRanAs) {
   EXPECT_EQ(checks[0].state, Check::State::kPass);
   EXPECT_EQ(checks[1].state, Check::State::kFail);
   std::string text = format_check(checks[1]);
-  EXPECT_TRUE(text.starts_with("✗ myext imports in a spawn worker: it could not import it "
-                               "(exit status 1)\n"
-                               "  run as uid 1000, gid 65534\n"
-                               "  stderr: Traceback (most recent call last):\n"
-                               "  stderr: ImportError: no \\x1b[31m\n"
-                               "  fix: a spawn worker starts afresh"))
+  EXPECT_TRUE(
+      text.starts_with("✗ myext imports in a spawn worker: it could not import it "
+                       "(exit status 1)\n"
+                       "  run as uid 1000, gid 65534\n"
+                       "  stderr: Traceback (most recent call last):\n"
+                       "  stderr: ImportError: no \\x1b[31m\n"
+                       "  fix: a spawn worker starts afresh"))
       << text;
 }
 

@@ -150,7 +150,6 @@ TEST(Stamp, AConfigThatDoesNotFitIsRefusedWithItsSize) {
   EXPECT_NE(area.error().message.find("a launcher holds at most"), std::string::npos);
 }
 
-
 TEST(Stamp, TheViewReadsEachEnvForm) {
   auto area = encode_stamp(sample(), "0.2.0");
   ASSERT_TRUE(area.ok());
