@@ -21,11 +21,23 @@ struct Setting {
   Origin origin;
 };
 
+// How an [env] value meets the caller's value of the variable (README,
+// "[env]"): NAME = "v" sets it; NAME = { prepend = "v" } gives "v:caller's",
+// NAME = { append = "v" } gives "caller's:v" (just "v" when the caller's is
+// unset or empty), and adds nothing when the caller's value already starts
+// (prepend) or ends (append) with v as whole ':'-separated pieces, so a
+// nested launch gives the value its parent had.
+enum class EnvMode : std::uint32_t { kSet = 0, kPrepend = 1, kAppend = 2 };
+
 struct EnvSetting {
   std::string name;
   std::string value;
-  Origin origin;
+  Origin origin{};
+  EnvMode mode = EnvMode::kSet;
 };
+
+// "set", "prepend", "append": the word the config, the CLI and JSON use.
+std::string_view env_mode_name(EnvMode mode);
 
 enum class Position { kPrepend, kAppend };
 
@@ -61,6 +73,10 @@ std::string resolve_path(std::string_view dir, std::string_view path);
 
 // Whether text is valid UTF-8 (what a TOML string can hold exactly).
 bool is_valid_utf8(std::string_view text);
+
+// pkg.sub.mod: non-empty parts of [A-Za-z0-9_], none starting with a digit
+// (a module path, or a startup hook's function path).
+bool is_dotted_name(std::string_view dotted);
 
 // The closest candidate by edit distance, or "" when nothing is close.
 std::string_view nearest(std::string_view word, const std::vector<std::string_view>& candidates);

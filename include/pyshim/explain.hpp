@@ -36,6 +36,10 @@ struct EnvChange {
   std::optional<std::string> before;  // the caller's value; nullopt when unset
   // "file:line:col" of the config lines it comes from, or one of kOrigin*.
   std::vector<std::string> origin;
+  // An [env] variable: its form, and for prepend/append the caller's value
+  // the plan kept in it (nullopt when the caller had none, or for a set).
+  std::optional<EnvMode> mode;
+  std::optional<std::string> caller_part;
   // The restore library undoes it before the interpreter's main():
   // LD_PRELOAD / LD_LIBRARY_PATH get the caller's value back, PYSHIM_STARTUP
   // and the bookkeeping variables are removed.
@@ -140,6 +144,31 @@ struct RoundTrip {
 // The round-trip lines of `pyshim doctor`, from sys.executable to the
 // /bin/sh child.
 std::vector<Check> round_trip_checks(const RoundTrip& trip);
+
+// `doctor LAUNCHER --import MOD`: MOD imported through the launcher in the
+// interpreter (`LAUNCHER -c <import MOD>`), then in a spawn worker of a
+// parent that does not import it (a ProcessPoolExecutor with the spawn
+// context, whose worker comes back through sys.executable).
+struct ImportRun {
+  bool ran = false;      // false: not run (the worker, when the interpreter failed)
+  bool ok = false;       // started, exited 0 within the time limit
+  std::string status{};  // "exit status 1", "killed by signal 6", or why it did not start
+  bool timed_out = false;
+  int timeout_seconds = 0;
+  std::string err{};  // its stderr
+};
+
+struct ImportTrip {
+  std::string module;
+  ImportRun interpreter;
+  ImportRun worker;
+  std::string run_as;  // "uid 1000, gid 65534" when root ran it as the venv's user, else ""
+};
+
+// One check per process: ids "import" (the interpreter) and "import_spawn"
+// (the worker; skipped when the interpreter could not import it). A failure
+// names the process and quotes its stderr's last distinct lines.
+std::vector<Check> import_checks(const ImportTrip& trip);
 
 // Collapses "//", "/./" and "/../" the way os.path.abspath does, so a
 // launcher given as "venv/../venv/bin/python" still matches sys.executable.

@@ -85,6 +85,7 @@ PYSHIM_INLINE const char* after_packed_string(const char* p) { return p + 4 + lo
 // A packed origin: u32 line, u32 column.
 PYSHIM_INLINE Origin packed_origin(const char* p) { return {load_u32(p), load_u32(p + 4)}; }
 constexpr std::size_t kPackedOriginSize = 8;
+constexpr std::size_t kPackedModeSize = 4;
 
 // The values of one config list, as a Config holds them (Setting objects) or
 // as a launcher's stamp packs them in its image (stamp.hpp): the planner
@@ -147,11 +148,13 @@ class EnvList {
   struct Entry {
     std::string_view name;
     std::string_view value;
+    EnvMode mode = EnvMode::kSet;
   };
   EnvList() = default;
   EnvList(const std::vector<EnvSetting>& vars)  // NOLINT(google-explicit-constructor)
       : vars_(vars.data()), size_(vars.size()) {}
-  // n items of: u32 length, name, NUL, u32 length, value, NUL, u32 line, u32 column.
+  // n items of: u32 length, name, NUL, u32 length, value, NUL, u32 mode (EnvMode, checked
+  // by the stamp reader), u32 line, u32 column.
   static EnvList packed(const char* items, std::size_t n) {
     EnvList list;
     list.packed_ = items;
@@ -167,20 +170,25 @@ class EnvList {
         : var_(var), packed_(packed), index_(index) {}
     PYSHIM_INLINE Entry operator*() const {
       if (var_ != nullptr) {
-        return {{var_->name.data(), var_->name.size()}, {var_->value.data(), var_->value.size()}};
+        return {{var_->name.data(), var_->name.size()},
+                {var_->value.data(), var_->value.size()},
+                var_->mode};
       }
-      return {packed_string(packed_), packed_string(after_packed_string(packed_))};
+      const char* value = after_packed_string(packed_);
+      return {packed_string(packed_), packed_string(value),
+              static_cast<EnvMode>(load_u32(after_packed_string(value)))};
     }
     PYSHIM_INLINE Origin origin() const {
       if (var_ != nullptr) return var_->origin;
-      return packed_origin(after_packed_string(after_packed_string(packed_)));
+      return packed_origin(after_packed_string(after_packed_string(packed_)) + kPackedModeSize);
     }
     PYSHIM_INLINE Iterator& operator++() {
       ++index_;
       if (var_ != nullptr) {
         ++var_;
       } else {
-        packed_ = after_packed_string(after_packed_string(packed_)) + kPackedOriginSize;
+        packed_ =
+            after_packed_string(after_packed_string(packed_)) + kPackedModeSize + kPackedOriginSize;
       }
       return *this;
     }

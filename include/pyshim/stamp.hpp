@@ -1,5 +1,5 @@
 // The stamp: the resolved config a launcher copy carries in its own image
-// (DESIGN.md section 2a). `pyshim install` writes it into the reserved
+// (README.md, "The stamp" under "How it works"). `pyshim install` writes it into the reserved
 // section of each launcher copy; the launcher reads it through a symbol, so
 // using it costs no syscall and no TOML parsing. Pure: bytes in, bytes out.
 //
@@ -12,7 +12,8 @@
 //           str source, str restore_library, str interpreter (+ origin)
 //           u32 position (+ origin)
 //           u32 n, n x (str + origin)  preload, library_path, startup, python_path
-//           u32 n, n x (str name, str value + origin)  env
+//           u32 n, n x (str name, str value, u32 mode + origin)  env
+//           (mode: EnvMode, 0 set, 1 prepend, 2 append; since format 2)
 //   str = u32 length, bytes, NUL (so a decoded value is usable as a C string
 //   in place); origin = u32 line, u32 column in the source file.
 #pragma once
@@ -34,7 +35,9 @@ namespace pyshim {
 inline constexpr std::size_t kStampCapacity = 16384;
 inline constexpr std::string_view kStampSection = ".pyshim.stamp";
 inline constexpr char kStampMagic[8] = {'P', 'Y', 'S', 'H', 'I', 'M', 'S', 'T'};
-inline constexpr std::uint32_t kStampFormat = 1;
+// 2: [env] entries carry their mode. A launcher reads only its own format;
+// an image of another is "damaged" (reinstall), never misread.
+inline constexpr std::uint32_t kStampFormat = 2;
 
 struct StampHeader {
   char magic[8];

@@ -43,7 +43,7 @@ struct ConfigSpec {
   std::vector<std::string> preload;
   std::vector<std::string> library_path;
   Position library_path_position = Position::kPrepend;
-  std::vector<std::pair<std::string, std::string>> env;
+  std::vector<EnvSetting> env;           // name, value, (origin unused), mode
   std::vector<std::string> startup;      // [python] startup
   std::vector<std::string> python_path;  // [python] path
   // [dynlib] exclude: globs `pyshim dynlib` leaves out; install keeps them.

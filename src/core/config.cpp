@@ -23,24 +23,6 @@ constexpr std::string_view kStartup = "startup";
 constexpr std::string_view kPath = "path";
 constexpr std::string_view kExclude = "exclude";
 
-bool is_identifier_path(std::string_view dotted) {
-  // pkg.sub.mod: non-empty parts of [A-Za-z0-9_], not starting with a digit.
-  if (dotted.empty()) return false;
-  bool start = true;
-  for (char c : dotted) {
-    if (c == '.') {
-      if (start) return false;
-      start = true;
-    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
-      if (start && std::isdigit(static_cast<unsigned char>(c))) return false;
-      start = false;
-    } else {
-      return false;
-    }
-  }
-  return !start;
-}
-
 Origin origin_of(const toml::source_region& source) {
   return {static_cast<std::uint32_t>(source.begin.line),
           static_cast<std::uint32_t>(source.begin.column)};
@@ -157,8 +139,8 @@ class Parser {
                      for (const Setting& hook : *list) {
                        std::size_t colon = hook.value.find(':');
                        if (colon == std::string::npos ||
-                           !is_identifier_path(std::string_view(hook.value).substr(0, colon)) ||
-                           !is_identifier_path(std::string_view(hook.value).substr(colon + 1))) {
+                           !is_dotted_name(std::string_view(hook.value).substr(0, colon)) ||
+                           !is_dotted_name(std::string_view(hook.value).substr(colon + 1))) {
                          return error(hook.origin,
                                       fmt::format("startup hook '{}' is not "
                                                   "\"package.module:function\"",
@@ -181,6 +163,51 @@ class Parser {
                    });
   }
 
+  // NAME = "v", or NAME = { prepend = "v" } / { append = "v" }.
+  Result<EnvSetting> env_value(std::string_view name, const toml::node& value) const {
+    Origin origin = origin_of(value.source());
+    EnvMode mode = EnvMode::kSet;
+    const toml::node* text = &value;
+    if (const auto* table = value.as_table()) {
+      std::string_view key;
+      if (table->size() == 1) {
+        key = table->cbegin()->first.str();
+        text = &table->cbegin()->second;
+        origin = origin_of(text->source());
+      }
+      if (key == env_mode_name(EnvMode::kPrepend)) {
+        mode = EnvMode::kPrepend;
+      } else if (key == env_mode_name(EnvMode::kAppend)) {
+        mode = EnvMode::kAppend;
+      } else {
+        return error(
+            origin_of(table->size() == 1 ? table->cbegin()->first.source() : value.source()),
+            fmt::format("[env] {} must be a string or one of {{ prepend = \"...\" }}, "
+                        "{{ append = \"...\" }}",
+                        name),
+            fmt::format("write {0} = \"v\" (sets it), {0} = {{ prepend = \"v\" }} "
+                        "(v:caller's) or {0} = {{ append = \"v\" }} (caller's:v)",
+                        name));
+      }
+    }
+    const auto* s = text->as_string();
+    if (s == nullptr) {
+      return error(origin, fmt::format("[env] {} must be a string", name),
+                   mode == EnvMode::kSet ? fmt::format("quote the value: {} = \"...\"", name)
+                                         : fmt::format("quote the value: {} = {{ {} = \"...\" }}",
+                                                       name, env_mode_name(mode)));
+    }
+    if (s->get().find('\0') != std::string::npos || name.find('\0') != std::string::npos) {
+      return error(origin, fmt::format("[env] {} contains a NUL character", name),
+                   "environment variables cannot hold \\u0000");
+    }
+    if (mode != EnvMode::kSet && s->get().empty()) {
+      return error(origin, fmt::format("[env] {} would {} nothing", name, env_mode_name(mode)),
+                   fmt::format("write the value to add, or {} = \"\" to set it empty", name));
+    }
+    return EnvSetting{std::string(name), std::string(s->get()), origin, mode};
+  }
+
   Status env_table(const toml::node& node) {
     const auto* table = node.as_table();
     if (table == nullptr) {
@@ -200,17 +227,9 @@ class Parser {
         return error(origin, fmt::format("[env] has an invalid variable name '{}'", name),
                      "a variable name is non-empty and has no '='");
       }
-      const auto* s = value.as_string();
-      if (s == nullptr) {
-        return error(origin_of(value.source()), fmt::format("[env] {} must be a string", name),
-                     fmt::format("quote the value: {} = \"...\"", name));
-      }
-      if (s->get().find('\0') != std::string::npos || name.find('\0') != std::string::npos) {
-        return error(origin_of(value.source()),
-                     fmt::format("[env] {} contains a NUL character", name),
-                     "environment variables cannot hold \\u0000");
-      }
-      config_.env.push_back({std::string(name), std::string(s->get()), origin_of(value.source())});
+      auto var = env_value(name, value);
+      if (!var) return var.take_error();
+      config_.env.push_back(std::move(*var));
     }
     // toml++ iterates a table in key order; the config promises file order.
     std::stable_sort(config_.env.begin(), config_.env.end(),
@@ -280,6 +299,36 @@ class Parser {
 };
 
 }  // namespace
+
+bool is_dotted_name(std::string_view dotted) {
+  // pkg.sub.mod: non-empty parts of [A-Za-z0-9_], not starting with a digit.
+  if (dotted.empty()) return false;
+  bool start = true;
+  for (char c : dotted) {
+    if (c == '.') {
+      if (start) return false;
+      start = true;
+    } else if (std::isalnum(static_cast<unsigned char>(c)) || c == '_') {
+      if (start && std::isdigit(static_cast<unsigned char>(c))) return false;
+      start = false;
+    } else {
+      return false;
+    }
+  }
+  return !start;
+}
+
+std::string_view env_mode_name(EnvMode mode) {
+  switch (mode) {
+    case EnvMode::kPrepend:
+      return "prepend";
+    case EnvMode::kAppend:
+      return "append";
+    case EnvMode::kSet:
+      break;
+  }
+  return "set";
+}
 
 const std::vector<std::string_view>& known_top_level_keys() {
   static const std::vector<std::string_view> keys = {

@@ -53,8 +53,14 @@ std::vector<EnvChange> env_changes(const Launch& launch, EnvView caller) {
     if (after.data() == nullptr) return;
     std::optional<std::string> before = value_of(caller, name);
     if (before && *before == after) return;
-    out.push_back({std::string(name), !before, std::string(after), std::move(before),
-                   std::move(origin), restored});
+    EnvChange change;
+    change.name = std::string(name);
+    change.added = !before;
+    change.value = std::string(after);
+    change.before = std::move(before);
+    change.origin = std::move(origin);
+    change.restored_before_main = restored;
+    out.push_back(std::move(change));
   };
 
   std::vector<std::string> origin;
@@ -88,7 +94,29 @@ std::vector<EnvChange> env_changes(const Launch& launch, EnvView caller) {
     return std::pair(a->origin.line, a->origin.column) <
            std::pair(b->origin.line, b->origin.column);
   });
-  for (const EnvSetting* var : vars) consider(var->name, {where(config, var->origin)}, false);
+  for (const EnvSetting* var : vars) {
+    std::vector<std::string> from = {where(config, var->origin)};
+    std::optional<std::string> kept;
+    if (var->mode != EnvMode::kSet) {
+      // What plan_env reads: the caller's last entry of the name; an empty
+      // one contributes nothing.
+      std::string_view value;
+      for (const char* entry : caller) {
+        if (env_name(entry) == var->name)
+          value = std::string_view(entry).substr(var->name.size() + 1);
+      }
+      if (!value.empty()) {
+        kept = std::string(value);
+        from.emplace_back(kOriginCaller);
+      }
+    }
+    std::size_t count = out.size();
+    consider(var->name, std::move(from), false);
+    if (out.size() > count) {
+      out.back().mode = var->mode;
+      out.back().caller_part = std::move(kept);
+    }
+  }
 
   origin.clear();
   for (const Setting& hook : config.startup) origin.push_back(where(config, hook.origin));
@@ -189,6 +217,13 @@ std::string show_text(const LaunchRequest& request, const Launch& launch) {
           "    removed by the restore library before main(); the startup hooks read it from\n"
           "    /proc/self/environ\n";
     } else if (!change.restored_before_main) {
+      if (change.mode && *change.mode != EnvMode::kSet) {
+        out += fmt::format("    {}: {}\n", env_mode_name(*change.mode),
+                           change.caller_part
+                               ? fmt::format("the caller's part is {}",
+                                             shown(fmt::format("{:?}", *change.caller_part)))
+                               : std::string("the caller had none"));
+      }
       out += "    kept: inherited by every child\n";
     }
   }
@@ -220,6 +255,11 @@ std::string show_json(const LaunchRequest& request, const Launch& launch) {
                       {"origin", std::move(origin)},
                       {"restored_before_main", change.restored_before_main}};
     if (change.before) entry.insert("before", *change.before);
+    // Only for the adding forms: a set entry keeps schema 1's keys.
+    if (change.mode && *change.mode != EnvMode::kSet) {
+      entry.insert("mode", env_mode_name(*change.mode));
+    }
+    if (change.caller_part) entry.insert("caller_part", *change.caller_part);
     env.push_back(std::move(entry));
   }
 
@@ -547,6 +587,49 @@ std::vector<Check> all_round_trip_checks(const RoundTrip& trip) {
 }
 
 }  // namespace
+
+std::vector<Check> import_checks(const ImportTrip& trip) {
+  std::vector<Check> out;
+  auto verdict = [&trip](const ImportRun& run) {
+    std::vector<std::string> context;
+    if (!trip.run_as.empty()) context.push_back(fmt::format("run as {}", trip.run_as));
+    for (std::string& line : stderr_context(run.err, 10)) context.push_back(std::move(line));
+    std::string reason = run.timed_out
+                             ? fmt::format("it did not finish within {} s", run.timeout_seconds)
+                             : fmt::format("it could not import it ({})", run.status);
+    return std::pair(std::move(reason), std::move(context));
+  };
+
+  std::string what = fmt::format("{} imports in the interpreter", trip.module);
+  if (trip.interpreter.ok) {
+    out.push_back(Check::pass("import", what));
+  } else {
+    auto [reason, context] = verdict(trip.interpreter);
+    out.push_back(Check::fail(
+        "import", what, std::move(reason),
+        fmt::format("make {} importable by the launcher's interpreter: install it into the venv, "
+                    "or add its folder to pyshim.toml ([env] PYTHONPATH = {{ prepend = \"DIR\" }} "
+                    "or [python] path)",
+                    trip.module),
+        std::move(context)));
+  }
+
+  what = fmt::format("{} imports in a spawn worker", trip.module);
+  if (!trip.worker.ran) {
+    out.push_back(Check::skip("import_spawn", what, "the interpreter cannot import it"));
+  } else if (trip.worker.ok) {
+    out.push_back(Check::pass("import_spawn", what));
+  } else {
+    auto [reason, context] = verdict(trip.worker);
+    out.push_back(Check::fail(
+        "import_spawn", what, std::move(reason),
+        "a spawn worker starts afresh through sys.executable (the launcher) with the parent's "
+        "environment: give what the module needs through pyshim.toml (preload, [env], "
+        "[python] path) rather than setting it in the parent at run time",
+        std::move(context)));
+  }
+  return out;
+}
 
 std::vector<Check> round_trip_checks(const RoundTrip& trip) {
   std::vector<Check> checks = all_round_trip_checks(trip);

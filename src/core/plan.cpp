@@ -260,6 +260,47 @@ PYSHIM_HOT std::size_t original_size(std::string_view recorded, std::string_view
   return current.data() != nullptr ? var.size() + 1 + current.size() : 0;
 }
 
+// The caller's value of name (null: unset). The last entry of a name wins,
+// as in find_slots.
+PYSHIM_HOT std::string_view caller_value(EnvView env, std::string_view name) {
+  std::string_view value;
+  for (const char* entry : env) split_entry(entry, name, value);
+  return value;
+}
+
+// Whether list starts (at_start) or ends with part as whole ':'-separated
+// pieces: "a" ends "x:a", not "x:ba".
+PYSHIM_HOT bool has_end(std::string_view list, std::string_view part, bool at_start) {
+  if (list.size() < part.size()) return false;
+  std::size_t at = at_start ? 0 : list.size() - part.size();
+  if (!same(std::string_view(list.data() + at, part.size()), part)) return false;
+  return list.size() == part.size() || list.data()[at_start ? part.size() : at - 1] == ':';
+}
+
+// An [env] value given the caller's (README, "[env]"): a prepend or append
+// that is already in place adds nothing, so a launch from inside a launch
+// (the caller's value is then this plan's) gives the same value, while a
+// caller that changed the variable still gets the part added.
+PYSHIM_HOT void put_env_value(Writer& out, EnvList::Entry var, std::string_view caller) {
+  if (var.mode == EnvMode::kSet || caller.empty()) {
+    out.put(var.value);
+    return;
+  }
+  bool prepend = var.mode == EnvMode::kPrepend;
+  if (has_end(caller, var.value, prepend)) {
+    out.put(caller);
+    return;
+  }
+  out.put(prepend ? var.value : caller);
+  out.put(':');
+  out.put(prepend ? caller : var.value);
+}
+
+PYSHIM_HOT std::size_t env_value_size(EnvList::Entry var, EnvView caller) {
+  if (var.mode == EnvMode::kSet) return var.value.size();
+  return var.value.size() + 1 + caller_value(caller, var.name).size();
+}
+
 }  // namespace
 
 std::string_view env_get(EnvView env, std::string_view name) {
@@ -326,7 +367,7 @@ PlanSize plan_size(const PlanConfig& config, EnvView caller, std::size_t restore
     bytes += name_of(kLibraryPathName).size() + 2 + slots.library_path.size() + 1;
     for (std::string_view dir : config.library_path) bytes += dir.size() + 1;
   }
-  for (EnvList::Entry var : config.env) bytes += var.name.size() + var.value.size() + 2;
+  for (EnvList::Entry var : config.env) bytes += var.name.size() + env_value_size(var, caller) + 2;
   if (!config.startup.empty()) bytes += name_of(kStartupName).size() + 2 + startup_size(config);
   bytes += name_of(kOrigPreloadName).size() + 2 +
            original_size(slots.orig_preload, name_of(kPreloadName), slots.preload);
@@ -380,7 +421,8 @@ std::size_t plan_env(const PlanConfig& config, EnvView caller, std::string_view 
 
   for (EnvList::Entry var : config.env) {
     const char* entry = start_entry(out, var.name);
-    out.put(var.value);
+    put_env_value(out, var,
+                  var.mode == EnvMode::kSet ? std::string_view() : caller_value(caller, var.name));
     finish_entry(out);
     env.set(var.name, entry);
   }

@@ -118,6 +118,8 @@ class Reader {
     for (std::uint32_t i = 0; i < n && !failed_; ++i) {
       str();
       str();
+      // The planner reads the mode unchecked: only the three known ones pass.
+      if (u32() > static_cast<std::uint32_t>(EnvMode::kAppend)) failed_ = true;
       origin();
     }
     return EnvList::packed(items, n);
@@ -193,6 +195,7 @@ Result<std::string> encode_stamp(const Stamp& stamp, std::string_view version) {
   for (const EnvSetting& var : c.env) {
     w.str(var.name);
     w.str(var.value);
+    w.pod(static_cast<std::uint32_t>(var.mode));
     w.origin(var.origin);
   }
   std::string& payload = w.bytes();
@@ -300,7 +303,7 @@ Result<std::optional<Stamp>> decode_stamp(std::string_view area) {
   c.startup = settings_of(view.config.startup);
   c.python_path = settings_of(view.config.python_path);
   for (auto it = view.config.env.begin(); it != view.config.env.end(); ++it) {
-    c.env.push_back({std::string((*it).name), std::string((*it).value), it.origin()});
+    c.env.push_back({std::string((*it).name), std::string((*it).value), it.origin(), (*it).mode});
   }
   return std::optional<Stamp>(std::move(s));
 }

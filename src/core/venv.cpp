@@ -138,12 +138,22 @@ std::string render_config(const ConfigSpec& spec) {
       "# \"prepend\": before the caller's LD_LIBRARY_PATH; \"append\": after it.\n"
       "library_path_position = \"{}\"\n",
       spec.library_path_position == Position::kAppend ? "append" : "prepend");
-  out += "\n# Set for the interpreter and inherited by all its children.\n[env]\n";
-  for (const auto& [name, value] : spec.env) {
+  out +=
+      "\n# Set for the interpreter and inherited by all its children. NAME = { prepend = \"v\" }\n"
+      "# gives v:<caller's value>, { append = \"v\" } <caller's value>:v (README, \"[env]\").\n"
+      "[env]\n";
+  for (const EnvSetting& var : spec.env) {
+    const std::string& name = var.name;
     bool bare = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
       return std::isalnum(c) || c == '_' || c == '-';
     });
-    out += fmt::format("{} = {}\n", bare ? name : toml_quote(name), toml_quote(value));
+    std::string key = bare ? name : toml_quote(name);
+    if (var.mode == EnvMode::kSet) {
+      out += fmt::format("{} = {}\n", key, toml_quote(var.value));
+    } else {
+      out +=
+          fmt::format("{} = {{ {} = {} }}\n", key, env_mode_name(var.mode), toml_quote(var.value));
+    }
   }
   if (!spec.startup.empty() || !spec.python_path.empty()) {
     out +=

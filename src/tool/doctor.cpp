@@ -10,6 +10,7 @@
 // folders that exist; the launcher image, its stamp and base launcher; and
 // the live round trip, whose verdicts are pure (explain.cpp). This file
 // gathers the facts.
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -24,15 +25,17 @@
 
 #include "entrypoint.hpp"
 #include "extensions.hpp"
+#include "dynlib_sync.hpp"
 #include "hooks.hpp"
 #include "install.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/elf.hpp"
-#include "pyshim/launch.hpp"
 #include "pyshim/explain.hpp"
+#include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/process.hpp"
 #include "pyshim/stamp.hpp"
+#include "venv_dir.hpp"
 
 extern char** environ;
 
@@ -130,11 +133,32 @@ out("done", "1")
 sys.stdout.flush()
 )PY";
 
+// --import MOD: MOD imported in the interpreter, then in a spawn worker
+// whose parent does not import it (so a module that only the parent could
+// import fails here). exec() is a builtin, so the worker's task pickles by
+// name even though -c code defines no importable function.
+constexpr std::string_view kImportInInterpreter =
+    "import importlib, sys\nimportlib.import_module(sys.argv[1])\n";
+constexpr std::string_view kImportInWorker = R"PY(
+import concurrent.futures, multiprocessing, sys
+code = "import importlib; importlib.import_module(%r)" % sys.argv[1]
+ctx = multiprocessing.get_context("spawn")
+try:
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        pool.submit(exec, code).result()
+except BaseException as e:
+    # The worker's own traceback (its __cause__), not the parent's re-raise;
+    # a worker that died (BrokenProcessPool) wrote its reason to stderr itself.
+    sys.stderr.write("%s\n%s: %s\n" % (e.__cause__ or "", type(e).__name__, e))
+    sys.exit(1)
+)PY";
+
 struct Options {
   std::string launcher;
   bool json = false;
   bool extensions = false;
   std::vector<std::string> layer_candidates;
+  std::vector<std::string> imports;  // --import MOD
 };
 
 // Text: one line per check, printed as it is made (the round trip can take
@@ -569,6 +593,77 @@ void doctor_extensions(Checklist& out, const LaunchRequest& request, const Confi
   for (Check& check : extension_checks(*scan)) out.add(std::move(check));
 }
 
+// Who runs the --import processes: as the round trip, but as root on a
+// launcher someone else controls, as that user (run_as_venv_user). What
+// decides what the launcher runs is its venv (the launcher's ../ when it
+// holds pyvenv.cfg), else the launcher's own folder.
+Result<RunOptions> import_run_options(const std::string& launcher, std::string& run_as) {
+  RunOptions how{.capture_output = true,
+                 .capture_errors = true,
+                 .no_input = true,
+                 .own_group = true,
+                 .timeout_seconds = kRoundTripTimeoutSeconds};
+  if (::geteuid() != 0) return how;
+  std::string folder = dirname(launcher);
+  struct stat st;
+  if (::stat((dirname(folder) + "/pyvenv.cfg").c_str(), &st) == 0) folder = dirname(folder);
+  int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return Error{kExitCheckFailed,
+                 fmt::format("cannot open {}: {}", folder, std::strerror(errno)),
+                 {},
+                 "check the folder's permissions"};
+  }
+  Dir root(fd, folder);
+  if (auto as_user = run_as_venv_user(root, how); !as_user) return as_user.take_error();
+  if (how.uid >= 0) run_as = fmt::format("uid {}, gid {}", how.uid, how.gid);
+  return how;
+}
+
+ImportRun run_import(const std::string& launcher, std::string_view script,
+                     const std::string& module, const RunOptions& how) {
+  ImportRun run;
+  run.ran = true;
+  run.timeout_seconds = how.timeout_seconds;
+  auto ran = run_process({launcher, "-c", std::string(script), module}, how);
+  if (!ran) {
+    run.status = ran.error().message;
+    return run;
+  }
+  run.timed_out = ran->timed_out;
+  run.status = ran->describe();
+  run.err = std::move(ran->errors);
+  run.ok = !ran->timed_out && ran->status == 0;
+  return run;
+}
+
+void doctor_imports(Checklist& out, const LaunchRequest& request,
+                    const std::vector<std::string>& modules) {
+  if (modules.empty()) return;
+  ImportTrip trip;
+  auto how = import_run_options(request.invoked_path, trip.run_as);
+  for (const std::string& module : modules) {
+    trip.module = module;
+    if (!how) {
+      out.add(
+          from_error("import", fmt::format("{} imports in the interpreter", module), how.error()));
+      continue;
+    }
+    trip.interpreter = run_import(request.invoked_path, kImportInInterpreter, module, *how);
+    trip.worker = trip.interpreter.ok
+                      ? run_import(request.invoked_path, kImportInWorker, module, *how)
+                      : ImportRun{};
+    for (const Check& check : import_checks(trip)) out.add(check);
+  }
+}
+
+void skip_imports(Checklist& out, const std::vector<std::string>& modules,
+                  const std::string& reason) {
+  for (const std::string& module : modules) {
+    out.add(Check::skip("import", fmt::format("{} imports in the interpreter", module), reason));
+  }
+}
+
 // Every check on one launcher, in order; returns doctor's exit status.
 int run_checks(Checklist& out, const LaunchRequest& request, EnvView env,
                const Options& options) {
@@ -595,6 +690,7 @@ int run_checks(Checklist& out, const LaunchRequest& request, EnvView env,
     doctor_restore_library(out, fs, request, std::nullopt);
     out.add(
         Check::skip("round_trip", round_trip, "the launcher cannot start without a valid config"));
+    skip_imports(out, options.imports, "the launcher cannot start without a valid config");
     return kExitCheckFailed;
   }
 
@@ -619,9 +715,9 @@ int run_checks(Checklist& out, const LaunchRequest& request, EnvView env,
   // When the launcher would refuse to start, the round trip would only repeat
   // the error already reported above.
   if (auto launch = prepare_launch(fs, request); !launch) {
-    out.add(
-        Check::skip("round_trip", round_trip,
-                    fmt::format("the launcher would refuse to start: {}", launch.error().message)));
+    std::string why = fmt::format("the launcher would refuse to start: {}", launch.error().message);
+    out.add(Check::skip("round_trip", round_trip, why));
+    skip_imports(out, options.imports, why);
     return kExitCheckFailed;
   }
 
@@ -667,6 +763,7 @@ int run_checks(Checklist& out, const LaunchRequest& request, EnvView env,
   }
   for (const Check& check : round_trip_checks(trip)) out.add(check);
   doctor_startup_run(out, *config, trip.err);
+  doctor_imports(out, request, options.imports);
   return out.failed() ? kExitCheckFailed : kExitOk;
 }
 
@@ -682,6 +779,16 @@ int run_doctor(const Options& options) {
   }
   std::string script;
   launcher = launcher_behind(launcher, &script);
+  for (const std::string& module : options.imports) {
+    if (!is_dotted_name(module)) {
+      return print_error(
+          Error{kExitUsage,
+                fmt::format("--import {}: not a module name", printable(module, 200)),
+                {},
+                "give a module as `import` takes it, e.g. --import numpy.linalg"},
+          options.json);
+    }
+  }
   std::size_t env_count = 0;
   while (environ[env_count] != nullptr) ++env_count;
   EnvView env(environ, env_count);
@@ -721,11 +828,16 @@ void setup_doctor(CLI::App& app, Context& context) {
       ->expected(1, -1);
   sub->add_flag("--json", options->json,
                 "print one JSON document (schema 1, see README): a verdict per check");
+  sub->add_option("--import", options->imports,
+                  "MOD: also import MOD through the launcher, in the interpreter and in a "
+                  "multiprocessing spawn worker; fails naming the process that could not, with "
+                  "its stderr. Repeatable.");
   sub->footer(
       "Examples:\n"
       "  pyshim doctor .venv/bin/python\n"
       "  pyshim doctor ./app-python && echo ready\n"
       "  pyshim doctor .venv/bin/python --json | python3 -m json.tool\n"
+      "  pyshim doctor ./asan-python --import myext --import myext.fast\n"
       "\n"
       "One line per check: ✓ passed, ✗ failed (with a fix), - skipped.\n"
       "The live round trip runs LAUNCHER -c <probe> with this environment and checks\n"

@@ -93,6 +93,23 @@ bool only_root_controls(const Dir& root) {
   return home != cfg.end() && ::stat(home->second.c_str(), &st) == 0 && root_only(st);
 }
 
+}  // namespace
+
+Status run_as_venv_user(const Dir& root, RunOptions& how) {
+  if (::geteuid() != 0 || only_root_controls(root)) return Ok{};
+  struct stat owner;
+  if (::fstat(root.fd(), &owner) != 0) {
+    return usage_error(fmt::format("cannot stat {}: {}", root.path(), std::strerror(errno)), {},
+                       "check the venv's permissions");
+  }
+  how.uid = owner.st_uid != 0 ? static_cast<int>(owner.st_uid) : kNobody;
+  how.gid = kNoGroup;
+  how.capture_errors = true;  // its stderr is shown escaped, not on root's terminal
+  return Ok{};
+}
+
+namespace {
+
 Result<InterpreterFacts> ask_interpreter(const Dir& root, const fs::path& venv) {
   std::vector<std::string> names = interpreter_names(root);
   if (names.empty()) {
@@ -101,16 +118,7 @@ Result<InterpreterFacts> ask_interpreter(const Dir& root, const fs::path& venv) 
   }
   std::string python = (venv / "bin" / names.front()).string();
   RunOptions how{.capture_output = true, .no_input = true, .timeout_seconds = 120};
-  if (::geteuid() == 0 && !only_root_controls(root)) {
-    struct stat owner;
-    if (::fstat(root.fd(), &owner) != 0) {
-      return usage_error(fmt::format("cannot stat {}: {}", venv.string(), std::strerror(errno)),
-                         {}, "check the venv's permissions");
-    }
-    how.uid = owner.st_uid != 0 ? static_cast<int>(owner.st_uid) : kNobody;
-    how.gid = kNoGroup;
-    how.capture_errors = true;  // its stderr is shown escaped, not on root's terminal
-  }
+  if (auto as_user = run_as_venv_user(root, how); !as_user) return as_user.take_error();
   auto ran = run_process({python, "-I", "-c", kQueryScript}, how);
   if (!ran) return ran.take_error();
   if (ran->status != 0 || ran->timed_out) {

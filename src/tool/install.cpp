@@ -163,28 +163,52 @@ Result<std::string> resolve_preload(const std::string& spec, std::vector<std::st
   return path;
 }
 
-Result<std::vector<std::pair<std::string, std::string>>> parse_env(
-    const std::vector<std::string>& specs) {
-  std::vector<std::pair<std::string, std::string>> out;
-  for (const std::string& spec : specs) {
-    std::size_t eq = spec.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return usage_error(fmt::format("--env {}: expected NAME=VALUE", spec),
-                         "e.g. --env MALLOC_CONF=background_thread:true");
-    }
-    std::string name = spec.substr(0, eq);
-    if (name == "LD_PRELOAD" || name == "LD_LIBRARY_PATH" || name.starts_with("PYSHIM_")) {
-      return usage_error(fmt::format("--env {}: pyshim manages {}", spec, name),
-                         "use --preload / --library-path instead");
-    }
-    bool replaced = false;
-    for (auto& [existing, value] : out) {
-      if (existing == name) {
-        value = spec.substr(eq + 1);
-        replaced = true;
+// --env, --env-prepend, --env-append as [env] entries: within one option
+// the last NAME=VALUE of a name wins; one name in two of them is refused
+// (their order on the command line is not kept).
+Result<std::vector<EnvSetting>> parse_env(const ConfigOptions& options) {
+  std::vector<EnvSetting> out;
+  const std::pair<EnvMode, const std::vector<std::string>*> lists[] = {
+      {EnvMode::kSet, &options.env},
+      {EnvMode::kPrepend, &options.env_prepend},
+      {EnvMode::kAppend, &options.env_append}};
+  for (const auto& [mode, list] : lists) {
+    std::string option =
+        mode == EnvMode::kSet ? "--env" : fmt::format("--env-{}", env_mode_name(mode));
+    for (const std::string& spec : *list) {
+      std::size_t eq = spec.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return usage_error(fmt::format("{} {}: expected NAME=VALUE", option, spec),
+                           mode == EnvMode::kSet
+                               ? "e.g. --env MALLOC_CONF=background_thread:true"
+                               : fmt::format("e.g. {} PYTHONPATH=/opt/build/python", option));
+      }
+      std::string name = spec.substr(0, eq);
+      std::string value = spec.substr(eq + 1);
+      if (name == "LD_PRELOAD" || name == "LD_LIBRARY_PATH" || name.starts_with("PYSHIM_")) {
+        return usage_error(fmt::format("{} {}: pyshim manages {}", option, spec, name),
+                           "use --preload / --library-path instead");
+      }
+      if (mode != EnvMode::kSet && value.empty()) {
+        return usage_error(
+            fmt::format("{} {}: nothing to {}", option, spec, env_mode_name(mode)),
+            fmt::format("give the value to add, or --env {}= to set it empty", name));
+      }
+      auto it = std::find_if(out.begin(), out.end(),
+                             [&](const EnvSetting& var) { return var.name == name; });
+      if (it == out.end()) {
+        out.push_back({name, value, {}, mode});
+      } else if (it->mode == mode) {
+        it->value = value;
+      } else {
+        return usage_error(fmt::format("{} is given to both {} and {}", name,
+                                       it->mode == EnvMode::kSet
+                                           ? std::string("--env")
+                                           : fmt::format("--env-{}", env_mode_name(it->mode)),
+                                       option),
+                           "an [env] variable has one form: give it once");
       }
     }
-    if (!replaced) out.emplace_back(name, spec.substr(eq + 1));
   }
   return out;
 }
@@ -244,10 +268,15 @@ Result<std::vector<std::string>> layer_library_path(const std::string& venv_arg,
 // would be written as a different path. Refused, naming the option.
 Status check_utf8(const InstallOptions& o) {
   const std::pair<const char*, const std::vector<std::string>*> lists[] = {
-      {"--preload", &o.preload},       {"--library-path", &o.library_path},
+      {"--preload", &o.preload},
+      {"--library-path", &o.library_path},
       {"--library-path-append", &o.library_path_append},
-      {"--layer", &o.layers},          {"--env", &o.env},
-      {"--startup", &o.startup},       {"--python-path", &o.python_path}};
+      {"--layer", &o.layers},
+      {"--env", &o.env},
+      {"--env-prepend", &o.env_prepend},
+      {"--env-append", &o.env_append},
+      {"--startup", &o.startup},
+      {"--python-path", &o.python_path}};
   for (const auto& [option, list] : lists) {
     for (const std::string& value : *list) {
       if (!is_valid_utf8(value)) {
@@ -359,18 +388,20 @@ Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& 
       }
     }
   }
-  auto env = parse_env(options.env);
+  auto env = parse_env(options);
   if (!env) return env.take_error();
   if (current && !options.reset) {
-    // The current variables in their order; a name given replaces its value.
-    for (const EnvSetting& var : current->env) spec.env.emplace_back(var.name, var.value);
-    for (auto& [name, value] : *env) {
+    // The current variables in their order; a name given replaces its value
+    // and form.
+    for (const EnvSetting& var : current->env)
+      spec.env.push_back({var.name, var.value, {}, var.mode});
+    for (EnvSetting& var : *env) {
       auto it = std::find_if(spec.env.begin(), spec.env.end(),
-                             [&](const auto& entry) { return entry.first == name; });
+                             [&](const EnvSetting& entry) { return entry.name == var.name; });
       if (it != spec.env.end()) {
-        it->second = value;
+        *it = std::move(var);
       } else {
-        spec.env.emplace_back(name, value);
+        spec.env.push_back(std::move(var));
       }
     }
   } else {
@@ -378,11 +409,11 @@ Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& 
   }
   if (asan) {
     bool user_set = false;
-    for (const auto& entry : spec.env) user_set = user_set || entry.first == "ASAN_OPTIONS";
+    for (const EnvSetting& var : spec.env) user_set = user_set || var.name == "ASAN_OPTIONS";
     if (!user_set) {
       // An interpreter's own allocations alive at exit are reported as leaks
       // and turn every exit status into 1.
-      spec.env.emplace_back("ASAN_OPTIONS", "detect_leaks=0");
+      spec.env.push_back({"ASAN_OPTIONS", "detect_leaks=0"});
       spec.notes.push_back(
           "ASAN_OPTIONS=detect_leaks=0: set because an ASan runtime is preloaded (see README)");
     }
@@ -495,7 +526,7 @@ Status check_install_options(const InstallOptions& options, const std::string& p
   return Ok{};
 }
 
-void add_config_options(CLI::App& sub, InstallOptions& o) {
+void add_config_options(CLI::App& sub, ConfigOptions& o) {
   sub.add_option("--preload", o.preload,
                  "Library to preload: a path, a soname (resolved with the loader cache) or a "
                  "preset: asan, ubsan, tsan, jemalloc, tcmalloc, mimalloc. Repeatable; "
@@ -507,6 +538,14 @@ void add_config_options(CLI::App& sub, InstallOptions& o) {
                  "Folder searched after the caller's LD_LIBRARY_PATH. Repeatable.");
   sub.add_option("--env", o.env,
                  "NAME=VALUE set for the interpreter and its children. "
+                 "Repeatable.");
+  sub.add_option("--env-prepend", o.env_prepend,
+                 "NAME=VALUE: NAME gets VALUE:<the caller's value> (VALUE alone when the "
+                 "caller has none; nothing added when it already starts with VALUE). "
+                 "Repeatable.");
+  sub.add_option("--env-append", o.env_append,
+                 "NAME=VALUE: NAME gets <the caller's value>:VALUE (VALUE alone when the "
+                 "caller has none; nothing added when it already ends with VALUE). "
                  "Repeatable.");
   sub.add_option("--startup", o.startup,
                  "package.module:function called in every interpreter started through the "

@@ -14,16 +14,23 @@ class App;
 
 namespace pyshim::cli {
 
-struct InstallOptions {
-  std::string venv;
-  std::string python;
+// The options that say what goes into a pyshim.toml, as every command that
+// writes a config takes them (add_config_options).
+struct ConfigOptions {
   std::vector<std::string> preload;
   std::vector<std::string> library_path;
   std::vector<std::string> library_path_append;
-  std::vector<std::string> layers;  // venvs whose share/venv/dynlib this one searches
-  std::vector<std::string> env;
+  std::vector<std::string> env;          // NAME=VALUE: [env] NAME = "VALUE"
+  std::vector<std::string> env_prepend;  // NAME=VALUE: [env] NAME = { prepend = "VALUE" }
+  std::vector<std::string> env_append;   // NAME=VALUE: [env] NAME = { append = "VALUE" }
   std::vector<std::string> startup;      // [python] startup hooks
   std::vector<std::string> python_path;  // [python] path
+};
+
+struct InstallOptions : ConfigOptions {
+  std::string venv;
+  std::string python;
+  std::vector<std::string> layers;  // venvs whose share/venv/dynlib this one searches
   bool copy = false;     // accepted for 0.1 scripts: copying is the default
   bool symlink = false;  // the shared layout
   bool force = false;
@@ -36,11 +43,13 @@ inline constexpr const char* kLauncherBinaryName = "pyshim-launcher";
 // CPython finds no pyvenv.cfg for it.
 inline constexpr const char* kBaseLauncherDir = ".pyshim/base/bin";
 
-// The options install and init share (everything but VENV/DIR and --python).
+// --preload, --library-path(-append), --env(-prepend/-append), --startup,
+// --python-path: what goes into pyshim.toml.
+void add_config_options(CLI::App& sub, ConfigOptions& options);
+
+// The options install and init share (everything but VENV/DIR and --python):
+// add_config_options, then --layer and the install flags.
 void add_install_options(CLI::App& sub, InstallOptions& options);
-// The part of them that says what goes in a pyshim.toml (preloads, library
-// folders, [env], startup hooks): what `pyshim launcher` takes too.
-void add_config_options(CLI::App& sub, InstallOptions& options);
 
 int run_install(const InstallOptions& options);
 

@@ -224,8 +224,12 @@ int run_launcher(LauncherOptions options) {
   for (const std::string& folder : spec->library_path) {
     std::cout << fmt::format("  library:     {}\n", folder);
   }
-  for (const auto& [key, value] : spec->env)
-    std::cout << fmt::format("  env:         {}={}\n", key, value);
+  for (const EnvSetting& setting : spec->env) {
+    std::cout << fmt::format("  env:         {}={}{}\n", setting.name, setting.value,
+                             setting.mode == EnvMode::kSet
+                                 ? ""
+                                 : fmt::format(" ({})", env_mode_name(setting.mode)));
+  }
   std::cout << fmt::format("  restore:     {}\n", stamp.restore_library);
   std::cout << fmt::format("check it with: pyshim doctor {}\n", out);
   return kExitOk;

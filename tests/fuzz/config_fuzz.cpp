@@ -120,6 +120,11 @@ void check_config(const Config& config) {
     check(!has_nul(var.name) && !has_nul(var.value), "[env] entry has no NUL", var.name);
     check(!is_managed_by_pyshim(var.name), "[env] does not set pyshim's variables", var.name);
     check_origin(var.origin, "[env] entry has an origin");
+    check(var.mode == pyshim::EnvMode::kSet || var.mode == pyshim::EnvMode::kPrepend ||
+              var.mode == pyshim::EnvMode::kAppend,
+          "[env] entry has a known form", var.name);
+    check(var.mode == pyshim::EnvMode::kSet || !var.value.empty(),
+          "[env] prepend/append adds something", var.name);
     for (std::size_t j = 0; j < i; ++j) {
       check(config.env[j].name != var.name, "[env] names are unique", var.name);
       const Origin a = config.env[j].origin;
@@ -223,7 +228,22 @@ Expected model(const Config& config, const std::vector<std::string_view>& caller
     set(pyshim::kLibraryPathVar, joined(dirs));
   }
 
-  for (const EnvSetting& var : config.env) set(var.name, var.value);
+  // [env] (README, "[env]"): set; or the part before (prepend) or after
+  // (append) the caller's value, unless that is unset or empty (the part
+  // alone) or already has the part at that end as whole ':' pieces.
+  for (const EnvSetting& var : config.env) {
+    auto caller_value = last_value(caller, var.name);
+    if (var.mode == pyshim::EnvMode::kSet || !caller_value || caller_value->empty()) {
+      set(var.name, var.value);
+      continue;
+    }
+    std::string have(*caller_value);
+    bool prepend = var.mode == pyshim::EnvMode::kPrepend;
+    std::string padded = ":" + have + ":";
+    bool in_place = prepend ? padded.starts_with(":" + var.value + ":")
+                            : padded.ends_with(":" + var.value + ":");
+    set(var.name, in_place ? have : prepend ? var.value + ":" + have : have + ":" + var.value);
+  }
   if (!config.startup.empty()) set(pyshim::kStartupVar, pyshim::startup_value(config));
 
   // The recorded originals: an earlier hop's record wins over the current value.

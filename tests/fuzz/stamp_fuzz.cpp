@@ -97,7 +97,7 @@ const char* difference(const Config& a, const Config& b) {
   if (a.env.size() != b.env.size()) return "env";
   for (std::size_t i = 0; i < a.env.size(); ++i) {
     if (a.env[i].name != b.env[i].name || a.env[i].value != b.env[i].value ||
-        !same(a.env[i].origin, b.env[i].origin)) {
+        a.env[i].mode != b.env[i].mode || !same(a.env[i].origin, b.env[i].origin)) {
       return "env";
     }
   }

@@ -438,7 +438,7 @@ def read_stamp(path) -> Optional[dict]:
         f.seek(offset)
         area = f.read(size)
     magic, fmt, length, version, checksum = struct.unpack_from("<8sII16sQ", area, 0)
-    assert magic == b"PYSHIMST" and fmt == 1, (path, magic, fmt)
+    assert magic == b"PYSHIMST" and fmt == 2, (path, magic, fmt)
     if length == 0:
         return None
     payload = area[40:40 + length]
@@ -457,7 +457,10 @@ def read_stamp(path) -> Optional[dict]:
     env = {}
     for _ in range(r.pod("I")):
         name = r.str()
-        env[name] = r.setting()
+        value = r.str()
+        mode = r.pod("I")  # 0 set, 1 prepend, 2 append: as tomllib reads the config
+        env[name] = value if mode == 0 else {("prepend", "append")[mode - 1]: value}
+        r.pod("I"), r.pod("I")
     out["env"] = env
     assert r.pos == len(payload), f"{path}: trailing bytes in the stamp"
     return out

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
 namespace pyshim {
 namespace {
 
@@ -116,6 +118,52 @@ TEST(ParseConfig, EnvMayNotSetWhatPyshimManages) {
             std::string::npos);
   EXPECT_EQ(parse_error("interpreter = \"/p\"\n[env]\nPYSHIM_ORIG_LD_PRELOAD = \"\"").message,
             "[env] may not set PYSHIM_ORIG_LD_PRELOAD: pyshim manages it");
+}
+
+TEST(ParseConfig, EnvPrependAndAppendForms) {
+  Config config = parse_ok(R"(interpreter = "/p"
+[env]
+PYTHONPATH = { prepend = "/build/python" }
+CLASSPATH = { append = "/x.jar" }
+PLAIN = "v"
+)");
+  ASSERT_EQ(config.env.size(), 3u);
+  EXPECT_EQ(config.env[0].name, "PYTHONPATH");
+  EXPECT_EQ(config.env[0].value, "/build/python");
+  EXPECT_EQ(config.env[0].mode, EnvMode::kPrepend);
+  EXPECT_EQ(config.env[0].origin.line, 3u);
+  EXPECT_EQ(config.env[0].origin.column, 26u);  // the value inside the braces
+  EXPECT_EQ(config.env[1].mode, EnvMode::kAppend);
+  EXPECT_EQ(config.env[1].value, "/x.jar");
+  EXPECT_EQ(config.env[2].mode, EnvMode::kSet);
+}
+
+TEST(ParseConfig, EnvFormErrorsNameTheLineAndTheForms) {
+  Error unknown = parse_error("interpreter = \"/p\"\n[env]\nA = { insert = \"x\" }");
+  EXPECT_EQ(unknown.message,
+            "[env] A must be a string or one of { prepend = \"...\" }, { append = \"...\" }");
+  EXPECT_EQ(unknown.context[0], "config: /venv/pyshim.toml:3:7");
+  EXPECT_NE(unknown.hint.find("A = { prepend = \"v\" }"), std::string::npos);
+  EXPECT_EQ(
+      parse_error("interpreter = \"/p\"\n[env]\nA = { prepend = \"a\", append = \"b\" }").message,
+      unknown.message);
+  EXPECT_EQ(parse_error("interpreter = \"/p\"\n[env]\nA = {}").message, unknown.message);
+  Error number = parse_error("interpreter = \"/p\"\n[env]\nA = { append = 1 }");
+  EXPECT_EQ(number.message, "[env] A must be a string");
+  EXPECT_EQ(number.hint, "quote the value: A = { append = \"...\" }");
+  Error empty = parse_error("interpreter = \"/p\"\n[env]\nA = { prepend = \"\" }");
+  EXPECT_EQ(empty.message, "[env] A would prepend nothing");
+  EXPECT_EQ(parse_error("interpreter = \"/p\"\n[env]\nA = { append = \"a\\u0000b\" }").message,
+            "[env] A contains a NUL character");
+}
+
+TEST(ParseConfig, EnvFormsMayNotTouchWhatPyshimManages) {
+  for (const char* name : {"LD_PRELOAD", "LD_LIBRARY_PATH", "PYSHIM_CONFIG"}) {
+    for (const char* form : {"{ prepend = \"/x\" }", "{ append = \"/x\" }"}) {
+      Error e = parse_error(fmt::format("interpreter = \"/p\"\n[env]\n{} = {}", name, form));
+      EXPECT_EQ(e.message, fmt::format("[env] may not set {}: pyshim manages it", name));
+    }
+  }
 }
 
 TEST(ParseConfig, PythonAndDynlibSections) {

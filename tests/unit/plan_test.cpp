@@ -236,5 +236,75 @@ TEST(AppendUnique, SplitsOnSeparatorsAndSkipsEmptyAndDuplicates) {
   EXPECT_EQ(out, (std::vector<std::string_view>{"/a", "/b", "/c"}));
 }
 
+Config env_modes_config() {
+  auto config = parse_config(R"(interpreter = "/usr/bin/python3.11"
+[env]
+PYTHONPATH = { prepend = "/build/python" }
+CLASSPATH = { append = "/x.jar" }
+)",
+                             "/venv/pyshim.toml");
+  EXPECT_TRUE(config.ok());
+  return std::move(*config);
+}
+
+TEST(EnvModes, PrependAndAppendKeepTheCallersValue) {
+  Config config = env_modes_config();
+  auto env = plan_env(config, {"PYTHONPATH=/caller/a:/caller/b", "CLASSPATH=/c.jar"});
+  EXPECT_EQ(value_of(env, "PYTHONPATH"), "/build/python:/caller/a:/caller/b");
+  EXPECT_EQ(value_of(env, "CLASSPATH"), "/c.jar:/x.jar");
+}
+
+TEST(EnvModes, UnsetOrEmptyCallerGivesThePartAlone) {
+  Config config = env_modes_config();
+  auto env = plan_env(config, {"CLASSPATH="});
+  EXPECT_EQ(value_of(env, "PYTHONPATH"), "/build/python");
+  // Not ":/x.jar": an empty piece means the current directory to PYTHONPATH
+  // and most other path lists.
+  EXPECT_EQ(value_of(env, "CLASSPATH"), "/x.jar");
+}
+
+TEST(EnvModes, NestedLaunchesAddThePartOnce) {
+  Config config = env_modes_config();
+  std::vector<std::string> env = {"PYTHONPATH=/caller", "HOME=/root"};
+  std::vector<std::string> first = plan_env(config, env);
+  std::vector<std::string> again = first;
+  for (int hop = 0; hop < 10; ++hop) again = plan_env(config, again);
+  EXPECT_EQ(again, first);
+  EXPECT_EQ(value_of(again, "PYTHONPATH"), "/build/python:/caller");
+  EXPECT_EQ(value_of(again, "CLASSPATH"), "/x.jar");
+}
+
+TEST(EnvModes, OnlyWholePiecesAtTheRightEndCount) {
+  Config config = env_modes_config();
+  // "/build/python2" starts with the part's bytes, not with the piece; a
+  // part in the middle is not at the end the config asks for.
+  auto env = plan_env(config, {"PYTHONPATH=/build/python2", "CLASSPATH=/x.jar:/y.jar"});
+  EXPECT_EQ(value_of(env, "PYTHONPATH"), "/build/python:/build/python2");
+  EXPECT_EQ(value_of(env, "CLASSPATH"), "/x.jar:/y.jar:/x.jar");
+  // A child that changed the variable gets the part added again.
+  env = plan_env(config, {"PYTHONPATH=/mine:/build/python", "CLASSPATH=/x.jar"});
+  EXPECT_EQ(value_of(env, "PYTHONPATH"), "/build/python:/mine:/build/python");
+  EXPECT_EQ(value_of(env, "CLASSPATH"), "/x.jar");
+}
+
+TEST(EnvModes, TheLastCallerEntryIsTheOneExtended) {
+  Config config = env_modes_config();
+  auto env = plan_env(config, {"PYTHONPATH=/first", "HOME=/root", "PYTHONPATH=/last"});
+  EXPECT_EQ(value_of(env, "PYTHONPATH"), "/build/python:/last");
+  EXPECT_EQ(std::count_if(env.begin(), env.end(),
+                          [](const std::string& e) { return e.starts_with("PYTHONPATH="); }),
+            1);
+}
+
+TEST(EnvModes, PlanSizeBoundsTheCallersPart) {
+  // A caller value far longer than the config: plan_size must account for it
+  // (make_plan would otherwise lose the entries plan_env could not write).
+  Config config = env_modes_config();
+  std::string big(5000, 'p');
+  auto env = plan_env(config, {"PYTHONPATH=/" + big, "CLASSPATH=/" + big});
+  EXPECT_EQ(value_of(env, "PYTHONPATH"), "/build/python:/" + big);
+  EXPECT_EQ(value_of(env, "CLASSPATH"), "/" + big + ":/x.jar");
+}
+
 }  // namespace
 }  // namespace pyshim

@@ -110,6 +110,55 @@ TEST(EnvChanges, CallersOwnEntriesAreNamedAsAnOrigin) {
   EXPECT_EQ(p.change("LD_LIBRARY_PATH")->origin.back(), kOriginCaller);
 }
 
+constexpr const char* kEnvModesConfig = R"(interpreter = "/usr/bin/python3.11"
+[env]
+PYTHONPATH = { prepend = "/build/python" }
+CLASSPATH = { append = "/x.jar" }
+)";
+
+TEST(EnvChanges, PrependAndAppendNameTheCallersPart) {
+  Planned p(kEnvModesConfig, {"PYTHONPATH=/caller"});
+  p.changes = env_changes(p.launch, p.request.env);
+  const EnvChange* path = p.change("PYTHONPATH");
+  ASSERT_NE(path, nullptr);
+  EXPECT_EQ(path->value, "/build/python:/caller");
+  EXPECT_EQ(path->mode, std::optional<EnvMode>(EnvMode::kPrepend));
+  EXPECT_EQ(path->caller_part, std::optional<std::string>("/caller"));
+  EXPECT_EQ(path->origin,
+            (std::vector<std::string>{"/venv/pyshim.toml:3:26", std::string(kOriginCaller)}));
+  const EnvChange* classpath = p.change("CLASSPATH");
+  ASSERT_NE(classpath, nullptr);
+  EXPECT_EQ(classpath->mode, std::optional<EnvMode>(EnvMode::kAppend));
+  EXPECT_EQ(classpath->caller_part, std::nullopt);
+  EXPECT_EQ(classpath->origin, (std::vector<std::string>{"/venv/pyshim.toml:4:24"}));
+
+  std::string text = show_text(p.request, p.launch);
+  EXPECT_NE(text.find("  PYTHONPATH=/build/python:/caller\n"
+                      "    changed, before: \"/caller\"\n"
+                      "    from: /venv/pyshim.toml:3:26, caller's environment\n"
+                      "    prepend: the caller's part is \"/caller\"\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("    append: the caller had none\n"), std::string::npos) << text;
+
+  std::string json = show_json(p.request, p.launch);
+  EXPECT_NE(json.find("\"caller_part\" : \"/caller\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"mode\" : \"prepend\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"mode\" : \"append\""), std::string::npos) << json;
+  // A set entry keeps the keys it had before the forms existed.
+  Planned set(kConfigText, {});
+  std::string plain = show_json(set.request, set.launch);
+  EXPECT_EQ(plain.find("\"mode\""), std::string::npos) << plain;
+  EXPECT_EQ(plain.find("\"caller_part\""), std::string::npos) << plain;
+}
+
+TEST(EnvChanges, APartAlreadyInPlaceIsNoChange) {
+  Planned p(kEnvModesConfig, {"PYTHONPATH=/build/python:/caller", "CLASSPATH=/c.jar:/x.jar"});
+  p.changes = env_changes(p.launch, p.request.env);
+  EXPECT_EQ(p.change("PYTHONPATH"), nullptr);
+  EXPECT_EQ(p.change("CLASSPATH"), nullptr);
+}
+
 TEST(EnvChanges, UnchangedVariablesAreLeftOut) {
   Planned p(kConfigText, {"MALLOC_CONF=background_thread:true", "ZED=other"});
   p.changes = env_changes(p.launch, p.request.env);
@@ -444,6 +493,55 @@ TEST(ErrorJson, CarriesTheExitCodeAndEveryPart) {
     "schema" : 1
 }
 )json");
+}
+
+TEST(ImportChecks, BothProcessesPass) {
+  ImportTrip trip;
+  trip.module = "myext";
+  trip.interpreter = {.ran = true, .ok = true, .status = "exit status 0"};
+  trip.worker = {.ran = true, .ok = true, .status = "exit status 0"};
+  std::vector<Check> checks = import_checks(trip);
+  ASSERT_EQ(checks.size(), 2u);
+  EXPECT_EQ(format_check(checks[0]), "✓ myext imports in the interpreter\n");
+  EXPECT_EQ(checks[0].id, "import");
+  EXPECT_EQ(format_check(checks[1]), "✓ myext imports in a spawn worker\n");
+  EXPECT_EQ(checks[1].id, "import_spawn");
+}
+
+TEST(ImportChecks, TheWorkerIsNamedWithItsStderrAndWhomItRanAs) {
+  ImportTrip trip;
+  trip.module = "myext";
+  trip.run_as = "uid 1000, gid 65534";
+  trip.interpreter = {.ran = true, .ok = true, .status = "exit status 0"};
+  trip.worker = {.ran = true,
+                 .ok = false,
+                 .status = "exit status 1",
+                 .err = "Traceback (most recent call last):\nImportError: no \x1b[31m\n"};
+  std::vector<Check> checks = import_checks(trip);
+  ASSERT_EQ(checks.size(), 2u);
+  EXPECT_EQ(checks[0].state, Check::State::kPass);
+  EXPECT_EQ(checks[1].state, Check::State::kFail);
+  std::string text = format_check(checks[1]);
+  EXPECT_TRUE(
+      text.starts_with("✗ myext imports in a spawn worker: it could not import it "
+                       "(exit status 1)\n"
+                       "  run as uid 1000, gid 65534\n"
+                       "  stderr: Traceback (most recent call last):\n"
+                       "  stderr: ImportError: no \\x1b[31m\n"
+                       "  fix: a spawn worker starts afresh"))
+      << text;
+}
+
+TEST(ImportChecks, AnInterpreterFailureSkipsTheWorker) {
+  ImportTrip trip;
+  trip.module = "nope";
+  trip.interpreter = {.ran = true, .ok = false, .timed_out = true, .timeout_seconds = 30};
+  std::vector<Check> checks = import_checks(trip);
+  ASSERT_EQ(checks.size(), 2u);
+  EXPECT_EQ(format_check(checks[0]).substr(0, format_check(checks[0]).find('\n')),
+            "✗ nope imports in the interpreter: it did not finish within 30 s");
+  EXPECT_EQ(format_check(checks[1]),
+            "- nope imports in a spawn worker: skipped (the interpreter cannot import it)\n");
 }
 
 }  // namespace
