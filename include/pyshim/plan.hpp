@@ -50,10 +50,11 @@ inline constexpr std::string_view kStartupVar = "PYSHIM_STARTUP";
 std::string startup_value(const Config& config);
 
 // The argv[0] the launcher gives the interpreter: the restore library
-// restores only in a process started with it, and passes the environment on
-// in any other (valgrind.bin under --trace-children=yes, /bin/sh running a
-// #!/bin/sh wrapper), emptying this value so that the next program restores.
-// Set by every launch (replaced when nested), removed by the restore.
+// restores only in a process started with it (or named like an interpreter,
+// as one a #!/bin/sh wrapper execs), and passes the environment on in any
+// other (valgrind.bin under --trace-children=yes, /bin/sh running such a
+// wrapper). Set by every launch (replaced when nested), removed by the
+// restore.
 inline constexpr std::string_view kTargetVar = "PYSHIM_TARGET";
 
 // Separators the dynamic loader splits these variables on.

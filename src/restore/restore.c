@@ -12,12 +12,13 @@
  * in the LD_PRELOAD slot without allocating anything.
  *
  * Only in the process it was planned for. The launcher records the argv[0]
- * it gives the interpreter in PYSHIM_TARGET; a program between the launcher
+ * it gives the interpreter in PYSHIM_TARGET. A program between the launcher
  * and the interpreter has another argv[0] (valgrind.bin re-executed under
- * --trace-children=yes, /bin/sh running an `interpreter` that is a #!/bin/sh
- * wrapper), and there the environment is passed on untouched, except that
- * PYSHIM_TARGET is emptied in place: "whichever program runs next", so the
- * interpreter a wrapper execs (under another argv[0]) still restores.
+ * --trace-children=yes, /bin/sh running an `interpreter` that is a
+ * #!/bin/sh wrapper, env, nice or numactl that such a wrapper execs), and
+ * there the environment is passed on untouched. The interpreter a wrapper
+ * execs under its own name (argv[0] /usr/bin/python3.11, or python, pypy3)
+ * is recognised by that name and restores.
  *
  * It costs the interpreter as little as a preloaded object can (see
  * tests/bench): no libc at all (raw system calls, its own string loops), so
@@ -200,18 +201,26 @@ static void name_process(const char* argv0) {
   if (n > 0) sys3(kSysPrctl, kPrSetName, (long)name, 0);
 }
 
+/* argv0's last component starts with "python" or "pypy": an interpreter a
+ * wrapper exec'd under its own name rather than the launcher's. */
+static int interpreter_name(const char* argv0) {
+  const char* base = argv0;
+  for (const char* s = argv0; *s != '\0'; ++s) {
+    if (*s == '/') base = s + 1;
+  }
+  return starts(base, LIT("python")) || starts(base, LIT("pypy"));
+}
+
 /* Hidden: named by -Wl,-init (CMakeLists.txt), exported by nothing. */
 __attribute__((visibility("hidden"))) void pyshim_restore(int argc, char** argv, char** env) {
   if (env == 0) return;
   int verbose = logging(env);
+  const char* argv0 = argc >= 1 && argv != 0 && argv[0] != 0 ? argv[0] : "";
   size_t t = find(env, LIT("PYSHIM_TARGET="));
   if (env[t] != 0) {
-    char* target = env[t] + sizeof "PYSHIM_TARGET=" - 1;
-    if (target[0] != '\0' && (argc < 1 || argv == 0 || argv[0] == 0 || !equal(argv[0], target))) {
-      /* Not the interpreter: pass the environment on, and let the next
-       * program restore, whatever its argv[0]. */
-      say(verbose, "passed on (not the interpreter): ", argc >= 1 && argv && argv[0] ? argv[0] : "");
-      target[0] = '\0';
+    const char* target = env[t] + sizeof "PYSHIM_TARGET=" - 1;
+    if (!equal(argv0, target) && !interpreter_name(argv0)) {
+      say(verbose, "passed on (not the interpreter): ", argv0);
       return;
     }
     remove_at(env, t);
@@ -226,5 +235,5 @@ __attribute__((visibility("hidden"))) void pyshim_restore(int argc, char** argv,
     remove_at(env, s);
     say(verbose, "removed ", "PYSHIM_STARTUP");
   }
-  if (argc >= 1 && argv != 0 && argv[0] != 0) name_process(argv[0]);
+  if (argv0[0] != '\0') name_process(argv0);
 }

@@ -7,7 +7,9 @@ still gets its preload:
 - `valgrind --trace-children=yes venv/bin/python`: Debian's valgrind is a
   #!/bin/sh script and valgrind.bin is dynamically linked; both are exec'd
   with the shim's environment before the interpreter is;
-- an `interpreter` that is a #!/bin/sh wrapper exec'ing the real python.
+- an `interpreter` that is a #!/bin/sh wrapper exec'ing the real python,
+  directly or through another dynamically linked program (env, nice), as
+  HPC wrappers do with numactl or taskset.
 
 In each, the interpreter reports jemalloc mapped (/proc/self/maps) and no
 bookkeeping in its environment, and a /bin/sh child gets the caller's
@@ -84,11 +86,20 @@ def test_valgrind_trace_children_keeps_the_preload(venv, base_env, tmp_path, cal
         assert env["LD_PRELOAD"] in got["sh_preload"].split(":"), got
 
 
+WRAPPERS = {
+    "exec": 'exec "{py}" "$@"',
+    "env": 'exec env WRAPPED=2 "{py}" "$@"',
+    "nice": 'exec nice -n 0 "{py}" "$@"',
+}
+
+
+@pytest.mark.parametrize("form", sorted(WRAPPERS))
 @pytest.mark.parametrize("caller", ["unset", "empty", "set"])
-def test_sh_wrapper_as_interpreter_keeps_the_preload(venv, base_env, tmp_path, caller):
+def test_sh_wrapper_as_interpreter_keeps_the_preload(venv, base_env, tmp_path, caller, form):
     interp = default_interp()
     wrapper = tmp_path / "wrapper.sh"
-    wrapper.write_text(f'#!/bin/sh\nexport WRAPPED=1\nexec "{interp.path}" "$@"\n')
+    wrapper.write_text("#!/bin/sh\nexport WRAPPED=1\n" + WRAPPERS[form].format(py=interp.path)
+                       + "\n")
     wrapper.chmod(0o755)
     config = venv.root / "pyshim.toml"
     text = config.read_text()
@@ -124,14 +135,14 @@ def test_direct_launch_restores_and_names_the_process_like_a_plain_venv(venv, ba
 
 def test_program_with_another_argv0_passes_the_environment_on(venv, base_env, tmp_path):
     """The library loaded into a program the launcher did not plan for
-    (argv[0] differs from PYSHIM_TARGET) leaves LD_PRELOAD and the
-    bookkeeping in place, only emptying the target for the next program."""
+    (argv[0] neither PYSHIM_TARGET nor an interpreter's name) leaves the
+    environment exactly as it was."""
     restore = venv.root / "lib" / "pyshim" / "libpyshim-restore.so"
     env = dict(base_env, LD_PRELOAD=str(restore), PYSHIM_ORIG_LD_PRELOAD="",
                PYSHIM_ORIG_LD_LIBRARY_PATH="", PYSHIM_TARGET="/somewhere/bin/python")
     res = run(["/bin/sh", "-c", 'printf "%s|%s|%s" "$LD_PRELOAD" "${PYSHIM_ORIG_LD_PRELOAD+set}" '
                '"${PYSHIM_TARGET-<unset>}"'], env)
-    assert res.stdout.decode().split("|") == [str(restore), "set", ""]
+    assert res.stdout.decode().split("|") == [str(restore), "set", "/somewhere/bin/python"]
     # Started with the planned argv[0]: restored.
     res = run(["/bin/sh", "-c", 'printf "%s|%s" "${LD_PRELOAD-<unset>}" "${PYSHIM_TARGET-<unset>}"'],
               dict(env, PYSHIM_TARGET="/bin/sh"))
