@@ -115,8 +115,10 @@ set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)  # pyshim_<version>_<arch>.deb
 set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${PYSHIM_DEB_MAINTAINER}")
 set(CPACK_DEBIAN_PACKAGE_SECTION devel)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
-# Depends from dpkg-shlibdeps: the two executables are static, so this is
-# libc6 (>= the versions of the symbols libpyshim-restore.so uses).
+# Depends: the two executables are static and the restore library needs no
+# library (CMakeLists.txt), so dpkg-shlibdeps finds nothing; what remains is
+# the glibc floor of the interpreters it serves (README).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6 (>= 2.17)")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_SOURCE_GENERATOR "")

@@ -21,7 +21,7 @@ PACKAGES=(
   python3-pytest python3-pytest-xdist
   libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
   clang libclang-rt-14-dev
-  strace curl perl coreutils gdb linux-perf
+  strace curl perl coreutils gdb linux-perf valgrind binutils
   python3-virtualenv tox python3-nox python3-build python3-setuptools-whl python3-wheel-whl
 )
 

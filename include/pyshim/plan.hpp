@@ -49,6 +49,14 @@ inline constexpr std::string_view kStartupVar = "PYSHIM_STARTUP";
 // The value of kStartupVar for a config ("" when it has no hooks).
 std::string startup_value(const Config& config);
 
+// The argv[0] the launcher gives the interpreter: the restore library
+// restores only in a process started with it (or named like an interpreter,
+// as one a #!/bin/sh wrapper execs), and passes the environment on in any
+// other (valgrind.bin under --trace-children=yes, /bin/sh running such a
+// wrapper). Set by every launch (replaced when nested), removed by the
+// restore.
+inline constexpr std::string_view kTargetVar = "PYSHIM_TARGET";
+
 // Separators the dynamic loader splits these variables on.
 inline constexpr std::string_view kPreloadSeparators = ": ";
 inline constexpr std::string_view kLibraryPathSeparators = ":;";
@@ -231,7 +239,7 @@ struct PlanSize {
 };
 
 PYSHIM_HOT PlanSize plan_size(const PlanConfig& config, EnvView caller,
-                              std::size_t restore_library_size);
+                              std::size_t restore_library_size, std::size_t target_size);
 
 struct PlanBuffers {
   const char** env = nullptr;  // receives the environment for execve
@@ -246,9 +254,11 @@ struct PlanBuffers {
 // The environment for execve: the caller's entries with the plan's set,
 // nullptr-terminated, in buffers.env. Returns the number of entries (the
 // terminator not counted), or 0 when a buffer is smaller than plan_size()
-// said it must be (a plan always sets at least three variables).
+// said it must be (a plan always sets at least three variables). target:
+// the interpreter's argv[0] (kTargetVar).
 PYSHIM_HOT std::size_t plan_env(const PlanConfig& config, EnvView caller,
-                                std::string_view restore_library, PlanBuffers& buffers);
+                                std::string_view restore_library, std::string_view target,
+                                PlanBuffers& buffers);
 
 struct PlanInputs {
   const Config* config = nullptr;

@@ -125,6 +125,7 @@ std::vector<EnvChange> env_changes(const Launch& launch, EnvView caller) {
 
   consider(kOrigPreloadVar, {std::string(kOriginBookkeeping)}, true);
   consider(kOrigLibraryPathVar, {std::string(kOriginBookkeeping)}, true);
+  consider(kTargetVar, {std::string(kOriginBookkeeping)}, true);
 
   // Anything a later version of the plan sets that is not named above, so
   // that show never hides a change.

@@ -52,6 +52,7 @@ constexpr char kLibraryPathName[] = "LD_LIBRARY_PATH";
 constexpr char kOrigPreloadName[] = "PYSHIM_ORIG_LD_PRELOAD";
 constexpr char kOrigLibraryPathName[] = "PYSHIM_ORIG_LD_LIBRARY_PATH";
 constexpr char kStartupName[] = "PYSHIM_STARTUP";
+constexpr char kTargetName[] = "PYSHIM_TARGET";
 constexpr char kPreloadSeparatorChars[] = ": ";
 constexpr char kLibraryPathSeparatorChars[] = ":;";
 
@@ -63,7 +64,7 @@ static_assert(name_of(kPreloadName) == kPreloadVar &&
               name_of(kLibraryPathName) == kLibraryPathVar &&
               name_of(kOrigPreloadName) == kOrigPreloadVar &&
               name_of(kOrigLibraryPathName) == kOrigLibraryPathVar &&
-              name_of(kStartupName) == kStartupVar &&
+              name_of(kStartupName) == kStartupVar && name_of(kTargetName) == kTargetVar &&
               name_of(kPreloadSeparatorChars) == kPreloadSeparators &&
               name_of(kLibraryPathSeparatorChars) == kLibraryPathSeparators);
 
@@ -351,12 +352,13 @@ std::string startup_value(const Config& config) {
   return value;
 }
 
-PlanSize plan_size(const PlanConfig& config, EnvView caller, std::size_t restore_library_size) {
+PlanSize plan_size(const PlanConfig& config, EnvView caller, std::size_t restore_library_size,
+                   std::size_t target_size) {
   Slots slots = find_slots(caller);
   PlanSize size;
   // The caller's entries, LD_PRELOAD, LD_LIBRARY_PATH, [env], the startup
-  // variable, two bookkeeping variables, the terminator.
-  size.entries = caller.size() + 2 + config.env.size() + 1 + 2 + 1;
+  // variable, three bookkeeping variables, the terminator.
+  size.entries = caller.size() + 2 + config.env.size() + 1 + 3 + 1;
 
   // Each list: its pieces joined by ':' take at most the bytes of the
   // pieces plus one each; a caller's list joins to no more than it was.
@@ -373,6 +375,7 @@ PlanSize plan_size(const PlanConfig& config, EnvView caller, std::size_t restore
            original_size(slots.orig_preload, name_of(kPreloadName), slots.preload);
   bytes += name_of(kOrigLibraryPathName).size() + 2 +
            original_size(slots.orig_library_path, name_of(kLibraryPathName), slots.library_path);
+  bytes += name_of(kTargetName).size() + 2 + target_size;
   size.bytes = bytes;
 
   // A list of n bytes has at most n / 2 + 1 non-empty pieces.
@@ -383,7 +386,7 @@ PlanSize plan_size(const PlanConfig& config, EnvView caller, std::size_t restore
 }
 
 std::size_t plan_env(const PlanConfig& config, EnvView caller, std::string_view restore_library,
-                     PlanBuffers& buffers) {
+                     std::string_view target, PlanBuffers& buffers) {
   buffers.bytes_used = 0;
   Env env(buffers.env, buffers.env_capacity);
   env.assign(caller);
@@ -443,6 +446,10 @@ std::size_t plan_env(const PlanConfig& config, EnvView caller, std::string_view 
   put_original(out, slots.orig_library_path, name_of(kLibraryPathName), slots.library_path);
   finish_entry(out);
   env.set(name_of(kOrigLibraryPathName), entry);
+  entry = start_entry(out, name_of(kTargetName));
+  out.put(target);
+  finish_entry(out);
+  env.set(name_of(kTargetName), entry);
 
   env.terminate();
   if (out.overflow() || env.overflow()) return 0;
@@ -452,7 +459,7 @@ std::size_t plan_env(const PlanConfig& config, EnvView caller, std::string_view 
 
 Plan make_plan(const PlanInputs& in) {
   PlanConfig config = plan_config(*in.config);
-  PlanSize size = plan_size(config, in.env, in.restore_library.size());
+  PlanSize size = plan_size(config, in.env, in.restore_library.size(), in.invoked_path.size());
   Plan plan;
   plan.interpreter = config.interpreter;
   plan.argv0 = std::string(in.invoked_path);
@@ -461,7 +468,7 @@ Plan make_plan(const PlanInputs& in) {
   std::vector<std::string_view> pieces(size.pieces);
   PlanBuffers buffers{plan.env.data(), plan.env.size(), bytes.data(),
                       bytes.size(),    pieces.data(),   pieces.size()};
-  std::size_t n = plan_env(config, in.env, in.restore_library, buffers);
+  std::size_t n = plan_env(config, in.env, in.restore_library, in.invoked_path, buffers);
   // plan_size() is an upper bound, so this never fails.
   plan.env.resize(n + 1);
   return plan;

@@ -215,7 +215,7 @@ inline std::size_t arena_size(const Inputs& in, const StampView& stamp) {
   if (restore < kPathMax + 32 + kRestoreLibraryName.size()) {
     restore = kPathMax + 32 + kRestoreLibraryName.size();
   }
-  PlanSize plan = plan_size(stamp.config, in.env, restore);
+  PlanSize plan = plan_size(stamp.config, in.env, restore, p);
   return p + configs + self + restores + 32 + plan.entries * sizeof(const char*) + plan.bytes +
          plan.pieces * sizeof(std::string_view) + 3 * 16;
 }
@@ -357,7 +357,7 @@ bool plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Launch
   }
 
   // 4. The plan.
-  PlanSize size = plan_size(config, in.env, preload.size());
+  PlanSize size = plan_size(config, in.env, preload.size(), invoked.size());
   PlanBuffers buffers;
   buffers.env = reinterpret_cast<const char**>(
       arena.take(size.entries * sizeof(const char*), alignof(const char*)));
@@ -370,7 +370,7 @@ bool plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Launch
   if (buffers.env == nullptr || buffers.pieces == nullptr || buffers.bytes == nullptr) {
     return false;
   }
-  std::size_t count = plan_env(config, in.env, preload, buffers);
+  std::size_t count = plan_env(config, in.env, preload, invoked, buffers);
   if (count == 0) return false;
   // An entry execve would refuse with E2BIG: the general path says which.
   for (std::size_t i = 0; i < count; ++i) {

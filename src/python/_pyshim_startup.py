@@ -9,15 +9,36 @@ the interpreter was exec'd with. Written by `pyshim install`; do not edit.
 
 
 def _hook_spec():
+    # os.open/os.read rather than open(): no buffered file object, so no
+    # fstat, ioctl and lseek calls in every interpreter start (site has
+    # imported os already).
+    import os
+
     try:
-        with open("/proc/self/environ", "rb") as f:
-            environ = f.read()
+        fd = os.open("/proc/self/environ", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
-    for entry in environ.split(b"\0"):
-        if entry.startswith(b"PYSHIM_STARTUP="):
-            return entry[len(b"PYSHIM_STARTUP="):].decode("utf-8", "surrogateescape")
-    return None
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    environ = b"".join(chunks)
+    if environ.startswith(b"PYSHIM_STARTUP="):
+        start = 0
+    else:
+        start = environ.find(b"\0PYSHIM_STARTUP=") + 1
+        if start == 0:
+            return None
+    start += len(b"PYSHIM_STARTUP=")
+    end = environ.find(b"\0", start)
+    return environ[start:end if end >= 0 else len(environ)].decode("utf-8", "surrogateescape")
 
 
 def _fail(hook, config, what):

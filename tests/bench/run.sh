@@ -56,6 +56,92 @@ setup python "$PY"
 setup exit0 "$W/exit-only"
 RESTORE="$W/true/hot/lib/pyshim/libpyshim-restore.so"
 
+# What a user pays: `python -c pass` through a plain venv and through a shim
+# venv (`pyshim init`, no preload), and the split of the difference, each
+# part added on top of the previous one, all interleaved one launch at a time:
+#   plain                 python3.11 -m venv
+#   +restore              the same with the restore library preloaded
+#   +pth                  the same with the shim venv's site-packages .pth
+#                         files copied in (what site.py reads at start-up)
+#   shim                  the shim venv: adds the launcher process
+#   shim+hook             a shim venv with one trivial hook (os:getpid, a
+#                         module already imported: the hook machinery only)
+# BENCH_PY_LAUNCHES (default 1000) launches of each; medians in µs, the
+# fewest page faults of one launch (launcher + interpreter), and the
+# syscalls of one launch (strace -f, every process).
+LAUNCHES="${BENCH_PY_LAUNCHES:-1000}"
+S="$W/split"
+mkdir -p "$S"
+"$PY" -m venv --without-pip "$S/plain"
+"$PY" -m venv --without-pip "$S/pth"
+"$PREFIX/bin/pyshim" init "$S/shim" --python "$PY" >/dev/null
+"$PREFIX/bin/pyshim" init "$S/hook" --python "$PY" --startup os:getpid >/dev/null
+SP=lib/python3.11/site-packages
+for f in "$S/shim/$SP"/*.pth; do [[ -e $f ]] && cp "$f" "$S/pth/$SP/"; done
+# The copied .pth files point into the shim venv's layout (its base
+# launcher): give the copy the same so they run the same code.
+[[ -d $S/shim/.pyshim ]] && cp -r "$S/shim/.pyshim" "$S/pth/"
+SPLIT_RESTORE="$S/shim/lib/pyshim/libpyshim-restore.so"
+split_cmds=(
+  plain -- "$S/plain/bin/python" -c pass --
+  +restore -- LD_PRELOAD="$SPLIT_RESTORE" "$S/plain/bin/python" -c pass --
+  +pth -- LD_PRELOAD="$SPLIT_RESTORE" "$S/pth/bin/python" -c pass --
+  shim -- "$S/shim/bin/python" -c pass --
+  shim+hook -- "$S/hook/bin/python" -c pass
+)
+"$W/launch_bench" "$LAUNCHES" 1 "${split_cmds[@]}" >"$W/split.txt"
+syscalls() {  # every syscall of one launch, all processes
+  env "$@" >/dev/null 2>&1 || true
+  strace -f -qq -o "$W/split.trace" env "$@" >/dev/null
+  # env's own start-up (execve of env up to its execve of the command) is
+  # not the launch's: count from the second execve on.
+  awk '/execve\(/ { n++ } n >= 2 && !/exited with|killed by|resumed>/ { c++ } END { print c + 0 }' \
+    "$W/split.trace"
+}
+count_all() { strace -qq -o "$W/split.trace" env "$@" >/dev/null; awk '/execve\(/ { n++ } n >= 2 { c++ } END { print c + 0 }' "$W/split.trace"; }
+echo
+echo "## python -c pass: plain venv vs shim venv and the split (median of $LAUNCHES alternating"
+echo "## launches each, µs; faults: fewest of one launch; syscalls: strace -f of one launch)"
+declare -A SC
+SC[plain]=$(syscalls "$S/plain/bin/python" -c pass)
+SC[+restore]=$(syscalls LD_PRELOAD="$SPLIT_RESTORE" "$S/plain/bin/python" -c pass)
+SC[+pth]=$(syscalls LD_PRELOAD="$SPLIT_RESTORE" "$S/pth/bin/python" -c pass)
+SC[shim]=$(syscalls "$S/shim/bin/python" -c pass)
+SC[shim+hook]=$(syscalls "$S/hook/bin/python" -c pass)
+for n in plain +restore +pth shim shim+hook; do echo "$n ${SC[$n]}"; done >"$W/split-sc.txt"
+awk 'FNR == NR { sc[$1] = $2; next }
+  { name[++k] = $1; med[$1] = $2; lo[$1] = $3; hi[$1] = $4; f[$1] = $5 }
+  END {
+    part["+restore"] = "restore library loaded"; part["+pth"] = "the .pth files (site)"
+    part["shim"] = "the launcher process"; part["shim+hook"] = "one startup hook"
+    printf "  %-10s %8s %17s %7s %8s   %s\n", "", "median", "p10-p90", "faults", "syscalls", "this part adds"
+    for (i = 1; i <= k; i++) {
+      n = name[i]; printf "  %-10s %8.1f  (%6.1f-%7.1f) %7d %8d", n, med[n], lo[n], hi[n], f[n], sc[n]
+      if (i > 1) {
+        p = name[i - 1]
+        printf "   %+7.1f µs %+4d faults %+4d syscalls  %s", med[n] - med[p], f[n] - f[p], sc[n] - sc[p], part[n]
+      }
+      printf "\n"
+    }
+    d = med["shim"] - med["plain"]
+    printf "  shim venv vs plain venv: %+.1f µs = %+.2f%% (goal: within 1%%)\n", d, 100 * d / med["plain"]
+  }' "$W/split-sc.txt" "$W/split.txt"
+if command -v perf >/dev/null && perf stat -e page-faults true >/dev/null 2>&1; then
+  pfs() { perf stat -x, -e page-faults env "$@" 2>&1 >/dev/null | awk -F, '/page-faults/ { print $1 }'; }
+  echo "  perf stat -e page-faults (all processes, with env's own): plain $(pfs "$S/plain/bin/python" -c pass)," \
+    "+restore $(pfs LD_PRELOAD="$SPLIT_RESTORE" "$S/plain/bin/python" -c pass)," \
+    "+pth $(pfs LD_PRELOAD="$SPLIT_RESTORE" "$S/pth/bin/python" -c pass)," \
+    "shim $(pfs "$S/shim/bin/python" -c pass), shim+hook $(pfs "$S/hook/bin/python" -c pass)"
+fi
+echo "  restore library: $(stat -c %s "$SPLIT_RESTORE") bytes;" \
+  "$(readelf -lW "$SPLIT_RESTORE" | grep -c ' LOAD ') LOAD segments;" \
+  "$(readelf -rW "$SPLIT_RESTORE" | grep -c '^[0-9a-f]\{16\} ') relocations;" \
+  "$(readelf -dW "$SPLIT_RESTORE" | grep -c NEEDED) DT_NEEDED;" \
+  "loader + library syscalls in the interpreter: $(count_all LD_PRELOAD="$SPLIT_RESTORE" \
+    "$S/plain/bin/python" -S -c pass) vs $(count_all "$S/plain/bin/python" -S -c pass) without it (-S)"
+[[ ${BENCH_ONLY_SPLIT:-} ]] && exit 0
+
+
 # report.awk: one table from launch_bench's output (name median p10 p90 faults).
 cat >"$W/report.awk" <<'EOF'
 { name[NR] = $1; med[$1] = $2; lo[$1] = $3; hi[$1] = $4; faults[$1] = $5 }

@@ -202,7 +202,7 @@ struct Expected {
 // What the README ("How it works") says the plan's environment is, computed
 // independently of plan.cpp.
 Expected model(const Config& config, const std::vector<std::string_view>& caller,
-               std::string_view restore) {
+               std::string_view restore, std::string_view argv0) {
   Expected out;
   auto set = [&](std::string_view name, std::string_view value) {
     std::string entry(name);
@@ -257,6 +257,7 @@ Expected model(const Config& config, const std::vector<std::string_view>& caller
   std::string orig_library_path = original(pyshim::kOrigLibraryPathVar, pyshim::kLibraryPathVar);
   set(pyshim::kOrigPreloadVar, orig_preload);
   set(pyshim::kOrigLibraryPathVar, orig_library_path);
+  set(pyshim::kTargetVar, argv0);  // the restore library's target: the interpreter's argv[0]
 
   // A managed variable takes the slot of its first caller entry; its other
   // entries are dropped; one the caller does not have goes at the end.
@@ -317,7 +318,7 @@ void check_plan(const Config& config, const std::vector<std::string_view>& calle
         plan.interpreter);
 
   const std::vector<std::string_view> env = strings_of(plan);
-  const Expected expected = model(config, caller, restore);
+  const Expected expected = model(config, caller, restore, argv0);
 
   // The specific promises first, for a readable report; then the whole thing.
   const pyshim::EnvView plan_view(plan.env.data(), plan.env.size() - 1);

@@ -528,8 +528,7 @@ def assert_base_launcher(stage: Stage, root: Path, main: str, restore_library) -
     _assert_links_to_main(base, names, main)
     pth = [p / BASE_EXECUTABLE_PTH for p in root.glob("lib/*/site-packages")]
     assert len(pth) == 1 and pth[0].read_text() == (
-        "import sys, os; sys._base_executable = os.path.join(sys.prefix, '.pyshim', 'base', "
-        f"'bin', '{main}')\n"), pth
+        f"import sys;sys._base_executable=sys.prefix+'/.pyshim/base/bin/{main}'\n"), pth
     return stamp
 
 

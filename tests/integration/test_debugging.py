@@ -69,9 +69,10 @@ def test_pgrep_finds_the_interpreter_by_the_venv_path(venv, env):
                 break
             time.sleep(0.05)
         assert found.stdout.split() == [str(proc.pid).encode()]
-        # The process is the interpreter itself (same pid), named after it.
+        # The process is the interpreter itself (same pid), named as a plain
+        # venv's interpreter is: after the name it was started by.
         comm = Path(f"/proc/{proc.pid}/comm").read_text().strip()
-        assert comm == PYTHON.name, comm
+        assert comm == "python", comm
         assert Path(f"/proc/{proc.pid}/exe").resolve() == PYTHON.resolve()
     finally:
         proc.kill()

@@ -122,6 +122,8 @@ def test_no_growth_when_restore_did_not_run(
     assert b"PYSHIM_ORIG_LD_PRELOAD" in got and b"PYSHIM_ORIG_LD_LIBRARY_PATH" in got
     got.pop(b"PYSHIM_ORIG_LD_PRELOAD")
     got.pop(b"PYSHIM_ORIG_LD_LIBRARY_PATH")
+    # The restore target: the argv[0] the launcher gave its interpreter.
+    assert got.pop(b"PYSHIM_TARGET") == bytes(launcher)
     expected = _as_bytes_env({k: v for k, v in env.items()
                               if k not in ("LD_PRELOAD", "LD_LIBRARY_PATH")})
     expected.update(_as_bytes_env(CONFIG_ENV))

@@ -196,7 +196,7 @@ def test_show_json_matches_what_the_interpreter_sees(caller, pyshim, restore, tm
     changes = {c["name"]: c for c in shown["env"]}
     assert [c["name"] for c in shown["env"]] == [
         "LD_PRELOAD", "LD_LIBRARY_PATH", "SHOW_TEST", "SHOW_EMPTY",
-        "PYSHIM_ORIG_LD_PRELOAD", "PYSHIM_ORIG_LD_LIBRARY_PATH"]
+        "PYSHIM_ORIG_LD_PRELOAD", "PYSHIM_ORIG_LD_LIBRARY_PATH", "PYSHIM_TARGET"]
     for name in ("LD_PRELOAD", "LD_LIBRARY_PATH"):
         c = changes[name]
         assert c["restored_before_main"] is True
@@ -213,7 +213,8 @@ def test_show_json_matches_what_the_interpreter_sees(caller, pyshim, restore, tm
     assert changes["SHOW_EMPTY"] == {
         "name": "SHOW_EMPTY", "action": "added", "value": "", "origin": [f"{config}:6:14"],
         "restored_before_main": False}
-    for name in ("PYSHIM_ORIG_LD_PRELOAD", "PYSHIM_ORIG_LD_LIBRARY_PATH"):
+    assert changes["PYSHIM_TARGET"]["value"] == str(launcher)
+    for name in ("PYSHIM_ORIG_LD_PRELOAD", "PYSHIM_ORIG_LD_LIBRARY_PATH", "PYSHIM_TARGET"):
         assert changes[name]["origin"] == [
             "bookkeeping (removed by the restore library before main)"]
 

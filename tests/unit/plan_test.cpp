@@ -67,6 +67,18 @@ TEST(MakePlan, UnsetCallerValuesAreRecordedAsUnset) {
   EXPECT_EQ(env[0], "HOME=/root");
 }
 
+// The restore library restores only in the process started with this argv[0].
+TEST(MakePlan, RecordsTheInterpretersArgv0AsTheRestoreTarget) {
+  auto env = plan_env(make_config(), {"HOME=/root"});
+  EXPECT_EQ(value_of(env, "PYSHIM_TARGET"), "/venv/bin/python");
+  // Nested (an earlier hop passed it on): replaced, never repeated.
+  env = plan_env(make_config(), {"PYSHIM_TARGET=/outer/bin/python", "PYSHIM_TARGET="});
+  EXPECT_EQ(std::count_if(env.begin(), env.end(),
+                          [](const std::string& e) { return e.starts_with("PYSHIM_TARGET="); }),
+            1);
+  EXPECT_EQ(value_of(env, "PYSHIM_TARGET"), "/venv/bin/python");
+}
+
 TEST(MakePlan, EmptyCallerValuesAreRecordedAsEmpty) {
   auto env = plan_env(make_config(), {"LD_PRELOAD=", "LD_LIBRARY_PATH="});
   EXPECT_EQ(value_of(env, "PYSHIM_ORIG_LD_PRELOAD"), "LD_PRELOAD=");
@@ -181,13 +193,14 @@ path = ["src"]
   for (const auto& caller : callers) {
     std::vector<const char*> env;
     for (const std::string& e : caller) env.push_back(e.c_str());
-    PlanSize size = plan_size(view, EnvView(env), std::string_view(kRestore).size());
+    PlanSize size = plan_size(view, EnvView(env), std::string_view(kRestore).size(),
+                              std::string_view("/venv/bin/python").size());
     std::vector<const char*> slots(size.entries);
     std::string bytes(size.bytes, '\0');
     std::vector<std::string_view> pieces(size.pieces);
     PlanBuffers buffers{slots.data(), slots.size(),  bytes.data(),
                         bytes.size(), pieces.data(), pieces.size()};
-    std::size_t n = plan_env(view, EnvView(env), kRestore, buffers);
+    std::size_t n = plan_env(view, EnvView(env), kRestore, "/venv/bin/python", buffers);
     ASSERT_GT(n, 0u);
     ASSERT_EQ(slots[n], nullptr);
     EXPECT_LE(buffers.bytes_used, size.bytes);
@@ -205,7 +218,7 @@ path = ["src"]
       std::vector<std::string_view> small_pieces(pieces_capacity + 1, "guard");
       PlanBuffers small{small_slots.data(), env_capacity,        small_bytes.data(),
                         bytes_capacity,     small_pieces.data(), pieces_capacity};
-      EXPECT_EQ(plan_env(view, EnvView(env), kRestore, small), 0u) << which;
+      EXPECT_EQ(plan_env(view, EnvView(env), kRestore, "/venv/bin/python", small), 0u) << which;
       EXPECT_STREQ(small_slots[env_capacity], "guard") << which;
       EXPECT_EQ(small_bytes[bytes_capacity], '#') << which;
       EXPECT_EQ(small_pieces[pieces_capacity], "guard") << which;

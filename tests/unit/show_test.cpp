@@ -58,7 +58,8 @@ TEST(EnvChanges, UnsetCallerGetsEverythingAddedWithOrigins) {
   p.changes = env_changes(p.launch, p.request.env);
   EXPECT_EQ(names(p.changes),
             (std::vector<std::string>{"LD_PRELOAD", "LD_LIBRARY_PATH", "ZED", "MALLOC_CONF",
-                                      "PYSHIM_ORIG_LD_PRELOAD", "PYSHIM_ORIG_LD_LIBRARY_PATH"}));
+                                      "PYSHIM_ORIG_LD_PRELOAD", "PYSHIM_ORIG_LD_LIBRARY_PATH",
+                                      "PYSHIM_TARGET"}));
 
   const EnvChange* preload = p.change("LD_PRELOAD");
   ASSERT_NE(preload, nullptr);
@@ -182,7 +183,7 @@ TEST(EnvChanges, StartupHooksVariableComesFromThePythonSection) {
   p.changes = env_changes(p.launch, p.request.env);
   EXPECT_EQ(names(p.changes),
             (std::vector<std::string>{"LD_PRELOAD", "PYSHIM_STARTUP", "PYSHIM_ORIG_LD_PRELOAD",
-                                      "PYSHIM_ORIG_LD_LIBRARY_PATH"}));
+                                      "PYSHIM_ORIG_LD_LIBRARY_PATH", "PYSHIM_TARGET"}));
   const EnvChange* startup = p.change("PYSHIM_STARTUP");
   ASSERT_NE(startup, nullptr);
   EXPECT_EQ(startup->origin, (std::vector<std::string>{"/venv/pyshim.toml:3:12"}));
@@ -226,6 +227,15 @@ TEST(ShowJson, IsStableAndDistinguishesUnsetFromEmpty) {
             ],
             "restored_before_main" : true,
             "value" : ""
+        },
+        {
+            "action" : "added",
+            "name" : "PYSHIM_TARGET",
+            "origin" : [
+                "bookkeeping (removed by the restore library before main)"
+            ],
+            "restored_before_main" : true,
+            "value" : "/venv/bin/python"
         }
     ],
     "interpreter" : {
