@@ -22,6 +22,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "files.hpp"
 #include "hooks.hpp"
 #include "install.hpp"
 #include "pyshim/cli.hpp"
@@ -583,12 +584,22 @@ int run_checks(Checklist& out, const LaunchRequest& request, EnvView env) {
   add_unique(wanted, trip.restore_library.real);
   argv.insert(argv.end(), wanted.begin(), wanted.end());
 
+  // Root runs it as root only when no one else can change what it loads
+  // (the one rule of root_trust.hpp); else as the venv's owner, or nobody.
+  RunAs as = launcher_run_as(trip.launcher);
+  if (as.drops()) {
+    out.add(Check::pass("round_trip_user",
+                        fmt::format("the round trip runs as uid {}, gid {}, not as root: {}",
+                                    as.uid, as.gid, describe(as.trust))));
+  }
   // In a group of its own: a probe that hangs is killed with its worker.
   auto ran = run_process(argv, {.capture_output = true,
                                 .capture_errors = true,
                                 .no_input = true,
                                 .own_group = true,
-                                .timeout_seconds = kRoundTripTimeoutSeconds});
+                                .timeout_seconds = kRoundTripTimeoutSeconds,
+                                .uid = as.uid,
+                                .gid = as.gid});
   if (!ran) {
     trip.status = ran.error().message;
   } else {
