@@ -206,8 +206,26 @@ Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView 
 }
 
 std::string read_stamp_area(const std::string& launcher) {
-  std::ifstream in(launcher, std::ios::binary);
-  std::string image((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // Non-blocking, and only a regular file of a launcher's size: a FIFO,
+  // a device or a huge file named as the launcher is not waited on or read.
+  constexpr std::uint64_t kMaxLauncherSize = std::uint64_t{64} << 20;
+  int fd = ::open(launcher.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return {};
+  struct stat st;
+  std::string image;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+      static_cast<std::uint64_t>(st.st_size) <= kMaxLauncherSize) {
+    image.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t done = 0;
+    while (done < image.size()) {
+      ssize_t n = ::read(fd, image.data() + done, image.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    image.resize(done);
+  }
+  ::close(fd);
   auto range = find_section(image, kStampSection);
   if (!range) return {};
   return image.substr(range->offset, range->size);
