@@ -14,6 +14,7 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -445,31 +446,57 @@ std::string main_launcher_name(const fs::path& venv, const std::vector<std::stri
 }
 
 // What a re-install changed in pyshim.toml: its settings lines (comments
-// aside) that went away and that came.
-void print_config_diff(const std::string& before, const std::string& after) {
-  auto lines = [](const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
+// aside) that went away and that came. The old file is anyone's who can
+// write the venv: each line is echoed escaped (no terminal control
+// sequence reaches root's terminal) and cut, and only so many lines and
+// bytes in all, saying how many were left out.
+constexpr std::size_t kDiffMaxLines = 50;
+constexpr std::size_t kDiffMaxBytes = 8192;
+constexpr std::size_t kDiffMaxLineBytes = 300;
+
+void print_config_diff(std::string_view before, std::string_view after) {
+  auto lines = [](std::string_view text) {
+    std::vector<std::string_view> out;
+    while (!text.empty()) {
+      std::size_t end = text.find('\n');
+      std::string_view line = text.substr(0, end);
       if (!line.empty() && !line.starts_with('#')) out.push_back(line);
+      if (end == std::string_view::npos) break;
+      text.remove_prefix(end + 1);
     }
     return out;
   };
-  std::vector<std::string> old_lines = lines(before);
-  std::vector<std::string> new_lines = lines(after);
-  auto missing = [](const std::vector<std::string>& from, const std::vector<std::string>& in) {
-    std::vector<std::string> out;
-    for (const std::string& line : from) {
-      if (std::find(in.begin(), in.end(), line) == in.end()) out.push_back(line);
+  std::vector<std::string_view> old_lines = lines(before);
+  std::vector<std::string_view> new_lines = lines(after);
+  auto missing = [](const std::vector<std::string_view>& from,
+                    const std::vector<std::string_view>& in) {
+    std::unordered_set<std::string_view> present(in.begin(), in.end());
+    std::vector<std::string_view> out;
+    for (std::string_view line : from) {
+      if (!present.contains(line)) out.push_back(line);
     }
     return out;
   };
-  std::vector<std::string> removed = missing(old_lines, new_lines);
-  std::vector<std::string> added = missing(new_lines, old_lines);
+  std::vector<std::string_view> removed = missing(old_lines, new_lines);
+  std::vector<std::string_view> added = missing(new_lines, old_lines);
   if (removed.empty() && added.empty()) return;
   std::cout << "pyshim.toml changed:\n";
-  for (const std::string& line : removed) std::cout << "  - " << line << "\n";
-  for (const std::string& line : added) std::cout << "  + " << line << "\n";
+  for (const auto& [sign, list] : {std::pair{'-', &removed}, std::pair{'+', &added}}) {
+    std::size_t shown = 0;
+    std::size_t bytes = 0;
+    for (std::string_view line : *list) {
+      if (shown == kDiffMaxLines || bytes >= kDiffMaxBytes) break;
+      std::string text = printable(line, kDiffMaxLineBytes);
+      bytes += text.size();
+      ++shown;
+      std::cout << "  " << sign << " " << text << "\n";
+    }
+    if (shown < list->size()) {
+      std::size_t left = list->size() - shown;
+      std::cout << fmt::format("  {} ... and {} more line{} {}\n", sign, left, left == 1 ? "" : "s",
+                               sign == '-' ? "removed" : "added");
+    }
+  }
 }
 
 // Puts launchers at dir/<main> (a file) and dir/<name> (links to it).

@@ -932,3 +932,29 @@ def test_init_checks_its_options_before_creating_the_venv(stage, tmp_path, base_
     assert res.returncode == 2
     assert b"did you mean 'jemalloc'?" in res.stderr
     assert not venv.exists(), "init created the venv before checking its options"
+
+
+def test_a_stray_configs_lines_are_echoed_escaped_and_capped(stage, tmp_path, base_env, py):
+    """A plain venv whose pyshim.toml someone else wrote (terminal escape
+    sequences, 50 MB): install says what it replaced with control bytes as
+    \\xNN, at most 50 lines and a few KiB, and how many lines it left out."""
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    line = "x" * 1000 + "\n"
+    count = 50 * 1024 * 1024 // len(line)
+    with open(venv / "pyshim.toml", "wb") as f:
+        f.write(b"\x1b]0;pwned\x07\x1b[2J = 1\n")
+        for i in range(count):
+            f.write(f"{i}{line}".encode())
+    res = tool(stage, "install", venv, env=base_env, timeout=120)
+    assert res.returncode == 0, res.stderr.decode()
+    out = res.stdout
+    assert b"\x1b" not in out and b"\x07" not in out, out[:400]
+    assert b"  - \\x1b]0;pwned\\x07\\x1b[2J = 1\n" in out, out[:400]
+    assert len(out) < 20000, f"{len(out)} bytes echoed"
+    removed = out.decode().split("pyshim.toml changed:\n")[1].splitlines()
+    left = [l for l in removed if "more lines removed" in l]
+    assert len(left) == 1, removed[-5:]
+    shown = sum(1 for l in removed if l.startswith("  - ")) - 1
+    assert 1 <= shown <= 50
+    assert left[0] == f"  - ... and {count + 1 - shown} more lines removed", left
