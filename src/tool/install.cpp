@@ -673,7 +673,6 @@ int run_install(const InstallOptions& options) {
     changed |= place_launchers(bin, names, main_name, *image);
   } else {
     for (const std::string& name : names) changed |= bin.symlink(name, *launcher);
-    if (auto lib = root.sub("lib", false)) changed |= lib->remove("pyshim");
   }
   // The base launcher: what derived environments are made from. Not for
   // PyPy, which cannot run outside a venv (its sys._base_executable stays).
@@ -700,6 +699,14 @@ int run_install(const InstallOptions& options) {
     }
     changed |= !synced->up_to_date();
     dynlib = std::move(*synced);
+  }
+
+  // The copies' restore library goes last, when nothing the new layout
+  // placed names it: a launcher copy (the base launcher among them) started
+  // before its replacement still finds it, where removing it before the base
+  // launcher was re-stamped failed such launches most of the time.
+  if (!copy) {
+    if (auto lib = root.sub("lib", false)) changed |= lib->remove("pyshim");
   }
 
   if (!changed) {
