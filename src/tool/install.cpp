@@ -509,6 +509,30 @@ bool place_launchers(const Dir& dir, const std::vector<std::string>& names,
   return changed;
 }
 
+// check_interpreter as the venv's launcher would run it (thorough: a
+// launcher of any build is recognised, as doctor does), with install's exit
+// code and hint.
+Status launchable_interpreter(const std::string& interpreter, const std::string& launcher,
+                              const fs::path& venv) {
+  RealFileSystem files;
+  LaunchRequest request;
+  request.invoked_path = (venv / "bin" / "python").string();
+  request.self_exe = real_path(launcher);
+  request.euid = effective_uid();
+  request.thorough = true;
+  Config config;
+  config.file = (venv / kConfigName).string();
+  config.dir = venv.string();
+  config.interpreter = Setting{interpreter, {}};
+  auto checked = check_interpreter(files, request, config);
+  if (checked) return Ok{};
+  Error error = checked.take_error();
+  error.exit_code = kExitUsage;
+  error.context.clear();  // the config it names is not written yet
+  error.hint = "give the real Python with --python (and --force to switch a shim venv to it)";
+  return error;
+}
+
 }  // namespace
 
 Status check_install_options(const InstallOptions& options, const std::string& python) {
@@ -602,6 +626,12 @@ int run_install(const InstallOptions& options) {
   if (is_pyshim_binary(interpreter)) {
     return print_error(usage_error(fmt::format("the interpreter {} is a pyshim launcher", interpreter),
                               "give the real Python with --python"));
+  }
+  // Then the launcher's own interpreter checks, one item (launch.hpp): what
+  // every launch would refuse (a missing or non-executable file, a pyshim
+  // launcher by any route the launcher recognises) is refused now.
+  if (auto launchable = launchable_interpreter(interpreter, *launcher, venv); !launchable) {
+    return print_error(launchable.error());
   }
   if (state->installed && !state->configured_interpreter.empty() &&
       state->configured_interpreter != interpreter && !options.force) {
