@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
@@ -135,16 +136,38 @@ RunAs launcher_run_as(const std::string& launcher) {
   return decide_run_as(0, program_loads(venv, cfg.value_or(""), program), owner);
 }
 
-RunAs interpreter_run_as(const Dir& root, const std::string& interpreter, const std::string& file) {
-  if (::geteuid() != 0) return {};
+namespace {
+
+// The interpreter, run directly, and its installation: bin/.. (the prefix
+// its standard library is found in).
+std::vector<LoadedPath> interpreter_loads(const std::string& interpreter) {
   std::vector<LoadedPath> loads;
   loads.push_back(examine_path("interpreter", interpreter, LoadScope::kFile));
-  // Its installation: bin/.. (the prefix its standard library is found in).
   std::string real = real_path(interpreter);
   if (!real.empty()) {
     loads.push_back(
         examine_path("interpreter's prefix", parent_of(parent_of(real)), LoadScope::kFile));
   }
+  return loads;
+}
+
+}  // namespace
+
+RootTrust interpreter_trust(const std::string& interpreter) {
+  if (::geteuid() != 0) return {};
+  // A bare name is what execvp would find on PATH (nothing runs when none).
+  std::string path = interpreter;
+  if (interpreter.find('/') == std::string::npos) {
+    auto found = search_path(interpreter, std::getenv("PATH"));
+    if (!found) return {};
+    path = *found;
+  }
+  return decide_root_trust(interpreter_loads(path));
+}
+
+RunAs interpreter_run_as(const Dir& root, const std::string& interpreter, const std::string& file) {
+  if (::geteuid() != 0) return {};
+  std::vector<LoadedPath> loads = interpreter_loads(interpreter);
   // It reads the file and writes __pycache__/ beside it by path.
   loads.push_back(examine_path("folder", parent_of(file), LoadScope::kFolder));
   loads.push_back(

@@ -48,6 +48,11 @@ RunAs venv_program_run_as(const Dir& root, const std::string& program);
 // any venv runs as its folder's owner when it drops root.
 RunAs launcher_run_as(const std::string& launcher);
 
+// For root running an interpreter directly that it was given on the
+// command line (init's `PY -m venv`): the interpreter and its installation.
+// root_only when this process is not root.
+RootTrust interpreter_trust(const std::string& interpreter);
+
 // For the interpreter run directly with -I on a file of the venv at root
 // (byte-compiling the hook module): the interpreter and its installation,
 // the folders the file and its __pycache__ are in, and the file.

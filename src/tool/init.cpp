@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "files.hpp"
 #include "install.hpp"
 #include "progress.hpp"
 #include "pyshim/cli.hpp"
@@ -41,6 +42,18 @@ int create_and_install(const InitOptions& options, const fs::path& dir) {
   // Options are checked before the seconds `python -m venv` takes.
   if (auto checked = check_install_options(options.install, options.install.python); !checked) {
     return print_error(checked.error());
+  }
+  // As root, `PY -m venv` runs PY as root: only when no one else can change
+  // it (the rule every tool command applies). There is no owner to run it
+  // as (the venv does not exist yet), so init refuses.
+  if (RootTrust trust = interpreter_trust(options.install.python); !trust.root_only) {
+    return print_error(
+        Error{kExitUsage,
+              fmt::format("as root, init runs only an interpreter no one else can change: {}",
+                          describe(trust)),
+              {},
+              "run init as that user, or give an interpreter only root can write (e.g. "
+              "/usr/bin/python3)"});
   }
   std::vector<std::string> argv = {options.install.python, "-m", "venv"};
   if (!options.with_pip) argv.emplace_back("--without-pip");

@@ -225,3 +225,17 @@ def test_doctor_runs_a_root_only_venv_as_root(stage, place, marker, env):
     assert res.returncode == 0, res.stdout.decode()
     assert b"not as root" not in res.stdout
     assert set(uids(marker)) == {"0"}
+
+
+def test_init_as_root_refuses_an_interpreter_someone_else_can_change(stage, place, marker, env):
+    """`init --python PY` runs `PY -m venv` before there is a venv (or an
+    owner) to run it as: as root, a PY nobody can change is refused, naming
+    why, and nothing is created."""
+    evil = nobodys_interpreter(place, marker, env)
+    venv = place / "venv"
+    res = pyshim_tool(stage, "init", venv, "--python", evil, env=env)
+    assert "0" not in uids(marker), "root ran nobody's interpreter"
+    assert res.returncode == 2
+    err = res.stderr.decode()
+    assert f"the interpreter {evil}: {evil.parent} is owned by uid {NOBODY}" in err, err
+    assert not venv.exists()
