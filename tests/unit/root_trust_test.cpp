@@ -1,7 +1,16 @@
 // decide_root_trust / decide_run_as: the one rule for what root may run.
 #include <sys/stat.h>
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
 #include <gtest/gtest.h>
+
+#include "pyshim/process.hpp"
 
 #include "pyshim/root_trust.hpp"
 
@@ -110,6 +119,76 @@ TEST(RunAs, OnlyRootEverDrops) {
   RunAs as_nobody = decide_run_as(0, {foreign}, 0);
   EXPECT_EQ(as_nobody.uid, kNobodyUid);
   EXPECT_FALSE(decide_run_as(0, {system_python()}, 1000).drops());
+}
+
+// examine_path on a real folder: what the rule is fed.
+class ExaminePath : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/pyshim-examine-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = std::filesystem::canonical(tmpl).string();
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  static std::vector<std::string> paths(const LoadedPath& loaded) {
+    std::vector<std::string> out;
+    for (const PathStep& step : loaded.steps) out.push_back(step.path);
+    return out;
+  }
+  static bool has(const std::vector<std::string>& list, const std::string& item) {
+    return std::find(list.begin(), list.end(), item) != list.end();
+  }
+
+  std::string dir_;
+};
+
+TEST_F(ExaminePath, WalksEveryFolderFromTheRootAndFollowsLinksToTheirTargets) {
+  std::filesystem::create_directories(dir_ + "/real/lib");
+  std::ofstream(dir_ + "/real/lib/x.so") << "x";
+  std::filesystem::create_directory_symlink("real", dir_ + "/link");
+  LoadedPath loaded = examine_path("preload", dir_ + "/link/lib/x.so", LoadScope::kFile);
+  EXPECT_TRUE(loaded.complete);
+  std::vector<std::string> got = paths(loaded);
+  EXPECT_EQ(got.front(), "/");
+  EXPECT_TRUE(has(got, dir_));
+  EXPECT_TRUE(has(got, dir_ + "/real"));
+  EXPECT_TRUE(has(got, dir_ + "/real/lib/x.so"));
+  EXPECT_FALSE(has(got, dir_ + "/link")) << "a link is a step by what it names";
+  EXPECT_TRUE(loaded.steps.back().member);
+  EXPECT_FALSE(loaded.steps.front().member);
+}
+
+TEST_F(ExaminePath, StopsAtTheFirstMissingComponent) {
+  LoadedPath loaded = examine_path("library folder", dir_ + "/none/deeper", LoadScope::kFolder);
+  EXPECT_TRUE(loaded.complete);
+  ASSERT_FALSE(loaded.steps.empty());
+  EXPECT_EQ(loaded.steps.back().path, dir_ + "/none");
+  EXPECT_FALSE(loaded.steps.back().exists);
+}
+
+TEST_F(ExaminePath, AFolderBringsItsEntriesAndATreeEverythingBelow) {
+  std::filesystem::create_directories(dir_ + "/libs/sub");
+  std::ofstream(dir_ + "/libs/a.so") << "a";
+  std::ofstream(dir_ + "/libs/sub/b.so") << "b";
+  std::filesystem::create_directories(dir_ + "/elsewhere");
+  std::ofstream(dir_ + "/elsewhere/c.so") << "c";
+  std::filesystem::create_symlink(dir_ + "/elsewhere/c.so", dir_ + "/libs/c.so");
+  std::vector<std::string> folder = paths(examine_path("f", dir_ + "/libs", LoadScope::kFolder));
+  EXPECT_TRUE(has(folder, dir_ + "/libs/a.so"));
+  EXPECT_TRUE(has(folder, dir_ + "/libs/sub"));
+  EXPECT_FALSE(has(folder, dir_ + "/libs/sub/b.so"));
+  EXPECT_TRUE(has(folder, dir_ + "/elsewhere/c.so")) << "an entry's link is followed";
+  std::vector<std::string> tree = paths(examine_path("t", dir_ + "/libs", LoadScope::kTree));
+  EXPECT_TRUE(has(tree, dir_ + "/libs/sub/b.so"));
+}
+
+TEST_F(ExaminePath, ALinkLoopIsIncomplete) {
+  std::filesystem::create_symlink("b", dir_ + "/a");
+  std::filesystem::create_symlink("a", dir_ + "/b");
+  LoadedPath loaded = examine_path("interpreter", dir_ + "/a", LoadScope::kFile);
+  EXPECT_FALSE(loaded.complete);
+  EXPECT_FALSE(decide_root_trust({loaded}).root_only);
 }
 
 }  // namespace
