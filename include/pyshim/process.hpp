@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pyshim/error.hpp"
+#include "pyshim/root_trust.hpp"
 
 namespace pyshim {
 
@@ -28,11 +29,11 @@ struct RunOptions {
 };
 
 struct ProcessResult {
-  int status = -1;        // exit status, or 128 + signal
-  int wait_status = 0;    // as waitpid gave it
-  std::string output;     // stdout, when captured
-  std::string errors;     // stderr, when captured
-  bool timed_out = false; // killed (SIGKILL) at the timeout
+  int status = -1;         // exit status, or 128 + signal
+  int wait_status = 0;     // as waitpid gave it
+  std::string output;      // stdout, when captured
+  std::string errors;      // stderr, when captured
+  bool timed_out = false;  // killed (SIGKILL) at the timeout
   // "exit status 1", "killed by signal 9 (Killed)".
   std::string describe() const;
 };
@@ -42,5 +43,13 @@ struct ProcessResult {
 // otherwise); what it did is in the result.
 Result<ProcessResult> run_process(const std::vector<std::string>& argv,
                                   const RunOptions& options = {});
+
+// What decide_root_trust needs about one path a program will load from: the
+// walk to it as the kernel makes it (every folder from "/", links followed
+// to what they name, lstat at each step, up to the first missing
+// component), then per scope the folder's entries or the whole tree below
+// it (links in them followed the same way). Relative paths are taken
+// against the cwd. Reads only metadata; never opens a file.
+LoadedPath examine_path(std::string what, const std::string& path, LoadScope scope);
 
 }  // namespace pyshim

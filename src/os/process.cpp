@@ -1,16 +1,23 @@
 #include "pyshim/process.hpp"
 
+#include "pyshim/os.hpp"
+
+#include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <linux/close_range.h>
 #include <poll.h>
 #include <signal.h>
-#include <grp.h>
-#include <linux/close_range.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -38,8 +45,7 @@ std::string ProcessResult::describe() const {
   return fmt::format("wait status {}", wait_status);
 }
 
-Result<ProcessResult> run_process(const std::vector<std::string>& argv,
-                                  const RunOptions& options) {
+Result<ProcessResult> run_process(const std::vector<std::string>& argv, const RunOptions& options) {
   std::vector<char*> args;
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
   args.push_back(nullptr);
@@ -59,8 +65,8 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
         close_fd(p.read);
         close_fd(p.write);
       }
-      return Error{kExitShimFailure, fmt::format("cannot create a pipe: {}", std::strerror(err)),
-                   {}, ""};
+      return Error{
+          kExitShimFailure, fmt::format("cannot create a pipe: {}", std::strerror(err)), {}, ""};
     }
     pipes[i] = {fds[0], fds[1]};
   }
@@ -125,9 +131,9 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
     Error e;
     e.exit_code = err == ENOENT ? kExitNotFound : kExitCannotExecute;
     e.message = fmt::format("cannot run {}: {}", argv[0], std::strerror(err));
-    if (err == EPERM && options.uid >= 0) {
-      e.message = fmt::format("cannot run {} as uid {}: {}", argv[0], options.uid,
-                              std::strerror(err));
+    if (options.uid >= 0) {
+      e.message =
+          fmt::format("cannot run {} as uid {}: {}", argv[0], options.uid, std::strerror(err));
     }
     return e;
   }
@@ -196,6 +202,156 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv,
   int status = result.wait_status;
   result.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return result;
+}
+
+namespace {
+
+// As the kernel's limit on links in one lookup (MAXSYMLINKS).
+constexpr int kMaxLinks = 40;
+// A venv with a big site-packages has tens of thousands of files; past this
+// the walk gives up and the path counts as not root's.
+constexpr std::size_t kMaxSteps = 500000;
+constexpr int kMaxDepth = 64;
+
+class Walker {
+ public:
+  explicit Walker(LoadedPath& out) : out_(out) {}
+
+  // Walks to path (absolute) component by component, recording each real
+  // step; a link's target is spliced in where the link stood. Returns the
+  // real path reached, or nullopt when the walk ended early (a missing
+  // component, recorded as such; or a failure, which marks it incomplete).
+  std::optional<std::string> walk(const std::string& path, bool member, struct stat& last) {
+    std::deque<std::string> todo = components(path);
+    int links = 0;
+    std::string current = "/";
+    if (!lstat_step("/", member && todo.empty(), last)) return std::nullopt;
+    while (!todo.empty()) {
+      std::string name = std::move(todo.front());
+      todo.pop_front();
+      if (name == ".") continue;
+      if (name == "..") {  // current is real (no links in it): ".." is lexical
+        std::size_t slash = current.rfind('/');
+        current.resize(slash == 0 ? 1 : slash);
+        continue;
+      }
+      std::string next = join(current, name);
+      struct stat st;
+      if (::lstat(next.c_str(), &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+          add({next, false, member && todo.empty(), 0, 0});
+        } else {
+          out_.complete = false;
+        }
+        return std::nullopt;
+      }
+      if (S_ISLNK(st.st_mode)) {
+        char buffer[PATH_MAX];
+        ssize_t n = ::readlink(next.c_str(), buffer, sizeof buffer);
+        if (++links > kMaxLinks || n <= 0 || static_cast<std::size_t>(n) == sizeof buffer) {
+          out_.complete = false;
+          return std::nullopt;
+        }
+        std::string target(buffer, static_cast<std::size_t>(n));
+        if (target.front() == '/') current.resize(1);  // back to "/"
+        std::deque<std::string> spliced = components(target);
+        todo.insert(todo.begin(), spliced.begin(), spliced.end());
+        continue;
+      }
+      if (!add({next, true, member && todo.empty(), st.st_uid, st.st_mode})) return std::nullopt;
+      current = std::move(next);
+      last = st;
+    }
+    return current;
+  }
+
+  // Every entry below the folder real (a real path), as members; links
+  // among them followed to what they name; folders entered when tree.
+  void entries(const std::string& real, bool tree, int depth) {
+    if (depth > kMaxDepth) {
+      out_.complete = false;
+      return;
+    }
+    DIR* dir = ::opendir(real.c_str());
+    if (dir == nullptr) {
+      out_.complete = false;
+      return;
+    }
+    std::vector<std::string> names;
+    while (dirent* entry = ::readdir(dir)) {
+      std::string name = entry->d_name;
+      if (name != "." && name != "..") names.push_back(std::move(name));
+    }
+    ::closedir(dir);
+    for (const std::string& name : names) {
+      if (!out_.complete) return;
+      std::string path = join(real, name);
+      struct stat st;
+      if (::lstat(path.c_str(), &st) != 0) continue;  // gone meanwhile: nothing to load
+      if (S_ISLNK(st.st_mode)) {
+        struct stat target;
+        walk(path, true, target);
+        continue;
+      }
+      if (!add({path, true, true, st.st_uid, st.st_mode})) return;
+      if (tree && S_ISDIR(st.st_mode)) entries(path, true, depth + 1);
+    }
+  }
+
+ private:
+  static std::string join(const std::string& folder, const std::string& name) {
+    std::string out = folder;
+    if (out.empty() || out.back() != '/') out.push_back('/');
+    out.append(name);
+    return out;
+  }
+
+  static std::deque<std::string> components(const std::string& path) {
+    std::deque<std::string> out;
+    std::size_t start = 0;
+    while (start <= path.size()) {
+      std::size_t slash = path.find('/', start);
+      if (slash == std::string::npos) slash = path.size();
+      if (slash > start) out.push_back(path.substr(start, slash - start));
+      start = slash + 1;
+    }
+    return out;
+  }
+
+  bool lstat_step(const std::string& path, bool member, struct stat& st) {
+    if (::lstat(path.c_str(), &st) != 0) {
+      out_.complete = false;
+      return false;
+    }
+    return add({path, true, member, st.st_uid, st.st_mode});
+  }
+
+  bool add(PathStep step) {
+    if (out_.steps.size() >= kMaxSteps) {
+      out_.complete = false;
+      return false;
+    }
+    out_.steps.push_back(std::move(step));
+    return true;
+  }
+
+  LoadedPath& out_;
+};
+
+}  // namespace
+
+LoadedPath examine_path(std::string what, const std::string& path, LoadScope scope) {
+  LoadedPath out;
+  out.what = std::move(what);
+  out.path = path;
+  out.scope = scope;
+  Walker walker(out);
+  struct stat last;
+  std::optional<std::string> real = walker.walk(absolute_path(path), true, last);
+  if (real && scope != LoadScope::kFile && S_ISDIR(last.st_mode)) {
+    walker.entries(*real, scope == LoadScope::kTree, 0);
+  }
+  return out;
 }
 
 }  // namespace pyshim

@@ -206,27 +206,26 @@ Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView 
 }
 
 std::string read_stamp_area(const std::string& launcher) {
-  // show and doctor call this on any path they are given: a FIFO or device
-  // there is not opened for a blocking read, and only a regular file of a
-  // launcher's size is read.
-  constexpr off_t kMaxImage = 64 << 20;
-  int fd = ::open(launcher.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  // Non-blocking, and only a regular file of a launcher's size: a FIFO,
+  // a device or a huge file named as the launcher is not waited on or read.
+  constexpr std::uint64_t kMaxLauncherSize = std::uint64_t{64} << 20;
+  int fd = ::open(launcher.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return {};
   struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > kMaxImage) {
-    ::close(fd);
-    return {};
-  }
-  std::string image(static_cast<std::size_t>(st.st_size), '\0');
-  std::size_t done = 0;
-  while (done < image.size()) {
-    ssize_t n = ::read(fd, image.data() + done, image.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
+  std::string image;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+      static_cast<std::uint64_t>(st.st_size) <= kMaxLauncherSize) {
+    image.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t done = 0;
+    while (done < image.size()) {
+      ssize_t n = ::read(fd, image.data() + done, image.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      done += static_cast<std::size_t>(n);
+    }
+    image.resize(done);
   }
   ::close(fd);
-  image.resize(done);
   auto range = find_section(image, kStampSection);
   if (!range) return {};
   return image.substr(range->offset, range->size);

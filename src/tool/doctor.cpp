@@ -26,6 +26,7 @@
 #include "entrypoint.hpp"
 #include "extensions.hpp"
 #include "dynlib_sync.hpp"
+#include "files.hpp"
 #include "hooks.hpp"
 #include "install.hpp"
 #include "pyshim/cli.hpp"
@@ -593,30 +594,21 @@ void doctor_extensions(Checklist& out, const LaunchRequest& request, const Confi
   for (Check& check : extension_checks(*scan)) out.add(std::move(check));
 }
 
-// Who runs the --import processes: as the round trip, but as root on a
-// launcher someone else controls, as that user (run_as_venv_user). What
-// decides what the launcher runs is its venv (the launcher's ../ when it
-// holds pyvenv.cfg), else the launcher's own folder.
+// Who runs the --import processes: as the round trip (launcher_run_as, the
+// one rule of root_trust.hpp): as root only when no one else can change
+// what the launch loads.
 Result<RunOptions> import_run_options(const std::string& launcher, std::string& run_as) {
   RunOptions how{.capture_output = true,
                  .capture_errors = true,
                  .no_input = true,
                  .own_group = true,
                  .timeout_seconds = kRoundTripTimeoutSeconds};
-  if (::geteuid() != 0) return how;
-  std::string folder = dirname(launcher);
-  struct stat st;
-  if (::stat((dirname(folder) + "/pyvenv.cfg").c_str(), &st) == 0) folder = dirname(folder);
-  int fd = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    return Error{kExitCheckFailed,
-                 fmt::format("cannot open {}: {}", folder, std::strerror(errno)),
-                 {},
-                 "check the folder's permissions"};
+  RunAs as = launcher_run_as(launcher);
+  if (as.drops()) {
+    how.uid = as.uid;
+    how.gid = as.gid;
+    run_as = fmt::format("uid {}, gid {}", how.uid, how.gid);
   }
-  Dir root(fd, folder);
-  if (auto as_user = run_as_venv_user(root, how); !as_user) return as_user.take_error();
-  if (how.uid >= 0) run_as = fmt::format("uid {}, gid {}", how.uid, how.gid);
   return how;
 }
 
@@ -743,12 +735,22 @@ int run_checks(Checklist& out, const LaunchRequest& request, EnvView env,
   add_unique(wanted, trip.restore_library.real);
   argv.insert(argv.end(), wanted.begin(), wanted.end());
 
+  // Root runs it as root only when no one else can change what it loads
+  // (the one rule of root_trust.hpp); else as the venv's owner, or nobody.
+  RunAs as = launcher_run_as(trip.launcher);
+  if (as.drops()) {
+    out.add(Check::pass("round_trip_user",
+                        fmt::format("the round trip runs as uid {}, gid {}, not as root: {}",
+                                    as.uid, as.gid, describe(as.trust))));
+  }
   // In a group of its own: a probe that hangs is killed with its worker.
   auto ran = run_process(argv, {.capture_output = true,
                                 .capture_errors = true,
                                 .no_input = true,
                                 .own_group = true,
-                                .timeout_seconds = kRoundTripTimeoutSeconds});
+                                .timeout_seconds = kRoundTripTimeoutSeconds,
+                                .uid = as.uid,
+                                .gid = as.gid});
   if (!ran) {
     trip.status = ran.error().message;
   } else {

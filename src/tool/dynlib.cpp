@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "progress.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/config.hpp"
 #include "pyshim/elf.hpp"
@@ -27,7 +28,6 @@
 #include "pyshim/os.hpp"
 #include "pyshim/process.hpp"
 #include "pyshim/venv.hpp"
-#include "progress.hpp"
 #include "venv_dir.hpp"
 #include "venv_files.hpp"
 
@@ -57,59 +57,6 @@ struct InterpreterFacts {
   std::vector<std::string> site_dirs;
 };
 
-// Who the venv's interpreter runs as when root asks it. Whoever can write
-// the venv decides what bin/python runs (and which .pth files site.py
-// executes), and whoever can write the folder pyvenv.cfg's `home` names
-// decides what the base interpreter is. Root runs it only when no one else
-// can write any of that; otherwise it runs as the venv's owner, or as
-// nobody when root owns the venv, in group nogroup with no other group.
-constexpr int kNobody = 65534;
-constexpr int kNoGroup = 65534;
-
-bool root_only(const struct stat& st) {
-  return st.st_uid == 0 && (S_ISLNK(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH)) == 0);
-}
-
-// Every entry below dir (not following links) is root's and writable by
-// root alone.
-bool root_only_tree(const Dir& dir, int depth = 0) {
-  if (depth > 64) return false;
-  for (const std::string& name : dir.names()) {
-    auto st = dir.stat(name);
-    if (!st || !root_only(*st)) return false;
-    if (S_ISDIR(st->st_mode)) {
-      auto sub = dir.sub(name, false);
-      if (!sub || !root_only_tree(*sub, depth + 1)) return false;
-    }
-  }
-  return true;
-}
-
-bool only_root_controls(const Dir& root) {
-  struct stat st;
-  if (::fstat(root.fd(), &st) != 0 || !root_only(st) || !root_only_tree(root)) return false;
-  auto cfg = parse_pyvenv_cfg(root.read("pyvenv.cfg").value_or(""));
-  auto home = cfg.find("home");
-  return home != cfg.end() && ::stat(home->second.c_str(), &st) == 0 && root_only(st);
-}
-
-}  // namespace
-
-Status run_as_venv_user(const Dir& root, RunOptions& how) {
-  if (::geteuid() != 0 || only_root_controls(root)) return Ok{};
-  struct stat owner;
-  if (::fstat(root.fd(), &owner) != 0) {
-    return usage_error(fmt::format("cannot stat {}: {}", root.path(), std::strerror(errno)), {},
-                       "check the venv's permissions");
-  }
-  how.uid = owner.st_uid != 0 ? static_cast<int>(owner.st_uid) : kNobody;
-  how.gid = kNoGroup;
-  how.capture_errors = true;  // its stderr is shown escaped, not on root's terminal
-  return Ok{};
-}
-
-namespace {
-
 Result<InterpreterFacts> ask_interpreter(const Dir& root, const fs::path& venv) {
   std::vector<std::string> names = interpreter_names(root);
   if (names.empty()) {
@@ -118,14 +65,28 @@ Result<InterpreterFacts> ask_interpreter(const Dir& root, const fs::path& venv) 
   }
   std::string python = (venv / "bin" / names.front()).string();
   RunOptions how{.capture_output = true, .no_input = true, .timeout_seconds = 120};
-  if (auto as_user = run_as_venv_user(root, how); !as_user) return as_user.take_error();
+  // Whoever can write the venv decides what bin/python runs (and which .pth
+  // files site.py executes); whoever can write what its launch loads
+  // (interpreter, preloads, library folders, home) decides what runs in it.
+  RunAs as = venv_program_run_as(root, python);
+  if (as.drops()) {
+    how.uid = as.uid;
+    how.gid = as.gid;
+    how.capture_errors = true;  // its stderr is shown escaped, not on root's terminal
+  }
   auto ran = run_process({python, "-I", "-c", kQueryScript}, how);
-  if (!ran) return ran.take_error();
+  if (!ran) {
+    Error error = ran.take_error();
+    if (as.drops()) error.context.push_back("not run as root: " + describe(as.trust));
+    return error;
+  }
   if (ran->status != 0 || ran->timed_out) {
-    std::vector<std::string> context = {ran->timed_out
-                                            ? std::string("it did not answer within 120 s")
-                                            : ran->describe()};
-    if (how.uid >= 0) context.push_back(fmt::format("run as uid {}, gid {}", how.uid, how.gid));
+    std::vector<std::string> context = {
+        ran->timed_out ? std::string("it did not answer within 120 s") : ran->describe()};
+    if (as.drops()) {
+      context.push_back(fmt::format("run as uid {}, gid {}, not as root: {}", as.uid, as.gid,
+                                    describe(as.trust)));
+    }
     if (!ran->errors.empty()) context.push_back("stderr: " + printable(ran->errors, 2000));
     return usage_error(
         fmt::format("cannot ask {} for its extension suffixes and site-packages", python),
@@ -293,10 +254,9 @@ Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& 
     std::string real = real_path(site);
     if (real.empty() || std::find(seen.begin(), seen.end(), real) != seen.end()) continue;
     if (!inside(real, real_venv)) {
-      return usage_error(
-          fmt::format("{}'s interpreter names a site-packages outside the venv: {}",
-                      venv.string(), printable(site, 1024)),
-          {}, "dynlib links the venv's own libraries; check the venv's interpreter");
+      return usage_error(fmt::format("{}'s interpreter names a site-packages outside the venv: {}",
+                                     venv.string(), printable(site, 1024)),
+                         {}, "dynlib links the venv's own libraries; check the venv's interpreter");
     }
     seen.push_back(real);
     progress.phase("reading the shared libraries in {}", site);

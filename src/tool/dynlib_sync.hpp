@@ -34,12 +34,6 @@ struct DynlibSync {
 Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& excludes,
                                bool apply, const Progress& progress);
 
-// Who runs a venv's interpreter when tool mode asks it something (README,
-// "Running tool mode on a venv someone else can write"): this process,
-// unless it is root and someone else controls the venv (root is the venv's
-// folder); then how runs it as the venv's owner (nobody when root owns it),
-// group nogroup, its stderr captured. Error when the folder cannot be stat'ed.
-Status run_as_venv_user(const Dir& root, RunOptions& how);
 
 // What changed (or, with would, what would change), one line each.
 std::string format_dynlib(const DynlibSync& sync, bool would);

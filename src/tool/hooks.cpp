@@ -1,7 +1,6 @@
 #include "hooks.hpp"
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <sstream>
@@ -105,21 +104,21 @@ Result<bool> sync_site_files(const Dir& root, bool hooks, const std::string& int
       changed |= module_changed;
       // Compile it now with the venv's interpreter, so that every start reads
       // cached bytecode even where the user sets PYTHONDONTWRITEBYTECODE or
-      // site-packages is read-only. Not as root in someone else's venv: the
-      // interpreter would write __pycache__ by path, following whatever link
-      // is planted there; the user's first import compiles it instead.
-      struct stat owner;
-      bool foreign = ::geteuid() == 0 && ::fstat(dir.fd(), &owner) == 0 && owner.st_uid != 0;
-      if (!foreign && (module_changed || !has_bytecode(dir.path()))) {
+      // site-packages is read-only. Not as root when anyone else can change
+      // the interpreter, its installation, or the folders it reads the
+      // module from and writes __pycache__ into by path (following any
+      // link planted there): then the user's first import compiles it.
+      std::string module = dir.path_of(kStartupModule);
+      if ((module_changed || !has_bytecode(dir.path())) &&
+          !interpreter_run_as(root, interpreter, module).drops()) {
         auto compiled = run_process({interpreter, "-I", "-c",
                                      "import py_compile, sys; "
                                      "py_compile.compile(sys.argv[1], doraise=True)",
-                                     dir.path_of(kStartupModule)},
+                                     module},
                                     {.no_input = true, .timeout_seconds = 60});
         if (!compiled || compiled->status != 0) {
           return Error{kExitUsage,
-                       fmt::format("cannot compile {} with {}", dir.path_of(kStartupModule),
-                                   interpreter),
+                       fmt::format("cannot compile {} with {}", module, interpreter),
                        {},
                        "check that the interpreter runs"};
         }

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "files.hpp"
 #include "install.hpp"
 #include "progress.hpp"
 #include "pyshim/cli.hpp"
@@ -20,19 +21,39 @@ struct InitOptions {
   bool with_pip = false;
 };
 
-int run_init(const InitOptions& options) {
+// Removes what init made when it fails: the venv folder it created, or
+// (when it was given an existing empty folder) what it put in it. A retry
+// with fixed options must not find a half-made venv in the way.
+void remove_created(const fs::path& dir, bool existed) {
   std::error_code ec;
-  fs::path dir = options.install.venv;
-  if (fs::exists(dir, ec) && !fs::is_empty(dir, ec)) {
-    return print_error(
-        Error{kExitUsage,
-              fmt::format("{} already exists and is not empty", dir.string()),
-              {},
-              fmt::format("to convert an existing venv: pyshim install {}", dir.string())});
+  if (!existed) {
+    fs::remove_all(dir, ec);  // never follows a link: one there is removed, not entered
+  } else {
+    for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
+      std::error_code each;
+      fs::remove_all(entry.path(), each);
+    }
   }
+  std::fprintf(stderr, "  (removed %s%s, which init had created)\n",
+               existed ? "what was put in " : "", dir.c_str());
+}
+
+int create_and_install(const InitOptions& options, const fs::path& dir) {
   // Options are checked before the seconds `python -m venv` takes.
   if (auto checked = check_install_options(options.install, options.install.python); !checked) {
     return print_error(checked.error());
+  }
+  // As root, `PY -m venv` runs PY as root: only when no one else can change
+  // it (the rule every tool command applies). There is no owner to run it
+  // as (the venv does not exist yet), so init refuses.
+  if (RootTrust trust = interpreter_trust(options.install.python); !trust.root_only) {
+    return print_error(
+        Error{kExitUsage,
+              fmt::format("as root, init runs only an interpreter no one else can change: {}",
+                          describe(trust)),
+              {},
+              "run init as that user, or give an interpreter only root can write (e.g. "
+              "/usr/bin/python3)"});
   }
   std::vector<std::string> argv = {options.install.python, "-m", "venv"};
   if (!options.with_pip) argv.emplace_back("--without-pip");
@@ -43,26 +64,50 @@ int run_init(const InitOptions& options) {
   auto created = run_process(argv);
   if (!created) return print_error(created.error());
   if (created->status != 0) {
-    return print_error(Error{
-        kExitUsage,
-        fmt::format("`{} -m venv` failed: {}", options.install.python, created->describe()),
-        {},
-        options.with_pip ? "without --with-pip no ensurepip is needed "
-                           "(Debian: apt-get install python3-venv)"
-                         : "check that the interpreter has the venv module"});
+    return print_error(
+        Error{kExitUsage,
+              fmt::format("`{} -m venv` failed: {}", options.install.python, created->describe()),
+              {},
+              options.with_pip ? "without --with-pip no ensurepip is needed "
+                                 "(Debian: apt-get install python3-venv)"
+                               : "check that the interpreter has the venv module"});
   }
   // The venv records which interpreter it was made from; install reads it
   // back from there rather than trusting the (possibly relative) --python.
   InstallOptions install = options.install;
   install.python.clear();
   progress.phase("installing pyshim into {}", dir.string());
-  int status = run_install(install);
-  if (status != 0) {
-    // Leave nothing behind: a retry with fixed options must not find a
-    // half-made venv in the way.
-    fs::remove_all(dir, ec);
-    std::fprintf(stderr, "  (removed %s, which init had created)\n", dir.c_str());
+  return run_install(install);
+}
+
+int run_init(const InitOptions& options) {
+  std::error_code ec;
+  fs::path dir = options.install.venv;
+  bool existed = fs::exists(dir, ec);
+  if (existed && !fs::is_empty(dir, ec)) {
+    return print_error(
+        Error{kExitUsage,
+              fmt::format("{} already exists and is not empty", dir.string()),
+              {},
+              fmt::format("to convert an existing venv: pyshim install {}", dir.string())});
   }
+  auto made = [&] {
+    std::error_code e;
+    return existed ? !fs::is_empty(dir, e) : fs::exists(fs::symlink_status(dir, e));
+  };
+  int status;
+  try {
+    status = create_and_install(options, dir);
+  } catch (const fs::filesystem_error& e) {
+    // A full disk, an I/O error: said first, then what init made goes.
+    status = print_error(Error{kExitUsage, e.what(), {}, "fix the cause and run init again"});
+  } catch (...) {
+    if (made()) remove_created(dir, existed);
+    throw;
+  }
+  // Nothing of a failed init stays, including a half-made venv left by a
+  // failed `python -m venv`.
+  if (status != 0 && made()) remove_created(dir, existed);
   return status;
 }
 

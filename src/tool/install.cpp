@@ -14,6 +14,7 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <unordered_set>
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -479,31 +480,57 @@ std::string main_launcher_name(const fs::path& venv, const std::vector<std::stri
 }
 
 // What a re-install changed in pyshim.toml: its settings lines (comments
-// aside) that went away and that came.
-void print_config_diff(const std::string& before, const std::string& after) {
-  auto lines = [](const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
+// aside) that went away and that came. The old file is anyone's who can
+// write the venv: each line is echoed escaped (no terminal control
+// sequence reaches root's terminal) and cut, and only so many lines and
+// bytes in all, saying how many were left out.
+constexpr std::size_t kDiffMaxLines = 50;
+constexpr std::size_t kDiffMaxBytes = 8192;
+constexpr std::size_t kDiffMaxLineBytes = 300;
+
+void print_config_diff(std::string_view before, std::string_view after) {
+  auto lines = [](std::string_view text) {
+    std::vector<std::string_view> out;
+    while (!text.empty()) {
+      std::size_t end = text.find('\n');
+      std::string_view line = text.substr(0, end);
       if (!line.empty() && !line.starts_with('#')) out.push_back(line);
+      if (end == std::string_view::npos) break;
+      text.remove_prefix(end + 1);
     }
     return out;
   };
-  std::vector<std::string> old_lines = lines(before);
-  std::vector<std::string> new_lines = lines(after);
-  auto missing = [](const std::vector<std::string>& from, const std::vector<std::string>& in) {
-    std::vector<std::string> out;
-    for (const std::string& line : from) {
-      if (std::find(in.begin(), in.end(), line) == in.end()) out.push_back(line);
+  std::vector<std::string_view> old_lines = lines(before);
+  std::vector<std::string_view> new_lines = lines(after);
+  auto missing = [](const std::vector<std::string_view>& from,
+                    const std::vector<std::string_view>& in) {
+    std::unordered_set<std::string_view> present(in.begin(), in.end());
+    std::vector<std::string_view> out;
+    for (std::string_view line : from) {
+      if (!present.contains(line)) out.push_back(line);
     }
     return out;
   };
-  std::vector<std::string> removed = missing(old_lines, new_lines);
-  std::vector<std::string> added = missing(new_lines, old_lines);
+  std::vector<std::string_view> removed = missing(old_lines, new_lines);
+  std::vector<std::string_view> added = missing(new_lines, old_lines);
   if (removed.empty() && added.empty()) return;
   std::cout << "pyshim.toml changed:\n";
-  for (const std::string& line : removed) std::cout << "  - " << line << "\n";
-  for (const std::string& line : added) std::cout << "  + " << line << "\n";
+  for (const auto& [sign, list] : {std::pair{'-', &removed}, std::pair{'+', &added}}) {
+    std::size_t shown = 0;
+    std::size_t bytes = 0;
+    for (std::string_view line : *list) {
+      if (shown == kDiffMaxLines || bytes >= kDiffMaxBytes) break;
+      std::string text = printable(line, kDiffMaxLineBytes);
+      bytes += text.size();
+      ++shown;
+      std::cout << "  " << sign << " " << text << "\n";
+    }
+    if (shown < list->size()) {
+      std::size_t left = list->size() - shown;
+      std::cout << fmt::format("  {} ... and {} more line{} {}\n", sign, left, left == 1 ? "" : "s",
+                               sign == '-' ? "removed" : "added");
+    }
+  }
 }
 
 // Puts launchers at dir/<main> (a file) and dir/<name> (links to it).
@@ -514,6 +541,30 @@ bool place_launchers(const Dir& dir, const std::vector<std::string>& names,
     if (name != main) changed |= dir.symlink(name, main);
   }
   return changed;
+}
+
+// check_interpreter as the venv's launcher would run it (thorough: a
+// launcher of any build is recognised, as doctor does), with install's exit
+// code and hint.
+Status launchable_interpreter(const std::string& interpreter, const std::string& launcher,
+                              const fs::path& venv) {
+  RealFileSystem files;
+  LaunchRequest request;
+  request.invoked_path = (venv / "bin" / "python").string();
+  request.self_exe = real_path(launcher);
+  request.euid = effective_uid();
+  request.thorough = true;
+  Config config;
+  config.file = (venv / kConfigName).string();
+  config.dir = venv.string();
+  config.interpreter = Setting{interpreter, {}};
+  auto checked = check_interpreter(files, request, config);
+  if (checked) return Ok{};
+  Error error = checked.take_error();
+  error.exit_code = kExitUsage;
+  error.context.clear();  // the config it names is not written yet
+  error.hint = "give the real Python with --python (and --force to switch a shim venv to it)";
+  return error;
 }
 
 }  // namespace
@@ -622,6 +673,12 @@ int run_install(const InstallOptions& options) {
     return print_error(usage_error(fmt::format("the interpreter {} is a pyshim launcher", interpreter),
                               "give the real Python with --python"));
   }
+  // Then the launcher's own interpreter checks, one item (launch.hpp): what
+  // every launch would refuse (a missing or non-executable file, a pyshim
+  // launcher by any route the launcher recognises) is refused now.
+  if (auto launchable = launchable_interpreter(interpreter, *launcher, venv); !launchable) {
+    return print_error(launchable.error());
+  }
   if (state->installed && !state->configured_interpreter.empty() &&
       state->configured_interpreter != interpreter && !options.force) {
     return print_error(usage_error(fmt::format("{} is already a shim venv for {}", venv.string(),
@@ -692,7 +749,6 @@ int run_install(const InstallOptions& options) {
     changed |= place_launchers(bin, names, main_name, *image);
   } else {
     for (const std::string& name : names) changed |= bin.symlink(name, *launcher);
-    if (auto lib = root.sub("lib", false)) changed |= lib->remove("pyshim");
   }
   // The base launcher: what derived environments are made from. Not for
   // PyPy, which cannot run outside a venv (its sys._base_executable stays).
@@ -719,6 +775,14 @@ int run_install(const InstallOptions& options) {
     }
     changed |= !synced->up_to_date();
     dynlib = std::move(*synced);
+  }
+
+  // The copies' restore library goes last, when nothing the new layout
+  // placed names it: a launcher copy (the base launcher among them) started
+  // before its replacement still finds it, where removing it before the base
+  // launcher was re-stamped failed such launches most of the time.
+  if (!copy) {
+    if (auto lib = root.sub("lib", false)) changed |= lib->remove("pyshim");
   }
 
   // What the venv's extensions need, read from their files: warnings only,

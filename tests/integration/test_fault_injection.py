@@ -270,3 +270,50 @@ def test_dynlib_kill_at_every_mutating_syscall(stage, tmp_path):
     assert kills == len(where), f"only {kills} of {len(where)} injections killed the command"
     summary(f"dynlib: SIGKILL at each of {len(where)} mutating syscalls, each recovered by one "
             "re-run to the uninterrupted result")
+
+
+@pytest.mark.parametrize("start", ["new", "empty-folder"])
+def test_init_removes_what_it_made_when_a_file_system_call_fails(start, stage, tmp_path):
+    """`pyshim init` whose install fails with a file-system error (each write,
+    fsync, mkdir, rename and symlink of the tool fails once with ENOSPC):
+    it says why and leaves nothing behind (a folder it was given empty stays,
+    empty), so the same command can simply be run again."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace not installed (Debian package strace)")
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": str(tmp_path)}
+    venv = tmp_path / "v"
+    argv = [str(stage.cli), "init", str(venv), "--python", str(PYTHON), "-q"]
+
+    def fresh():
+        shutil.rmtree(venv, ignore_errors=True)
+        if start == "empty-folder":
+            venv.mkdir()
+
+    fresh()
+    syscalls = "write,fsync,mkdirat,renameat,symlinkat"
+    where = points(count_calls(argv, tmp_path / "trace", env, syscalls))
+    assert len(where) > 20
+    failed = 0
+    for syscall, n in where:
+        fresh()
+        res = subprocess.run(
+            ["strace", "-qq", "-o", "/dev/null", "-e", f"trace={syscall}",
+             "-e", f"inject={syscall}:error=ENOSPC:when={n}", *argv],
+            env=env, capture_output=True)
+        if res.returncode == 0:  # a write that did not matter (none so far)
+            assert run([venv / "bin" / "python", "-c", "pass"], env).returncode == 0
+            continue
+        failed += 1
+        err = res.stderr.decode()
+        assert "No space left on device" in err, (syscall, n, err)
+        assert "which init had created" in err, (syscall, n, err)
+        if start == "new":
+            assert not os.path.lexists(venv), (syscall, n, sorted(os.listdir(venv)))
+        else:
+            assert venv.is_dir() and list(venv.iterdir()) == [], (syscall, n)
+        fresh()
+        # The same command now succeeds: nothing in its way.
+        assert run(argv, env).returncode == 0
+    assert failed > 0
+    summary(f"init ({start}): ENOSPC at each of {len(where)} file-system calls: {failed} failed "
+            "it, each leaving nothing behind")

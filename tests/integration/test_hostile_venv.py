@@ -343,3 +343,19 @@ def test_error_messages_escape_control_bytes(stage, tmp_path, env):
     assert res.returncode == 127
     assert b"\x1b" not in res.stderr
     assert b"/nonexistent/\\x1b[31mpython" in res.stderr
+
+
+@pytest.mark.parametrize("command", ["doctor", "show"])
+def test_doctor_and_show_do_not_wait_on_a_fifo_named_as_the_launcher(command, stage, tmp_path,
+                                                                     env):
+    """A FIFO where the launcher should be (planted as a venv's bin/python,
+    or named by mistake): the stamp reader does not open it for reading
+    until a writer comes; doctor and show answer at once that it is not a
+    launcher they can use."""
+    venv = user_venv(tmp_path, env)
+    python = venv / "bin" / "python"
+    assert as_nobody("/bin/sh", "-c", f"rm {python} && mkfifo {python}", env=env).returncode == 0
+    res = pyshim_tool(stage, command, python, env=env, timeout=20)
+    assert res.returncode != 0
+    out = (res.stdout + res.stderr).decode()
+    assert str(python) in out, out

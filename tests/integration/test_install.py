@@ -932,3 +932,163 @@ def test_init_checks_its_options_before_creating_the_venv(stage, tmp_path, base_
     assert res.returncode == 2
     assert b"did you mean 'jemalloc'?" in res.stderr
     assert not venv.exists(), "init created the venv before checking its options"
+
+
+def test_a_stray_configs_lines_are_echoed_escaped_and_capped(stage, tmp_path, base_env, py):
+    """A plain venv whose pyshim.toml someone else wrote (terminal escape
+    sequences, 50 MB): install says what it replaced with control bytes as
+    \\xNN, at most 50 lines and a few KiB, and how many lines it left out."""
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    line = "x" * 1000 + "\n"
+    count = 50 * 1024 * 1024 // len(line)
+    with open(venv / "pyshim.toml", "wb") as f:
+        f.write(b"\x1b]0;pwned\x07\x1b[2J = 1\n")
+        for i in range(count):
+            f.write(f"{i}{line}".encode())
+    res = tool(stage, "install", venv, env=base_env, timeout=120)
+    assert res.returncode == 0, res.stderr.decode()
+    out = res.stdout
+    assert b"\x1b" not in out and b"\x07" not in out, out[:400]
+    assert b"  - \\x1b]0;pwned\\x07\\x1b[2J = 1\n" in out, out[:400]
+    assert len(out) < 20000, f"{len(out)} bytes echoed"
+    removed = out.decode().split("pyshim.toml changed:\n")[1].splitlines()
+    left = [l for l in removed if "more lines removed" in l]
+    assert len(left) == 1, removed[-5:]
+    shown = sum(1 for l in removed if l.startswith("  - ")) - 1
+    assert 1 <= shown <= 50
+    assert left[0] == f"  - ... and {count + 1 - shown} more lines removed", left
+
+
+# --------------------------------------------------------------------------
+# launches while install rewrites the venv
+
+
+def launch_failures(launchers, env, stop):
+    """Launches each launcher in turn until stop is set; (count, failures)."""
+    count, failures = 0, []
+    while not stop.is_set():
+        for launcher in launchers:
+            res = subprocess.run([str(launcher), "-c", "pass"], env=env, capture_output=True,
+                                 timeout=60)
+            count += 1
+            if res.returncode != 0:
+                failures.append(res.stderr.decode()[:400])
+    return count, failures
+
+
+def test_launches_never_fail_while_install_rewrites_the_venv(stage, tmp_path, base_env, py):
+    """Two launch loops (bin/python and the base launcher) run while install
+    rewrites the venv again and again (the config, every launcher's stamp and
+    the base launcher change each time): not one launch fails."""
+    import threading
+    import time
+
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    tool_ok(stage, "install", venv, env=base_env)
+    base = next((venv / ".pyshim" / "base" / "bin").iterdir())
+    stop = threading.Event()
+    results = []
+    threads = [threading.Thread(target=lambda l=l: results.append(launch_failures([l], base_env,
+                                                                                   stop)))
+               for l in (venv / "bin" / "python", base)]
+    for t in threads:
+        t.start()
+    installs = 0
+    deadline = time.monotonic() + 15
+    try:
+        while time.monotonic() < deadline:
+            tool_ok(stage, "install", venv, "--env", f"ROUND={installs % 2}", env=base_env)
+            installs += 1
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    launches = sum(count for count, _ in results)
+    failures = [f for _, fs in results for f in fs]
+    assert installs >= 10 and launches >= 50, (installs, launches)
+    assert failures == [], f"{len(failures)} of {launches} launches failed: {failures[:3]}"
+
+
+def test_a_launch_during_a_switch_to_the_shared_layout_finds_its_restore_library(
+        stage, tmp_path, base_env, py):
+    """install --symlink on a venv of copies removes VENV/lib/pyshim/: only
+    after the last copy that names it (the base launcher) is replaced. The
+    base launcher's rename is held for 3 s (strace delay_enter); a launch of
+    the old base launcher meanwhile finds the restore library."""
+    if shutil.which("strace") is None:
+        pytest.skip("strace not installed (Debian package strace)")
+    import time
+
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    tool_ok(stage, "install", venv, env=base_env)
+    base = next(p for p in (venv / ".pyshim" / "base" / "bin").iterdir() if not p.is_symlink())
+    argv = [str(stage.cli), "install", str(venv), "--symlink", "-q"]
+    # Which renameat puts the base launcher in place: the last one naming it
+    # (the bin/ copies of the same name come first), counted on a copy.
+    trial = tmp_path / "trial"
+    shutil.copytree(venv, trial, symlinks=True)
+    trace = tmp_path / "trace"
+    subprocess.run(["strace", "-qq", "-o", str(trace), "-e", "trace=renameat",
+                    *argv[:2], str(trial), *argv[3:]], env=base_env, check=True,
+                   capture_output=True)
+    calls = [l for l in trace.read_text().splitlines() if l.startswith("renameat(")]
+    when = max(i for i, l in enumerate(calls, 1) if l.endswith(f'"{base.name}") = 0'))
+    install = subprocess.Popen(
+        ["strace", "-qq", "-o", "/dev/null", "-e", "trace=renameat",
+         "-e", f"inject=renameat:delay_enter=3000000:when={when}", *argv],
+        env=base_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(1.5)
+        assert install.poll() is None, "install finished before the held rename"
+        res = run([base, "-c", "import sys; print(sys.executable)"], base_env)
+        assert res.returncode == 0, res.stderr.decode()
+    finally:
+        assert install.wait(timeout=60) == 0, install.stderr.read().decode()
+    assert not (venv / "lib" / "pyshim").exists(), "the shared layout has no VENV/lib/pyshim"
+
+
+# --------------------------------------------------------------------------
+# an interpreter that leads back to a launcher
+
+# install and doctor ask the launcher's own per-item check (check_interpreter
+# in launch.hpp) about the interpreter; the rule for a #! script naming a
+# launcher is added to that check on another branch. Strict: once it is
+# merged these pass, and the marker must go.
+NEEDS_SHEBANG_RULE = pytest.mark.xfail(
+    strict=True, reason="check_interpreter does not yet follow a #! line to a pyshim launcher")
+
+
+@NEEDS_SHEBANG_RULE
+def test_install_refuses_a_shebang_interpreter_naming_a_launcher(stage, tmp_path, base_env, py):
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    tool_ok(stage, "install", venv, env=base_env)
+    script = tmp_path / "python"
+    script.write_text(f"#!{venv / 'bin' / 'python'}\n")
+    script.chmod(0o755)
+    before = (venv / "pyshim.toml").read_text()
+    res = tool(stage, "install", venv, "--python", script, "--force", env=base_env)
+    assert res.returncode == 2, res.stderr.decode()
+    assert str(script) in res.stderr.decode()
+    assert (venv / "pyshim.toml").read_text() == before
+
+
+@NEEDS_SHEBANG_RULE
+def test_doctor_refuses_a_shebang_interpreter_naming_a_launcher(stage, tmp_path, base_env, py):
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    tool_ok(stage, "install", venv, env=base_env)
+    script = tmp_path / "python"
+    script.write_text(f"#!{venv / 'bin' / 'python'}\n")
+    script.chmod(0o755)
+    config = venv / "pyshim.toml"
+    config.write_text(re.sub(r"(?m)^interpreter = .*$", f"interpreter = '{script}'",
+                             config.read_text()))
+    res = run([stage.cli, "doctor", venv / "bin" / "python", "--json"], base_env)
+    assert res.returncode == 1, res.stderr.decode()
+    doc = json.loads(res.stdout)
+    verdicts = {c["id"]: c["ok"] for c in doc["checks"]}
+    assert verdicts.get("interpreter_not_shim") is False, doc
