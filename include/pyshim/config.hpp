@@ -22,11 +22,12 @@ struct Setting {
 };
 
 // How an [env] value meets the caller's value of the variable (README,
-// "[env]"): NAME = "v" sets it; NAME = { prepend = "v" } gives "v:caller's",
-// NAME = { append = "v" } gives "caller's:v" (just "v" when the caller's is
-// unset or empty), and adds nothing when the caller's value already starts
-// (prepend) or ends (append) with v as whole ':'-separated pieces, so a
-// nested launch gives the value its parent had.
+// "`[env]` that adds to the caller's value"): NAME = "v" sets it;
+// NAME = { prepend = "v" } gives "v:caller's", NAME = { append = "v" } gives
+// "caller's:v" (just "v" when the caller's is unset or empty), and adds
+// nothing when the caller's value already starts (prepend) or ends (append)
+// with v as whole ':'-separated pieces, so a nested launch gives the value
+// its parent had.
 enum class EnvMode : std::uint32_t { kSet = 0, kPrepend = 1, kAppend = 2 };
 
 struct EnvSetting {
