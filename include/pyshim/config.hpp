@@ -22,11 +22,12 @@ struct Setting {
 };
 
 // How an [env] value meets the caller's value of the variable (README,
-// "[env]"): NAME = "v" sets it; NAME = { prepend = "v" } gives "v:caller's",
-// NAME = { append = "v" } gives "caller's:v" (just "v" when the caller's is
-// unset or empty), and adds nothing when the caller's value already starts
-// (prepend) or ends (append) with v as whole ':'-separated pieces, so a
-// nested launch gives the value its parent had.
+// "`[env]` that adds to the caller's value"): NAME = "v" sets it;
+// NAME = { prepend = "v" } gives "v:caller's", NAME = { append = "v" } gives
+// "caller's:v" (just "v" when the caller's is unset or empty), and adds
+// nothing when the caller's value already starts (prepend) or ends (append)
+// with v as whole ':'-separated pieces, so a nested launch gives the value
+// its parent had.
 enum class EnvMode : std::uint32_t { kSet = 0, kPrepend = 1, kAppend = 2 };
 
 struct EnvSetting {
@@ -60,7 +61,32 @@ struct Config {
   std::vector<Setting> dynlib_exclude;  // globs (with **) relative to site-packages
 };
 
-// The keys a config may contain, for error suggestions and documentation.
+// The key table: one row per pyshim.toml key, in the order the README and a
+// written pyshim.toml list them. It drives parsing (which key is valid
+// where, what its value must be, where it lands in Config), the unknown-key
+// suggestions, and the fuzz dictionary (tests/fuzz/config_dict.cpp).
+enum class KeyKind {
+  kPath,      // a path string, resolved against the config's folder
+  kPaths,     // an array of paths
+  kPreloads,  // an array of library paths (bare names refused)
+  kPosition,  // "prepend" | "append"
+  kStrings,   // an array of strings
+  kHooks,     // an array of "package.module:function"
+  kEnv,       // [env]: NAME = "v" | { prepend = "v" } | { append = "v" }
+};
+
+struct ConfigKey {
+  std::string_view section;  // "" at the top level, else the [section]
+  std::string_view name;     // for kEnv: the section's own name
+  KeyKind kind;
+  bool required = false;
+  Setting Config::*one = nullptr;               // kPath
+  std::vector<Setting> Config::*many = nullptr;  // kPaths, kPreloads, kStrings, kHooks
+};
+
+const std::vector<ConfigKey>& config_keys();
+
+// The names valid at the top level (keys and sections), from the table.
 const std::vector<std::string_view>& known_top_level_keys();
 
 Result<Config> parse_config(std::string_view text, std::string_view file);

@@ -12,17 +12,6 @@
 namespace pyshim {
 namespace {
 
-constexpr std::string_view kInterpreter = "interpreter";
-constexpr std::string_view kPreload = "preload";
-constexpr std::string_view kLibraryPath = "library_path";
-constexpr std::string_view kLibraryPathPosition = "library_path_position";
-constexpr std::string_view kEnv = "env";
-constexpr std::string_view kPython = "python";
-constexpr std::string_view kDynlib = "dynlib";
-constexpr std::string_view kStartup = "startup";
-constexpr std::string_view kPath = "path";
-constexpr std::string_view kExclude = "exclude";
-
 Origin origin_of(const toml::source_region& source) {
   return {static_cast<std::uint32_t>(source.begin.line),
           static_cast<std::uint32_t>(source.begin.column)};
@@ -64,7 +53,8 @@ class Parser {
     return Setting{resolve_path(config_.dir, *s), origin};
   }
 
-  Result<std::vector<Setting>> path_list(std::string_view key, const toml::node& node) const {
+  Result<std::vector<Setting>> path_list(std::string_view key, const toml::node& node,
+                                         bool libraries) const {
     const auto* array = node.as_array();
     if (array == nullptr) {
       return error(origin_of(node.source()), fmt::format("'{}' must be an array of strings", key),
@@ -76,7 +66,7 @@ class Parser {
       auto setting = path_value(key, item);
       if (!setting) return setting.take_error();
       const auto* raw = item.as_string();
-      if (key == kPreload && raw->get().find('/') == std::string::npos) {
+      if (libraries && raw->get().find('/') == std::string::npos) {
         return error(setting->origin,
                      fmt::format("preload '{}' is a bare library name", raw->get()),
                      "the launcher does not search for libraries at run time: write an absolute "
@@ -102,65 +92,98 @@ class Parser {
     return out;
   }
 
-  // A section whose keys are all known; each known key's node goes to handle.
-  template <class Handler>
-  Status section(std::string_view name, const toml::node& node,
-                 const std::vector<std::string_view>& keys, Handler handle) {
+  // A key's value, by its row of the table, into the config.
+  Status value(const ConfigKey& key, const toml::node& node) {
+    std::string_view name = key.name;
+    switch (key.kind) {
+      case KeyKind::kPath: {
+        auto setting = path_value(name, node);
+        if (!setting) return setting.take_error();
+        config_.*key.one = std::move(*setting);
+        return Ok{};
+      }
+      case KeyKind::kPaths:
+      case KeyKind::kPreloads: {
+        auto list = path_list(name, node, key.kind == KeyKind::kPreloads);
+        if (!list) return list.take_error();
+        config_.*key.many = std::move(*list);
+        return Ok{};
+      }
+      case KeyKind::kPosition:
+        return position(name, node);
+      case KeyKind::kStrings:
+      case KeyKind::kHooks: {
+        auto list = string_list(name, node);
+        if (!list) return list.take_error();
+        if (key.kind == KeyKind::kHooks) {
+          if (auto status = check_hooks(*list); !status) return status;
+        }
+        config_.*key.many = std::move(*list);
+        return Ok{};
+      }
+      case KeyKind::kEnv:
+        return env_table(node);
+    }
+    return Ok{};
+  }
+
+  Status position(std::string_view name, const toml::node& node) {
+    auto s = string_value(name, node);
+    if (!s) return s.take_error();
+    config_.library_path_position_origin = origin_of(node.source());
+    if (*s == "prepend") {
+      config_.library_path_position = Position::kPrepend;
+    } else if (*s == "append") {
+      config_.library_path_position = Position::kAppend;
+    } else {
+      return error(origin_of(node.source()),
+                   fmt::format("library_path_position must be \"prepend\" or \"append\", not "
+                               "\"{}\"",
+                               *s),
+                   "use \"prepend\" (default) or \"append\"");
+    }
+    return Ok{};
+  }
+
+  Status check_hooks(const std::vector<Setting>& hooks) const {
+    for (const Setting& hook : hooks) {
+      std::size_t colon = hook.value.find(':');
+      if (colon == std::string::npos ||
+          !is_dotted_name(std::string_view(hook.value).substr(0, colon)) ||
+          !is_dotted_name(std::string_view(hook.value).substr(colon + 1))) {
+        return error(hook.origin,
+                     fmt::format("startup hook '{}' is not \"package.module:function\"",
+                                 hook.value),
+                     "write e.g. startup = [\"myapp.plugins:load_all\"]");
+      }
+    }
+    return Ok{};
+  }
+
+  // A [section] whose keys are rows of the table.
+  Status section(std::string_view name, const toml::node& node) {
     const auto* table = node.as_table();
     if (table == nullptr) {
       return error(origin_of(node.source()), fmt::format("'{}' must be a table", name),
                    fmt::format("write it as a section: [{}]", name));
     }
+    std::vector<std::string_view> keys;
+    for (const ConfigKey& key : config_keys()) {
+      if (key.section == name) keys.push_back(key.name);
+    }
     for (const auto& [key, value] : *table) {
       std::string_view k = key.str();
-      if (std::find(keys.begin(), keys.end(), k) == keys.end()) {
+      const ConfigKey* row = find_key(name, k);
+      if (row == nullptr) {
         std::string_view suggestion = nearest(k, keys);
         return error(origin_of(key.source()), fmt::format("unknown key '{}' in [{}]", k, name),
                      suggestion.empty()
                          ? fmt::format("valid keys in [{}]: {}", name, fmt::join(keys, ", "))
                          : fmt::format("did you mean '{}'?", suggestion));
       }
-      if (auto status = handle(k, value); !status) return status;
+      if (auto status = this->value(*row, value); !status) return status;
     }
     return Ok{};
-  }
-
-  Status python_table(const toml::node& node) {
-    return section(kPython, node, {kStartup, kPath},
-                   [this](std::string_view key, const toml::node& value) -> Status {
-                     if (key == kPath) {
-                       auto list = path_list(key, value);
-                       if (!list) return list.take_error();
-                       config_.python_path = std::move(*list);
-                       return Ok{};
-                     }
-                     auto list = string_list(key, value);
-                     if (!list) return list.take_error();
-                     for (const Setting& hook : *list) {
-                       std::size_t colon = hook.value.find(':');
-                       if (colon == std::string::npos ||
-                           !is_dotted_name(std::string_view(hook.value).substr(0, colon)) ||
-                           !is_dotted_name(std::string_view(hook.value).substr(colon + 1))) {
-                         return error(hook.origin,
-                                      fmt::format("startup hook '{}' is not "
-                                                  "\"package.module:function\"",
-                                                  hook.value),
-                                      "write e.g. startup = [\"myapp.plugins:load_all\"]");
-                       }
-                     }
-                     config_.startup = std::move(*list);
-                     return Ok{};
-                   });
-  }
-
-  Status dynlib_table(const toml::node& node) {
-    return section(kDynlib, node, {kExclude},
-                   [this](std::string_view key, const toml::node& value) -> Status {
-                     auto list = string_list(key, value);
-                     if (!list) return list.take_error();
-                     config_.dynlib_exclude = std::move(*list);
-                     return Ok{};
-                   });
   }
 
   // NAME = "v", or NAME = { prepend = "v" } / { append = "v" }.
@@ -241,57 +264,43 @@ class Parser {
   }
 
   Status top_level(const toml::table& root) {
-    bool have_interpreter = false;
     for (const auto& [key, node] : root) {
       std::string_view name = key.str();
-      Origin origin = origin_of(key.source());
-      if (name == kInterpreter) {
-        auto setting = path_value(name, node);
-        if (!setting) return setting.take_error();
-        config_.interpreter = std::move(*setting);
-        have_interpreter = true;
-      } else if (name == kPreload) {
-        auto list = path_list(name, node);
-        if (!list) return list.take_error();
-        config_.preload = std::move(*list);
-      } else if (name == kLibraryPath) {
-        auto list = path_list(name, node);
-        if (!list) return list.take_error();
-        config_.library_path = std::move(*list);
-      } else if (name == kLibraryPathPosition) {
-        auto s = string_value(name, node);
-        if (!s) return s.take_error();
-        config_.library_path_position_origin = origin_of(node.source());
-        if (*s == "prepend") {
-          config_.library_path_position = Position::kPrepend;
-        } else if (*s == "append") {
-          config_.library_path_position = Position::kAppend;
-        } else {
-          return error(origin_of(node.source()),
-                       fmt::format("library_path_position must be \"prepend\" or \"append\", not "
-                                   "\"{}\"",
-                                   *s),
-                       "use \"prepend\" (default) or \"append\"");
-        }
-      } else if (name == kEnv) {
-        if (auto status = env_table(node); !status) return status;
-      } else if (name == kPython) {
-        if (auto status = python_table(node); !status) return status;
-      } else if (name == kDynlib) {
-        if (auto status = dynlib_table(node); !status) return status;
+      if (const ConfigKey* row = find_key("", name)) {
+        if (auto status = value(*row, node); !status) return status;
+      } else if (is_section(name)) {
+        if (auto status = section(name, node); !status) return status;
       } else {
         std::string_view suggestion = nearest(name, known_top_level_keys());
-        return error(origin, fmt::format("unknown key '{}'", name),
+        return error(origin_of(key.source()), fmt::format("unknown key '{}'", name),
                      suggestion.empty()
                          ? fmt::format("valid keys: {}", fmt::join(known_top_level_keys(), ", "))
                          : fmt::format("did you mean '{}'?", suggestion));
       }
     }
-    if (!have_interpreter) {
-      return error({}, "no 'interpreter' set",
-                   "add interpreter = \"/path/to/python3\" at the top of the file");
+    for (const ConfigKey& key : config_keys()) {
+      if (key.required && key.section.empty() && !root.contains(key.name)) {
+        return error({}, fmt::format("no '{}' set", key.name),
+                     "add interpreter = \"/path/to/python3\" at the top of the file");
+      }
     }
     return Ok{};
+  }
+
+  static const ConfigKey* find_key(std::string_view section, std::string_view name) {
+    for (const ConfigKey& key : config_keys()) {
+      if (key.section == section && key.name == name && key.kind != KeyKind::kEnv) return &key;
+      // [env]'s keys are variable names: the section itself is its row.
+      if (key.kind == KeyKind::kEnv && section.empty() && key.section == name) return &key;
+    }
+    return nullptr;
+  }
+
+  static bool is_section(std::string_view name) {
+    for (const ConfigKey& key : config_keys()) {
+      if (!key.section.empty() && key.section == name) return true;
+    }
+    return false;
   }
 
  private:
@@ -330,10 +339,30 @@ std::string_view env_mode_name(EnvMode mode) {
   return "set";
 }
 
-const std::vector<std::string_view>& known_top_level_keys() {
-  static const std::vector<std::string_view> keys = {
-      kInterpreter, kPreload, kLibraryPath, kLibraryPathPosition, kEnv, kPython, kDynlib};
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> keys = {
+      {"", "interpreter", KeyKind::kPath, true, &Config::interpreter},
+      {"", "preload", KeyKind::kPreloads, false, nullptr, &Config::preload},
+      {"", "library_path", KeyKind::kPaths, false, nullptr, &Config::library_path},
+      {"", "library_path_position", KeyKind::kPosition},
+      {"env", "env", KeyKind::kEnv},
+      {"python", "startup", KeyKind::kHooks, false, nullptr, &Config::startup},
+      {"python", "path", KeyKind::kPaths, false, nullptr, &Config::python_path},
+      {"dynlib", "exclude", KeyKind::kStrings, false, nullptr, &Config::dynlib_exclude},
+  };
   return keys;
+}
+
+const std::vector<std::string_view>& known_top_level_keys() {
+  static const std::vector<std::string_view> names = [] {
+    std::vector<std::string_view> out;
+    for (const ConfigKey& key : config_keys()) {
+      std::string_view name = key.section.empty() ? key.name : key.section;
+      if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+    }
+    return out;
+  }();
+  return names;
 }
 
 std::string resolve_path(std::string_view dir, std::string_view path) {

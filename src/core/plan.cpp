@@ -278,8 +278,9 @@ PYSHIM_HOT bool has_end(std::string_view list, std::string_view part, bool at_st
   return list.size() == part.size() || list.data()[at_start ? part.size() : at - 1] == ':';
 }
 
-// An [env] value given the caller's (README, "[env]"): a prepend or append
-// that is already in place adds nothing, so a launch from inside a launch
+// An [env] value given the caller's (README, "`[env]` that adds to the
+// caller's value"): a prepend or append that is already in place adds
+// nothing, so a launch from inside a launch
 // (the caller's value is then this plan's) gives the same value, while a
 // caller that changed the variable still gets the part added.
 PYSHIM_HOT void put_env_value(Writer& out, EnvList::Entry var, std::string_view caller) {

@@ -228,7 +228,8 @@ Expected model(const Config& config, const std::vector<std::string_view>& caller
     set(pyshim::kLibraryPathVar, joined(dirs));
   }
 
-  // [env] (README, "[env]"): set; or the part before (prepend) or after
+  // [env] (README, "`[env]` that adds to the caller's value"): set; or the
+  // part before (prepend) or after
   // (append) the caller's value, unless that is unset or empty (the part
   // alone) or already has the part at that end as whole ':' pieces.
   for (const EnvSetting& var : config.env) {

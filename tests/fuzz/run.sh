@@ -135,25 +135,15 @@ for target in "${TARGETS[@]}"; do
     -o "$BUILD/${target}_fuzz"
 done
 
-# A dictionary of the config's keys and the TOML and environment syntax the
+# A dictionary of the config's keys, printed from the key table
+# (tests/fuzz/config_dict.cpp), then the TOML and environment syntax the
 # fuzzer would take long to guess.
-cat >"$BUILD/config.dict" <<'EOF'
-"interpreter"
-"preload"
-"library_path"
-"library_path_position"
-"\"prepend\""
-"\"append\""
-"[env]"
-"{ prepend = \""
-"{ append = \""
+"$CXX" "${CXXFLAGS_FUZZ[@]}" "$FUZZ/config_dict.cpp" "$BUILD/obj/config.o" "$BUILD/obj/path.o" \
+  -o "$BUILD/config_dict"
+ASAN_OPTIONS=detect_leaks=0 "$BUILD/config_dict" >"$BUILD/config.dict"
+cat >>"$BUILD/config.dict" <<'EOF'
 "PYTHONPATH"
 "PYTHONPATH="
-"[python]"
-"[dynlib]"
-"startup"
-"path"
-"exclude"
 " = "
 " = \""
 " = ["

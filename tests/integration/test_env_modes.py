@@ -1,6 +1,7 @@
 """[env] values that add to the caller's value instead of replacing it:
 `NAME = { prepend = "v" }` / `{ append = "v" }` in pyshim.toml and
-`--env-prepend` / `--env-append` on install and init (README, "[env]").
+`--env-prepend` / `--env-append` on install and init (README, "`[env]` that
+adds to the caller's value").
 
 What the interpreter and its spawn workers actually see (os.environ,
 sys.path, an import from each folder), through real launchers: a caller's

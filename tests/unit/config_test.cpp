@@ -197,6 +197,56 @@ TEST(ParseConfig, SectionErrorsNameTheKey) {
   EXPECT_EQ(parse_error("interpreter = \"/p\"\ndynlib = 3\n").message, "'dynlib' must be a table");
 }
 
+// The key table drives the parser: a config holding every row's key parses,
+// and each key lands where its row says.
+TEST(ConfigKeys, EveryRowIsParsedIntoItsField) {
+  std::string text;
+  std::string section;
+  for (const ConfigKey& key : config_keys()) {
+    if (key.section != section && key.kind != KeyKind::kEnv) {
+      section = std::string(key.section);
+      text += fmt::format("[{}]\n", section);
+    }
+    switch (key.kind) {
+      case KeyKind::kPath:
+        text += fmt::format("{} = \"/p/{}\"\n", key.name, key.name);
+        break;
+      case KeyKind::kPaths:
+      case KeyKind::kPreloads:
+      case KeyKind::kStrings:
+        text += fmt::format("{} = [\"/p/{}\"]\n", key.name, key.name);
+        break;
+      case KeyKind::kHooks:
+        text += fmt::format("{} = [\"m:f\"]\n", key.name);
+        break;
+      case KeyKind::kPosition:
+        text += fmt::format("{} = \"append\"\n", key.name);
+        break;
+      case KeyKind::kEnv:
+        text += "[env]\nA = { prepend = \"/a\" }\n";
+        section = "env";
+        break;
+    }
+  }
+  Config config = parse_ok(text);
+  for (const ConfigKey& key : config_keys()) {
+    if (key.one != nullptr) {
+      EXPECT_EQ((config.*key.one).value, fmt::format("/p/{}", key.name));
+    }
+    if (key.many != nullptr) {
+      ASSERT_EQ((config.*key.many).size(), 1u) << key.name;
+      EXPECT_EQ((config.*key.many)[0].value,
+                key.kind == KeyKind::kHooks ? "m:f" : fmt::format("/p/{}", key.name));
+    }
+  }
+  EXPECT_EQ(config.library_path_position, Position::kAppend);
+  ASSERT_EQ(config.env.size(), 1u);
+  EXPECT_EQ(config.env[0].mode, EnvMode::kPrepend);
+  EXPECT_EQ(known_top_level_keys(),
+            (std::vector<std::string_view>{"interpreter", "preload", "library_path",
+                                           "library_path_position", "env", "python", "dynlib"}));
+}
+
 TEST(Nearest, FindsCloseKeysOnly) {
   std::vector<std::string_view> keys = {"interpreter", "preload", "library_path"};
   EXPECT_EQ(nearest("interpeter", keys), "interpreter");
