@@ -52,6 +52,42 @@ PYSHIM_INLINE FileInfo file_info_of(const struct stat& st) {
   return info;
 }
 
+// execve refuses with E2BIG any argument or environment string longer than
+// MAX_ARG_STRLEN (32 pages) bytes, its NUL included: one of exactly that
+// size is taken (fs/exec.c, copy_strings: strnlen_user(str, MAX_ARG_STRLEN)
+// counts the NUL, and only a string that does not end within it is refused).
+inline constexpr std::size_t kMaxArgString = 32 * 4096;
+PYSHIM_INLINE bool too_long_for_execve(std::size_t length_without_nul) {
+  return length_without_nul + 1 > kMaxArgString;
+}
+
+// The one trust rule for every path the launcher takes from a file or
+// derives without /proc: the config beside P or stamped, the restore library
+// found or stamped (README.md "Trust" says why it is enough). info is what
+// lstat said: a link is judged by its own owner, not its target's.
+//   kTrusted    owned by root or the caller: nobody else can change it, and
+//               a replacement would be the replacer's and fail this rule. A
+//               link must then also have a kTrusted target.
+//   kAskFolder  a regular file someone else owns: trusted only as the
+//               launcher binary itself is (trusted_as_launcher).
+//   kRefused    a link someone else owns, or anything else of theirs.
+// The hot path (src/launcher/hot_path.hpp) takes kTrusted regular files and
+// leaves every other case to the general path, which decides it in full.
+enum class Trust { kTrusted, kAskFolder, kRefused };
+PYSHIM_INLINE Trust trust_of(const FileInfo& info, std::uint32_t euid) {
+  if (info.uid == euid || info.uid == 0) return Trust::kTrusted;
+  return S_ISREG(info.mode) ? Trust::kAskFolder : Trust::kRefused;
+}
+// A kAskFolder file: its owner owns the launcher binary too (and so could
+// replace the binary itself), and its folder is one nobody else can write
+// (sticky or not: a sticky /tmp lets anyone plant a file of their own).
+// So root may run a user's own venv, but never a file a stranger planted
+// where a stamp points, or anything in /tmp that is not root's or the caller's.
+PYSHIM_INLINE bool trusted_as_launcher(const FileInfo& file, const FileInfo& folder,
+                                       const FileInfo& launcher) {
+  return file.uid == launcher.uid && S_ISDIR(folder.mode) && (folder.mode & S_IWOTH) == 0;
+}
+
 inline FileIdentity identity_of(const FileInfo& info) {
   return {info.dev, info.ino, info.size, info.mtime_ns, info.ctime_ns};
 }
@@ -61,9 +97,13 @@ class FileSystem {
  public:
   virtual ~FileSystem() = default;
   virtual int stat(const std::string& path, FileInfo& info) = 0;  // follows symlinks
+  virtual int lstat(const std::string& path, FileInfo& info) = 0;  // does not
   // A config: EINVAL when not a regular file, EISDIR for a folder, EFBIG
-  // when larger than kMaxConfigSize; never blocks.
-  virtual int read_file(const std::string& path, std::string& out) = 0;
+  // when larger than kMaxConfigSize; never blocks. opened (if given): what
+  // fstat said of the file read, so a caller can tell it is the one it
+  // checked.
+  virtual int read_file(const std::string& path, std::string& out,
+                        FileInfo* opened = nullptr) = 0;
   virtual int readlink(const std::string& path, std::string& target) = 0;
   // The first max bytes (fewer if the file is shorter).
   virtual int read_head(const std::string& path, std::size_t max, std::string& out) = 0;
@@ -78,7 +118,10 @@ struct LaunchRequest {
   EnvView env;                  // the caller's environment
   bool secure = false;          // AT_SECURE: the launcher refuses to run
   std::uint32_t euid = 0;       // whose configs are trusted anywhere (and root's)
-  std::string self_exe;         // the launcher's real binary (/proc/self/exe)
+  // The launcher's real binary (/proc/self/exe; without a usable /proc, the
+  // realpath of an absolute AT_EXECFN; else empty: no path is derived from
+  // it, never one relative to the cwd).
+  std::string self_exe;
   std::uint64_t self_size = 0;  // its size in bytes, to recognise copies of it cheaply
   // Always look for the launcher note in the interpreter (show, doctor); the
   // launcher only does when a launcher exec'd it directly (see check_launch).
@@ -128,6 +171,19 @@ struct FoundConfig {
 enum class InvokedSource { kExecFn, kArgv0 };
 InvokedSource invoked_source(const char* execfn, int argc, const char* const* argv);
 
+// The trust rule (trust_of, trusted_as_launcher) applied to path: lstat, and
+// for a link stat, and for someone else's file its folder and the launcher
+// binary (self_exe; none when empty). err: the lookup's errno (ENOENT...);
+// refused: why the file is not trusted ("" when it is); info: what path
+// names (a link's target).
+struct Lookup {
+  int err = 0;
+  std::string refused;
+  FileInfo info;
+};
+Lookup look_up_trusted(FileSystem& fs, std::uint32_t euid, std::string_view self_exe,
+                       const std::string& path);
+
 // $PYSHIM_CONFIG, else pyshim.toml beside P, then one level up; then the
 // same for each symlink hop of P; then the stamp. A file found on the way
 // that is the stamped one, unchanged, is not read: the stamp is used (the
@@ -137,10 +193,16 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request);
 // The Config a FoundConfig stands for: the stamp's, or the file parsed.
 Result<Config> load_config(const LaunchRequest& request, const FoundConfig& found);
 
-// libpyshim-restore.so in ../lib/pyshim/ of the real binary, then beside it,
-// then the stamped path (a copied launcher lands without one beside it).
+// Where the restore library is looked for, from the real binary (none when
+// self_exe is not absolute): ../lib/pyshim/, beside it, and for a base
+// launcher (VENV/.pyshim/base/bin/) VENV/lib/pyshim/.
+std::vector<std::string> restore_library_candidates(std::string_view self_exe);
+
+// The first of restore_library_candidates(), then the stamped path (a copied
+// launcher lands without one beside it), that is a regular file passing the
+// trust rule for euid (look_up_trusted).
 Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_exe,
-                                         const Stamp* stamp = nullptr);
+                                         const Stamp* stamp, std::uint32_t euid);
 
 // True when the loader cannot take this path as an LD_PRELOAD entry as it
 // is: a separator, whitespace, or '$' (the loader expands $ORIGIN, $LIB and

@@ -53,6 +53,13 @@ struct RawOs {
     info = file_info_of(st);
     return 0;
   }
+  int lstat(const char* path, FileInfo& info) {
+    struct stat st;
+    long r = syscall4(SYS_newfstatat, AT_FDCWD, arg(path), arg(&st), AT_SYMLINK_NOFOLLOW);
+    if (r < 0) return static_cast<int>(-r);
+    info = file_info_of(st);
+    return 0;
+  }
   long readlink(const char* path, char* buffer, std::size_t size) {
     return syscall4(SYS_readlink, arg(path), arg(buffer), static_cast<long>(size), 0);
   }

@@ -549,7 +549,7 @@ int run_install(const InstallOptions& options) {
   auto launcher = find_launcher_binary();
   if (!launcher) return print_error(launcher.error());
   RealFileSystem files;
-  auto restore = find_restore_library(files, *launcher);
+  auto restore = find_restore_library(files, *launcher, nullptr, effective_uid());
   if (!restore) return print_error(restore.error());
 
   // Held for the whole command: a concurrent install or uninstall of the

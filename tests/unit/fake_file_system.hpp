@@ -35,11 +35,34 @@ class FakeFileSystem final : public FileSystem {
   void dir(const std::string& path, std::uint32_t mode = S_IFDIR | 0755) {
     files_[path] = {"", mode, ++next_ino_, ++clock_, default_uid};
   }
-  void remove(const std::string& path) { files_.erase(path); }
+  void remove(const std::string& path) {
+    files_.erase(path);
+    links_.erase(path);
+  }
   void owner(const std::string& path, std::uint32_t uid) { files_[path].uid = uid; }
-  void link(const std::string& path, const std::string& target) { links_[path] = target; }
+  void link(const std::string& path, const std::string& target) {
+    links_[path] = target;
+    link_owners_[path] = default_uid;
+  }
+  // false: no /proc (a /proc/self/fd/N opened here is not there).
+  bool proc_mounted = true;
 
+  int lstat(const std::string& path, FileInfo& info) override {
+    auto link = links_.find(path);
+    if (link == links_.end()) return stat(path, info);
+    ++calls;
+    info = {S_IFLNK | 0777, 1, 99, link->second.size(), 0, 0, link_owners_[path]};
+    return 0;
+  }
   int stat(const std::string& path, FileInfo& info) override {
+    if (path.starts_with("/proc/self/fd/")) {
+      ++calls;
+      if (!proc_mounted || opened_fd_ == 0 || path != "/proc/self/fd/" + std::to_string(opened_fd_)) {
+        return ENOENT;
+      }
+      info = {S_IFREG | 0644, 1, 98, 0, 0, 0, 0};
+      return 0;
+    }
     ++calls;
     auto it = files_.find(resolve(path));
     if (it == files_.end()) return ENOENT;
@@ -50,15 +73,19 @@ class FakeFileSystem final : public FileSystem {
   int open_inherited(const std::string& path, int& fd) override {
     ++calls;
     if (files_.find(resolve(path)) == files_.end()) return ENOENT;
-    fd = 5;
+    fd = opened_fd_ = 5;
     return 0;
   }
-  int read_file(const std::string& path, std::string& out) override {
+  int read_file(const std::string& path, std::string& out, FileInfo* opened = nullptr) override {
     ++calls;
     auto it = files_.find(resolve(path));
     if (it == files_.end()) return ENOENT;
     if ((it->second.mode & S_IFMT) == S_IFDIR) return EISDIR;
     out = it->second.text;
+    if (opened != nullptr) {
+      --calls;  // fstat of what was opened: part of the read
+      stat(path, *opened);
+    }
     return 0;
   }
   int read_head(const std::string& path, std::size_t max, std::string& out) override {
@@ -89,6 +116,8 @@ class FakeFileSystem final : public FileSystem {
   }
   std::map<std::string, File> files_;
   std::map<std::string, std::string> links_;
+  std::map<std::string, std::uint32_t> link_owners_;
+  int opened_fd_ = 0;
   std::uint64_t next_ino_ = 100;
   std::int64_t clock_ = 0;
 };

@@ -113,15 +113,15 @@ TEST_F(LaunchTest, NoConfigListsEveryPlaceSearched) {
 
 TEST_F(LaunchTest, RestoreLibraryInLibPyshimComesFirstThenBesideTheBinary) {
   fs.file("/opt/pyshim/bin/libpyshim-restore.so", "R");
-  EXPECT_EQ(*find_restore_library(fs, "/opt/pyshim/bin/pyshim"),
+  EXPECT_EQ(*find_restore_library(fs, "/opt/pyshim/bin/pyshim", nullptr, 0),
             "/opt/pyshim/lib/pyshim/libpyshim-restore.so");
   fs.file("/build/libpyshim-restore.so", "R");
-  EXPECT_EQ(*find_restore_library(fs, "/build/pyshim"), "/build/libpyshim-restore.so")
+  EXPECT_EQ(*find_restore_library(fs, "/build/pyshim", nullptr, 0), "/build/libpyshim-restore.so")
       << "not found";
 }
 
 TEST_F(LaunchTest, MissingRestoreLibraryIs125) {
-  auto result = find_restore_library(fs, "/elsewhere/bin/pyshim");
+  auto result = find_restore_library(fs, "/elsewhere/bin/pyshim", nullptr, 0);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().exit_code, 125);
   EXPECT_EQ(result.error().context.size(), 2u);
@@ -374,10 +374,13 @@ TEST_F(LaunchTest, AStrangersConfigInAFolderAnyoneCanWriteIsSkipped) {
   ASSERT_FALSE(found.ok());
   EXPECT_NE(found.error().context[1].find("skipped: owned by uid 1001"), std::string::npos)
       << found.error().context[1];
-  // The caller's own, root's, or a stranger's in a folder only they can
-  // write: trusted as the launcher itself is.
+  // A stranger's in a folder only they can write: trusted only when they
+  // own the launcher binary too (they could replace that anyway).
   fs.file("/venv", "", S_IFDIR | 0755);
+  EXPECT_FALSE(find_config(fs, request).ok());
+  fs.owner("/opt/pyshim/bin/pyshim", 1001);
   EXPECT_TRUE(find_config(fs, request).ok());
+  // The caller's own, or root's: trusted.
   fs.file("/venv", "", S_IFDIR | 01777);
   fs.owner("/venv/pyshim.toml", 1000);
   EXPECT_TRUE(find_config(fs, request).ok());
