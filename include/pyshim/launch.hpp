@@ -88,6 +88,22 @@ PYSHIM_INLINE bool trusted_as_launcher(const FileInfo& file, const FileInfo& fol
   return file.uid == launcher.uid && S_ISDIR(folder.mode) && (folder.mode & S_IWOTH) == 0;
 }
 
+// A stamp is "racily clean" (git's word for its index) when its file's mtime
+// is not older than the stamp's clock by the file system's timestamp
+// granularity: a same-size edit within that window can leave the identity
+// unchanged, so the file is parsed instead of trusted by identity. The
+// stamp's clock is the file's ctime recorded in it (install stamps right
+// after its last change to the file, so the stamp is no older than that; no
+// user can set a ctime). The granularity is the coarsest of Linux file
+// systems (FAT: 2 s; others tick at 1 s, or at the kernel's coarse clock).
+// `pyshim install` moves the mtime of the config it writes back by that much
+// before it stamps, so its stamps are not racy, and any later edit sets an
+// mtime the stamp does not have.
+inline constexpr std::int64_t kTimestampGranularityNs = 2'000'000'000;
+PYSHIM_INLINE bool racily_clean(const FileIdentity& id) {
+  return id.mtime_ns + kTimestampGranularityNs > id.ctime_ns;
+}
+
 inline FileIdentity identity_of(const FileInfo& info) {
   return {info.dev, info.ino, info.size, info.mtime_ns, info.ctime_ns};
 }

@@ -194,7 +194,7 @@ Result<FoundConfig> take(FileSystem& fs, const LaunchRequest& request, std::stri
                          const FileInfo& info) {
   FoundConfig found;
   if (request.stamp && request.stamp->source == path &&
-      request.stamp->identity == identity_of(info)) {
+      request.stamp->identity == identity_of(info) && !racily_clean(request.stamp->identity)) {
     found.path = std::move(path);
     found.source = ConfigSource::kStamp;
     return found;
@@ -266,7 +266,8 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
     Lookup look = look_up_trusted(fs, request.euid, request.self_exe, request.stamp->source);
     FileInfo opened;
     if (look.err == 0 && look.refused.empty() &&
-        request.stamp->identity != identity_of(look.info) &&
+        (request.stamp->identity != identity_of(look.info) ||
+         racily_clean(request.stamp->identity)) &&
         fs.read_file(request.stamp->source, found.text, &opened) == 0 &&
         opened.dev == look.info.dev && opened.ino == look.info.ino) {
       found.path = request.stamp->source;

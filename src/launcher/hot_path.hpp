@@ -262,7 +262,11 @@ bool plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Launch
     // judge (look_up_trusted) and report.
     if (!S_ISREG(info.mode) || trust_of(info, in.euid) != Trust::kTrusted) return false;
     // An edited or another config: the general path parses it.
-    if (!same(stamp.source, candidate) || !(identity_of(info) == stamp.identity)) return false;
+    // A racily clean stamp (launch.hpp): the general path parses the file.
+    if (!same(stamp.source, candidate) || !(identity_of(info) == stamp.identity) ||
+        racily_clean(stamp.identity)) {
+      return false;
+    }
     found = true;
   }
   if (!found) {
@@ -272,7 +276,8 @@ bool plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Launch
     // rule at install; an identity, ctime included, cannot be forged);
     // anything else there is the general path's to judge.
     FileInfo info;
-    if (os.lstat(stamp.source.data(), info) == 0 && !(identity_of(info) == stamp.identity)) {
+    if (os.lstat(stamp.source.data(), info) == 0 &&
+        (!(identity_of(info) == stamp.identity) || racily_clean(stamp.identity))) {
       return false;
     }
   }

@@ -281,3 +281,24 @@ def test_a_strangers_restore_library_beside_a_launcher_is_skipped(stage, tmp_pat
                 f"{NOBODY}") in err, err
     finally:
         shutil.rmtree(marker.parent, ignore_errors=True)
+
+
+def test_install_leaves_a_stamp_that_is_not_racily_clean(stage, tmp_path, env):
+    """The stamp's clock is the config's ctime recorded in it; install moves
+    the config's mtime back by the timestamp granularity (2 s) before it
+    stamps, so launches use the stamp without parsing, and a same-size edit
+    in the same tick still changes the identity (its mtime is now)."""
+    venv = installed_venv(stage, tmp_path / "venv", env)
+    st = os.stat(venv / "pyshim.toml")
+    assert st.st_ctime_ns - st.st_mtime_ns >= 2_000_000_000, (st.st_mtime_ns, st.st_ctime_ns)
+    debug = run([venv / "bin/python", "-c", "pass"], {**env, "PYSHIM_LOG": "debug"})
+    assert debug.returncode == 0, debug.stderr.decode()
+    assert f"config {venv}/pyshim.toml (stamped in the launcher: not parsed)" in \
+        debug.stderr.decode(), debug.stderr.decode()
+    # A same-size edit right away is seen at the next launch.
+    text = (venv / "pyshim.toml").read_text()
+    assert "interpreter = " in text
+    with open(venv / "pyshim.toml", "r+") as f:
+        f.write(text.replace("[", "#", 1) if text.startswith("[") else "#" + text[1:])
+    debug = run([venv / "bin/python", "-c", "pass"], {**env, "PYSHIM_LOG": "debug"})
+    assert f"config {venv}/pyshim.toml\n" in debug.stderr.decode(), debug.stderr.decode()

@@ -22,24 +22,36 @@ class FakeFileSystem final : public FileSystem {
     std::uint64_t ino = 0;
     std::int64_t mtime = 0;
     std::uint32_t uid = 0;
+    std::int64_t ctime = 0;
   };
 
   // Owner of the files and folders made from now on.
   std::uint32_t default_uid = 0;
 
   // Each write gets a later mtime, as on a disk; ino 0 picks a fresh one.
+  // Writes are 10 s apart and each file's mtime is 5 s before its ctime, as
+  // `pyshim install` leaves the config it stamps (never "racily clean"); a
+  // test makes a file racy with racy().
   void file(const std::string& path, std::string text, std::uint32_t mode = S_IFREG | 0644,
             std::uint64_t ino = 0) {
-    files_[path] = {std::move(text), mode, ino != 0 ? ino : ++next_ino_, ++clock_, default_uid};
+    clock_ += 10'000'000'000;
+    files_[path] = {std::move(text), mode, ino != 0 ? ino : ++next_ino_, clock_ - 5'000'000'000,
+                    default_uid, clock_};
   }
   void dir(const std::string& path, std::uint32_t mode = S_IFDIR | 0755) {
-    files_[path] = {"", mode, ++next_ino_, ++clock_, default_uid};
+    clock_ += 10'000'000'000;
+    files_[path] = {"", mode, ++next_ino_, clock_, default_uid, clock_};
   }
   void remove(const std::string& path) {
     files_.erase(path);
     links_.erase(path);
   }
   void owner(const std::string& path, std::uint32_t uid) { files_[path].uid = uid; }
+  // Its mtime as recent as its ctime: a same-size edit now could leave both
+  // unchanged on a file system with coarse timestamps.
+  void racy(const std::string& path) { files_[path].mtime = files_[path].ctime; }
+  // An edit that keeps size, mtime and ctime (within one timestamp tick).
+  void edit_in_place(const std::string& path, std::string text) { files_[path].text = std::move(text); }
   void link(const std::string& path, const std::string& target) {
     links_[path] = target;
     link_owners_[path] = default_uid;
@@ -67,7 +79,7 @@ class FakeFileSystem final : public FileSystem {
     auto it = files_.find(resolve(path));
     if (it == files_.end()) return ENOENT;
     info = {it->second.mode, 1,  it->second.ino, it->second.text.size(), it->second.mtime,
-            it->second.mtime, it->second.uid};
+            it->second.ctime, it->second.uid};
     return 0;
   }
   int open_inherited(const std::string& path, int& fd) override {

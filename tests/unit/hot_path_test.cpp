@@ -112,9 +112,11 @@ class HotPathTest : public ::testing::Test {
 
   // Writes /venv/pyshim.toml and stamps the launcher with it, as install does.
   void install(const std::string& text,
-               const std::string& restore = "/venv/lib/pyshim/libpyshim-restore.so") {
+               const std::string& restore = "/venv/lib/pyshim/libpyshim-restore.so",
+               bool racy = false) {
     config_text = text;
     files.file(config_path, text);
+    if (racy) files.racy(config_path);
     auto config = parse_config(text, config_path);
     ASSERT_TRUE(config.ok()) << format_error(config.error());
     Stamp stamp;
@@ -419,6 +421,23 @@ TEST_F(HotPathTest, SomeoneElsesConfig) {
   EXPECT_EQ(general(), planned) << general_error;
   euid = kUser;
   expect_same("the owner runs it");
+}
+
+TEST_F(HotPathTest, ARacilyCleanStampIsNotTrustedByIdentity) {
+  // Stamped while the file's mtime was as recent as the stamp's clock: a
+  // same-size edit in the same timestamp tick keeps the identity, so the
+  // file is parsed (git's "racily clean" rule) and the edit is seen.
+  files.file("/usr/bin/python3.12", std::string(2000, 'P'), kExe);
+  install("interpreter = \"/usr/bin/python3.11\"\n", "/venv/lib/pyshim/libpyshim-restore.so",
+          /*racy=*/true);
+  files.edit_in_place(config_path, "interpreter = \"/usr/bin/python3.12\"\n");
+  expect_general("racily clean stamp");
+  auto planned = general();
+  ASSERT_TRUE(planned.has_value()) << general_error;
+  EXPECT_EQ(planned->interpreter, "/usr/bin/python3.12");
+  // Not racy: the stamp is used.
+  install("interpreter = \"/usr/bin/python3.11\"\n");
+  expect_same("stamp older than the file by the granularity");
 }
 
 TEST_F(HotPathTest, LinksAndStrangersFilesAreTheGeneralPathsToJudge) {
