@@ -165,6 +165,13 @@ inline constexpr char kLauncherNote[] = {7,   0,   0,   0,   8,   0,   0,   0,  
                                          'l', 'a', 'u', 'n', 'c', 'h', 'e', 'r'};
 bool has_launcher_note(std::string_view head);
 
+// The file at path is a pyshim launcher of any build (its note), or a #!
+// script whose interpreter, through up to 4 levels of #! as the kernel
+// follows them, is one: exec'ing it from a launcher would loop. For doctor
+// and install to refuse such an `interpreter` (check_interpreter does at the
+// second hop of a launch, and whenever request.thorough is set).
+bool runs_a_launcher(FileSystem& fs, std::string path);
+
 // The CLI carries a note of its own (type 2, "toolmode"), so install refuses
 // it as an interpreter too (it would answer every launch with its usage).
 inline constexpr char kToolNote[] = {7,   0,   0,   0,   8,   0,   0,   0,   2, 0,

@@ -36,6 +36,26 @@ bool has_launcher_note(std::string_view head) {
   return head.find(std::string_view(kLauncherNote, sizeof kLauncherNote)) != std::string_view::npos;
 }
 
+bool runs_a_launcher(FileSystem& fs, std::string path) {
+  // The kernel follows #! up to 4 levels (BINPRM_MAX_RECURSION) after the
+  // file itself; a fifth would fail to exec anyway.
+  for (int level = 0; level <= 4; ++level) {
+    std::string head;
+    if (fs.read_head(path, 4096, head) != 0) return false;
+    if (has_launcher_note(head)) return true;
+    if (!head.starts_with("#!")) return false;
+    // binfmt_script: the interpreter is the first word after "#!", blanks
+    // (space, tab) skipped, ending at a blank or the end of the line.
+    std::size_t begin = head.find_first_not_of(" \t", 2);
+    if (begin == std::string::npos) return false;
+    std::size_t end = head.find_first_of(" \t\n", begin);
+    if (end == std::string::npos) end = head.size();
+    path = head.substr(begin, end - begin);
+    if (path.empty()) return false;
+  }
+  return false;
+}
+
 Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Config& config) {
   const Setting& interpreter = config.interpreter;
   // Messages are formatted only on failure: this runs in every launch.
@@ -77,20 +97,17 @@ Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Con
     FileInfo self;
     bool is_self =
         fs.stat(request.self_exe, self) == 0 && self.dev == info.dev && self.ino == info.ino;
-    std::string head;
-    if (is_self || (fs.read_head(interpreter.value, 4096, head) == 0 && has_launcher_note(head))) {
-      return is_a_launcher();
-    }
+    if (is_self || runs_a_launcher(fs, interpreter.value)) return is_a_launcher();
   }
   // A launcher of another build (A -> B -> A would loop forever). Its note is
   // only looked for when a launcher exec'd this one directly (the bookkeeping
   // is still there: no restore library ran in between), which costs nothing
   // on a normal launch and stops a loop at its second hop.
+  // A #! script whose interpreter is a launcher loops the same way (the
+  // launcher runs the script, the kernel runs the launcher for it): the
+  // second hop finds the bookkeeping and follows the #! lines.
   if (request.thorough || env_has(request.env, kOrigPreloadVar)) {
-    std::string head;
-    if (fs.read_head(interpreter.value, 4096, head) == 0 && has_launcher_note(head)) {
-      return is_a_launcher();
-    }
+    if (runs_a_launcher(fs, interpreter.value)) return is_a_launcher();
   }
   return Ok{};
 }

@@ -79,8 +79,17 @@ int RealFileSystem::read_file(const std::string& path, std::string& out, FileInf
 }
 
 int RealFileSystem::read_head(const std::string& path, std::size_t max, std::string& out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Regular files only, opened without waiting: a FIFO named by a #! line
+  // or a config must not hang a launch or doctor.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return errno;
+  struct stat st;
+  int bad = ::fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? (S_ISDIR(st.st_mode) ? EISDIR : EINVAL) : 0;
+  if (bad != 0) {
+    ::close(fd);
+    out.clear();
+    return bad;
+  }
   out.resize(max);
   ssize_t n;
   do {

@@ -569,3 +569,23 @@ def test_a_variable_of_exactly_the_kernels_limit(stage, tmp_path, base_env, py, 
         first = res.stderr.decode().splitlines()[0]
         assert first == (f"pyshim: error: LD_LIBRARY_PATH would be {len(entry)} bytes; the "
                          f"kernel takes at most {MAX_ARG_STRLEN - 1} per variable"), first
+
+
+@pytest.mark.parametrize("levels", [1, 2], ids=["script", "script of a script"])
+def test_interpreter_is_a_script_naming_the_launcher(stage, tmp_path, base_env, py, levels):
+    """An `interpreter` that is a #! script whose interpreter is a pyshim
+    launcher (here the venv's own): the launcher would run the script, the
+    kernel the launcher, forever (0.2 did). The second hop sees the
+    bookkeeping, follows the #! lines to the launcher and stops with 125."""
+    venv = _installed_venv(stage, py, tmp_path, base_env)
+    target = venv / "bin" / "python"
+    for level in range(levels):
+        script = tmp_path / f"script{level}"
+        script.write_text(f"#!{target}\nprint('script ran')\n")
+        script.chmod(0o755)
+        target = script
+    (venv / "pyshim.toml").write_text(f'interpreter = "{target}"\n')
+    msg, ctx, hint, elapsed = _fail(venv / "bin" / "python", base_env, 125, timeout=20)
+    assert msg == f"interpreter resolves to the shim itself: {target}"
+    assert ctx == [f"config: {venv}/pyshim.toml:1:15"]
+    assert "not at a pyshim launcher" in hint

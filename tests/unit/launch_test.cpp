@@ -428,3 +428,30 @@ TEST_F(LaunchTest, AHugeListIsRefusedBeforeThePlanIsComputed) {
 
 }  // namespace
 }  // namespace pyshim
+
+namespace pyshim {
+namespace {
+
+TEST_F(LaunchTest, AScriptWhoseInterpreterIsALauncherRunsALauncher) {
+  fs.file("/s1", "#!/opt/pyshim/bin/pyshim -E\nprint()\n", kExe);
+  fs.file("/s2", "#! \t/s1\n", kExe);
+  fs.file("/env", "#!/usr/bin/env python3\n", kExe);
+  fs.file("/plain", "#!/usr/bin/python3.11\n", kExe);
+  EXPECT_TRUE(runs_a_launcher(fs, "/opt/pyshim/bin/pyshim"));
+  EXPECT_TRUE(runs_a_launcher(fs, "/s1"));
+  EXPECT_TRUE(runs_a_launcher(fs, "/s2"));
+  EXPECT_FALSE(runs_a_launcher(fs, "/env"));
+  EXPECT_FALSE(runs_a_launcher(fs, "/plain"));
+  EXPECT_FALSE(runs_a_launcher(fs, "/usr/bin/python3.11"));
+  // The launch refuses it at the second hop (the bookkeeping is there).
+  fs.file("/venv/pyshim.toml", "interpreter = \"/s2\"\n");
+  std::vector<const char*> env = {"PYSHIM_ORIG_LD_PRELOAD="};
+  request.env = EnvView(env);
+  auto launch = prepare_launch(fs, request);
+  ASSERT_FALSE(launch.ok());
+  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().message, "interpreter resolves to the shim itself: /s2");
+}
+
+}  // namespace
+}  // namespace pyshim
