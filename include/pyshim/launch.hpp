@@ -257,6 +257,18 @@ Status check_preload(FileSystem& fs, const Config& config, const Setting& lib);
 // The loader can take the path in LD_LIBRARY_PATH. A missing folder is not
 // refused: the loader skips it, as it does any LD_LIBRARY_PATH entry.
 Status check_library_folder(const Config& config, const Setting& folder);
+// The restore library is a readable ELF shared object the interpreter's
+// loader accepts (class, byte order, machine): else the loader warns, skips
+// it, and LD_PRELOAD leaks into every child. The hot path checks only what
+// lstat tells (regular, at least an ELF header long, readable by the caller:
+// may_be_a_restore_library) and leaves the rest to install, which put it there.
+Status check_restore_library(FileSystem& fs, const std::string& restore,
+                             const std::string& interpreter);
+PYSHIM_INLINE bool may_be_a_restore_library(const FileInfo& info, std::uint32_t euid) {
+  constexpr std::uint64_t kElfHeader = 64;  // sizeof(Elf64_Ehdr)
+  std::uint32_t read = info.uid == euid ? S_IRUSR : S_IROTH;
+  return S_ISREG(info.mode) && info.size >= kElfHeader && (euid == 0 || (info.mode & read) != 0);
+}
 Status check_launch(FileSystem& fs, const LaunchRequest& request, const Launch& launch);
 
 Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request);

@@ -1,5 +1,6 @@
 #include "pyshim/launch.hpp"
 
+#include <elf.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -7,6 +8,8 @@
 #include <cstring>
 
 #include <fmt/format.h>
+
+#include "pyshim/elf.hpp"
 
 namespace pyshim {
 namespace {
@@ -398,6 +401,35 @@ Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_e
   return e;
 }
 
+Status check_restore_library(FileSystem& fs, const std::string& restore,
+                             const std::string& interpreter) {
+  std::string head;
+  int err = fs.read_head(restore, 4096, head);
+  auto fail = [&](std::string why) -> Status {
+    Error e;
+    e.message = fmt::format("restore library {} {}", restore, why);
+    e.context.push_back(
+        "the loader would skip it with a warning, and LD_PRELOAD would leak into every child");
+    e.hint = "reinstall pyshim (or re-run `pyshim install` on the venv) to put a good copy there";
+    return e;
+  };
+  if (err != 0) return fail(fmt::format("cannot be read: {}", std::strerror(err)));
+  auto elf = parse_elf(head);
+  if (!elf) return fail(fmt::format("is not an ELF file ({})", elf.error().message));
+  if (elf->type != ET_DYN) return fail("is not a shared object");
+  std::string interpreter_head;
+  if (fs.read_head(interpreter, 4096, interpreter_head) == 0) {
+    auto target = parse_elf(interpreter_head);
+    // A #! script or an unreadable interpreter: its class is not known here;
+    // the loader of whatever runs is the judge.
+    if (target && !compatible(*elf, *target)) {
+      return fail(fmt::format("is {}, the interpreter {} is {}", describe(*elf), interpreter,
+                              describe(*target)));
+    }
+  }
+  return Ok{};
+}
+
 Status check_launch(FileSystem& fs, const LaunchRequest& request, const Launch& launch) {
   const Config& config = launch.config;
   if (auto status = check_interpreter(fs, request, config); !status) return status;
@@ -428,6 +460,10 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
   auto restore = find_restore_library(fs, request.self_exe,
                                       request.stamp ? &*request.stamp : nullptr, request.euid);
   if (!restore) return restore.take_error();
+
+  if (auto status = check_restore_library(fs, *restore, config->interpreter.value); !status) {
+    return status.take_error();
+  }
 
   Launch launch{std::move(*config), found->source, std::move(*restore), {}, {}};
   launch.restore_preload = launch.restore_library;

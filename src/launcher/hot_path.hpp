@@ -316,7 +316,8 @@ bool plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Launch
     if (err == ENOENT || err == ENOTDIR) continue;
     // A link, someone else's file, anything but a regular file: the general
     // path judges it (it may skip it and look further).
-    if (err != 0 || !S_ISREG(info.mode) || trust_of(info, in.euid) != Trust::kTrusted) {
+    if (err != 0 || !may_be_a_restore_library(info, in.euid) ||
+        trust_of(info, in.euid) != Trust::kTrusted) {
       return false;
     }
     restore = candidate;

@@ -13,6 +13,7 @@ a test fails the moment it is loaded."""
 
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
 from pathlib import Path
@@ -302,3 +303,38 @@ def test_install_leaves_a_stamp_that_is_not_racily_clean(stage, tmp_path, env):
         f.write(text.replace("[", "#", 1) if text.startswith("[") else "#" + text[1:])
     debug = run([venv / "bin/python", "-c", "pass"], {**env, "PYSHIM_LOG": "debug"})
     assert f"config {venv}/pyshim.toml\n" in debug.stderr.decode(), debug.stderr.decode()
+
+
+@pytest.mark.parametrize("kind", ["empty", "text", "static executable", "32-bit"])
+def test_a_restore_library_the_loader_would_skip_is_125(stage, tmp_path, env, kind):
+    """An empty, non-ELF, non-shared or wrong-class restore library: the
+    loader would warn, skip it and let LD_PRELOAD leak into every child; the
+    launcher exits 125 naming it instead. An empty one is caught by the hot
+    path's free checks (size from lstat); the content by the general path
+    (here: after a hand edit of the config, which the general path parses)."""
+    venv = installed_venv(stage, tmp_path / "venv", env)
+    lib = venv / "lib/pyshim/libpyshim-restore.so"
+    if kind == "empty":
+        lib.write_bytes(b"")
+    elif kind == "text":
+        lib.write_text("not a library\n" * 1000)
+    elif kind == "static executable":
+        shutil.copy2(stage.shim, lib)  # static, ET_EXEC
+    else:
+        # The ELF header of an i386 shared object (all the check reads).
+        header = struct.pack("<16sHHIIIIIHHHHHH", b"\x7fELF\x01\x01\x01" + bytes(9), 3, 3, 1,
+                             0, 0, 0, 0, 52, 32, 0, 40, 0, 0)
+        lib.write_bytes(header + bytes(4096))
+    if kind != "empty":
+        (venv / "pyshim.toml").write_text(f"interpreter = {toml_str(str(PYTHON))}\n")
+    res = run([venv / "bin/python", "-c", REPORT], env)
+    assert res.returncode == 125, (res.stdout, res.stderr)
+    assert res.stdout == b""
+    err = res.stderr.decode()
+    first = err.splitlines()[0]
+    why = {"empty": "is not an ELF file", "text": "is not an ELF file",
+           "static executable": "is not a shared object", "32-bit": "is "}[kind]
+    assert first.startswith(f"pyshim: error: restore library {lib} {why}"), err
+    assert "LD_PRELOAD would leak into every child" in err, err
+    if kind == "32-bit":
+        assert f"32-bit, the interpreter {PYTHON} is" in first, first

@@ -14,6 +14,17 @@
 
 namespace pyshim::testing {
 
+// The first bytes of a 64-bit little-endian x86-64 shared object: what a
+// restore library looks like to check_restore_library.
+inline std::string elf_shared_object() {
+  std::string image(64, '\0');
+  image[0] = 0x7f, image[1] = 'E', image[2] = 'L', image[3] = 'F';
+  image[4] = 2 /* ELFCLASS64 */, image[5] = 1 /* ELFDATA2LSB */, image[6] = 1 /* EV_CURRENT */;
+  image[16] = 3 /* ET_DYN */, image[18] = 62 /* EM_X86_64 */, image[20] = 1;
+  image[52] = 64 /* e_ehsize */, image[54] = 56 /* e_phentsize */, image[58] = 64;
+  return image;
+}
+
 class FakeFileSystem final : public FileSystem {
  public:
   struct File {

@@ -103,7 +103,7 @@ class HotPathTest : public ::testing::Test {
     files.link("/venv/bin/python3", "python3.11");
     files.dir("/venv");
     files.dir("/venv/lib/pyshim");
-    files.file("/venv/lib/pyshim/libpyshim-restore.so", "R");
+    files.file("/venv/lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
     config_text = "interpreter = \"/usr/bin/python3.11\"\n";
     caller = {"HOME=/home/u", "PATH=/usr/bin:/bin"};
     argv_strings = {"/venv/bin/python", "-c", "pass"};
@@ -350,10 +350,10 @@ TEST_F(HotPathTest, AConfigBesideTheLauncherOrNoneAtAll) {
 TEST_F(HotPathTest, RestoreLibraryFromEachPlaceAndThroughADescriptor) {
   install(kFullConfig);
   files.remove("/venv/lib/pyshim/libpyshim-restore.so");
-  files.file("/venv/bin/libpyshim-restore.so", "R");
+  files.file("/venv/bin/libpyshim-restore.so", testing::elf_shared_object());
   expect_same("beside the binary");
   files.remove("/venv/bin/libpyshim-restore.so");
-  files.file("/opt/My Stuff/libpyshim-restore.so", "R");
+  files.file("/opt/My Stuff/libpyshim-restore.so", testing::elf_shared_object());
   install(kFullConfig, "/opt/My Stuff/libpyshim-restore.so");
   expect_same("stamped path with a space: /proc/self/fd/N");
   files.remove("/opt/My Stuff/libpyshim-restore.so");

@@ -28,7 +28,7 @@ class LaunchTest : public ::testing::Test {
  protected:
   void SetUp() override {
     fs.file("/opt/pyshim/bin/pyshim", launcher_image(), kExe, 7);
-    fs.file("/opt/pyshim/lib/pyshim/libpyshim-restore.so", "R");
+    fs.file("/opt/pyshim/lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
     fs.file("/usr/bin/python3.11", "PY", kExe);
     fs.file("/usr/lib/libjemalloc.so.2", "J");
     fs.link("/venv/bin/python", "/opt/pyshim/bin/pyshim");
@@ -56,9 +56,9 @@ TEST_F(LaunchTest, VenvConfigIsFoundOneLevelUpAndThePlanIsChecked) {
   EXPECT_EQ(launch->config.file, "/venv/pyshim.toml");
   EXPECT_EQ(launch->restore_library, "/opt/pyshim/lib/pyshim/libpyshim-restore.so");
   EXPECT_EQ(launch->plan.argv0, "/venv/bin/python");
-  // bin/pyshim.toml miss, stat + read pyshim.toml, restore library,
-  // interpreter, preload.
-  EXPECT_EQ(fs.calls, 6);
+  // bin/pyshim.toml miss, stat + read pyshim.toml, restore library (found,
+  // then its ELF header and the interpreter's read), interpreter, preload.
+  EXPECT_EQ(fs.calls, 8);
 }
 
 TEST_F(LaunchTest, ConfigBesideTheLauncherWinsOverTheOneAbove) {
@@ -112,10 +112,10 @@ TEST_F(LaunchTest, NoConfigListsEveryPlaceSearched) {
 }
 
 TEST_F(LaunchTest, RestoreLibraryInLibPyshimComesFirstThenBesideTheBinary) {
-  fs.file("/opt/pyshim/bin/libpyshim-restore.so", "R");
+  fs.file("/opt/pyshim/bin/libpyshim-restore.so", testing::elf_shared_object());
   EXPECT_EQ(*find_restore_library(fs, "/opt/pyshim/bin/pyshim", nullptr, 0),
             "/opt/pyshim/lib/pyshim/libpyshim-restore.so");
-  fs.file("/build/libpyshim-restore.so", "R");
+  fs.file("/build/libpyshim-restore.so", testing::elf_shared_object());
   EXPECT_EQ(*find_restore_library(fs, "/build/pyshim", nullptr, 0), "/build/libpyshim-restore.so")
       << "not found";
 }
@@ -256,7 +256,7 @@ class StampedLaunchTest : public LaunchTest {
   void SetUp() override {
     LaunchTest::SetUp();
     fs.file("/venv/bin/python3.11", launcher_image(), kExe, 8);
-    fs.file("/venv/lib/pyshim/libpyshim-restore.so", "R");
+    fs.file("/venv/lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
     fs.link("/venv/bin/python", "python3.11");
     fs.file("/venv/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"\n");
     request.self_exe = "/venv/bin/python3.11";
@@ -287,9 +287,10 @@ TEST_F(StampedLaunchTest, TheStampedFileUnchangedIsNotReadOrParsed) {
   // The stamp says jemalloc; the file does not: the stamp was used.
   EXPECT_EQ(preload_of(*launch),
             "/usr/lib/libjemalloc.so.2:/venv/lib/pyshim/libpyshim-restore.so");
-  // stat bin/pyshim.toml (miss), stat pyshim.toml, restore library,
-  // interpreter, preload: no read.
-  EXPECT_EQ(fs.calls, 5);
+  // stat bin/pyshim.toml (miss), stat pyshim.toml, restore library (and the
+  // ELF headers of it and the interpreter), interpreter, preload: no read of
+  // the config.
+  EXPECT_EQ(fs.calls, 7);
 }
 
 TEST_F(StampedLaunchTest, AHandEditIsParsedAtOnce) {
@@ -337,7 +338,7 @@ TEST_F(StampedLaunchTest, ADamagedStampIsAnErrorOnlyWhenNeeded) {
 }
 
 TEST_F(StampedLaunchTest, ARestoreLibraryPathTheLoaderWouldSplitIsPreloadedByDescriptor) {
-  fs.file("/my venv/lib/pyshim/libpyshim-restore.so", "R");
+  fs.file("/my venv/lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
   fs.file("/my venv/bin/python3.11", launcher_image(), kExe, 10);
   request.self_exe = "/my venv/bin/python3.11";
   auto launch = prepare_launch(fs, request);
@@ -451,6 +452,40 @@ TEST_F(LaunchTest, AScriptWhoseInterpreterIsALauncherRunsALauncher) {
   ASSERT_FALSE(launch.ok());
   EXPECT_EQ(launch.error().exit_code, 125);
   EXPECT_EQ(launch.error().message, "interpreter resolves to the shim itself: /s2");
+}
+
+}  // namespace
+}  // namespace pyshim
+
+namespace pyshim {
+namespace {
+
+TEST_F(LaunchTest, ARestoreLibraryTheLoaderWouldSkipIs125) {
+  fs.file("/venv/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"\n");
+  const std::string restore = "/opt/pyshim/lib/pyshim/libpyshim-restore.so";
+  fs.file(restore, "");
+  auto launch = prepare_launch(fs, request);
+  ASSERT_FALSE(launch.ok());
+  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().message, "restore library " + restore + " is not an ELF file (not an ELF file)");
+  std::string image = testing::elf_shared_object();
+  image[16] = 2;  // ET_EXEC
+  fs.file(restore, image);
+  EXPECT_EQ(prepare_launch(fs, request).error().message,
+            "restore library " + restore + " is not a shared object");
+  // A 32-bit interpreter cannot take a 64-bit library.
+  std::string interpreter = testing::elf_shared_object();
+  interpreter[4] = 1;  // ELFCLASS32
+  interpreter.resize(52);
+  interpreter[16] = 2, interpreter[40] = 52, interpreter[42] = 32;
+  fs.file("/usr/bin/python3.11", interpreter, kExe);
+  fs.file(restore, testing::elf_shared_object());
+  auto wrong = prepare_launch(fs, request);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.error().message.find("the interpreter /usr/bin/python3.11 is"), std::string::npos)
+      << wrong.error().message;
+  fs.file("/usr/bin/python3.11", "PY", kExe);
+  EXPECT_TRUE(prepare_launch(fs, request).ok());
 }
 
 }  // namespace
