@@ -216,6 +216,11 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request);
 // The Config a FoundConfig stands for: the stamp's, or the file parsed.
 Result<Config> load_config(const LaunchRequest& request, const FoundConfig& found);
 
+// VENV when dir is VENV/.pyshim/base/bin (a venv's base launcher's folder),
+// else "": the base launcher takes the venv's config and restore library, so
+// a moved or copied venv's derived environments use its own.
+std::string base_launcher_venv(std::string_view dir);
+
 // Where the restore library is looked for, from the real binary (none when
 // self_exe is not absolute): ../lib/pyshim/, beside it, and for a base
 // launcher (VENV/.pyshim/base/bin/) VENV/lib/pyshim/.

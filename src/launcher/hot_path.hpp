@@ -269,7 +269,13 @@ bool plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Launch
     }
     found = true;
   }
+  constexpr std::string_view kBaseBin = "/.pyshim/base/bin";
   if (!found) {
+    // A base launcher: the general path looks in its venv first
+    // (base_launcher_venv), which may have moved since it was stamped.
+    if (dir.size() > kBaseBin.size() && same(dir.substr(dir.size() - kBaseBin.size()), kBaseBin)) {
+      return false;
+    }
     char link[1];
     if (os.readlink(p, link, sizeof link) >= 0) return false;  // a hop to follow
     // The stamped file, if there, must be it unchanged (then it passed the
@@ -297,7 +303,6 @@ bool plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Launch
   std::string_view self_dir = dirname_of({self, static_cast<std::size_t>(self_size)});
   std::string_view self_parent = dirname_of(self_dir);
   if (self_dir.empty() || self_parent.empty()) return false;
-  constexpr std::string_view kBaseBin = "/.pyshim/base/bin";
   bool base = self_dir.size() > kBaseBin.size() &&
               same(self_dir.substr(self_dir.size() - kBaseBin.size()), kBaseBin);
   const char* restores[4] = {
