@@ -1,4 +1,5 @@
-"""Moved and copied shim venvs (README "Moved and copied venvs"): `mv a b`
+"""Moved and copied shim venvs (README, "Two executables, and what a venv
+holds": moved and copied venvs): `mv a b`
 (or `cp -a a b`) keeps b/bin/python working, and every environment derived
 from b (python -m venv from b/bin/python: its interpreter is b's base
 launcher) uses b's restore library and b's config, never a's, whether a is
