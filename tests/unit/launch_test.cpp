@@ -490,3 +490,57 @@ TEST_F(LaunchTest, ARestoreLibraryTheLoaderWouldSkipIs125) {
 
 }  // namespace
 }  // namespace pyshim
+
+namespace pyshim {
+namespace {
+
+TEST_F(StampedLaunchTest, WithoutProcTheDescriptorPreloadIs125) {
+  fs.file("/my venv/lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
+  fs.file("/my venv/bin/python3.11", launcher_image(), kExe, 10);
+  request.self_exe = "/my venv/bin/python3.11";
+  fs.proc_mounted = false;
+  auto launch = prepare_launch(fs, request);
+  ASSERT_FALSE(launch.ok());
+  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().message,
+            "cannot preload the restore library /my venv/lib/pyshim/libpyshim-restore.so as "
+            "/proc/self/fd/5: /proc is not usable");
+}
+
+TEST_F(LaunchTest, WithoutItsRealBinaryNothingIsLookedUpRelativeToTheCwd) {
+  fs.file("/venv/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"\n");
+  fs.file("./lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
+  fs.file("lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
+  fs.file("libpyshim-restore.so", testing::elf_shared_object());
+  request.self_exe = "";
+  int before = fs.calls;
+  auto launch = prepare_launch(fs, request);
+  ASSERT_FALSE(launch.ok());
+  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().message, "restore library libpyshim-restore.so not found");
+  ASSERT_FALSE(launch.error().context.empty());
+  EXPECT_NE(launch.error().context[0].find("/proc/self/exe is unreadable"), std::string::npos);
+  EXPECT_GT(fs.calls, before);
+  EXPECT_TRUE(restore_library_candidates("").empty());
+  EXPECT_TRUE(restore_library_candidates("pyshim").empty());
+  // The stamped path (absolute, trusted) is still used.
+  Stamp stamp;
+  stamp.restore_library = "/opt/pyshim/lib/pyshim/libpyshim-restore.so";
+  EXPECT_EQ(*find_restore_library(fs, "", &stamp, 0), stamp.restore_library);
+  // A stranger's file where the stamp points is not.
+  fs.owner(stamp.restore_library, 1001);
+  EXPECT_FALSE(find_restore_library(fs, "", &stamp, 0).ok());
+}
+
+TEST_F(LaunchTest, ABaseLaunchersVenvComesBeforeItsStamp) {
+  EXPECT_EQ(base_launcher_venv("/b/.pyshim/base/bin"), "/b");
+  EXPECT_EQ(base_launcher_venv("/.pyshim/base/bin"), "");
+  EXPECT_EQ(base_launcher_venv("/b/bin"), "");
+  EXPECT_EQ(restore_library_candidates("/b/.pyshim/base/bin/python3.11"),
+            (std::vector<std::string>{"/b/.pyshim/base/lib/pyshim/libpyshim-restore.so",
+                                      "/b/.pyshim/base/bin/libpyshim-restore.so",
+                                      "/b/lib/pyshim/libpyshim-restore.so"}));
+}
+
+}  // namespace
+}  // namespace pyshim
