@@ -338,3 +338,22 @@ def test_a_restore_library_the_loader_would_skip_is_125(stage, tmp_path, env, ki
     assert "LD_PRELOAD would leak into every child" in err, err
     if kind == "32-bit":
         assert f"32-bit, the interpreter {PYTHON} is" in first, first
+
+
+def test_a_restore_library_the_caller_cannot_read_is_125(stage, env, shared_tmp):
+    """Root's venv, its restore library readable by root only; `nobody` runs
+    the venv's python. 0.2 exec'd the interpreter, whose loader could not
+    open the library, warned and went on with LD_PRELOAD leaking. The hot
+    path sees from lstat that the caller cannot read it; the general path
+    says so (125)."""
+    venv = installed_venv(stage, shared_tmp / "venv", env)
+    lib = venv / "lib/pyshim/libpyshim-restore.so"
+    ok = as_nobody(venv / "bin/python", "-c", REPORT, env=env)
+    assert ok.returncode == 0 and ok.stdout.decode() == "<unset> <unset> <unset>\n", ok.stderr
+    lib.chmod(0o600)
+    res = as_nobody(venv / "bin/python", "-c", REPORT, env=env)
+    assert res.returncode == 125, (res.stdout, res.stderr)
+    assert res.stdout == b""
+    err = res.stderr.decode()
+    assert err.startswith(f"pyshim: error: restore library {lib} cannot be read: Permission "
+                          "denied\n"), err
