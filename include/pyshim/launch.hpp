@@ -118,8 +118,7 @@ class FileSystem {
   // when larger than kMaxConfigSize; never blocks. opened (if given): what
   // fstat said of the file read, so a caller can tell it is the one it
   // checked.
-  virtual int read_file(const std::string& path, std::string& out,
-                        FileInfo* opened = nullptr) = 0;
+  virtual int read_file(const std::string& path, std::string& out, FileInfo* opened = nullptr) = 0;
   virtual int readlink(const std::string& path, std::string& target) = 0;
   // The first max bytes (fewer if the file is shorter).
   virtual int read_head(const std::string& path, std::size_t max, std::string& out) = 0;

@@ -195,8 +195,7 @@ Lookup look_up_trusted(FileSystem& fs, std::uint32_t euid, std::string_view self
   if (trust == Trust::kTrusted) return found;
   FileInfo folder, launcher;
   if (trust == Trust::kAskFolder && !self_exe.empty() && fs.stat(dirname(path), folder) == 0 &&
-      fs.stat(std::string(self_exe), launcher) == 0 &&
-      trusted_as_launcher(own, folder, launcher)) {
+      fs.stat(std::string(self_exe), launcher) == 0 && trusted_as_launcher(own, folder, launcher)) {
     return found;
   }
   found.refused = fmt::format(
@@ -404,10 +403,9 @@ Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_e
     if (look.err == 0 && look.refused.empty() && S_ISREG(look.info.mode)) {
       return std::move(candidate);
     }
-    searched.push_back(fmt::format("searched: {}{}{}", candidate, stamped ? " (stamped)" : "",
-                                   look.err == 0 && !look.refused.empty()
-                                       ? " (skipped: " + look.refused + ")"
-                                       : ""));
+    searched.push_back(fmt::format(
+        "searched: {}{}{}", candidate, stamped ? " (stamped)" : "",
+        look.err == 0 && !look.refused.empty() ? " (skipped: " + look.refused + ")" : ""));
   }
   Error e;
   e.message = fmt::format("restore library {} not found", kRestoreLibraryName);
@@ -509,17 +507,19 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
       Error e;
       e.message = fmt::format("cannot preload the restore library {} as {}: /proc is not usable",
                               launch.restore_library, launch.restore_preload);
-      e.context.push_back("its path holds a character the loader splits LD_PRELOAD on, so it is "
-                          "preloaded through /proc/self/fd");
+      e.context.push_back(
+          "its path holds a character the loader splits LD_PRELOAD on, so it is "
+          "preloaded through /proc/self/fd");
       e.hint = "mount /proc, or move the venv to a path without spaces, ':' or '$'";
       return e;
     }
   }
   // execve refuses a string longer than MAX_ARG_STRLEN with E2BIG, which
-  // would look like "cannot execute" (too_long_for_execve). The cheap checks first, in linear time: a configured list that alone
-  // exceeds what the kernel takes fails before the plan (whose
-  // de-duplication compares entries) is computed; so the plan never sees
-  // more entries than fit in 128 KiB.
+  // would look like "cannot execute" (too_long_for_execve). The cheap checks
+  // first, in linear time: a configured list that alone exceeds what the
+  // kernel takes fails before the plan (whose de-duplication compares
+  // entries) is computed; so the plan never sees more entries than fit in
+  // 128 KiB.
   for (const auto* list : {&launch.config.preload, &launch.config.library_path}) {
     std::size_t bytes = 0;
     for (const Setting& item : *list) bytes += item.value.size() + 1;
@@ -527,10 +527,10 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
     // long, plus its name.
     if (bytes > 0 && too_long_for_execve(bytes - 1)) {
       Error e;
-      e.message = fmt::format("{} would be at least {} bytes; the kernel takes at most {} per "
-                              "variable",
-                              list == &launch.config.preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH",
-                              bytes - 1, kMaxArgString - 1);
+      e.message = fmt::format(
+          "{} would be at least {} bytes; the kernel takes at most {} per variable",
+          list == &launch.config.preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH", bytes - 1,
+          kMaxArgString - 1);
       e.context.push_back("config: " + launch.config.file);
       e.hint = "shorten the config's lists";
       return e;

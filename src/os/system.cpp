@@ -84,7 +84,9 @@ int RealFileSystem::read_head(const std::string& path, std::size_t max, std::str
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return errno;
   struct stat st;
-  int bad = ::fstat(fd, &st) != 0 ? errno : !S_ISREG(st.st_mode) ? (S_ISDIR(st.st_mode) ? EISDIR : EINVAL) : 0;
+  int bad = ::fstat(fd, &st) != 0  ? errno
+            : !S_ISREG(st.st_mode) ? (S_ISDIR(st.st_mode) ? EISDIR : EINVAL)
+                                   : 0;
   if (bad != 0) {
     ::close(fd);
     out.clear();

@@ -632,7 +632,8 @@ int run_install(const InstallOptions& options) {
     if (racily_clean(identity_of(now))) {
       struct timespec times[2] = {{0, UTIME_OMIT}, st->st_mtim};
       times[1].tv_sec -= kTimestampGranularityNs / 1000000000;
-      if (::utimensat(root.fd(), std::string(kConfigName).c_str(), times, AT_SYMLINK_NOFOLLOW) == 0) {
+      if (::utimensat(root.fd(), std::string(kConfigName).c_str(), times, AT_SYMLINK_NOFOLLOW) ==
+          0) {
         st = root.stat(kConfigName);
       }
     }

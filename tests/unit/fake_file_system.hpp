@@ -46,8 +46,8 @@ class FakeFileSystem final : public FileSystem {
   void file(const std::string& path, std::string text, std::uint32_t mode = S_IFREG | 0644,
             std::uint64_t ino = 0) {
     clock_ += 10'000'000'000;
-    files_[path] = {std::move(text), mode, ino != 0 ? ino : ++next_ino_, clock_ - 5'000'000'000,
-                    default_uid, clock_};
+    files_[path] = {std::move(text),        mode,        ino != 0 ? ino : ++next_ino_,
+                    clock_ - 5'000'000'000, default_uid, clock_};
   }
   void dir(const std::string& path, std::uint32_t mode = S_IFDIR | 0755) {
     clock_ += 10'000'000'000;
@@ -62,7 +62,9 @@ class FakeFileSystem final : public FileSystem {
   // unchanged on a file system with coarse timestamps.
   void racy(const std::string& path) { files_[path].mtime = files_[path].ctime; }
   // An edit that keeps size, mtime and ctime (within one timestamp tick).
-  void edit_in_place(const std::string& path, std::string text) { files_[path].text = std::move(text); }
+  void edit_in_place(const std::string& path, std::string text) {
+    files_[path].text = std::move(text);
+  }
   void link(const std::string& path, const std::string& target) {
     links_[path] = target;
     link_owners_[path] = default_uid;
@@ -80,7 +82,8 @@ class FakeFileSystem final : public FileSystem {
   int stat(const std::string& path, FileInfo& info) override {
     if (path.starts_with("/proc/self/fd/")) {
       ++calls;
-      if (!proc_mounted || opened_fd_ == 0 || path != "/proc/self/fd/" + std::to_string(opened_fd_)) {
+      if (!proc_mounted || opened_fd_ == 0 ||
+          path != "/proc/self/fd/" + std::to_string(opened_fd_)) {
         return ENOENT;
       }
       info = {S_IFREG | 0644, 1, 98, 0, 0, 0, 0};
@@ -89,8 +92,10 @@ class FakeFileSystem final : public FileSystem {
     ++calls;
     auto it = files_.find(resolve(path));
     if (it == files_.end()) return ENOENT;
-    info = {it->second.mode, 1,  it->second.ino, it->second.text.size(), it->second.mtime,
-            it->second.ctime, it->second.uid};
+    info = {it->second.mode,  1,
+            it->second.ino,   it->second.text.size(),
+            it->second.mtime, it->second.ctime,
+            it->second.uid};
     return 0;
   }
   int open_inherited(const std::string& path, int& fd) override {

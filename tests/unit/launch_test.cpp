@@ -467,7 +467,8 @@ TEST_F(LaunchTest, ARestoreLibraryTheLoaderWouldSkipIs125) {
   auto launch = prepare_launch(fs, request);
   ASSERT_FALSE(launch.ok());
   EXPECT_EQ(launch.error().exit_code, 125);
-  EXPECT_EQ(launch.error().message, "restore library " + restore + " is not an ELF file (not an ELF file)");
+  EXPECT_EQ(launch.error().message,
+            "restore library " + restore + " is not an ELF file (not an ELF file)");
   std::string image = testing::elf_shared_object();
   image[16] = 2;  // ET_EXEC
   fs.file(restore, image);
