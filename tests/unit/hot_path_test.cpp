@@ -440,6 +440,30 @@ TEST_F(HotPathTest, ARacilyCleanStampIsNotTrustedByIdentity) {
   expect_same("stamp older than the file by the granularity");
 }
 
+TEST_F(HotPathTest, ABaseLauncherOfAMovedVenvTakesTheVenvsOwnFiles) {
+  // /venv was installed, then moved to /b: its base launcher's stamp still
+  // names /venv, which exists again (someone's copy, say). The base launcher
+  // is the general path's: it takes /b's config and restore library.
+  install(config_text);
+  files.dir("/b");
+  files.dir("/b/lib/pyshim");
+  files.file("/b/lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
+  files.file("/b/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"\n[env]\nMARK = \"b\"\n");
+  files.file("/b/.pyshim/base/bin/python3.11", std::string(kSelfSize, 'L'), kExe);
+  execfn = "/b/.pyshim/base/bin/python3.11";
+  argv_strings[0] = *execfn;
+  self_exe = *execfn;
+  expect_general("a base launcher without a config beside it");
+  auto planned = general();
+  ASSERT_TRUE(planned.has_value()) << general_error;
+  EXPECT_NE(std::find(planned->env.begin(), planned->env.end(), "MARK=b"), planned->env.end());
+  bool b_restore = false;
+  for (const std::string& e : planned->env) {
+    if (e.starts_with("LD_PRELOAD=")) b_restore = e == "LD_PRELOAD=/b/lib/pyshim/libpyshim-restore.so";
+  }
+  EXPECT_TRUE(b_restore);
+}
+
 TEST_F(HotPathTest, LinksAndStrangersFilesAreTheGeneralPathsToJudge) {
   install(config_text);
   // A link named pyshim.toml (its owner, not its target's, is what counts).
