@@ -17,7 +17,8 @@ class RealFileSystem final : public FileSystem {
   // after, so close() would be a wasted syscall.
   explicit RealFileSystem(bool keep_open = false) : keep_open_(keep_open) {}
   int stat(const std::string& path, FileInfo& info) override;
-  int read_file(const std::string& path, std::string& out) override;
+  int lstat(const std::string& path, FileInfo& info) override;
+  int read_file(const std::string& path, std::string& out, FileInfo* opened = nullptr) override;
   int readlink(const std::string& path, std::string& target) override;
   int read_head(const std::string& path, std::size_t max, std::string& out) override;
   int open_inherited(const std::string& path, int& fd) override;
@@ -34,7 +35,10 @@ std::optional<std::string> invoked_path(int argc, const char* const* argv, const
 // as execvp does: the first executable regular file, made absolute.
 std::optional<std::string> search_path(std::string_view name, const char* path_value);
 
-// readlink(/proc/self/exe): the real binary, for the restore library lookup.
+// The real binary, for the restore library lookup: readlink(/proc/self/exe);
+// without a usable /proc (not mounted, or readlink refused by a seccomp
+// filter) the realpath of AT_EXECFN when that is absolute; else "" (never a
+// path relative to the current folder).
 std::string self_exe();
 
 // Size of this executable's file, read from its own mapped ELF header, so

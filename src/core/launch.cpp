@@ -1,5 +1,6 @@
 #include "pyshim/launch.hpp"
 
+#include <elf.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -7,6 +8,8 @@
 #include <cstring>
 
 #include <fmt/format.h>
+
+#include "pyshim/elf.hpp"
 
 namespace pyshim {
 namespace {
@@ -34,6 +37,26 @@ Error config_error(const Config& config, Origin origin, int exit_code, std::stri
 
 bool has_launcher_note(std::string_view head) {
   return head.find(std::string_view(kLauncherNote, sizeof kLauncherNote)) != std::string_view::npos;
+}
+
+bool runs_a_launcher(FileSystem& fs, std::string path) {
+  // The kernel follows #! up to 4 levels (BINPRM_MAX_RECURSION) after the
+  // file itself; a fifth would fail to exec anyway.
+  for (int level = 0; level <= 4; ++level) {
+    std::string head;
+    if (fs.read_head(path, 4096, head) != 0) return false;
+    if (has_launcher_note(head)) return true;
+    if (!head.starts_with("#!")) return false;
+    // binfmt_script: the interpreter is the first word after "#!", blanks
+    // (space, tab) skipped, ending at a blank or the end of the line.
+    std::size_t begin = head.find_first_not_of(" \t", 2);
+    if (begin == std::string::npos) return false;
+    std::size_t end = head.find_first_of(" \t\n", begin);
+    if (end == std::string::npos) end = head.size();
+    path = head.substr(begin, end - begin);
+    if (path.empty()) return false;
+  }
+  return false;
 }
 
 Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Config& config) {
@@ -77,20 +100,17 @@ Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Con
     FileInfo self;
     bool is_self =
         fs.stat(request.self_exe, self) == 0 && self.dev == info.dev && self.ino == info.ino;
-    std::string head;
-    if (is_self || (fs.read_head(interpreter.value, 4096, head) == 0 && has_launcher_note(head))) {
-      return is_a_launcher();
-    }
+    if (is_self || runs_a_launcher(fs, interpreter.value)) return is_a_launcher();
   }
   // A launcher of another build (A -> B -> A would loop forever). Its note is
   // only looked for when a launcher exec'd this one directly (the bookkeeping
   // is still there: no restore library ran in between), which costs nothing
   // on a normal launch and stops a loop at its second hop.
+  // A #! script whose interpreter is a launcher loops the same way (the
+  // launcher runs the script, the kernel runs the launcher for it): the
+  // second hop finds the bookkeeping and follows the #! lines.
   if (request.thorough || env_has(request.env, kOrigPreloadVar)) {
-    std::string head;
-    if (fs.read_head(interpreter.value, 4096, head) == 0 && has_launcher_note(head)) {
-      return is_a_launcher();
-    }
+    if (runs_a_launcher(fs, interpreter.value)) return is_a_launcher();
   }
   return Ok{};
 }
@@ -152,16 +172,40 @@ Error read_error(const std::string& path, int err) {
   return e;
 }
 
-// A config found beside P or a hop is trusted as P itself is, unless it
-// belongs to someone else (not the caller, not root) and sits in a folder
-// anyone can write (/tmp): anyone could have put it there. Checking the
-// owner first keeps the folder's stat off the usual launch.
-bool trusted(FileSystem& fs, const LaunchRequest& request, const std::string& path,
-             const FileInfo& info) {
-  if (info.uid == request.euid || info.uid == 0) return true;
-  FileInfo folder;
-  return fs.stat(dirname(path), folder) == 0 && (folder.mode & S_IWOTH) == 0;
+}  // namespace
+
+Lookup look_up_trusted(FileSystem& fs, std::uint32_t euid, std::string_view self_exe,
+                       const std::string& path) {
+  Lookup found;
+  FileInfo own;
+  if ((found.err = fs.lstat(path, own)) != 0) return found;
+  found.info = own;
+  Trust trust = trust_of(own, euid);
+  if (S_ISLNK(own.mode)) {
+    if (trust != Trust::kTrusted) {
+      found.refused = fmt::format("a link owned by uid {}", own.uid);
+      return found;
+    }
+    if ((found.err = fs.stat(path, found.info)) != 0) return found;  // dangling
+    if (trust_of(found.info, euid) != Trust::kTrusted) {
+      found.refused = fmt::format("a link to a file owned by uid {}", found.info.uid);
+    }
+    return found;
+  }
+  if (trust == Trust::kTrusted) return found;
+  FileInfo folder, launcher;
+  if (trust == Trust::kAskFolder && !self_exe.empty() && fs.stat(dirname(path), folder) == 0 &&
+      fs.stat(std::string(self_exe), launcher) == 0 && trusted_as_launcher(own, folder, launcher)) {
+    return found;
+  }
+  found.refused = fmt::format(
+      "owned by uid {}, not root, the caller or the launcher's owner in a folder only they can "
+      "write",
+      own.uid);
+  return found;
 }
+
+namespace {
 
 // A pyshim.toml found at path (info from stat): the stamp when it is the
 // stamped file unchanged, else its text.
@@ -169,12 +213,21 @@ Result<FoundConfig> take(FileSystem& fs, const LaunchRequest& request, std::stri
                          const FileInfo& info) {
   FoundConfig found;
   if (request.stamp && request.stamp->source == path &&
-      request.stamp->identity == identity_of(info)) {
+      request.stamp->identity == identity_of(info) && !racily_clean(request.stamp->identity)) {
     found.path = std::move(path);
     found.source = ConfigSource::kStamp;
     return found;
   }
-  if (int err = fs.read_file(path, found.text); err != 0) return read_error(path, err);
+  FileInfo opened;
+  if (int err = fs.read_file(path, found.text, &opened); err != 0) return read_error(path, err);
+  if (opened.dev != info.dev || opened.ino != info.ino) {
+    // Replaced between the trust check and the read: what was read was not
+    // checked.
+    Error e;
+    e.message = fmt::format("config {} was replaced while the launcher read it", path);
+    e.hint = "run the command again; if this repeats, someone is swapping the file";
+    return e;
+  }
   found.path = std::move(path);
   return found;
 }
@@ -209,14 +262,13 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
     std::string candidates[] = {join_path(dir, kConfigName), join_path(parent, kConfigName)};
     for (std::string& candidate : candidates) {
       if (std::find(searched.begin(), searched.end(), candidate) != searched.end()) continue;
-      FileInfo info;
-      int err = fs.stat(candidate, info);
-      if (err == 0 && !trusted(fs, request, candidate, info)) {
-        searched.push_back(fmt::format(
-            "{} (skipped: owned by uid {} in a folder anyone can write)", candidate, info.uid));
+      Lookup look = look_up_trusted(fs, request.euid, request.self_exe, candidate);
+      int err = look.err;
+      if (err == 0 && !look.refused.empty()) {
+        searched.push_back(fmt::format("{} (skipped: {})", candidate, look.refused));
         continue;
       }
-      if (err == 0) return take(fs, request, std::move(candidate), info);
+      if (err == 0) return take(fs, request, std::move(candidate), look.info);
       if (err != ENOENT && err != ENOTDIR) return read_error(candidate, err);
       searched.push_back(std::move(candidate));
     }
@@ -225,14 +277,37 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
     path = target.starts_with('/') ? target : join_path(dir, target);
   }
 
+  // A venv's base launcher (VENV/.pyshim/base/bin/, what environments
+  // derived from the venv run through): the venv's own pyshim.toml, so a
+  // moved or copied venv's derived environments use its config, not the
+  // stamped one of where it was installed (which may still exist).
+  if (std::string venv = base_launcher_venv(dirname(path)); !venv.empty()) {
+    std::string candidate = join_path(venv, kConfigName);
+    Lookup look = look_up_trusted(fs, request.euid, request.self_exe, candidate);
+    if (look.err == 0 && look.refused.empty()) {
+      return take(fs, request, std::move(candidate), look.info);
+    }
+    if (look.err == 0) {
+      searched.push_back(fmt::format("{} (skipped: {})", candidate, look.refused));
+    } else if (look.err != ENOENT && look.err != ENOTDIR) {
+      return read_error(candidate, look.err);
+    } else {
+      searched.push_back(std::move(candidate));
+    }
+  }
+
   if (request.stamp_error) return *request.stamp_error;
   if (request.stamp) {
-    // The stamped file changed: a hand edit takes effect at once. Gone (or
-    // unreadable): the stamp alone, so a copied launcher works anywhere.
-    FileInfo info;
-    if (fs.stat(request.stamp->source, info) == 0 &&
-        request.stamp->identity != identity_of(info) &&
-        fs.read_file(request.stamp->source, found.text) == 0) {
+    // The stamped file changed: a hand edit takes effect at once. Gone,
+    // unreadable or not trusted (a stranger may recreate a deleted origin's
+    // path): the stamp alone, so a copied launcher works anywhere.
+    Lookup look = look_up_trusted(fs, request.euid, request.self_exe, request.stamp->source);
+    FileInfo opened;
+    if (look.err == 0 && look.refused.empty() &&
+        (request.stamp->identity != identity_of(look.info) ||
+         racily_clean(request.stamp->identity)) &&
+        fs.read_file(request.stamp->source, found.text, &opened) == 0 &&
+        opened.dev == look.info.dev && opened.ino == look.info.ino) {
       found.path = request.stamp->source;
       return found;
     }
@@ -288,30 +363,92 @@ std::optional<Error> loader_path_error(std::string_view path, bool preload) {
   return e;
 }
 
-Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_exe,
-                                         const Stamp* stamp) {
+std::string base_launcher_venv(std::string_view dir) {
+  constexpr std::string_view kBaseBin = "/.pyshim/base/bin";
+  if (!dir.ends_with(kBaseBin) || dir.size() == kBaseBin.size()) return {};
+  return std::string(dir.substr(0, dir.size() - kBaseBin.size()));
+}
+
+std::vector<std::string> restore_library_candidates(std::string_view self_exe) {
+  std::vector<std::string> out;
+  // Only from an absolute real binary: an empty one (no /proc, no absolute
+  // AT_EXECFN) would otherwise make these relative to the current folder.
+  if (!self_exe.starts_with('/')) return out;
   // lib/pyshim/ first: that is where an installed pyshim keeps it (and where
-  // `pyshim install --copy` puts it in a venv), so the usual launch costs one
-  // stat(), not two. Beside the binary is for the build tree.
+  // `pyshim install` puts it in a venv), so the usual launch costs one
+  // stat(), not two. Beside the binary is for the build tree. Then, for a
+  // venv's base launcher (VENV/.pyshim/base/bin/), the venv's own copy: a
+  // moved or copied venv's derived environments use it, not the stamped
+  // path of where the venv was installed.
   std::string dir = dirname(self_exe);
-  std::string candidates[] = {join_path(join_path(dirname(dir), "lib/pyshim"), kRestoreLibraryName),
-                              join_path(dir, kRestoreLibraryName)};
-  for (std::string& candidate : candidates) {
-    FileInfo info;
-    if (fs.stat(candidate, info) == 0 && S_ISREG(info.mode)) return std::move(candidate);
+  out.push_back(join_path(join_path(dirname(dir), "lib/pyshim"), kRestoreLibraryName));
+  out.push_back(join_path(dir, kRestoreLibraryName));
+  if (std::string venv = base_launcher_venv(dir); !venv.empty()) {
+    out.push_back(join_path(join_path(venv, "lib/pyshim"), kRestoreLibraryName));
   }
-  if (stamp != nullptr) {
-    FileInfo info;
-    if (fs.stat(stamp->restore_library, info) == 0 && S_ISREG(info.mode)) {
-      return stamp->restore_library;
+  return out;
+}
+
+Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_exe,
+                                         const Stamp* stamp, std::uint32_t euid) {
+  std::vector<std::string> candidates = restore_library_candidates(self_exe);
+  // The stamped path last (a copied launcher lands without one beside it),
+  // checked like the others: the venv it points into may be gone and its
+  // path recreated by anyone.
+  if (stamp != nullptr) candidates.push_back(stamp->restore_library);
+  std::vector<std::string> searched;
+  for (std::string& candidate : candidates) {
+    Lookup look = look_up_trusted(fs, euid, self_exe, candidate);
+    bool stamped = stamp != nullptr && &candidate == &candidates.back();
+    if (look.err == 0 && look.refused.empty() && S_ISREG(look.info.mode)) {
+      return std::move(candidate);
     }
+    searched.push_back(fmt::format(
+        "searched: {}{}{}", candidate, stamped ? " (stamped)" : "",
+        look.err == 0 && !look.refused.empty() ? " (skipped: " + look.refused + ")" : ""));
   }
   Error e;
   e.message = fmt::format("restore library {} not found", kRestoreLibraryName);
-  for (const std::string& candidate : candidates) e.context.push_back("searched: " + candidate);
-  if (stamp != nullptr) e.context.push_back("searched: " + stamp->restore_library + " (stamped)");
-  e.hint = fmt::format("reinstall pyshim, or put {} beside {}", kRestoreLibraryName, self_exe);
+  e.context = std::move(searched);
+  if (!self_exe.starts_with('/')) {
+    e.context.insert(e.context.begin(),
+                     "the launcher cannot tell where its binary is: /proc/self/exe is unreadable "
+                     "(no /proc mounted, or a seccomp filter) and it was not started by an "
+                     "absolute path; nothing is looked up relative to the current folder");
+    e.hint = "mount /proc, or start the launcher by its absolute path";
+  } else {
+    e.hint = fmt::format("reinstall pyshim, or put {} beside {}", kRestoreLibraryName, self_exe);
+  }
   return e;
+}
+
+Status check_restore_library(FileSystem& fs, const std::string& restore,
+                             const std::string& interpreter) {
+  std::string head;
+  int err = fs.read_head(restore, 4096, head);
+  auto fail = [&](std::string why) -> Status {
+    Error e;
+    e.message = fmt::format("restore library {} {}", restore, why);
+    e.context.push_back(
+        "the loader would skip it with a warning, and LD_PRELOAD would leak into every child");
+    e.hint = "reinstall pyshim (or re-run `pyshim install` on the venv) to put a good copy there";
+    return e;
+  };
+  if (err != 0) return fail(fmt::format("cannot be read: {}", std::strerror(err)));
+  auto elf = parse_elf(head);
+  if (!elf) return fail(fmt::format("is not an ELF file ({})", elf.error().message));
+  if (elf->type != ET_DYN) return fail("is not a shared object");
+  std::string interpreter_head;
+  if (fs.read_head(interpreter, 4096, interpreter_head) == 0) {
+    auto target = parse_elf(interpreter_head);
+    // A #! script or an unreadable interpreter: its class is not known here;
+    // the loader of whatever runs is the judge.
+    if (target && !compatible(*elf, *target)) {
+      return fail(fmt::format("is {}, the interpreter {} is {}", describe(*elf), interpreter,
+                              describe(*target)));
+    }
+  }
+  return Ok{};
 }
 
 Status check_launch(FileSystem& fs, const LaunchRequest& request, const Launch& launch) {
@@ -342,8 +479,12 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
   auto config = load_config(request, *found);
   if (!config) return config.take_error();
   auto restore = find_restore_library(fs, request.self_exe,
-                                      request.stamp ? &*request.stamp : nullptr);
+                                      request.stamp ? &*request.stamp : nullptr, request.euid);
   if (!restore) return restore.take_error();
+
+  if (auto status = check_restore_library(fs, *restore, config->interpreter.value); !status) {
+    return status.take_error();
+  }
 
   Launch launch{std::move(*config), found->source, std::move(*restore), {}, {}};
   launch.restore_preload = launch.restore_library;
@@ -358,23 +499,38 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
       return e;
     }
     launch.restore_preload = fmt::format("/proc/self/fd/{}", fd);
+    // Without /proc the loader would skip this entry (with a warning) and
+    // the interpreter would run without its restore library, leaking
+    // LD_PRELOAD into every child.
+    FileInfo through_proc;
+    if (fs.stat(launch.restore_preload, through_proc) != 0) {
+      Error e;
+      e.message = fmt::format("cannot preload the restore library {} as {}: /proc is not usable",
+                              launch.restore_library, launch.restore_preload);
+      e.context.push_back(
+          "its path holds a character the loader splits LD_PRELOAD on, so it is "
+          "preloaded through /proc/self/fd");
+      e.hint = "mount /proc, or move the venv to a path without spaces, ':' or '$'";
+      return e;
+    }
   }
-  // execve refuses any string of MAX_ARG_STRLEN (32 pages) or more with
-  // E2BIG, which would look like "cannot execute".
-  constexpr std::size_t kMaxArgString = 32 * 4096;
-  // The cheap checks first, in linear time: a configured list that alone
-  // exceeds what the kernel takes fails before the plan (whose
-  // de-duplication compares entries) is computed; so the plan never sees
-  // more entries than fit in 128 KiB.
+  // execve refuses a string longer than MAX_ARG_STRLEN with E2BIG, which
+  // would look like "cannot execute" (too_long_for_execve). The cheap checks
+  // first, in linear time: a configured list that alone exceeds what the
+  // kernel takes fails before the plan (whose de-duplication compares
+  // entries) is computed; so the plan never sees more entries than fit in
+  // 128 KiB.
   for (const auto* list : {&launch.config.preload, &launch.config.library_path}) {
     std::size_t bytes = 0;
     for (const Setting& item : *list) bytes += item.value.size() + 1;
-    if (bytes >= kMaxArgString) {
+    // bytes counts a separator per entry: the value is at least bytes - 1
+    // long, plus its name.
+    if (bytes > 0 && too_long_for_execve(bytes - 1)) {
       Error e;
-      e.message = fmt::format("{} would be at least {} bytes; the kernel takes at most {} per "
-                              "variable",
-                              list == &launch.config.preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH",
-                              bytes, kMaxArgString - 1);
+      e.message = fmt::format(
+          "{} would be at least {} bytes; the kernel takes at most {} per variable",
+          list == &launch.config.preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH", bytes - 1,
+          kMaxArgString - 1);
       e.context.push_back("config: " + launch.config.file);
       e.hint = "shorten the config's lists";
       return e;
@@ -386,7 +542,7 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
   for (const char* entry : launch.plan.env) {
     if (entry == nullptr) break;
     std::size_t n = std::strlen(entry);
-    if (n + 1 >= kMaxArgString) {
+    if (too_long_for_execve(n)) {
       std::string_view text(entry, n);
       Error e;
       e.message = fmt::format("{} would be {} bytes; the kernel takes at most {} per variable",

@@ -13,6 +13,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <link.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 
@@ -53,6 +54,13 @@ struct RawOs {
     info = file_info_of(st);
     return 0;
   }
+  int lstat(const char* path, FileInfo& info) {
+    struct stat st;
+    long r = syscall4(SYS_newfstatat, AT_FDCWD, arg(path), arg(&st), AT_SYMLINK_NOFOLLOW);
+    if (r < 0) return static_cast<int>(-r);
+    info = file_info_of(st);
+    return 0;
+  }
   long readlink(const char* path, char* buffer, std::size_t size) {
     return syscall4(SYS_readlink, arg(path), arg(buffer), static_cast<long>(size), 0);
   }
@@ -82,6 +90,29 @@ inline std::uint64_t image_size() {
 
 // The arena is on the stack: keep it well inside any stack limit.
 constexpr std::size_t kMaxArena = 1 << 20;
+// What the hot path's own frames take below the arena, with room to spare.
+constexpr std::size_t kFrames = 16 << 10;
+// A stack this deep is never asked about: no Python starts with a stack
+// limit below it (CPython 3.11 dies at `ulimit -s 64`), and the kernel maps
+// it at exec when the limit allows (setup_arg_pages grows the stack by 128
+// KiB). Deeper needs cost one prlimit64, on uncommon launches only (a large
+// environment or a long caller LD_PRELOAD).
+constexpr std::size_t kStackWithoutAsking = 96 << 10;
+
+// Whether size bytes of alloca fit under the stack limit, top being the
+// highest byte of the initial stack (the kernel puts AT_EXECFN's string
+// there) and sp where the hot path started. Past the limit the stack does
+// not grow and alloca'd memory faults: the general path (heap) runs instead.
+inline bool arena_fits(const char* top, const void* sp, std::size_t size) {
+  auto used = static_cast<std::size_t>(top - static_cast<const char*>(sp));
+  std::size_t need = used + size + kFrames;
+  if (need <= kStackWithoutAsking) return true;
+  struct {
+    std::uint64_t cur, max;
+  } limit;
+  if (syscall4(SYS_prlimit64, 0, RLIMIT_STACK, 0, arg(&limit)) != 0) return false;
+  return limit.cur == ~std::uint64_t{0} || need <= limit.cur;
+}
 
 }  // namespace
 }  // namespace pyshim
@@ -110,7 +141,10 @@ extern "C" PYSHIM_HOT __attribute__((flatten, used)) void pyshim_hot_start(long*
   if (!hot::accepts(in, stamp)) return;
   in.self_size = image_size();
   std::size_t size = hot::arena_size(in, stamp);
-  if (size > kMaxArena) return;
+  if (size > kMaxArena || in.execfn == nullptr ||
+      !arena_fits(in.execfn + hot::length(in.execfn) + 1, sp, size)) {
+    return;
+  }
   hot::Arena arena(static_cast<char*>(__builtin_alloca(size)), size);
   RawOs os;
   hot::Launch launch;

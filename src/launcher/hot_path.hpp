@@ -29,8 +29,6 @@
 namespace pyshim::hot {
 
 inline constexpr std::size_t kPathMax = 4096;  // PATH_MAX: what readlink and getcwd get
-// execve refuses any string of MAX_ARG_STRLEN (32 pages) or more.
-inline constexpr std::size_t kMaxArgString = 32 * 4096;
 
 struct Inputs {
   int argc = 0;
@@ -210,7 +208,7 @@ inline std::size_t arena_size(const Inputs& in, const StampView& stamp) {
   if (name[0] != '/') p += kPathMax;  // made absolute against the cwd
   std::size_t configs = 2 * (p + kConfigName.size() + 2) + 2 * (p + 1);
   std::size_t self = kPathMax;
-  std::size_t restores = 2 * (kPathMax + 32 + kRestoreLibraryName.size());
+  std::size_t restores = 3 * (kPathMax + 32 + kRestoreLibraryName.size());
   std::size_t restore = stamp.restore_library.size() > 32 ? stamp.restore_library.size() : 32;
   if (restore < kPathMax + 32 + kRestoreLibraryName.size()) {
     restore = kPathMax + 32 + kRestoreLibraryName.size();
@@ -256,35 +254,44 @@ bool plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Launch
     std::string_view candidate(candidates[i], length(candidates[i]));
     if (i == 1 && same(candidate, {candidates[0], length(candidates[0])})) break;
     FileInfo info;
-    int err = os.stat(candidates[i], info);
+    int err = os.lstat(candidates[i], info);
     if (err == ENOENT || err == ENOTDIR) continue;
     if (err != 0) return false;
-    // Someone else's file in a folder anyone can write is skipped (trusted()
-    // of launch.cpp): the general path says so and looks further.
-    if (info.uid != in.euid && info.uid != 0) {
-      const char* folder_path = copy(arena, i == 0 ? dir : parent);
-      FileInfo folder;
-      if (folder_path == nullptr || os.stat(folder_path, folder) != 0 ||
-          (folder.mode & S_IWOTH) != 0) {
-        return false;
-      }
-    }
+    // The trust rule (launch.hpp): the hot path takes the caller's or root's
+    // regular file; a link, or anyone else's file, is the general path's to
+    // judge (look_up_trusted) and report.
+    if (!S_ISREG(info.mode) || trust_of(info, in.euid) != Trust::kTrusted) return false;
     // An edited or another config: the general path parses it.
-    if (!same(stamp.source, candidate) || !(identity_of(info) == stamp.identity)) return false;
+    // A racily clean stamp (launch.hpp): the general path parses the file.
+    if (!same(stamp.source, candidate) || !(identity_of(info) == stamp.identity) ||
+        racily_clean(stamp.identity)) {
+      return false;
+    }
     found = true;
   }
+  constexpr std::string_view kBaseBin = "/.pyshim/base/bin";
   if (!found) {
+    // A base launcher: the general path looks in its venv first
+    // (base_launcher_venv), which may have moved since it was stamped.
+    if (dir.size() > kBaseBin.size() && same(dir.substr(dir.size() - kBaseBin.size()), kBaseBin)) {
+      return false;
+    }
     char link[1];
     if (os.readlink(p, link, sizeof link) >= 0) return false;  // a hop to follow
+    // The stamped file, if there, must be it unchanged (then it passed the
+    // rule at install; an identity, ctime included, cannot be forged);
+    // anything else there is the general path's to judge.
     FileInfo info;
-    if (os.stat(stamp.source.data(), info) == 0 && !(identity_of(info) == stamp.identity)) {
+    if (os.lstat(stamp.source.data(), info) == 0 &&
+        (!(identity_of(info) == stamp.identity) || racily_clean(stamp.identity))) {
       return false;
     }
   }
   const PlanConfig& config = stamp.config;
 
-  // The restore library: ../lib/pyshim/ of the real binary, beside it, the
-  // stamped path (find_restore_library).
+  // The restore library: ../lib/pyshim/ of the real binary, beside it, a base
+  // launcher's venv's, the stamped path (restore_library_candidates and
+  // find_restore_library), each under the trust rule.
   char* self = arena.take(kPathMax);
   if (self == nullptr) return false;
   long self_size = os.readlink("/proc/self/exe", self, kPathMax);
@@ -296,17 +303,30 @@ bool plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Launch
   std::string_view self_dir = dirname_of({self, static_cast<std::size_t>(self_size)});
   std::string_view self_parent = dirname_of(self_dir);
   if (self_dir.empty() || self_parent.empty()) return false;
-  const char* restores[3] = {join(arena, self_parent, "lib/pyshim", kRestoreLibraryName),
-                             join(arena, self_dir, kRestoreLibraryName),
-                             stamp.restore_library.data()};
+  bool base = self_dir.size() > kBaseBin.size() &&
+              same(self_dir.substr(self_dir.size() - kBaseBin.size()), kBaseBin);
+  const char* restores[4] = {
+      join(arena, self_parent, "lib/pyshim", kRestoreLibraryName),
+      join(arena, self_dir, kRestoreLibraryName),
+      base ? join(arena, self_dir.substr(0, self_dir.size() - kBaseBin.size()), "lib/pyshim",
+                  kRestoreLibraryName)
+           : stamp.restore_library.data(),
+      base ? stamp.restore_library.data() : nullptr};
   const char* restore = nullptr;
-  for (const char* candidate : restores) {
+  for (int i = 0; i < (base ? 4 : 3); ++i) {
+    const char* candidate = restores[i];
     if (candidate == nullptr) return false;
     FileInfo info;
-    if (os.stat(candidate, info) == 0 && S_ISREG(info.mode)) {
-      restore = candidate;
-      break;
+    int err = os.lstat(candidate, info);
+    if (err == ENOENT || err == ENOTDIR) continue;
+    // A link, someone else's file, anything but a regular file: the general
+    // path judges it (it may skip it and look further).
+    if (err != 0 || !may_be_a_restore_library(info, in.euid) ||
+        trust_of(info, in.euid) != Trust::kTrusted) {
+      return false;
     }
+    restore = candidate;
+    break;
   }
   if (restore == nullptr) return false;
 
@@ -374,7 +394,7 @@ bool plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Launch
   if (count == 0) return false;
   // An entry execve would refuse with E2BIG: the general path says which.
   for (std::size_t i = 0; i < count; ++i) {
-    if (length(buffers.env[i]) + 1 >= kMaxArgString) return false;
+    if (too_long_for_execve(length(buffers.env[i]))) return false;
   }
 
   out.interpreter = config.interpreter.data();

@@ -30,12 +30,19 @@ int RealFileSystem::stat(const std::string& path, FileInfo& info) {
   return 0;
 }
 
+int RealFileSystem::lstat(const std::string& path, FileInfo& info) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return errno;
+  info = file_info_of(st);
+  return 0;
+}
+
 int RealFileSystem::open_inherited(const std::string& path, int& fd) {
   fd = ::open(path.c_str(), O_RDONLY);
   return fd < 0 ? errno : 0;
 }
 
-int RealFileSystem::read_file(const std::string& path, std::string& out) {
+int RealFileSystem::read_file(const std::string& path, std::string& out, FileInfo* opened) {
   // Non-blocking, so a FIFO planted as the config cannot hang the launch;
   // then only a regular file of bounded size is read (/dev/zero would
   // otherwise be read until memory runs out).
@@ -51,6 +58,7 @@ int RealFileSystem::read_file(const std::string& path, std::string& out) {
     err = EFBIG;
   }
   out.clear();
+  if (err == 0 && opened != nullptr) *opened = file_info_of(st);
   if (err == 0) {
     out.resize(static_cast<std::size_t>(st.st_size));
     std::size_t done = 0;
@@ -71,8 +79,19 @@ int RealFileSystem::read_file(const std::string& path, std::string& out) {
 }
 
 int RealFileSystem::read_head(const std::string& path, std::size_t max, std::string& out) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Regular files only, opened without waiting: a FIFO named by a #! line
+  // or a config must not hang a launch or doctor.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return errno;
+  struct stat st;
+  int bad = ::fstat(fd, &st) != 0  ? errno
+            : !S_ISREG(st.st_mode) ? (S_ISDIR(st.st_mode) ? EISDIR : EINVAL)
+                                   : 0;
+  if (bad != 0) {
+    ::close(fd);
+    out.clear();
+    return bad;
+  }
   out.resize(max);
   ssize_t n;
   do {
@@ -143,8 +162,16 @@ std::optional<std::string> invoked_path(int argc, const char* const* argv,
 std::string self_exe() {
   char buffer[PATH_MAX];
   ssize_t n = ::readlink("/proc/self/exe", buffer, sizeof buffer);
-  if (n <= 0 || static_cast<std::size_t>(n) == sizeof buffer) return {};
-  return std::string(buffer, static_cast<std::size_t>(n));
+  if (n > 0 && static_cast<std::size_t>(n) < sizeof buffer && buffer[0] == '/') {
+    return std::string(buffer, static_cast<std::size_t>(n));
+  }
+  // The path the kernel exec'd, if absolute: its realpath is this binary
+  // (realpath resolves links itself, without /proc). The paths derived from
+  // it pass the trust rule like any other (find_restore_library). A relative
+  // one would make them relative to the current folder: none then.
+  const char* execfn = reinterpret_cast<const char*>(::getauxval(AT_EXECFN));
+  if (execfn == nullptr || execfn[0] != '/') return {};
+  return real_path(execfn);
 }
 
 std::uint64_t self_image_size() {

@@ -368,8 +368,8 @@ void doctor_library_folders(Checklist& out, FileSystem& fs, const Config& config
 // Returns the restore library's path ("" when missing).
 std::string doctor_restore_library(Checklist& out, FileSystem& fs, const LaunchRequest& request,
                                   const std::optional<ElfInfo>& interpreter) {
-  auto found =
-      find_restore_library(fs, request.self_exe, request.stamp ? &*request.stamp : nullptr);
+  auto found = find_restore_library(fs, request.self_exe, request.stamp ? &*request.stamp : nullptr,
+                                    request.euid);
   std::string what = "restore library present";
   if (!found) {
     out.add(from_error("restore_library", what, found.error()));

@@ -4,6 +4,7 @@ failure, 126 cannot execute, 127 not found), a first line
 `file:line:col` where there is one) and one `hint:` line last; nothing on
 stdout, and the interpreter never runs."""
 
+import os
 import shutil
 import subprocess
 import time
@@ -515,3 +516,76 @@ def test_restore_library_missing_stamped(stage, tmp_path, base_env, py):
         f"searched: {venv}/lib/pyshim/libpyshim-restore.so (stamped)",
     ]
     assert str(p) in hint
+
+
+# --------------------------------------------------------------------------
+# the kernel's per-string limit (MAX_ARG_STRLEN, 32 pages with the NUL)
+
+MAX_ARG_STRLEN = 32 * 4096
+
+
+def _kernel_takes(entry: str) -> bool:
+    """Whether execve takes an environment string this long (asked of the
+    kernel itself, not assumed)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.execve("/bin/true", ["/bin/true"], dict([entry.split("=", 1)]))
+        except OSError:
+            os._exit(99)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("hot", [True, False], ids=["hot path", "general path"])
+@pytest.mark.parametrize("extra", [0, 1], ids=["exactly the limit", "one byte more"])
+def test_a_variable_of_exactly_the_kernels_limit(stage, tmp_path, base_env, py, hot, extra):
+    """The planned LD_LIBRARY_PATH entry is MAX_ARG_STRLEN bytes with its NUL
+    (taken by the kernel: the launcher must exec it, as python would), or one
+    byte more (refused by the kernel: 125 naming the variable). 0.2 refused
+    the first too, saying the limit was one byte more than the entry."""
+    venv = _installed_venv(stage, py, tmp_path, base_env)
+    # Longer than "PYSHIM_ORIG_": the planned entry is the longest, not the
+    # bookkeeping one (PYSHIM_ORIG_LD_LIBRARY_PATH=LD_LIBRARY_PATH=caller).
+    folder = "/nonexistent-library-folder"
+    (venv / "pyshim.toml").write_text(
+        f"interpreter = \"{py.path}\"\nlibrary_path = [\"{folder}\"]\n")
+    if hot:
+        assert run([stage.cli, "install", venv], base_env).returncode == 0
+    prefix = f"LD_LIBRARY_PATH={folder}:"
+    caller = "/c" * ((MAX_ARG_STRLEN - 1 - len(prefix)) // 2)
+    caller += "x" * (MAX_ARG_STRLEN - 1 - len(prefix) - len(caller) + extra)
+    entry = prefix + caller
+    assert len(entry) + 1 == MAX_ARG_STRLEN + extra
+    assert _kernel_takes(entry) == (extra == 0)
+    env = {**base_env, "LD_LIBRARY_PATH": caller}
+    res = run([venv / "bin/python", "-c",
+               "import os; print(len(os.environ['LD_LIBRARY_PATH']))"], env)
+    if extra == 0:
+        assert res.returncode == 0, res.stderr.decode()[:2000]
+        assert res.stdout.decode() == f"{len(caller)}\n"
+    else:
+        assert res.returncode == 125, res.stderr.decode()[:2000]
+        first = res.stderr.decode().splitlines()[0]
+        assert first == (f"pyshim: error: LD_LIBRARY_PATH would be {len(entry)} bytes; the "
+                         f"kernel takes at most {MAX_ARG_STRLEN - 1} per variable"), first
+
+
+@pytest.mark.parametrize("levels", [1, 2], ids=["script", "script of a script"])
+def test_interpreter_is_a_script_naming_the_launcher(stage, tmp_path, base_env, py, levels):
+    """An `interpreter` that is a #! script whose interpreter is a pyshim
+    launcher (here the venv's own): the launcher would run the script, the
+    kernel the launcher, forever (0.2 did). The second hop sees the
+    bookkeeping, follows the #! lines to the launcher and stops with 125."""
+    venv = _installed_venv(stage, py, tmp_path, base_env)
+    target = venv / "bin" / "python"
+    for level in range(levels):
+        script = tmp_path / f"script{level}"
+        script.write_text(f"#!{target}\nprint('script ran')\n")
+        script.chmod(0o755)
+        target = script
+    (venv / "pyshim.toml").write_text(f'interpreter = "{target}"\n')
+    msg, ctx, hint, elapsed = _fail(venv / "bin" / "python", base_env, 125, timeout=20)
+    assert msg == f"interpreter resolves to the shim itself: {target}"
+    assert ctx == [f"config: {venv}/pyshim.toml:1:15"]
+    assert "not at a pyshim launcher" in hint

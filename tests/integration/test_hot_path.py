@@ -13,6 +13,7 @@ minimal wrapper's list: brk, arch_prctl, set_tid_address, ..., mprotect).
 
 import os
 import re
+import resource
 import shutil
 import struct
 import subprocess
@@ -278,3 +279,40 @@ def test_what_the_hot_path_does_not_take_runs_the_general_path(hot_venv, tmp_pat
     res = run([hot_venv], dict(base_env, PYSHIM_LOG="debug"))
     assert res.returncode == 0
     assert b"not parsed" not in res.stderr
+
+
+def test_a_small_stack_limit_and_a_long_caller_preload_never_crash_the_launcher(
+        hot_venv, tmp_path, base_env):
+    """The hot path's arena is on the stack: with `ulimit -s 1024` and a
+    caller LD_PRELOAD of many short entries it is larger than what is left
+    under the limit (0.2 died with SIGSEGV and no message). It must check
+    the limit and leave the launch to the general path. The target is a
+    static program (it ignores LD_PRELOAD), so only the launcher can fail;
+    strace shows where the launch went."""
+    preload = ":".join(["/x"] * 33000)
+    env = {**base_env, "LD_PRELOAD": preload}
+
+    def small_stack():
+        resource.setrlimit(resource.RLIMIT_STACK, (1 << 20, 1 << 20))
+
+    res = subprocess.run([hot_venv], env=env, preexec_fn=small_stack, capture_output=True)
+    assert res.returncode == 0, (res.returncode, res.stderr[-500:])
+    _need("strace")
+    trace = tmp_path / "trace"
+    res = subprocess.run(["strace", "-qq", "-o", str(trace), hot_venv], env=env,
+                         preexec_fn=small_stack, capture_output=True)
+    assert res.returncode == 0, (res.returncode, res.stderr[-500:])
+    text = trace.read_text()
+    # It asked for the limit, then went the general path (glibc's start-up,
+    # whose first call is brk), and exec'd the target.
+    before = text.split("execve(", 2)
+    assert len(before) == 3, text[:3000]
+    assert re.search(r"prlimit64\(0, RLIMIT_STACK, NULL, \{rlim_cur=1024\*1024", before[1]), \
+        before[1][:3000]
+    assert "brk(" in before[1], before[1][:3000]
+    assert "SIGSEGV" not in text
+    # With the usual limit the same launch is the hot path, limit asked or not.
+    def usual_stack():
+        resource.setrlimit(resource.RLIMIT_STACK, (8 << 20, 8 << 20))
+    res = subprocess.run([hot_venv], env=env, preexec_fn=usual_stack, capture_output=True)
+    assert res.returncode == 0, (res.returncode, res.stderr[-500:])

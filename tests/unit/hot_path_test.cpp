@@ -42,6 +42,11 @@ struct FakeOs {
     calls.push_back(std::string("stat ") + path);
     return files.stat(path, info);
   }
+  // Listed as "stat": one newfstatat either way (the syscall test counts it so).
+  int lstat(const char* path, FileInfo& info) {
+    calls.push_back(std::string("stat ") + path);
+    return files.lstat(path, info);
+  }
   long readlink(const char* path, char* buffer, std::size_t size) {
     calls.push_back(std::string("readlink ") + path);
     std::string target;
@@ -96,7 +101,9 @@ class HotPathTest : public ::testing::Test {
     files.file("/venv/bin/python3.11", std::string(kSelfSize, 'L'), kExe);
     files.link("/venv/bin/python", "python3.11");
     files.link("/venv/bin/python3", "python3.11");
-    files.file("/venv/lib/pyshim/libpyshim-restore.so", "R");
+    files.dir("/venv");
+    files.dir("/venv/lib/pyshim");
+    files.file("/venv/lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
     config_text = "interpreter = \"/usr/bin/python3.11\"\n";
     caller = {"HOME=/home/u", "PATH=/usr/bin:/bin"};
     argv_strings = {"/venv/bin/python", "-c", "pass"};
@@ -105,9 +112,11 @@ class HotPathTest : public ::testing::Test {
 
   // Writes /venv/pyshim.toml and stamps the launcher with it, as install does.
   void install(const std::string& text,
-               const std::string& restore = "/venv/lib/pyshim/libpyshim-restore.so") {
+               const std::string& restore = "/venv/lib/pyshim/libpyshim-restore.so",
+               bool racy = false) {
     config_text = text;
     files.file(config_path, text);
+    if (racy) files.racy(config_path);
     auto config = parse_config(text, config_path);
     ASSERT_TRUE(config.ok()) << format_error(config.error());
     Stamp stamp;
@@ -341,10 +350,10 @@ TEST_F(HotPathTest, AConfigBesideTheLauncherOrNoneAtAll) {
 TEST_F(HotPathTest, RestoreLibraryFromEachPlaceAndThroughADescriptor) {
   install(kFullConfig);
   files.remove("/venv/lib/pyshim/libpyshim-restore.so");
-  files.file("/venv/bin/libpyshim-restore.so", "R");
+  files.file("/venv/bin/libpyshim-restore.so", testing::elf_shared_object());
   expect_same("beside the binary");
   files.remove("/venv/bin/libpyshim-restore.so");
-  files.file("/opt/My Stuff/libpyshim-restore.so", "R");
+  files.file("/opt/My Stuff/libpyshim-restore.so", testing::elf_shared_object());
   install(kFullConfig, "/opt/My Stuff/libpyshim-restore.so");
   expect_same("stamped path with a space: /proc/self/fd/N");
   files.remove("/opt/My Stuff/libpyshim-restore.so");
@@ -393,18 +402,83 @@ TEST_F(HotPathTest, HandsEverythingElseToTheGeneralPath) {
 }
 
 TEST_F(HotPathTest, SomeoneElsesConfig) {
-  // A venv installed by another user: trusted unless its folder is anyone's.
+  // A venv installed by another user: the hot path takes only the caller's
+  // or root's files (trust_of) and leaves the rest of the rule to the
+  // general path, which trusts the venv's own config as it trusts the
+  // launcher binary that user also owns.
   files.dir("/venv");
   install(kFullConfig);
   euid = 2000;
-  expect_same("another user's venv");
-  EXPECT_NE(std::find(hot_calls.begin(), hot_calls.end(), "stat /venv"), hot_calls.end());
+  expect_general("another user's venv");
+  auto planned = general();
+  ASSERT_TRUE(planned.has_value()) << general_error;
   files.dir("/venv", S_IFDIR | 0777);
   expect_general("a stranger's config in a folder anyone can write");
   euid = 0;
   expect_general("root runs a stranger's config");
   files.dir("/venv");
-  expect_same("root runs another user's venv");
+  expect_general("root runs another user's venv");
+  EXPECT_EQ(general(), planned) << general_error;
+  euid = kUser;
+  expect_same("the owner runs it");
+}
+
+TEST_F(HotPathTest, ARacilyCleanStampIsNotTrustedByIdentity) {
+  // Stamped while the file's mtime was as recent as the stamp's clock: a
+  // same-size edit in the same timestamp tick keeps the identity, so the
+  // file is parsed (git's "racily clean" rule) and the edit is seen.
+  files.file("/usr/bin/python3.12", std::string(2000, 'P'), kExe);
+  install("interpreter = \"/usr/bin/python3.11\"\n", "/venv/lib/pyshim/libpyshim-restore.so",
+          /*racy=*/true);
+  files.edit_in_place(config_path, "interpreter = \"/usr/bin/python3.12\"\n");
+  expect_general("racily clean stamp");
+  auto planned = general();
+  ASSERT_TRUE(planned.has_value()) << general_error;
+  EXPECT_EQ(planned->interpreter, "/usr/bin/python3.12");
+  // Not racy: the stamp is used.
+  install("interpreter = \"/usr/bin/python3.11\"\n");
+  expect_same("stamp older than the file by the granularity");
+}
+
+TEST_F(HotPathTest, ABaseLauncherOfAMovedVenvTakesTheVenvsOwnFiles) {
+  // /venv was installed, then moved to /b: its base launcher's stamp still
+  // names /venv, which exists again (someone's copy, say). The base launcher
+  // is the general path's: it takes /b's config and restore library.
+  install(config_text);
+  files.dir("/b");
+  files.dir("/b/lib/pyshim");
+  files.file("/b/lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
+  files.file("/b/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"\n[env]\nMARK = \"b\"\n");
+  files.file("/b/.pyshim/base/bin/python3.11", std::string(kSelfSize, 'L'), kExe);
+  execfn = "/b/.pyshim/base/bin/python3.11";
+  argv_strings[0] = *execfn;
+  self_exe = *execfn;
+  expect_general("a base launcher without a config beside it");
+  auto planned = general();
+  ASSERT_TRUE(planned.has_value()) << general_error;
+  EXPECT_NE(std::find(planned->env.begin(), planned->env.end(), "MARK=b"), planned->env.end());
+  bool b_restore = false;
+  for (const std::string& e : planned->env) {
+    if (e.starts_with("LD_PRELOAD=")) b_restore = e == "LD_PRELOAD=/b/lib/pyshim/libpyshim-restore.so";
+  }
+  EXPECT_TRUE(b_restore);
+}
+
+TEST_F(HotPathTest, LinksAndStrangersFilesAreTheGeneralPathsToJudge) {
+  install(config_text);
+  // A link named pyshim.toml (its owner, not its target's, is what counts).
+  files.remove(config_path);
+  files.file("/etc/real.toml", config_text);
+  files.link(config_path, "/etc/real.toml");
+  expect_general("pyshim.toml is a link");
+  files.remove("/etc/real.toml");
+  files.remove(config_path);
+  install(config_text);
+  // A restore library someone else planted.
+  files.owner("/venv/lib/pyshim/libpyshim-restore.so", 2000);
+  expect_general("a stranger's restore library");
+  files.owner("/venv/lib/pyshim/libpyshim-restore.so", kUser);
+  expect_same("the caller's restore library");
 }
 
 TEST_F(HotPathTest, FailedChecksAreTheGeneralPathsToReport) {

@@ -28,7 +28,7 @@ class LaunchTest : public ::testing::Test {
  protected:
   void SetUp() override {
     fs.file("/opt/pyshim/bin/pyshim", launcher_image(), kExe, 7);
-    fs.file("/opt/pyshim/lib/pyshim/libpyshim-restore.so", "R");
+    fs.file("/opt/pyshim/lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
     fs.file("/usr/bin/python3.11", "PY", kExe);
     fs.file("/usr/lib/libjemalloc.so.2", "J");
     fs.link("/venv/bin/python", "/opt/pyshim/bin/pyshim");
@@ -56,9 +56,9 @@ TEST_F(LaunchTest, VenvConfigIsFoundOneLevelUpAndThePlanIsChecked) {
   EXPECT_EQ(launch->config.file, "/venv/pyshim.toml");
   EXPECT_EQ(launch->restore_library, "/opt/pyshim/lib/pyshim/libpyshim-restore.so");
   EXPECT_EQ(launch->plan.argv0, "/venv/bin/python");
-  // bin/pyshim.toml miss, stat + read pyshim.toml, restore library,
-  // interpreter, preload.
-  EXPECT_EQ(fs.calls, 6);
+  // bin/pyshim.toml miss, stat + read pyshim.toml, restore library (found,
+  // then its ELF header and the interpreter's read), interpreter, preload.
+  EXPECT_EQ(fs.calls, 8);
 }
 
 TEST_F(LaunchTest, ConfigBesideTheLauncherWinsOverTheOneAbove) {
@@ -112,16 +112,16 @@ TEST_F(LaunchTest, NoConfigListsEveryPlaceSearched) {
 }
 
 TEST_F(LaunchTest, RestoreLibraryInLibPyshimComesFirstThenBesideTheBinary) {
-  fs.file("/opt/pyshim/bin/libpyshim-restore.so", "R");
-  EXPECT_EQ(*find_restore_library(fs, "/opt/pyshim/bin/pyshim"),
+  fs.file("/opt/pyshim/bin/libpyshim-restore.so", testing::elf_shared_object());
+  EXPECT_EQ(*find_restore_library(fs, "/opt/pyshim/bin/pyshim", nullptr, 0),
             "/opt/pyshim/lib/pyshim/libpyshim-restore.so");
-  fs.file("/build/libpyshim-restore.so", "R");
-  EXPECT_EQ(*find_restore_library(fs, "/build/pyshim"), "/build/libpyshim-restore.so")
+  fs.file("/build/libpyshim-restore.so", testing::elf_shared_object());
+  EXPECT_EQ(*find_restore_library(fs, "/build/pyshim", nullptr, 0), "/build/libpyshim-restore.so")
       << "not found";
 }
 
 TEST_F(LaunchTest, MissingRestoreLibraryIs125) {
-  auto result = find_restore_library(fs, "/elsewhere/bin/pyshim");
+  auto result = find_restore_library(fs, "/elsewhere/bin/pyshim", nullptr, 0);
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().exit_code, 125);
   EXPECT_EQ(result.error().context.size(), 2u);
@@ -256,7 +256,7 @@ class StampedLaunchTest : public LaunchTest {
   void SetUp() override {
     LaunchTest::SetUp();
     fs.file("/venv/bin/python3.11", launcher_image(), kExe, 8);
-    fs.file("/venv/lib/pyshim/libpyshim-restore.so", "R");
+    fs.file("/venv/lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
     fs.link("/venv/bin/python", "python3.11");
     fs.file("/venv/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"\n");
     request.self_exe = "/venv/bin/python3.11";
@@ -287,9 +287,10 @@ TEST_F(StampedLaunchTest, TheStampedFileUnchangedIsNotReadOrParsed) {
   // The stamp says jemalloc; the file does not: the stamp was used.
   EXPECT_EQ(preload_of(*launch),
             "/usr/lib/libjemalloc.so.2:/venv/lib/pyshim/libpyshim-restore.so");
-  // stat bin/pyshim.toml (miss), stat pyshim.toml, restore library,
-  // interpreter, preload: no read.
-  EXPECT_EQ(fs.calls, 5);
+  // stat bin/pyshim.toml (miss), stat pyshim.toml, restore library (and the
+  // ELF headers of it and the interpreter), interpreter, preload: no read of
+  // the config.
+  EXPECT_EQ(fs.calls, 7);
 }
 
 TEST_F(StampedLaunchTest, AHandEditIsParsedAtOnce) {
@@ -337,7 +338,7 @@ TEST_F(StampedLaunchTest, ADamagedStampIsAnErrorOnlyWhenNeeded) {
 }
 
 TEST_F(StampedLaunchTest, ARestoreLibraryPathTheLoaderWouldSplitIsPreloadedByDescriptor) {
-  fs.file("/my venv/lib/pyshim/libpyshim-restore.so", "R");
+  fs.file("/my venv/lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
   fs.file("/my venv/bin/python3.11", launcher_image(), kExe, 10);
   request.self_exe = "/my venv/bin/python3.11";
   auto launch = prepare_launch(fs, request);
@@ -374,10 +375,13 @@ TEST_F(LaunchTest, AStrangersConfigInAFolderAnyoneCanWriteIsSkipped) {
   ASSERT_FALSE(found.ok());
   EXPECT_NE(found.error().context[1].find("skipped: owned by uid 1001"), std::string::npos)
       << found.error().context[1];
-  // The caller's own, root's, or a stranger's in a folder only they can
-  // write: trusted as the launcher itself is.
+  // A stranger's in a folder only they can write: trusted only when they
+  // own the launcher binary too (they could replace that anyway).
   fs.file("/venv", "", S_IFDIR | 0755);
+  EXPECT_FALSE(find_config(fs, request).ok());
+  fs.owner("/opt/pyshim/bin/pyshim", 1001);
   EXPECT_TRUE(find_config(fs, request).ok());
+  // The caller's own, or root's: trusted.
   fs.file("/venv", "", S_IFDIR | 01777);
   fs.owner("/venv/pyshim.toml", 1000);
   EXPECT_TRUE(find_config(fs, request).ok());
@@ -421,6 +425,122 @@ TEST_F(LaunchTest, AHugeListIsRefusedBeforeThePlanIsComputed) {
   Error e = launch_error(config);
   EXPECT_EQ(e.exit_code, 125);
   EXPECT_NE(e.message.find("LD_LIBRARY_PATH would be at least"), std::string::npos) << e.message;
+}
+
+}  // namespace
+}  // namespace pyshim
+
+namespace pyshim {
+namespace {
+
+TEST_F(LaunchTest, AScriptWhoseInterpreterIsALauncherRunsALauncher) {
+  fs.file("/s1", "#!/opt/pyshim/bin/pyshim -E\nprint()\n", kExe);
+  fs.file("/s2", "#! \t/s1\n", kExe);
+  fs.file("/env", "#!/usr/bin/env python3\n", kExe);
+  fs.file("/plain", "#!/usr/bin/python3.11\n", kExe);
+  EXPECT_TRUE(runs_a_launcher(fs, "/opt/pyshim/bin/pyshim"));
+  EXPECT_TRUE(runs_a_launcher(fs, "/s1"));
+  EXPECT_TRUE(runs_a_launcher(fs, "/s2"));
+  EXPECT_FALSE(runs_a_launcher(fs, "/env"));
+  EXPECT_FALSE(runs_a_launcher(fs, "/plain"));
+  EXPECT_FALSE(runs_a_launcher(fs, "/usr/bin/python3.11"));
+  // The launch refuses it at the second hop (the bookkeeping is there).
+  fs.file("/venv/pyshim.toml", "interpreter = \"/s2\"\n");
+  std::vector<const char*> env = {"PYSHIM_ORIG_LD_PRELOAD="};
+  request.env = EnvView(env);
+  auto launch = prepare_launch(fs, request);
+  ASSERT_FALSE(launch.ok());
+  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().message, "interpreter resolves to the shim itself: /s2");
+}
+
+}  // namespace
+}  // namespace pyshim
+
+namespace pyshim {
+namespace {
+
+TEST_F(LaunchTest, ARestoreLibraryTheLoaderWouldSkipIs125) {
+  fs.file("/venv/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"\n");
+  const std::string restore = "/opt/pyshim/lib/pyshim/libpyshim-restore.so";
+  fs.file(restore, "");
+  auto launch = prepare_launch(fs, request);
+  ASSERT_FALSE(launch.ok());
+  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().message,
+            "restore library " + restore + " is not an ELF file (not an ELF file)");
+  std::string image = testing::elf_shared_object();
+  image[16] = 2;  // ET_EXEC
+  fs.file(restore, image);
+  EXPECT_EQ(prepare_launch(fs, request).error().message,
+            "restore library " + restore + " is not a shared object");
+  // A 32-bit interpreter cannot take a 64-bit library.
+  std::string interpreter = testing::elf_shared_object();
+  interpreter[4] = 1;  // ELFCLASS32
+  interpreter.resize(52);
+  interpreter[16] = 2, interpreter[40] = 52, interpreter[42] = 32;
+  fs.file("/usr/bin/python3.11", interpreter, kExe);
+  fs.file(restore, testing::elf_shared_object());
+  auto wrong = prepare_launch(fs, request);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_NE(wrong.error().message.find("the interpreter /usr/bin/python3.11 is"), std::string::npos)
+      << wrong.error().message;
+  fs.file("/usr/bin/python3.11", "PY", kExe);
+  EXPECT_TRUE(prepare_launch(fs, request).ok());
+}
+
+}  // namespace
+}  // namespace pyshim
+
+namespace pyshim {
+namespace {
+
+TEST_F(StampedLaunchTest, WithoutProcTheDescriptorPreloadIs125) {
+  fs.file("/my venv/lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
+  fs.file("/my venv/bin/python3.11", launcher_image(), kExe, 10);
+  request.self_exe = "/my venv/bin/python3.11";
+  fs.proc_mounted = false;
+  auto launch = prepare_launch(fs, request);
+  ASSERT_FALSE(launch.ok());
+  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().message,
+            "cannot preload the restore library /my venv/lib/pyshim/libpyshim-restore.so as "
+            "/proc/self/fd/5: /proc is not usable");
+}
+
+TEST_F(LaunchTest, WithoutItsRealBinaryNothingIsLookedUpRelativeToTheCwd) {
+  fs.file("/venv/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"\n");
+  fs.file("./lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
+  fs.file("lib/pyshim/libpyshim-restore.so", testing::elf_shared_object());
+  fs.file("libpyshim-restore.so", testing::elf_shared_object());
+  request.self_exe = "";
+  int before = fs.calls;
+  auto launch = prepare_launch(fs, request);
+  ASSERT_FALSE(launch.ok());
+  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().message, "restore library libpyshim-restore.so not found");
+  ASSERT_FALSE(launch.error().context.empty());
+  EXPECT_NE(launch.error().context[0].find("/proc/self/exe is unreadable"), std::string::npos);
+  EXPECT_GT(fs.calls, before);
+  EXPECT_TRUE(restore_library_candidates("").empty());
+  EXPECT_TRUE(restore_library_candidates("pyshim").empty());
+  // The stamped path (absolute, trusted) is still used.
+  Stamp stamp;
+  stamp.restore_library = "/opt/pyshim/lib/pyshim/libpyshim-restore.so";
+  EXPECT_EQ(*find_restore_library(fs, "", &stamp, 0), stamp.restore_library);
+  // A stranger's file where the stamp points is not.
+  fs.owner(stamp.restore_library, 1001);
+  EXPECT_FALSE(find_restore_library(fs, "", &stamp, 0).ok());
+}
+
+TEST_F(LaunchTest, ABaseLaunchersVenvComesBeforeItsStamp) {
+  EXPECT_EQ(base_launcher_venv("/b/.pyshim/base/bin"), "/b");
+  EXPECT_EQ(base_launcher_venv("/.pyshim/base/bin"), "");
+  EXPECT_EQ(base_launcher_venv("/b/bin"), "");
+  EXPECT_EQ(restore_library_candidates("/b/.pyshim/base/bin/python3.11"),
+            (std::vector<std::string>{"/b/.pyshim/base/lib/pyshim/libpyshim-restore.so",
+                                      "/b/.pyshim/base/bin/libpyshim-restore.so",
+                                      "/b/lib/pyshim/libpyshim-restore.so"}));
 }
 
 }  // namespace

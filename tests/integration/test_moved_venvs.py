@@ -1,0 +1,108 @@
+"""Moved and copied shim venvs (README, "Two executables, and what a venv
+holds": moved and copied venvs): `mv a b`
+(or `cp -a a b`) keeps b/bin/python working, and every environment derived
+from b (python -m venv from b/bin/python: its interpreter is b's base
+launcher) uses b's restore library and b's config, never a's, whether a is
+gone or still there. Checked in what the processes report: /proc/self/maps of
+the derived interpreter and of a multiprocessing spawn worker, and the
+[env] variable of the config that was used."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import run
+
+PYTHON = Path("/usr/bin/python3.11")
+
+# The restore libraries mapped in the derived interpreter and in a spawn
+# worker, and MARK from the config's [env].
+REPORT = r"""
+import multiprocessing as mp, os
+def maps():
+    return sorted({l.split(None, 5)[5].strip() for l in open('/proc/self/maps')
+                   if 'libpyshim-restore' in l})
+def worker(q):
+    q.put((maps(), os.environ.get('MARK', '<unset>')))
+if __name__ == '__main__':
+    ctx = mp.get_context('spawn')
+    q = ctx.Queue()
+    p = ctx.Process(target=worker, args=(q,))
+    p.start()
+    child = q.get(timeout=60)
+    p.join()
+    print(maps(), os.environ.get('MARK', '<unset>'), child[0], child[1])
+"""
+
+
+@pytest.fixture
+def env(tmp_path):
+    return {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": str(tmp_path)}
+
+
+def set_mark(venv: Path, mark: str):
+    """A hand edit of the venv's config: its [env] gets MARK."""
+    (venv / "pyshim.toml").write_text(f'interpreter = "{PYTHON}"\n[env]\nMARK = "{mark}"\n')
+
+
+def installed(stage, root: Path, env) -> Path:
+    subprocess.run([str(PYTHON), "-m", "venv", "--without-pip", str(root)], check=True, env=env)
+    res = run([stage.cli, "install", root], env)
+    assert res.returncode == 0, res.stderr.decode()
+    return root
+
+
+def report(python: Path, env, tmp_path):
+    script = tmp_path / "report.py"
+    script.write_text(REPORT)
+    res = run([python, script], env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr.decode()
+    return res.stdout.decode()
+
+
+def expected(venv: Path, mark: str) -> str:
+    lib = [str(venv / "lib/pyshim/libpyshim-restore.so")]
+    return f"{lib} {mark} {lib} {mark}\n"
+
+
+@pytest.mark.parametrize("how", ["mv", "cp -a then rm", "cp -a, origin kept"])
+def test_a_venv_derived_from_a_moved_venv_uses_the_moved_venvs_own_files(
+        stage, tmp_path, env, how):
+    a = installed(stage, tmp_path / "a", env)
+    b = tmp_path / "b"
+    if how == "mv":
+        a.rename(b)
+    else:
+        subprocess.run(["cp", "-a", str(a), str(b)], check=True)
+        if how == "cp -a then rm":
+            shutil.rmtree(a)
+        else:
+            set_mark(a, "from-a")
+    set_mark(b, "from-b")
+    assert report(b / "bin/python", env, tmp_path) == expected(b, "from-b")
+
+    derived = tmp_path / "derived"
+    res = run([b / "bin/python", "-m", "venv", "--without-pip", derived], env)
+    assert res.returncode == 0, res.stderr.decode()
+    # The derived venv's interpreter runs through b's base launcher.
+    assert (derived / "bin/python").resolve().parent == b / ".pyshim/base/bin"
+    assert report(derived / "bin/python", env, tmp_path) == expected(b, "from-b")
+
+    # An edit of b's config reaches the derived venv at its next launch.
+    text = (b / "pyshim.toml").read_text().replace('"from-b"', '"edited-b"')
+    (b / "pyshim.toml").write_text(text)
+    assert report(derived / "bin/python", env, tmp_path) == expected(b, "edited-b")
+
+
+def test_the_base_launcher_of_an_unmoved_venv_still_uses_its_stamp(stage, tmp_path, env):
+    """Control: nothing moved, the base launcher's venv config is the stamped
+    file unchanged, so the stamp is used (no TOML parsed)."""
+    a = installed(stage, tmp_path / "a", env)
+    base = next((a / ".pyshim/base/bin").glob("python3.*"))
+    res = run([base, "-c", "pass"], {**env, "PYSHIM_LOG": "debug"})
+    assert res.returncode == 0, res.stderr.decode()
+    err = res.stderr.decode()
+    assert f"config {a}/pyshim.toml (stamped in the launcher: not parsed)" in err, err
+    assert f"restore library {a}/lib/pyshim/libpyshim-restore.so" in err, err
