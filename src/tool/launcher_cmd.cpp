@@ -149,7 +149,7 @@ int run_launcher(LauncherOptions options) {
   auto launcher = launcher_binary();
   if (!launcher) return print_error(launcher.error());
   RealFileSystem files;
-  auto restore = find_restore_library(files, *launcher, nullptr);
+  auto restore = find_restore_library(files, *launcher, nullptr, effective_uid());
   if (!restore) return print_error(restore.error());
   std::string restore_bytes = read_text(*restore);
   if (restore_bytes.empty()) {

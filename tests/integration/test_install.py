@@ -1057,11 +1057,6 @@ def test_a_launch_during_a_switch_to_the_shared_layout_finds_its_restore_library
 # in launch.hpp) about the interpreter; the rule for a #! script naming a
 # launcher is added to that check on another branch. Strict: once it is
 # merged these pass, and the marker must go.
-NEEDS_SHEBANG_RULE = pytest.mark.xfail(
-    strict=True, reason="check_interpreter does not yet follow a #! line to a pyshim launcher")
-
-
-@NEEDS_SHEBANG_RULE
 def test_install_refuses_a_shebang_interpreter_naming_a_launcher(stage, tmp_path, base_env, py):
     venv = tmp_path / "venv"
     plain_venv(py, venv, base_env)
@@ -1076,7 +1071,6 @@ def test_install_refuses_a_shebang_interpreter_naming_a_launcher(stage, tmp_path
     assert (venv / "pyshim.toml").read_text() == before
 
 
-@NEEDS_SHEBANG_RULE
 def test_doctor_refuses_a_shebang_interpreter_naming_a_launcher(stage, tmp_path, base_env, py):
     venv = tmp_path / "venv"
     plain_venv(py, venv, base_env)
