@@ -35,9 +35,41 @@ install_deps() {
     echo "== installing Debian packages: ${missing[*]}"
     local sudo=""
     [[ $(id -u) -eq 0 ]] || sudo="sudo"
-    $sudo apt-get update -q
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+    apt_get $sudo update -q
+    apt_get $sudo install -y -q --no-install-recommends "${missing[@]}"
   fi
+}
+
+# apt-get that waits its turn: on a fresh machine unattended upgrades (or
+# another install) may hold the dpkg or apt lists lock. dpkg's frontend lock is
+# waited for by apt itself (DPkg::Lock::Timeout, which prints "Waiting for cache
+# lock"); the lists lock of `apt-get update` is not, so a run that failed on a
+# lock is tried again. Either way the wait is bounded by APT_LOCK_WAIT seconds
+# (default 600) and said while it lasts. Usage: apt_get [sudo] ARGS...
+apt_get() {
+  local sudo=""
+  [[ "$1" == sudo ]] && { sudo=sudo; shift; }
+  local limit="${APT_LOCK_WAIT:-600}" start=$SECONDS out rc
+  out="$(mktemp)"
+  while true; do
+    local left=$((limit - (SECONDS - start)))
+    ((left > 0)) || left=1
+    rc=0
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout="$left" "$@" 2>&1 |
+      tee "$out" || rc=$?
+    ((rc == 0)) && break
+    if grep -qE 'Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock' "$out" &&
+      ((SECONDS - start < limit)); then
+      echo "== apt-get $1: another package manager holds the lock; waiting" \
+        "($((SECONDS - start)) s of at most $limit s)"
+      sleep 5
+      continue
+    fi
+    rm -f "$out"
+    echo "== apt-get $1 failed (exit $rc)" >&2
+    return "$rc"
+  done
+  rm -f "$out"
 }
 
 build() {
