@@ -150,3 +150,96 @@ def test_packages_and_wheels_meet_the_floor(tmp_path):
                     "`bash scripts/dev.sh test` builds them first")
     problems = {what: floor_violations(tree) for what, tree in trees}
     assert problems == {what: [] for what, _ in trees}
+
+
+# --------------------------------------------------------------------------
+# install, init and doctor read the interpreter's C library before any launch
+
+JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+PYTHON = Path("/usr/bin/python3.11")
+
+
+def tool(stage, *args, cwd=None):
+    return subprocess.run([str(stage.cli), *map(str, args)], capture_output=True, text=True,
+                          timeout=300, cwd=cwd, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def too_new_preload(tmp_path) -> Path:
+    """Debian's jemalloc with one of its needed versions renamed to GLIBC_2.99
+    (same length, so the file stays valid): a library built for a glibc newer
+    than any there is, which the loader refuses."""
+    if not JEMALLOC.is_file():
+        pytest.skip(f"{JEMALLOC} is missing (apt-get install libjemalloc2)")
+    data = JEMALLOC.read_bytes()
+    needs = [n for names in version_needs(JEMALLOC).values() for n in names
+             if glibc_version(n) > FLOOR]
+    assert needs, "jemalloc needs no version above the floor to rename"
+    old = needs[0].encode() + b"\0"
+    assert data.count(old) == 1
+    path = tmp_path / "libjemalloc-glibc99.so.2"
+    path.write_bytes(data.replace(old, b"GLIBC_2.99\0"))
+    # The loader itself refuses it: the check reports what a launch would hit.
+    res = subprocess.run([str(PYTHON), "-c", "pass"], env={"LD_PRELOAD": str(path)},
+                         capture_output=True, text=True)
+    assert "GLIBC_2.99" in res.stderr, res.stderr
+    return path
+
+
+def test_init_refuses_a_preload_the_c_library_cannot_load(stage, tmp_path, too_new_preload):
+    venv = tmp_path / "venv"
+    res = tool(stage, "init", venv, "--python", PYTHON, "--preload", too_new_preload)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "GLIBC_2.99" in res.stderr and str(too_new_preload) in res.stderr, res.stderr
+    assert "does not define" in res.stderr, res.stderr
+    assert not venv.exists()
+
+
+def test_doctor_fails_on_a_preload_the_c_library_cannot_load(stage, tmp_path, too_new_preload):
+    venv = tmp_path / "venv"
+    res = tool(stage, "init", venv, "--python", PYTHON, "--preload", JEMALLOC)
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = tool(stage, "doctor", venv / "bin/python")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert re.search(r"C library loads the restore library and preloads: glibc 2\.\d+", res.stdout)
+    config = venv / "pyshim.toml"
+    config.write_text(config.read_text().replace(str(JEMALLOC), str(too_new_preload)))
+    res = tool(stage, "doctor", venv / "bin/python")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "GLIBC_2.99" in res.stdout + res.stderr, res.stdout + res.stderr
+
+
+def test_install_refuses_a_musl_interpreter(stage, tmp_path):
+    # Debian's python3.11 with its PT_INTERP pointed at musl's loader: what a
+    # python built on Alpine looks like to pyshim, which reads the ELF only.
+    data = PYTHON.resolve().read_bytes()
+    old = b"/lib64/ld-linux-x86-64.so.2\0"
+    if data.count(old) != 1:
+        pytest.skip(f"{PYTHON} has no x86-64 glibc loader path to rewrite")
+    new = b"/lib/ld-musl-x86_64.so.1\0"
+    musl_python = tmp_path / "python3.11"
+    musl_python.write_bytes(data.replace(old, new + b"\0" * (len(old) - len(new))))
+    musl_python.chmod(0o755)
+    venv = tmp_path / "venv"
+    subprocess.run([str(PYTHON), "-m", "venv", "--without-pip", str(venv)], check=True)
+    res = tool(stage, "install", venv, "--python", musl_python)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "musl" in res.stderr and "glibc 2.17 or newer" in res.stderr, res.stderr
+    assert not (venv / "pyshim.toml").exists()
+
+
+def test_init_starts_the_new_venv(stage, tmp_path):
+    venv = tmp_path / "venv"
+    res = tool(stage, "init", venv, "--python", PYTHON)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"started {venv}/bin/python: it runs (sys.executable {venv}/bin/python)" in res.stdout
+    assert "check it with" not in res.stdout
+
+
+def test_init_reports_a_venv_that_does_not_start(stage, tmp_path):
+    venv = tmp_path / "venv"
+    res = tool(stage, "init", venv, "--python", PYTHON, "--env", "PYTHONHOME=/nonexistent")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "the new venv does not start" in res.stderr, res.stderr
+    assert "No module named 'encodings'" in res.stderr, res.stderr
+    assert (venv / "pyshim.toml").is_file()  # left for doctor
