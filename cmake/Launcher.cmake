@@ -18,7 +18,7 @@
 # (its canary is in TLS), no stack-clash probes (they touch every page of an
 # alloca), no loop turned into a memcpy/memset call (IFUNCs, not resolved
 # yet). pyshim_entry becomes the entry point, with the hot path's code and
-# data laid out together (launcher-layout.ld), where that is safe: x86-64
+# data laid out together (launcher-layout.ld), where that is safe: x86-64 and aarch64
 # Linux, an optimised build (at -O0 the compiler may call memcpy for a
 # fixed-size copy). Elsewhere the launcher starts at glibc's _start as any
 # program, and the general path does every launch.
@@ -55,7 +55,7 @@ function(pyshim_launcher target)
 
   set_source_files_properties(${ARG_HOT_SOURCES} PROPERTIES COMPILE_OPTIONS
     "-fno-stack-protector;-fno-stack-clash-protection;-fno-tree-loop-distribute-patterns")
-  if(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64)$")
+  if(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|aarch64|arm64)$")
     set(layout ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/launcher-layout.ld)
     target_link_options(${target} PRIVATE
       $<$<NOT:$<CONFIG:Debug>>:-Wl,-e,pyshim_entry -Wl,-T,${layout}>)

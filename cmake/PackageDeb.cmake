@@ -32,12 +32,17 @@ file(MAKE_DIRECTORY ${PYSHIM_DOC_DIR})
 add_executable(pyshim-docgen packaging/docgen.cpp)
 target_link_libraries(pyshim-docgen PRIVATE pyshim_tool)
 pyshim_warnings(pyshim-docgen)
+if(CMAKE_CROSSCOMPILING)
+  # Run under qemu-user at build time (cmake/aarch64-linux-gnu.cmake): static,
+  # so it needs no target loader or libraries on the build machine.
+  target_link_options(pyshim-docgen PRIVATE -static)
+endif()
 
 set(PYSHIM_COMPLETION ${PYSHIM_DOC_DIR}/bash-completion/pyshim)
 add_custom_command(
   OUTPUT ${PYSHIM_COMPLETION}
   COMMAND ${CMAKE_COMMAND} -E make_directory ${PYSHIM_DOC_DIR}/bash-completion
-  COMMAND pyshim-docgen bash-completion ${PYSHIM_COMPLETION}
+  COMMAND ${CMAKE_CROSSCOMPILING_EMULATOR} $<TARGET_FILE:pyshim-docgen> bash-completion ${PYSHIM_COMPLETION}
   DEPENDS pyshim-docgen
   COMMENT "Generating the bash completion from the CLI's definition"
   VERBATIM)
