@@ -1,6 +1,7 @@
 // x86-64 Linux: the hot path's raw system calls and ELF entry point
 // (src/launcher/entry.cpp says what runs there and under which rules).
-// Included by entry.cpp only (it defines the entry point); arch.hpp picks this or another architecture's.
+// Included by entry.cpp only (it defines the entry point); arch.hpp picks this or another
+// architecture's.
 #pragma once
 
 #include <sys/syscall.h>
