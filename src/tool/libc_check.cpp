@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -22,7 +23,20 @@ namespace {
 // A C library is a few MiB; a preload (the ASan runtime) some more.
 constexpr std::uint64_t kMaxLibrarySize = 256ULL << 20;
 
-Result<DynamicInfo> read_dynamic(FileSystem& fs, const std::string& path) {
+// The release glibc's banner names ("... stable release version 2.31."),
+// read as data: the newest symbol version can be older (2.31 added none).
+std::string release_of(std::string_view image) {
+  constexpr std::string_view kMarker = "release version ";
+  std::size_t at = image.find(kMarker);
+  if (at == std::string_view::npos) return "";
+  std::string_view rest = image.substr(at + kMarker.size(), 16);
+  std::string version(rest.substr(0, rest.find_first_not_of("0123456789.")));
+  while (!version.empty() && version.back() == '.') version.pop_back();
+  return version;
+}
+
+Result<DynamicInfo> read_dynamic(FileSystem& fs, const std::string& path,
+                                 std::string* release = nullptr) {
   FileInfo info;
   if (int err = fs.stat(path, info); err != 0) {
     return Error{
@@ -37,6 +51,7 @@ Result<DynamicInfo> read_dynamic(FileSystem& fs, const std::string& path) {
     return Error{
         kExitCheckFailed, fmt::format("cannot read {}: {}", path, std::strerror(err)), {}, ""};
   }
+  if (release) *release = release_of(image);
   auto parsed = parse_dynamic(image);
   if (!parsed) {
     return Error{kExitCheckFailed, fmt::format("{}: {}", path, parsed.error().message), {}, ""};
@@ -86,7 +101,8 @@ LibcReport check_libc(FileSystem& fs, const std::string& interpreter,
   std::string loader_dir = dirname(real_path(loader));
   if (loader_dir.empty() || loader_dir == ".") loader_dir = dirname(loader);
   std::string libc_path = loader_dir + "/libc.so.6";
-  auto libc = read_dynamic(fs, libc_path);
+  std::string release;
+  auto libc = read_dynamic(fs, libc_path, &release);
   if (!libc) {
     report.problems.push_back(
         Error{kExitCheckFailed,
@@ -100,14 +116,15 @@ LibcReport check_libc(FileSystem& fs, const std::string& interpreter,
   for (const std::string& def : libc->version_definitions)
     newest = std::max(newest, glibc_version(def));
   auto [major, minor] = newest;
-  report.summary = fmt::format("glibc {}.{} ({})", major, minor, libc_path);
+  if (release.empty()) release = fmt::format("{}.{}", major, minor);
+  report.summary = fmt::format("glibc {} ({})", release, libc_path);
   if (newest < glibc_version(kGlibcFloor)) {
     report.problems.push_back(
         Error{kExitCheckFailed,
               major == 0
                   ? fmt::format("{} is not glibc (it defines no GLIBC_ symbol versions)", libc_path)
-                  : fmt::format("{} is glibc {}.{}, older than pyshim's floor, glibc {}", libc_path,
-                                major, minor, std::string(kGlibcFloor).substr(6)),
+                  : fmt::format("{} is glibc {}, older than pyshim's floor, glibc {}", libc_path,
+                                release, std::string(kGlibcFloor).substr(6)),
               {},
               "use an interpreter built for glibc 2.17 or newer"});
     return report;
@@ -130,14 +147,13 @@ LibcReport check_libc(FileSystem& fs, const std::string& interpreter,
       }
       auto missing = missing_versions(*lib, need.file, provider->version_definitions);
       if (missing.empty()) continue;
-      report.problems.push_back(
-          Error{kExitCheckFailed,
-                fmt::format("{} needs {} of {}, which the interpreter's C library, {}, does not "
-                            "define: the loader would refuse every launch",
-                            path, fmt::join(missing, ", "), need.file, report.summary),
-                {},
-                fmt::format("use a build of {} made for glibc {}.{} or older", basename(path),
-                            major, minor)});
+      report.problems.push_back(Error{
+          kExitCheckFailed,
+          fmt::format("{} needs {} of {}, which the interpreter's C library, {}, does not "
+                      "define: the loader would refuse every launch",
+                      path, fmt::join(missing, ", "), need.file, report.summary),
+          {},
+          fmt::format("use a build of {} made for glibc {} or older", basename(path), release)});
     }
   }
   return report;

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The platform matrix (README.md, "Supported platforms"): the built pyshim
+# tested in other Debian userlands, each a debootstrap chroot made once and
+# cached by tests/platforms/userland.sh:
+#   bullseye-amd64  Debian 11, glibc 2.31, python3.9   (the amd64 build)
+#   trixie-amd64    Debian 13, python3.13               (the amd64 build)
+#   bookworm-arm64  Debian 12 arm64 under qemu-user     (the aarch64 cross build)
+# Inside each, test_userland.py (beside this script) runs the product's checks
+# with that userland's python3.
+#   tests/platforms/run.sh BUILD [USERLAND...]
+# BUILD is the build folder: BUILD/stage (amd64) and BUILD/aarch64/stage
+# (arm64). A userland the machine cannot make is skipped with the reason
+# printed; any failed check fails the run.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BUILD="$(cd "${1:?usage: run.sh BUILD [USERLAND...]}" && pwd)"
+shift
+userlands=("$@")
+((${#userlands[@]})) || userlands=(bullseye-amd64 trixie-amd64 bookworm-arm64)
+
+declare -A PYTHON=([bullseye-amd64]=python3.9 [trixie-amd64]=python3.13 [bookworm-arm64]=python3.11)
+declare -A PREFIX=([bullseye-amd64]="$BUILD/stage" [trixie-amd64]="$BUILD/stage"
+                   [bookworm-arm64]="$BUILD/aarch64/stage")
+
+failed=()
+skipped=()
+for name in "${userlands[@]}"; do
+  echo "== platform $name"
+  rc=0
+  root="$("$HERE/userland.sh" "$name")" || rc=$?
+  if ((rc == 3)); then
+    skipped+=("$name")
+    echo "== SKIPPED platform $name: the machine cannot make this userland (reason above)"
+    continue
+  elif ((rc != 0)); then
+    failed+=("$name")
+    continue
+  fi
+  prefix="${PREFIX[$name]}"
+  if [[ ! -x "$prefix/bin/pyshim" ]]; then
+    echo "== $name: no build at $prefix (scripts/dev.sh builds it)" >&2
+    failed+=("$name")
+    continue
+  fi
+  rm -rf "$root/opt/pyshim" "$root/opt/pyshim-test"
+  mkdir -p "$root/opt/pyshim-test"
+  cp -a "$prefix/." "$root/opt/pyshim/"
+  cp "$HERE/test_userland.py" "$root/opt/pyshim-test/"
+  trace=0
+  [[ $name == *-arm64 ]] && trace=1
+  # A private mount namespace: /proc and /dev/shm (multiprocessing's
+  # semaphores) for the chroot, gone when it ends.
+  if ! unshare --mount --propagation private /bin/sh -c '
+      mount -t proc proc "$1/proc" && mount -t tmpfs tmpfs "$1/dev/shm" &&
+      exec chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+        PYSHIM_PREFIX=/opt/pyshim PYTHON="/usr/bin/$2" HOT_PATH_TRACE="$3" \
+        "/usr/bin/$2" /opt/pyshim-test/test_userland.py' sh "$root" "${PYTHON[$name]}" "$trace"
+  then
+    failed+=("$name")
+  fi
+done
+
+((${#skipped[@]})) && echo "== platforms skipped (the machine cannot make them): ${skipped[*]}"
+if ((${#failed[@]})); then
+  echo "== platforms FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "== platforms passed: ${userlands[*]}"
