@@ -123,5 +123,13 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Depends from dpkg-shlibdeps: the two executables are static, so this is
 # libc6 (>= the versions of the symbols libpyshim-restore.so uses).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+if(PYSHIM_DEB_ARCH)
+  # A cross build (cmake/aarch64-linux-gnu.cmake): dpkg-shlibdeps cannot read
+  # the other architecture's libc6 on the build machine. The restore library
+  # needs nothing newer than glibc 2.17 (tests/integration/test_glibc_floor.py).
+  set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE ${PYSHIM_DEB_ARCH})
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS OFF)
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6 (>= 2.17)")
+endif()
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_SOURCE_GENERATOR "")
