@@ -47,6 +47,15 @@ for name in "${userlands[@]}"; do
   mkdir -p "$root/opt/pyshim-test"
   cp -a "$prefix/." "$root/opt/pyshim/"
   cp "$HERE/test_userland.py" "$root/opt/pyshim-test/"
+  # The .deb of the userland's architecture, when built (scripts/dev.sh test
+  # packages both): installed and used there too.
+  deb_arch="${name##*-}"
+  debs=("$BUILD"/package/pyshim_*_"$deb_arch".deb)
+  in_deb=""
+  if [[ -f "${debs[0]}" ]]; then
+    cp "${debs[0]}" "$root/opt/pyshim-test/"
+    in_deb="/opt/pyshim-test/$(basename "${debs[0]}")"
+  fi
   trace=0
   if [[ $name == *-arm64 ]]; then
     trace=1
@@ -63,8 +72,8 @@ for name in "${userlands[@]}"; do
   if ! unshare --mount --propagation private /bin/sh -c '
       mount -t proc proc "$1/proc" && mount -t tmpfs tmpfs "$1/dev/shm" &&
       exec chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-        PYSHIM_PREFIX=/opt/pyshim PYTHON="/usr/bin/$2" HOT_PATH_TRACE="$3" \
-        "/usr/bin/$2" /opt/pyshim-test/test_userland.py' sh "$root" "${PYTHON[$name]}" "$trace"
+        PYSHIM_PREFIX=/opt/pyshim PYTHON="/usr/bin/$2" HOT_PATH_TRACE="$3" PYSHIM_DEB="$4" \
+        "/usr/bin/$2" /opt/pyshim-test/test_userland.py' sh "$root" "${PYTHON[$name]}" "$trace" "$in_deb"
   then
     failed+=("$name")
   fi

@@ -7,7 +7,8 @@ only (no pytest there).
 
 Each test_* function is one check; the script prints "ok NAME" or
 "FAIL NAME" with the reason, then "platforms: N passed, N failed", and exits 1
-on any failure. Optional: HOT_PATH_TRACE=1 (under qemu-user) also counts the
+on any failure. Optional: PYSHIM_DEB=/path/to.deb also installs that
+package with dpkg and uses it; HOT_PATH_TRACE=1 (under qemu-user) also counts the
 stamped hot path's syscalls with QEMU_STRACE and prints them.
 """
 
@@ -138,6 +139,24 @@ def test_a_preload_for_a_newer_glibc_is_refused_by_name():
     res = run([PYSHIM, "init", venv, "--python", PYTHON, "--preload", lib])
     assert res.returncode == 1 and name in res.stderr, res.stdout + res.stderr
     assert not venv.exists()
+
+
+def test_the_debian_package_installs_and_works():
+    """Only where run.sh put a .deb of this architecture in (PYSHIM_DEB)."""
+    deb = os.environ.get("PYSHIM_DEB")
+    if not deb:
+        return "skipped: no .deb for this architecture was built"
+    root_env = dict(BASE_ENV, PATH="/usr/sbin:/usr/bin:/sbin:/bin")
+    ok(run(["dpkg", "-i", deb], env=root_env), "dpkg -i")
+    try:
+        venv = WORK / "from-deb"
+        res = ok(run(["/usr/bin/pyshim", "init", venv, "--python", PYTHON, "--preload",
+                      "jemalloc"]), "init")
+        assert "/usr/lib/pyshim/pyshim-launcher" in res.stdout, res.stdout
+        assert mapped(worker_maps(venv / "bin/python", "spawn"), jemalloc())
+    finally:
+        ok(run(["dpkg", "--purge", "pyshim"], env=root_env), "dpkg --purge")
+    return f"{Path(deb).name} installed, used and purged"
 
 
 def stamp_offset(path: Path) -> int:
