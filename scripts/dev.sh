@@ -130,6 +130,18 @@ package() {
   [[ $arch != "$(dpkg --print-architecture)" ]] || DEB="$deb"
 }
 
+# Both wheels (packaging/wheel.py) from the two staged prefixes, in
+# BUILD/wheel: pyshim-VERSION-py3-none-manylinux_2_17_ARCH.manylinux2014_ARCH.whl.
+wheels() {
+  local version
+  version="$(sed -n 's/^project(pyshim VERSION \([0-9.]*\).*/\1/p' "$ROOT/CMakeLists.txt")"
+  rm -rf "$BUILD/wheel"
+  python3 "$ROOT/packaging/wheel.py" --prefix "$STAGE" --arch x86_64 --version "$version" \
+    --out "$BUILD/wheel" | sed 's/^/== /'
+  python3 "$ROOT/packaging/wheel.py" --prefix "$BUILD/aarch64/stage" --arch aarch64 \
+    --version "$version" --out "$BUILD/wheel" | sed 's/^/== /'
+}
+
 run_tests() {
   echo "== unit tests"
   ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)"
@@ -157,8 +169,9 @@ build_for() { if [[ $arch == arm64 ]]; then build_arm64; else build; fi; }
 case "$cmd" in
   build) install_deps; build_for ;;
   demo) install_deps; build; PYSHIM_PREFIX="$STAGE" bash "$ROOT/scripts/demo.sh" ;;
-  test) install_deps; build; build_arm64; package arm64; package; run_tests ;;
+  test) install_deps; build; build_arm64; package arm64; package; wheels; run_tests ;;
+  wheel) install_deps; build; build_arm64; wheels ;;
   bench) install_deps; build; PYSHIM_PREFIX="$STAGE" bash "$ROOT/tests/bench/run.sh" ;;
   package) install_deps; build_for; package "$arch" ;;
-  *) echo "usage: $0 demo|test|bench|build [--arch arm64]|package [--arch arm64]" >&2; exit 2 ;;
+  *) echo "usage: $0 demo|test|bench|wheel|build [--arch arm64]|package [--arch arm64]" >&2; exit 2 ;;
 esac
