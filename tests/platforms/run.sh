@@ -6,7 +6,8 @@
 #   trixie-amd64    Debian 13, python3.13               (the amd64 build)
 #   bookworm-arm64  Debian 12 arm64 under qemu-user     (the aarch64 cross build)
 # Inside each, test_userland.py (beside this script) runs the product's checks
-# with that userland's python3.
+# with that userland's python3, and installs and uses the .deb and the wheel of
+# that architecture when BUILD/package and BUILD/wheel hold them.
 #   tests/platforms/run.sh BUILD [USERLAND...]
 # BUILD is the build folder: BUILD/stage (amd64) and BUILD/aarch64/stage
 # (arm64). A userland the machine cannot make is skipped with the reason
@@ -56,6 +57,14 @@ for name in "${userlands[@]}"; do
     cp "${debs[0]}" "$root/opt/pyshim-test/"
     in_deb="/opt/pyshim-test/$(basename "${debs[0]}")"
   fi
+  wheel_arch=x86_64
+  [[ $deb_arch == arm64 ]] && wheel_arch=aarch64
+  wheels=("$BUILD"/wheel/pyshim-*_"$wheel_arch".whl)
+  in_wheel=""
+  if [[ -f "${wheels[0]}" ]]; then
+    cp "${wheels[0]}" "$root/opt/pyshim-test/"
+    in_wheel="/opt/pyshim-test/$(basename "${wheels[0]}")"
+  fi
   trace=0
   if [[ $name == *-arm64 ]]; then
     trace=1
@@ -72,8 +81,8 @@ for name in "${userlands[@]}"; do
   if ! unshare --mount --propagation private /bin/sh -c '
       mount -t proc proc "$1/proc" && mount -t tmpfs tmpfs "$1/dev/shm" &&
       exec chroot "$1" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
-        PYSHIM_PREFIX=/opt/pyshim PYTHON="/usr/bin/$2" HOT_PATH_TRACE="$3" PYSHIM_DEB="$4" \
-        "/usr/bin/$2" /opt/pyshim-test/test_userland.py' sh "$root" "${PYTHON[$name]}" "$trace" "$in_deb"
+        PYSHIM_PREFIX=/opt/pyshim PYTHON="/usr/bin/$2" HOT_PATH_TRACE="$3" PYSHIM_DEB="$4" PYSHIM_WHEEL="$5" \
+        "/usr/bin/$2" /opt/pyshim-test/test_userland.py' sh "$root" "${PYTHON[$name]}" "$trace" "$in_deb" "$in_wheel"
   then
     failed+=("$name")
   fi
