@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -243,3 +244,37 @@ def test_init_reports_a_venv_that_does_not_start(stage, tmp_path):
     assert "the new venv does not start" in res.stderr, res.stderr
     assert "No module named 'encodings'" in res.stderr, res.stderr
     assert (venv / "pyshim.toml").is_file()  # left for doctor
+
+
+def test_install_refuses_a_glibc_older_than_the_floor(stage, tmp_path):
+    # A C library that defines symbol versions up to GLIBC_2.16 only, beside
+    # a loader that Debian's python3.11 (PT_INTERP rewritten) names: what an
+    # interpreter on glibc 2.16 looks like to pyshim, which reads files only.
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not found (Debian package gcc)")
+    data = PYTHON.resolve().read_bytes()
+    old = b"/lib64/ld-linux-x86-64.so.2\0"
+    if data.count(old) != 1:
+        pytest.skip(f"{PYTHON} has no x86-64 glibc loader path to rewrite")
+    libdir = Path(tempfile.mkdtemp(prefix="pg", dir="/tmp"))  # short: fits PT_INTERP
+    try:
+        (libdir / "v.map").write_text("GLIBC_2.2.5 { global: f; local: *; };\n"
+                                      "GLIBC_2.16 { global: g; } GLIBC_2.2.5;\n")
+        (libdir / "c.c").write_text("int f(void) { return 0; } int g(void) { return 1; }\n")
+        subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(libdir / "libc.so.6"),
+                        f"-Wl,--version-script={libdir / 'v.map'}", "-Wl,-soname,libc.so.6",
+                        str(libdir / "c.c")], check=True)
+        (libdir / "ld.so").write_bytes(b"")
+        loader = str(libdir / "ld.so").encode() + b"\0"
+        assert len(loader) <= len(old)
+        python = tmp_path / "python3.11"
+        python.write_bytes(data.replace(old, loader + b"\0" * (len(old) - len(loader))))
+        python.chmod(0o755)
+        venv = tmp_path / "venv"
+        subprocess.run([str(PYTHON), "-m", "venv", "--without-pip", str(venv)], check=True)
+        res = tool(stage, "install", venv, "--python", python)
+        assert res.returncode == 1, res.stdout + res.stderr
+        assert "is glibc 2.16, older than pyshim's floor, glibc 2.17" in res.stderr, res.stderr
+        assert not (venv / "pyshim.toml").exists()
+    finally:
+        shutil.rmtree(libdir)
