@@ -24,12 +24,26 @@ declare -A PYTHON=([bullseye-amd64]=python3.9 [trixie-amd64]=python3.13 [bookwor
 declare -A PREFIX=([bullseye-amd64]="$BUILD/stage" [trixie-amd64]="$BUILD/stage"
                    [bookworm-arm64]="$BUILD/aarch64/stage")
 
+# Userlands not yet cached are made side by side (the amd64 ones mostly wait
+# on the network while the arm64 one keeps a core busy under qemu).
+made="$(mktemp -d)"
+trap 'rm -rf "$made"' EXIT
+for name in "${userlands[@]}"; do
+  (
+    rc=0
+    "$HERE/userland.sh" "$name" >"$made/$name.root" || rc=$?
+    echo "$rc" >"$made/$name.rc"
+  ) &
+done
+wait
+
 failed=()
 skipped=()
+passed=()
 for name in "${userlands[@]}"; do
   echo "== platform $name"
-  rc=0
-  root="$("$HERE/userland.sh" "$name")" || rc=$?
+  rc="$(cat "$made/$name.rc")"
+  root="$(cat "$made/$name.root")"
   if ((rc == 3)); then
     skipped+=("$name")
     echo "== SKIPPED platform $name: the machine cannot make this userland (reason above)"
@@ -85,6 +99,8 @@ for name in "${userlands[@]}"; do
         "/usr/bin/$2" /opt/pyshim-test/test_userland.py' sh "$root" "${PYTHON[$name]}" "$trace" "$in_deb" "$in_wheel"
   then
     failed+=("$name")
+  else
+    passed+=("$name")
   fi
 done
 
@@ -93,4 +109,4 @@ if ((${#failed[@]})); then
   echo "== platforms FAILED: ${failed[*]}"
   exit 1
 fi
-echo "== platforms passed: ${userlands[*]}"
+echo "== platforms passed: ${passed[*]:-none}"
