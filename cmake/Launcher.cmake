@@ -18,7 +18,7 @@
 # (its canary is in TLS), no stack-clash probes (they touch every page of an
 # alloca), no loop turned into a memcpy/memset call (IFUNCs, not resolved
 # yet). pyshim_entry becomes the entry point, with the hot path's code and
-# data laid out together (launcher-layout.ld), where that is safe: x86-64
+# data laid out together (launcher-layout.ld), where that is safe: x86-64 and aarch64
 # Linux, an optimised build (at -O0 the compiler may call memcpy for a
 # fixed-size copy). Elsewhere the launcher starts at glibc's _start as any
 # program, and the general path does every launch.
@@ -53,9 +53,17 @@ function(pyshim_launcher target)
     target_link_options(${target} PRIVATE -Wl,--strip-all)
   endif()
 
-  set_source_files_properties(${ARG_HOT_SOURCES} PROPERTIES COMPILE_OPTIONS
-    "-fno-stack-protector;-fno-stack-clash-protection;-fno-tree-loop-distribute-patterns")
-  if(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64)$")
+  set(hot_options -fno-stack-protector -fno-stack-clash-protection
+                  -fno-tree-loop-distribute-patterns)
+  if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64)$")
+    # At -Os GCC calls memset/memcpy (IFUNCs) for a struct of more than about
+    # 100 bytes; optimised for speed it stores inline (up to 256 bytes), as
+    # x86-64 does at -Os. Atomics inline too (the outline helpers read a flag
+    # glibc sets at start-up).
+    list(APPEND hot_options -O2 -mno-outline-atomics)
+  endif()
+  set_source_files_properties(${ARG_HOT_SOURCES} PROPERTIES COMPILE_OPTIONS "${hot_options}")
+  if(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|aarch64|arm64)$")
     set(layout ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/launcher-layout.ld)
     target_link_options(${target} PRIVATE
       $<$<NOT:$<CONFIG:Debug>>:-Wl,-e,pyshim_entry -Wl,-T,${layout}>)

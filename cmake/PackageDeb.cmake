@@ -32,12 +32,17 @@ file(MAKE_DIRECTORY ${PYSHIM_DOC_DIR})
 add_executable(pyshim-docgen packaging/docgen.cpp)
 target_link_libraries(pyshim-docgen PRIVATE pyshim_tool)
 pyshim_warnings(pyshim-docgen)
+if(CMAKE_CROSSCOMPILING)
+  # Run under qemu-user at build time (cmake/aarch64-linux-gnu.cmake): static,
+  # so it needs no target loader or libraries on the build machine.
+  target_link_options(pyshim-docgen PRIVATE -static)
+endif()
 
 set(PYSHIM_COMPLETION ${PYSHIM_DOC_DIR}/bash-completion/pyshim)
 add_custom_command(
   OUTPUT ${PYSHIM_COMPLETION}
   COMMAND ${CMAKE_COMMAND} -E make_directory ${PYSHIM_DOC_DIR}/bash-completion
-  COMMAND pyshim-docgen bash-completion ${PYSHIM_COMPLETION}
+  COMMAND ${CMAKE_CROSSCOMPILING_EMULATOR} $<TARGET_FILE:pyshim-docgen> bash-completion ${PYSHIM_COMPLETION}
   DEPENDS pyshim-docgen
   COMMENT "Generating the bash completion from the CLI's definition"
   VERBATIM)
@@ -120,5 +125,13 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # the glibc floor of the interpreters it serves (README).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6 (>= 2.17)")
+if(PYSHIM_DEB_ARCH)
+  # A cross build (cmake/aarch64-linux-gnu.cmake): dpkg-shlibdeps cannot read
+  # the other architecture's libc6 on the build machine. The restore library
+  # needs nothing newer than glibc 2.17 (tests/integration/test_glibc_floor.py).
+  set(CPACK_DEBIAN_PACKAGE_ARCHITECTURE ${PYSHIM_DEB_ARCH})
+  set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS OFF)
+  set(CPACK_DEBIAN_PACKAGE_DEPENDS "libc6 (>= 2.17)")
+endif()
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_SOURCE_GENERATOR "")

@@ -22,13 +22,15 @@ struct ElfInfo {
   std::uint16_t type = 0;     // ET_EXEC, ET_DYN
   bool has_interp = false;    // PT_INTERP: started by the dynamic loader
   bool has_dynamic = false;   // PT_DYNAMIC
+  std::string interp;         // PT_INTERP's path, when it lies in the bytes read
 };
 
 // Parses the ELF header and program headers from the first bytes of a file
 // (4 KiB is plenty for anything a linker writes).
 Result<ElfInfo> parse_elf(std::string_view head);
 
-// What `pyshim dynlib` reads from a shared object.
+// What `pyshim dynlib` and the libc check (install, doctor) read from a
+// shared object.
 struct DynamicInfo {
   int elf_class = 0;
   std::uint16_t machine = 0;
@@ -43,7 +45,23 @@ struct DynamicInfo {
   // Undefined symbols that only a sanitizer runtime defines: __asan_init,
   // __tsan_init, __msan_init, __hwasan_init (one each at most).
   std::vector<std::string> sanitizer_imports;
+  // Symbol versions (.gnu.version_r, .gnu.version_d): which versions this
+  // file needs of which library (GLIBC_2.34 of libc.so.6), and which it
+  // defines itself (a libc defines GLIBC_2.2.5 ... GLIBC_2.36).
+  struct VersionNeed {
+    std::string file;
+    std::vector<std::string> versions;
+  };
+  std::vector<VersionNeed> version_needs;
+  std::vector<std::string> version_definitions;
 };
+
+// The versions `user` needs of `file` (a DT_NEEDED name, "libc.so.6") that
+// `definitions` (that library's version_definitions) lacks: what the loader
+// would refuse with "version `GLIBC_2.34' not found". Pure: pyshim checks
+// this from the files, never by running the interpreter.
+std::vector<std::string> missing_versions(const DynamicInfo& user, std::string_view file,
+                                          const std::vector<std::string>& definitions);
 
 // Reads the section headers of a whole file image (mapped, so only the pages
 // touched are read): .dynamic for DT_SONAME, .dynsym for the PyInit_*

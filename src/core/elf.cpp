@@ -2,6 +2,7 @@
 
 #include <elf.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 
@@ -34,7 +35,14 @@ Result<ElfInfo> parse_class(std::string_view head, ElfInfo info) {
   for (std::uint64_t i = 0; i < phnum; ++i) {
     Phdr phdr;
     std::memcpy(&phdr, head.data() + phoff + i * phentsize, sizeof phdr);
-    if (phdr.p_type == PT_INTERP) info.has_interp = true;
+    if (phdr.p_type == PT_INTERP) {
+      info.has_interp = true;
+      // The loader's path, NUL-terminated, usually in the first page.
+      if (phdr.p_offset < head.size() && phdr.p_filesz <= head.size() - phdr.p_offset) {
+        std::string_view path = head.substr(phdr.p_offset, phdr.p_filesz);
+        info.interp = std::string(path.substr(0, path.find('\0')));
+      }
+    }
     if (phdr.p_type == PT_DYNAMIC) info.has_dynamic = true;
   }
   return info;
@@ -72,6 +80,65 @@ bool is_sanitizer_init(std::string_view name) {
          name == "__hwasan_init";
 }
 
+// A .gnu.version_r (needs) or .gnu.version_d (definitions) section: chains
+// of entries by byte offset (vn_next, vna_next...), the same layout for
+// both ELF classes. Bounded by the section's sh_info entry count and by
+// each entry's count, so a looping chain ends.
+template <class Shdr>
+Status read_versions(std::string_view image, const Shdr& sh, const Shdr& strtab,
+                     DynamicInfo& info) {
+  auto name_at = [&](std::uint64_t index) -> Result<std::string> {
+    auto name = string_at(image, strtab, index);
+    if (!name) return elf_error("a symbol version name lies outside its string table");
+    return std::string(*name);
+  };
+  constexpr std::uint64_t kMaxEntries = 4096;
+  std::uint64_t offset = sh.sh_offset;
+  std::uint64_t entries = std::min<std::uint64_t>(sh.sh_info, kMaxEntries);
+  for (std::uint64_t i = 0; i < entries; ++i) {
+    if (sh.sh_type == SHT_GNU_verneed) {
+      Elf64_Verneed need;
+      if (!read_struct(image, offset, need))
+        return elf_error(".gnu.version_r lies beyond the file");
+      auto file = name_at(need.vn_file);
+      if (!file) return file.error();
+      DynamicInfo::VersionNeed entry{*file, {}};
+      std::uint64_t aux_offset = offset + need.vn_aux;
+      for (std::uint64_t j = 0; j < std::min<std::uint64_t>(need.vn_cnt, kMaxEntries); ++j) {
+        Elf64_Vernaux aux;
+        if (!read_struct(image, aux_offset, aux)) {
+          return elf_error(".gnu.version_r lies beyond the file");
+        }
+        auto version = name_at(aux.vna_name);
+        if (!version) return version.error();
+        entry.versions.push_back(*version);
+        if (aux.vna_next == 0) break;
+        aux_offset += aux.vna_next;
+      }
+      info.version_needs.push_back(std::move(entry));
+      if (need.vn_next == 0) break;
+      offset += need.vn_next;
+    } else {
+      Elf64_Verdef def;
+      if (!read_struct(image, offset, def)) return elf_error(".gnu.version_d lies beyond the file");
+      // The first auxiliary entry names the version; VER_FLG_BASE is the
+      // file's own name (its SONAME), not a version.
+      Elf64_Verdaux aux;
+      if (def.vd_cnt > 0 && (def.vd_flags & VER_FLG_BASE) == 0) {
+        if (!read_struct(image, offset + def.vd_aux, aux)) {
+          return elf_error(".gnu.version_d lies beyond the file");
+        }
+        auto version = name_at(aux.vda_name);
+        if (!version) return version.error();
+        info.version_definitions.push_back(*version);
+      }
+      if (def.vd_next == 0) break;
+      offset += def.vd_next;
+    }
+  }
+  return Ok{};
+}
+
 template <class Ehdr, class Shdr, class Sym, class Dyn>
 Result<DynamicInfo> parse_dynamic_class(std::string_view image, DynamicInfo info) {
   Ehdr ehdr;
@@ -98,10 +165,17 @@ Result<DynamicInfo> parse_dynamic_class(std::string_view image, DynamicInfo info
   for (std::uint64_t i = 0; i < shnum; ++i) {
     Shdr sh;
     section(i, sh);
-    if (sh.sh_type != SHT_DYNAMIC && sh.sh_type != SHT_DYNSYM) continue;
+    if (sh.sh_type != SHT_DYNAMIC && sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_GNU_verneed &&
+        sh.sh_type != SHT_GNU_verdef) {
+      continue;
+    }
     Shdr strtab;
     if (!section(sh.sh_link, strtab)) return elf_error("a section links a missing string table");
     std::uint64_t base = sh.sh_offset;
+    if (sh.sh_type == SHT_GNU_verneed || sh.sh_type == SHT_GNU_verdef) {
+      if (auto read = read_versions(image, sh, strtab, info); !read) return read.error();
+      continue;
+    }
     if (sh.sh_type == SHT_DYNAMIC) {
       for (std::uint64_t j = 0; j < sh.sh_size / sizeof(Dyn); ++j) {
         Dyn dyn;
@@ -173,6 +247,21 @@ Result<DynamicInfo> parse_dynamic(std::string_view image) {
     return parse_dynamic_class<Elf32_Ehdr, Elf32_Shdr, Elf32_Sym, Elf32_Dyn>(image, info);
   }
   return elf_error("unknown ELF class");
+}
+
+std::vector<std::string> missing_versions(const DynamicInfo& user, std::string_view file,
+                                          const std::vector<std::string>& definitions) {
+  std::vector<std::string> missing;
+  for (const auto& need : user.version_needs) {
+    if (need.file != file) continue;
+    for (const std::string& version : need.versions) {
+      if (std::find(definitions.begin(), definitions.end(), version) == definitions.end() &&
+          std::find(missing.begin(), missing.end(), version) == missing.end()) {
+        missing.push_back(version);
+      }
+    }
+  }
+  return missing;
 }
 
 Result<ElfInfo> parse_elf(std::string_view head) {

@@ -20,10 +20,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "arch.hpp"
 #include "hot_path.hpp"
 #include "launcher.hpp"
 
-#if defined(__x86_64__) && defined(__linux__)
+#if PYSHIM_ARCH_HOT_PATH
 
 // Defined by the linker at the start of the mapped ELF header.
 extern "C" const ElfW(Ehdr) __ehdr_start __attribute__((weak));  // NOLINT
@@ -31,15 +32,7 @@ extern "C" const ElfW(Ehdr) __ehdr_start __attribute__((weak));  // NOLINT
 namespace pyshim {
 namespace {
 
-inline long syscall4(long number, long a, long b, long c, long d) {
-  long result;
-  register long r10 asm("r10") = d;
-  asm volatile("syscall"
-               : "=a"(result)
-               : "a"(number), "D"(a), "S"(b), "d"(c), "r"(r10)
-               : "rcx", "r11", "memory");
-  return result;
-}
+using arch::syscall4;
 
 inline long arg(const void* p) {
   return reinterpret_cast<long>(p);
@@ -62,7 +55,7 @@ struct RawOs {
     return 0;
   }
   long readlink(const char* path, char* buffer, std::size_t size) {
-    return syscall4(SYS_readlink, arg(path), arg(buffer), static_cast<long>(size), 0);
+    return arch::readlink(path, buffer, size);
   }
   long getcwd(char* buffer, std::size_t size) {
     return syscall4(SYS_getcwd, arg(buffer), static_cast<long>(size), 0, 0);
@@ -162,30 +155,8 @@ extern "C" PYSHIM_HOT __attribute__((flatten, used)) void pyshim_hot_start(long*
   if (launch.fd >= 0) os.close(launch.fd);
 }
 
-// The ELF entry point (the link sets it, see CMakeLists.txt): calls the hot
-// path on the initial stack, then, if it returns, restores the registers the
-// kernel set (rsp; rdx, the exit function glibc's _start hands on) and jumps
-// to glibc's _start.
-asm(R"(
-  .pushsection .pyshim_hot,"ax",@progbits
-  .globl pyshim_entry
-  .type pyshim_entry, @function
-pyshim_entry:
-  .cfi_startproc
-  .cfi_undefined rip
-  endbr64
-  xor %ebp, %ebp
-  mov %rsp, %rbx
-  mov %rdx, %r12
-  mov %rsp, %rdi
-  and $-16, %rsp
-  call pyshim_hot_start
-  mov %rbx, %rsp
-  mov %r12, %rdx
-  jmp _start
-  .cfi_endproc
-  .size pyshim_entry, . - pyshim_entry
-  .popsection
-)");
+// The ELF entry point, pyshim_entry (the link sets it, see
+// cmake/Launcher.cmake), is the architecture's (arch.hpp): it calls
+// pyshim_hot_start, then glibc's _start.
 
 #endif

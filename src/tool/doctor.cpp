@@ -29,6 +29,7 @@
 #include "files.hpp"
 #include "hooks.hpp"
 #include "install.hpp"
+#include "libc_check.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/elf.hpp"
 #include "pyshim/explain.hpp"
@@ -402,6 +403,22 @@ std::string doctor_restore_library(Checklist& out, FileSystem& fs, const LaunchR
   return path;
 }
 
+// The interpreter's C library against what goes into it (libc_check.hpp): a
+// version it lacks would make the loader refuse every launch.
+void doctor_libc(Checklist& out, FileSystem& fs, const Config& config, const std::string& restore) {
+  std::vector<std::string> loaded;
+  if (!restore.empty()) loaded.push_back(restore);
+  for (const Setting& lib : config.preload) loaded.push_back(lib.value);
+  LibcReport libc = check_libc(fs, config.interpreter.value, loaded);
+  std::string what = "C library loads the restore library and preloads";
+  if (libc.problems.empty()) {
+    if (!libc.summary.empty())
+      out.add(Check::pass("libc", fmt::format("{}: {}", what, libc.summary)));
+    return;
+  }
+  for (const Error& problem : libc.problems) out.add(from_error("libc", what, problem));
+}
+
 // [python] startup needs the hook module and its .pth in the launcher's venv.
 void doctor_startup_files(Checklist& out, const std::string& invoked, const Config& config) {
   if (config.startup.empty()) return;
@@ -692,6 +709,7 @@ int run_checks(Checklist& out, const LaunchRequest& request, EnvView env,
   doctor_preloads(out, fs, *config, interpreter_elf);
   doctor_library_folders(out, fs, *config);
   std::string restore = doctor_restore_library(out, fs, request, interpreter_elf);
+  if (interpreter_elf && interpreter_elf->has_interp) doctor_libc(out, fs, *config, restore);
   doctor_startup_files(out, request.invoked_path, *config);
   if (options.extensions) doctor_extensions(out, request, *config, options);
   doctor_base_launcher(out, request, is_pypy(config->interpreter.value));

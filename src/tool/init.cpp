@@ -1,6 +1,8 @@
 // pyshim init DIR --python PY: create a venv and install the shim into it.
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -9,6 +11,7 @@
 #include "install.hpp"
 #include "progress.hpp"
 #include "pyshim/cli.hpp"
+#include "pyshim/launch.hpp"
 #include "pyshim/process.hpp"
 
 namespace fs = std::filesystem;
@@ -20,6 +23,51 @@ struct InitOptions {
   InstallOptions install;
   bool with_pip = false;
 };
+
+// init made the venv and owns it, so it starts it once, as a user would:
+// a launch that fails is reported now, with the interpreter's own words,
+// not at the first real run. The venv is left for `pyshim doctor`.
+int launch_once(const fs::path& dir, Progress& progress) {
+  std::string python = (fs::absolute(dir) / "bin/python").string();
+  progress.phase("starting {}", python);
+  RunOptions run;
+  run.capture_output = true;
+  run.capture_errors = true;
+  run.no_input = true;
+  run.own_group = true;
+  run.timeout_seconds = 120;
+  auto ran = run_process({python, "-c", "import sys; print(sys.executable)"}, run);
+  if (!ran) return print_error(ran.error());
+  if (ran->status != 0) {
+    // The last lines of its stderr (where the loader and Python say why),
+    // escaped and capped.
+    std::vector<std::string> lines;
+    std::string_view rest = ran->errors;
+    while (!rest.empty()) {
+      std::size_t end = rest.find('\n');
+      std::string_view line = rest.substr(0, end);
+      if (!line.empty()) lines.push_back(printable(line, 300));
+      rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+    }
+    constexpr std::size_t kShown = 6;
+    std::vector<std::string> context;
+    for (std::size_t i = lines.size() > kShown ? lines.size() - kShown : 0; i < lines.size(); ++i) {
+      context.push_back("stderr: " + lines[i]);
+    }
+    return print_error(Error{
+        kExitCheckFailed,
+        fmt::format("the new venv does not start: `{} -c 'import sys; print(sys.executable)'` "
+                    "ended with {}",
+                    python, ran->describe()),
+        context,
+        fmt::format("the venv is left in place: `pyshim doctor {}` says what is wrong; remove "
+                    "{} before running init again",
+                    python, dir.string())});
+  }
+  std::cout << fmt::format("started {}: it runs (sys.executable {})\n", python,
+                           printable(ran->output.substr(0, ran->output.find('\n')), 400));
+  return 0;
+}
 
 // Removes what init made when it fails: the venv folder it created, or
 // (when it was given an existing empty folder) what it put in it. A retry
@@ -76,6 +124,7 @@ int create_and_install(const InitOptions& options, const fs::path& dir) {
   // back from there rather than trusting the (possibly relative) --python.
   InstallOptions install = options.install;
   install.python.clear();
+  install.launch_check_follows = true;
   progress.phase("installing pyshim into {}", dir.string());
   return run_install(install);
 }
@@ -108,7 +157,11 @@ int run_init(const InitOptions& options) {
   // Nothing of a failed init stays, including a half-made venv left by a
   // failed `python -m venv`.
   if (status != 0 && made()) remove_created(dir, existed);
-  return status;
+  if (status != 0) return status;
+  // A venv that installed but does not start is kept: it is whole, and
+  // `pyshim doctor` can say why.
+  Progress progress(options.install.quiet);
+  return launch_once(dir, progress);
 }
 
 }  // namespace

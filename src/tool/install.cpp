@@ -5,6 +5,7 @@
 // `pyshim uninstall` can put back exactly that. The manifest is written once,
 // by the first install: later installs only rewrite pyshim.toml and the links.
 #include "install.hpp"
+#include "libc_check.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -689,6 +690,12 @@ int run_install(const InstallOptions& options) {
 
   auto spec = build_spec(options, interpreter, venv);
   if (!spec) return print_error(spec.error());
+  // What goes into the interpreter must load with its C library (libc_check.hpp).
+  std::vector<std::string> loaded = {*restore};
+  loaded.insert(loaded.end(), spec->preload.begin(), spec->preload.end());
+  if (auto libc = check_libc(files, interpreter, loaded); !libc.problems.empty()) {
+    return print_error(libc.problems.front());
+  }
 
   // PyPy resolves the symlink in argv[0] and looks for its lib/ and
   // pyvenv.cfg from the resolved path, so a symlink to the shared launcher
@@ -837,7 +844,9 @@ int run_install(const InstallOptions& options) {
   }
   if (dynlib) std::cout << format_dynlib(*dynlib, false);
   std::cout << warnings;
-  std::cout << fmt::format("check it with: pyshim doctor {}\n", bin.path_of("python"));
+  if (!options.launch_check_follows) {
+    std::cout << fmt::format("check it with: pyshim doctor {}\n", bin.path_of("python"));
+  }
   return 0;
 }
 

@@ -19,7 +19,7 @@ ID = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 # A fresh, stamped `pyshim init` venv with one preload, checked in this order.
 GOOD_IDS = [
     "launcher_version", "stamp", "config", "interpreter_exists", "interpreter_executable",
-    "interpreter_not_shim", "interpreter_dynamic", "preload", "restore_library",
+    "interpreter_not_shim", "interpreter_dynamic", "preload", "restore_library", "libc",
     "base_launcher", "sys_executable", "preload_mapped", "spawn_preload_mapped",
     "sh_ld_preload", "sh_ld_library_path", "sh_nothing_mapped", "sh_no_bookkeeping",
 ]

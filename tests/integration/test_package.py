@@ -126,6 +126,25 @@ def test_file_name_version_and_depends(deb, tree, env):
     assert re.fullmatch(r"libc6 \(>= 2\.\d+\)", control_field(deb, "Depends"))
 
 
+def test_arm64_package(deb, tmp_path):
+    """The cross-built arm64 .deb (`scripts/dev.sh package --arch arm64`),
+    beside the amd64 one: its control fields, and aarch64 binaries in the
+    same layout. tests/platforms/ installs and uses it in an arm64 userland."""
+    (arm64,) = list(deb.parent.glob("pyshim_*_arm64.deb")) or [None]
+    if arm64 is None:
+        pytest.skip(f"no arm64 package beside {deb}: `bash scripts/dev.sh package --arch arm64`")
+    version = control_field(deb, "Version")
+    assert arm64.name == f"pyshim_{version}_arm64.deb"
+    assert control_field(arm64, "Architecture") == "arm64"
+    assert control_field(arm64, "Depends") == "libc6 (>= 2.17)"
+    subprocess.run(["dpkg-deb", "-x", arm64, tmp_path], check=True)
+    for rel in ("usr/bin/pyshim", "usr/lib/pyshim/pyshim-launcher",
+                "usr/lib/pyshim/libpyshim-restore.so"):
+        head = (tmp_path / rel).read_bytes()[:20]
+        assert head[:4] == b"\x7fELF" and int.from_bytes(head[18:20], "little") == 183, rel
+    assert (tmp_path / "usr/share/man/man1/pyshim.1.gz").is_file()
+
+
 def test_layout(deb, tree, env):
     for rel in ("usr/bin/pyshim", "usr/lib/pyshim/pyshim-launcher",
                 "usr/lib/pyshim/libpyshim-restore.so",

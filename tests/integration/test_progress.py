@@ -45,7 +45,8 @@ def test_init_says_what_it_does_on_a_terminal_only(stage, tmp_path):
     code, out, lines = on_a_terminal([stage.cli, "init", venv, "--python", PYTHON], env)
     assert code == 0, lines
     assert lines == [f"pyshim: creating {venv} with `{PYTHON} -m venv --without-pip`",
-                     f"pyshim: installing pyshim into {venv}"]
+                     f"pyshim: installing pyshim into {venv}",
+                     f"pyshim: starting {venv}/bin/python"]
     assert f"installed pyshim into {venv}" in out
 
     quiet = tmp_path / "quiet"

@@ -300,6 +300,9 @@ def test_show_and_doctor_refuse_a_missing_launcher(pyshim, tmp_path, env):
 # --------------------------------------------------------------------------
 # doctor: good setups
 
+# The interpreter's libc, as doctor finds it: beside the loader python3.11 names.
+HOST_LIBC = Path(os.path.realpath("/lib64/ld-linux-x86-64.so.2")).parent / "libc.so.6"
+
 GOOD_LINES = [
     "✓ config found and valid: {config}",
     "✓ interpreter exists: {python}  ({config}:1:15)",
@@ -309,6 +312,7 @@ GOOD_LINES = [
     "✓ preload {jemalloc} exists and matches the interpreter (x86-64, 64-bit)",
     "✓ library directory {libdir} exists",
     "✓ restore library present and matches the interpreter: {restore}",
+    "✓ C library loads the restore library and preloads: {glibc} ({libc})",
     "✓ sys.executable is the launcher: {launcher}",
     "✓ preload mapped in the interpreter: {jemalloc}",
     "✓ preload mapped in a spawn worker: {jemalloc}",
@@ -337,7 +341,8 @@ def test_doctor_passes_on_a_good_venv(caller, pyshim, restore, tmp_path, env):
     assert code == 0, out
     expected = [line.format(config=tmp_path / "v" / "pyshim.toml", python=PYTHON,
                             jemalloc=JEMALLOC, libdir=libdir, restore=restore, launcher=launcher,
-                            preload=preload, library_path=library_path)
+                            preload=preload, library_path=library_path,
+                            glibc=os.confstr("CS_GNU_LIBC_VERSION"), libc=HOST_LIBC)
                 for line in GOOD_LINES]
     assert lines == unstamped_lines(pyshim) + expected
 
