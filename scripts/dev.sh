@@ -81,7 +81,8 @@ apt_get() {
 
 build() {
   echo "== building in $BUILD"
-  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  # The ci preset (CMakePresets.json): Release, warnings as errors.
+  cmake -S "$ROOT" -B "$BUILD" --preset ci >/dev/null
   cmake --build "$BUILD"
   rm -rf "$STAGE"
   cmake --install "$BUILD" --prefix "$STAGE" >/dev/null
@@ -145,6 +146,11 @@ wheels() {
 run_tests() {
   echo "== unit tests"
   ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)"
+  echo "== unit tests under ASan+UBSan (the asan preset, in $BUILD/asan)"
+  cmake -S "$ROOT" -B "$BUILD/asan" --preset asan >/dev/null
+  cmake --build "$BUILD/asan" --target pyshim_unit_tests
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir "$BUILD/asan" --output-on-failure -j"$(nproc)"
   rm -f "$BUILD/fault-injection-summary.txt"
   echo "== integration tests (real interpreters; skips are listed with their reason)"
   PYSHIM_PREFIX="$STAGE" PYSHIM_BUILD="$BUILD" PYSHIM_DEB="${DEB:-}" \
