@@ -26,7 +26,7 @@ PACKAGES=(
   python3.11 python3.11-venv python3.11-dev python3.11-dbg pypy3 pypy3-venv
   python3-pytest python3-pytest-xdist
   libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0
-  clang libclang-rt-14-dev
+  clang clang-format libclang-rt-14-dev
   strace curl perl coreutils gdb linux-perf valgrind binutils
   python3-virtualenv tox python3-nox python3-build python3-setuptools-whl python3-wheel-whl
   g++-aarch64-linux-gnu qemu-user-static binfmt-support debootstrap pipx
@@ -143,6 +143,14 @@ wheels() {
     --version "$version" --out "$BUILD/wheel" | sed 's/^/== /'
 }
 
+# clang-format (.clang-format at the root) over every C and C++ file git
+# tracks: formatting stays out of review.
+format_check() {
+  echo "== clang-format check"
+  (cd "$ROOT" && git ls-files -z '*.c' '*.h' '*.cpp' '*.hpp' |
+    xargs -0 clang-format --dry-run --Werror)
+}
+
 run_tests() {
   echo "== unit tests"
   ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)"
@@ -175,7 +183,7 @@ build_for() { if [[ $arch == arm64 ]]; then build_arm64; else build; fi; }
 case "$cmd" in
   build) install_deps; build_for ;;
   demo) install_deps; build; PYSHIM_PREFIX="$STAGE" bash "$ROOT/scripts/demo.sh" ;;
-  test) install_deps; build; build_arm64; package arm64; package; wheels; run_tests ;;
+  test) install_deps; format_check; build; build_arm64; package arm64; package; wheels; run_tests ;;
   wheel) install_deps; build; build_arm64; wheels ;;
   bench) install_deps; build; PYSHIM_PREFIX="$STAGE" bash "$ROOT/tests/bench/run.sh" ;;
   package) install_deps; build_for; package "$arch" ;;

@@ -80,7 +80,7 @@ struct ConfigKey {
   std::string_view name;     // for kEnv: the section's own name
   KeyKind kind;
   bool required = false;
-  Setting Config::*one = nullptr;               // kPath
+  Setting Config::*one = nullptr;                // kPath
   std::vector<Setting> Config::*many = nullptr;  // kPaths, kPreloads, kStrings, kHooks
 };
 

@@ -38,10 +38,10 @@ struct DynamicInfo {
   std::string soname;                     // DT_SONAME, "" when absent
   std::vector<std::string> init_symbols;  // defined, exported PyInit_* in .dynsym
   // What the loader reads to link it (for `doctor --extensions`).
-  std::vector<std::string> needed;   // DT_NEEDED, in order
-  std::string rpath;                 // DT_RPATH, "" when absent (':'-separated)
-  std::string runpath;               // DT_RUNPATH, "" when absent
-  bool has_runpath = false;          // DT_RUNPATH present: the loader then ignores DT_RPATH
+  std::vector<std::string> needed;  // DT_NEEDED, in order
+  std::string rpath;                // DT_RPATH, "" when absent (':'-separated)
+  std::string runpath;              // DT_RUNPATH, "" when absent
+  bool has_runpath = false;         // DT_RUNPATH present: the loader then ignores DT_RPATH
   // Undefined symbols that only a sanitizer runtime defines: __asan_init,
   // __tsan_init, __msan_init, __hwasan_init (one each at most).
   std::vector<std::string> sanitizer_imports;

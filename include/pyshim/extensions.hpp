@@ -22,9 +22,9 @@ namespace pyshim {
 // One shared object found under site-packages, with what its dynamic
 // section says.
 struct LinkedObject {
-  std::string path;       // absolute, as found
-  std::string real_dir;   // realpath of its folder: what $ORIGIN expands to
-  std::string label;      // path relative to site-packages, for messages
+  std::string path;      // absolute, as found
+  std::string real_dir;  // realpath of its folder: what $ORIGIN expands to
+  std::string label;     // path relative to site-packages, for messages
   DynamicInfo dynamic;
 };
 
@@ -48,11 +48,11 @@ std::vector<std::string> default_library_dirs(const ElfInfo& interpreter);
 
 // What the loader would see when the launcher starts the interpreter.
 struct LoaderFacts {
-  ElfInfo interpreter;                        // class and machine objects must match
-  std::vector<std::string> library_path;      // LD_LIBRARY_PATH as the launcher sets it
-  std::vector<std::string> cache;             // paths from the loader cache that fit
+  ElfInfo interpreter;                    // class and machine objects must match
+  std::vector<std::string> library_path;  // LD_LIBRARY_PATH as the launcher sets it
+  std::vector<std::string> cache;         // paths from the loader cache that fit
   std::vector<std::string> default_dirs;
-  std::vector<std::string> loaded;            // sonames (and file names) loaded before any import
+  std::vector<std::string> loaded;  // sonames (and file names) loaded before any import
   std::function<bool(const std::string&)> has_file;  // a regular file the loader could open
 };
 
@@ -75,9 +75,9 @@ struct LayerCandidate {
 
 struct ExtensionFinding {
   enum class Kind {
-    kRuntime,   // a sanitizer runtime not preloaded, or not first
-    kLibrary,   // a DT_NEEDED the loader would not find
-    kForeign,   // another ELF class or machine than the interpreter
+    kRuntime,  // a sanitizer runtime not preloaded, or not first
+    kLibrary,  // a DT_NEEDED the loader would not find
+    kForeign,  // another ELF class or machine than the interpreter
   };
   Kind kind = Kind::kLibrary;
   std::string object;  // label of the object
@@ -100,8 +100,8 @@ std::vector<ExtensionFinding> check_extensions(const ExtensionInputs& inputs);
 // ("asan", "libasan.so"); nullopt for an unknown name.
 struct SanitizerRuntime {
   std::string_view preset;
-  std::string_view library_prefix;     // gcc's runtime: libasan.so.8
-  std::string_view clang_library_part; // clang's: libclang_rt.asan-x86_64.so
+  std::string_view library_prefix;      // gcc's runtime: libasan.so.8
+  std::string_view clang_library_part;  // clang's: libclang_rt.asan-x86_64.so
 };
 std::optional<SanitizerRuntime> sanitizer_runtime(std::string_view import);
 

@@ -112,7 +112,7 @@ inline FileIdentity identity_of(const FileInfo& info) {
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
-  virtual int stat(const std::string& path, FileInfo& info) = 0;  // follows symlinks
+  virtual int stat(const std::string& path, FileInfo& info) = 0;   // follows symlinks
   virtual int lstat(const std::string& path, FileInfo& info) = 0;  // does not
   // A config: EINVAL when not a regular file, EISDIR for a folder, EFBIG
   // when larger than kMaxConfigSize; never blocks. opened (if given): what
@@ -129,10 +129,10 @@ class FileSystem {
 };
 
 struct LaunchRequest {
-  std::string invoked_path;     // P: absolute, symlinks not resolved
-  EnvView env;                  // the caller's environment
-  bool secure = false;          // AT_SECURE: the launcher refuses to run
-  std::uint32_t euid = 0;       // whose configs are trusted anywhere (and root's)
+  std::string invoked_path;  // P: absolute, symlinks not resolved
+  EnvView env;               // the caller's environment
+  bool secure = false;       // AT_SECURE: the launcher refuses to run
+  std::uint32_t euid = 0;    // whose configs are trusted anywhere (and root's)
   // The launcher's real binary (/proc/self/exe; without a usable /proc, the
   // realpath of an absolute AT_EXECFN; else empty: no path is derived from
   // it, never one relative to the cwd).
@@ -182,7 +182,6 @@ struct FoundConfig {
   std::string text;  // empty when source is kStamp
   ConfigSource source = ConfigSource::kFile;
 };
-
 
 // Which string names P. AT_EXECFN (the path given to execve) normally. But
 // when the kernel runs the launcher as a script's #! interpreter (every pip

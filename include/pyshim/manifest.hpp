@@ -75,8 +75,7 @@ Result<std::vector<Step>> plan_record(const std::vector<BinEntry>& bin, bool cop
 // Uninstall: the steps that put bin/ back, skipping entries already back
 // (a re-run after a crash). backup: what .pyshim/backup/ holds (regular
 // files only; anything else there is refused).
-Result<std::vector<Step>> plan_restore(const Manifest& manifest,
-                                       const std::vector<BinEntry>& bin,
+Result<std::vector<Step>> plan_restore(const Manifest& manifest, const std::vector<BinEntry>& bin,
                                        const std::vector<BinEntry>& backup);
 
 }  // namespace pyshim

@@ -88,10 +88,16 @@ PYSHIM_INLINE std::uint32_t load_u32(const char* p) {
 
 // The stamp's packed string at p (u32 length, bytes, NUL) as a view, and
 // where the field after it starts.
-PYSHIM_INLINE std::string_view packed_string(const char* p) { return {p + 4, load_u32(p)}; }
-PYSHIM_INLINE const char* after_packed_string(const char* p) { return p + 4 + load_u32(p) + 1; }
+PYSHIM_INLINE std::string_view packed_string(const char* p) {
+  return {p + 4, load_u32(p)};
+}
+PYSHIM_INLINE const char* after_packed_string(const char* p) {
+  return p + 4 + load_u32(p) + 1;
+}
 // A packed origin: u32 line, u32 column.
-PYSHIM_INLINE Origin packed_origin(const char* p) { return {load_u32(p), load_u32(p + 4)}; }
+PYSHIM_INLINE Origin packed_origin(const char* p) {
+  return {load_u32(p), load_u32(p + 4)};
+}
 constexpr std::size_t kPackedOriginSize = 8;
 constexpr std::size_t kPackedModeSize = 4;
 

@@ -151,10 +151,10 @@ class Parser {
       if (colon == std::string::npos ||
           !is_dotted_name(std::string_view(hook.value).substr(0, colon)) ||
           !is_dotted_name(std::string_view(hook.value).substr(colon + 1))) {
-        return error(hook.origin,
-                     fmt::format("startup hook '{}' is not \"package.module:function\"",
-                                 hook.value),
-                     "write e.g. startup = [\"myapp.plugins:load_all\"]");
+        return error(
+            hook.origin,
+            fmt::format("startup hook '{}' is not \"package.module:function\"", hook.value),
+            "write e.g. startup = [\"myapp.plugins:load_all\"]");
       }
     }
     return Ok{};
@@ -384,8 +384,11 @@ std::string where(const Config& config, Origin origin) {
 bool is_valid_utf8(std::string_view text) {
   for (std::size_t i = 0; i < text.size();) {
     auto c = static_cast<unsigned char>(text[i]);
-    std::size_t n = c < 0x80 ? 1 : c >= 0xc2 && c < 0xe0 ? 2 : c >= 0xe0 && c < 0xf0 ? 3
-                  : c >= 0xf0 && c < 0xf5                ? 4 : 0;
+    std::size_t n = c < 0x80                ? 1
+                    : c >= 0xc2 && c < 0xe0 ? 2
+                    : c >= 0xe0 && c < 0xf0 ? 3
+                    : c >= 0xf0 && c < 0xf5 ? 4
+                                            : 0;
     if (n == 0 || i + n > text.size()) return false;
     for (std::size_t k = 1; k < n; ++k) {
       if ((static_cast<unsigned char>(text[i + k]) & 0xc0) != 0x80) return false;

@@ -189,10 +189,10 @@ Result<DynamicInfo> parse_dynamic_class(std::string_view image, DynamicInfo info
         }
         auto text = string_at(image, strtab, dyn.d_un.d_val);
         if (!text) {
-          const char* tag = dyn.d_tag == DT_SONAME    ? "DT_SONAME"
-                            : dyn.d_tag == DT_NEEDED  ? "DT_NEEDED"
-                            : dyn.d_tag == DT_RPATH   ? "DT_RPATH"
-                                                      : "DT_RUNPATH";
+          const char* tag = dyn.d_tag == DT_SONAME   ? "DT_SONAME"
+                            : dyn.d_tag == DT_NEEDED ? "DT_NEEDED"
+                            : dyn.d_tag == DT_RPATH  ? "DT_RPATH"
+                                                     : "DT_RUNPATH";
           return elf_error(fmt::format("{} points outside its string table", tag));
         }
         if (dyn.d_tag == DT_SONAME) info.soname = std::string(*text);

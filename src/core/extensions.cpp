@@ -52,7 +52,8 @@ std::vector<std::string> expand_search_path(std::string_view list, const LinkedO
     if (entry.empty()) continue;  // the current folder: nothing to say about it
     std::vector<std::string> forms = {entry};
     auto replace_all = [](std::string s, std::string_view from, std::string_view to) {
-      for (std::size_t at = s.find(from); at != std::string::npos; at = s.find(from, at + to.size())) {
+      for (std::size_t at = s.find(from); at != std::string::npos;
+           at = s.find(from, at + to.size())) {
         s.replace(at, from.size(), to);
       }
       return s;
@@ -66,8 +67,8 @@ std::vector<std::string> expand_search_path(std::string_view list, const LinkedO
         form = replace_all(form, token, platform);
       }
       if (form.find("$LIB") != std::string::npos || form.find("${LIB}") != std::string::npos) {
-        for (std::string lib : {std::string("lib/") + multiarch, std::string("lib64"),
-                                std::string("lib")}) {
+        for (std::string lib :
+             {std::string("lib/") + multiarch, std::string("lib64"), std::string("lib")}) {
           expanded.push_back(replace_all(replace_all(form, "${LIB}", lib), "$LIB", lib));
         }
       } else {
@@ -174,13 +175,21 @@ bool cache_entry_fits(const CacheEntry& entry, const ElfInfo& interpreter) {
 
 std::vector<std::string> default_library_dirs(const ElfInfo& interpreter) {
   if (interpreter.machine == EM_AARCH64) {
-    return {"/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64",
-            "/lib", "/usr/lib"};
+    return {"/lib/aarch64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu",
+            "/lib64",
+            "/usr/lib64",
+            "/lib",
+            "/usr/lib"};
   }
   if (interpreter.machine == EM_386) {
     return {"/lib/i386-linux-gnu", "/usr/lib/i386-linux-gnu", "/lib", "/usr/lib"};
   }
-  return {"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib",
+  return {"/lib/x86_64-linux-gnu",
+          "/usr/lib/x86_64-linux-gnu",
+          "/lib64",
+          "/usr/lib64",
+          "/lib",
           "/usr/lib"};
 }
 
@@ -197,15 +206,15 @@ std::optional<std::string> resolve_needed(const LinkedObject& object, const std:
   }
   const DynamicInfo& dynamic = object.dynamic;
   if (!dynamic.has_runpath && !dynamic.rpath.empty()) {
-    if (auto found = find_in(expand_search_path(dynamic.rpath, object, loader.interpreter), name,
-                             loader)) {
+    if (auto found =
+            find_in(expand_search_path(dynamic.rpath, object, loader.interpreter), name, loader)) {
       return found;
     }
   }
   if (auto found = find_in(loader.library_path, name, loader)) return found;
   if (dynamic.has_runpath) {
-    if (auto found = find_in(expand_search_path(dynamic.runpath, object, loader.interpreter),
-                             name, loader)) {
+    if (auto found = find_in(expand_search_path(dynamic.runpath, object, loader.interpreter), name,
+                             loader)) {
       return found;
     }
   }
@@ -250,22 +259,22 @@ std::vector<ExtensionFinding> check_extensions(const ExtensionInputs& inputs) {
       int at = preload_index(inputs.preloads, *runtime);
       if (at == 0 || (at > 0 && runtime->preset != "asan")) continue;
       if (at < 0) {
-        out.push_back({ExtensionFinding::Kind::kRuntime, object.label,
-                       fmt::format("was built with -fsanitize={} ({} is undefined) and the {} "
-                                   "runtime is not preloaded: every process that imports it dies",
-                                   runtime->preset == "asan" ? "address" : runtime->preset,
-                                   import, runtime->preset),
-                       fmt::format("pyshim install {} --preload {}", inputs.venv,
-                                   runtime->preset)});
+        out.push_back(
+            {ExtensionFinding::Kind::kRuntime, object.label,
+             fmt::format("was built with -fsanitize={} ({} is undefined) and the {} "
+                         "runtime is not preloaded: every process that imports it dies",
+                         runtime->preset == "asan" ? "address" : runtime->preset, import,
+                         runtime->preset),
+             fmt::format("pyshim install {} --preload {}", inputs.venv, runtime->preset)});
       } else {
-        out.push_back({ExtensionFinding::Kind::kRuntime, object.label,
-                       fmt::format("was built with -fsanitize=address and the ASan runtime is "
-                                   "preload {} of {}: it must come first",
-                                   at + 1, inputs.preloads.size()),
-                       fmt::format("put {} first: pyshim install {} --reset --preload asan "
-                                   "(then the other preloads)",
-                                   basename(inputs.preloads[static_cast<std::size_t>(at)]),
-                                   inputs.venv)});
+        out.push_back(
+            {ExtensionFinding::Kind::kRuntime, object.label,
+             fmt::format("was built with -fsanitize=address and the ASan runtime is "
+                         "preload {} of {}: it must come first",
+                         at + 1, inputs.preloads.size()),
+             fmt::format("put {} first: pyshim install {} --reset --preload asan "
+                         "(then the other preloads)",
+                         basename(inputs.preloads[static_cast<std::size_t>(at)]), inputs.venv)});
       }
     }
     for (const std::string& name : dynamic.needed) {

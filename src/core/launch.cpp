@@ -348,7 +348,8 @@ std::string loader_refusal(std::string_view path, bool preload) {
       return "the loader expands '$' tokens ($ORIGIN, $LIB, $PLATFORM) in it";
     }
   }
-  if (preload && path.size() >= 4096) return "the loader drops LD_PRELOAD entries of 4096 bytes or more";
+  if (preload && path.size() >= 4096)
+    return "the loader drops LD_PRELOAD entries of 4096 bytes or more";
   return {};
 }
 
@@ -356,8 +357,8 @@ std::optional<Error> loader_path_error(std::string_view path, bool preload) {
   std::string why = loader_refusal(path, preload);
   if (why.empty()) return std::nullopt;
   Error e;
-  e.message = fmt::format("cannot put {} in {}: {}", path,
-                          preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH", why);
+  e.message =
+      fmt::format("cannot put {} in {}: {}", path, preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH", why);
   e.hint = preload ? "link the library from a plain path (e.g. /opt/preload/libx.so) and give that"
                    : "link the folder from a plain path and give that (or move the venv)";
   return e;
@@ -527,10 +528,10 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
     // long, plus its name.
     if (bytes > 0 && too_long_for_execve(bytes - 1)) {
       Error e;
-      e.message = fmt::format(
-          "{} would be at least {} bytes; the kernel takes at most {} per variable",
-          list == &launch.config.preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH", bytes - 1,
-          kMaxArgString - 1);
+      e.message =
+          fmt::format("{} would be at least {} bytes; the kernel takes at most {} per variable",
+                      list == &launch.config.preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH", bytes - 1,
+                      kMaxArgString - 1);
       e.context.push_back("config: " + launch.config.file);
       e.hint = "shorten the config's lists";
       return e;
@@ -567,7 +568,8 @@ std::string printable(std::string_view text, std::size_t max) {
       out.push_back(static_cast<char>(c));
       continue;
     }
-    bool valid = n > 0 && i + n <= text.size() && !(c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0);
+    bool valid = n > 0 && i + n <= text.size() &&
+                 !(c == 0xc2 && static_cast<unsigned char>(text[i + 1]) < 0xa0);
     for (std::size_t k = 1; valid && k < n; ++k) {
       valid = (static_cast<unsigned char>(text[i + k]) & 0xc0) == 0x80;
     }

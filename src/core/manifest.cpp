@@ -117,10 +117,13 @@ Result<std::vector<Step>> plan_record(const std::vector<BinEntry>& bin, bool cop
     }
   }
   if (manifest.entries.empty()) {
-    return Error{kExitUsage, "bin/ has no python executables", {},
+    return Error{kExitUsage,
+                 "bin/ has no python executables",
+                 {},
                  "recreate the venv with `python -m venv`"};
   }
-  steps.push_back({StepKind::kWriteManifest, std::string(kManifestFile), render_manifest(manifest)});
+  steps.push_back(
+      {StepKind::kWriteManifest, std::string(kManifestFile), render_manifest(manifest)});
   return steps;
 }
 
@@ -130,7 +133,8 @@ Result<std::vector<Step>> plan_restore(const Manifest& manifest, const std::vect
   for (const ManifestEntry& entry : manifest.entries) {
     const BinEntry* now = find(bin, entry.name);
     if (entry.symlink) {
-      if (now == nullptr || now->kind != BinEntry::Kind::kSymlink || now->target != *entry.symlink) {
+      if (now == nullptr || now->kind != BinEntry::Kind::kSymlink ||
+          now->target != *entry.symlink) {
         steps.push_back({StepKind::kRestoreLink, entry.name, *entry.symlink});
       }
       continue;

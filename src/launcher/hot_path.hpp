@@ -119,7 +119,9 @@ inline bool refused_by_loader(std::string_view path, bool preload) {
 }
 
 // needs_fd_preload() of launch.cpp.
-inline bool needs_fd_preload(std::string_view path) { return refused_by_loader(path, true); }
+inline bool needs_fd_preload(std::string_view path) {
+  return refused_by_loader(path, true);
+}
 
 // dirname() of launch.cpp, as a prefix of path (P and the real binary are
 // absolute, so "." never comes up; it is refused rather than made up).

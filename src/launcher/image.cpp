@@ -40,8 +40,8 @@ struct LauncherNote {
 // in the file and overwrites it in each launcher copy it writes. Defined in
 // this file only, so no other translation unit can constant-fold its bytes.
 extern "C" {
-__attribute__((section(".pyshim.stamp"), used, aligned(4096))) extern const Area
-    pyshim_stamp_area = unstamped_area();
+__attribute__((section(".pyshim.stamp"), used, aligned(4096))) extern const Area pyshim_stamp_area =
+    unstamped_area();
 }
 
 // A .note section lands in the first page, where the note is looked for.

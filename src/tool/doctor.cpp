@@ -23,9 +23,9 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "dynlib_sync.hpp"
 #include "entrypoint.hpp"
 #include "extensions.hpp"
-#include "dynlib_sync.hpp"
 #include "files.hpp"
 #include "hooks.hpp"
 #include "install.hpp"
@@ -238,8 +238,9 @@ bool doctor_interpreter(Checklist& out, FileSystem& fs, const LaunchRequest& req
   // launcher's own verdict is shown.
   FileInfo info;
   if (fs.stat(path, info) == 0) {
-    out.add(Check::pass("interpreter_exists", fmt::format("interpreter exists: {}  ({})", path,
-                                                          where(config, config.interpreter.origin))));
+    out.add(
+        Check::pass("interpreter_exists", fmt::format("interpreter exists: {}  ({})", path,
+                                                      where(config, config.interpreter.origin))));
   }
   if (code == kExitCannotExecute) {
     out.add(
@@ -262,8 +263,8 @@ std::optional<ElfInfo> doctor_dynamic(Checklist& out, FileSystem& fs, const Conf
   auto head = read_head(fs, path);
   if (!head) {
     out.add(Check::fail("interpreter_dynamic", what,
-                           fmt::format("cannot read {}: {}", path, head.error().message),
-                           "check the file's permissions", context));
+                        fmt::format("cannot read {}: {}", path, head.error().message),
+                        "check the file's permissions", context));
     return std::nullopt;
   }
   auto elf = parse_elf(*head);
@@ -280,16 +281,15 @@ std::optional<ElfInfo> doctor_dynamic(Checklist& out, FileSystem& fs, const Conf
   }
   if (!elf) {
     out.add(Check::fail("interpreter_dynamic", what,
-                           fmt::format("not an ELF file ({})", elf.error().message),
-                           "point 'interpreter' at a Python binary", context));
+                        fmt::format("not an ELF file ({})", elf.error().message),
+                        "point 'interpreter' at a Python binary", context));
     return std::nullopt;
   }
   if (!elf->has_interp) {
-    out.add(Check::fail("interpreter_dynamic", what,
-                           "statically linked: LD_PRELOAD has no effect",
-                           "use a dynamically linked Python build; a static one never runs the "
-                           "dynamic loader, so neither the preloads nor library_path apply",
-                           context));
+    out.add(Check::fail("interpreter_dynamic", what, "statically linked: LD_PRELOAD has no effect",
+                        "use a dynamically linked Python build; a static one never runs the "
+                        "dynamic loader, so neither the preloads nor library_path apply",
+                        context));
   } else {
     out.add(Check::pass("interpreter_dynamic", fmt::format("{} ({})", what, describe(*elf))));
   }
@@ -329,8 +329,8 @@ void doctor_preloads(Checklist& out, FileSystem& fs, const Config& config,
           fmt::format("point 'preload' at the {} build of the library", describe(*interpreter)),
           context));
     } else {
-      out.add(Check::pass("preload", fmt::format("{} exists and matches the interpreter ({})",
-                                                 what, describe(*elf))));
+      out.add(Check::pass("preload", fmt::format("{} exists and matches the interpreter ({})", what,
+                                                 describe(*elf))));
     }
   }
 }
@@ -368,7 +368,7 @@ void doctor_library_folders(Checklist& out, FileSystem& fs, const Config& config
 
 // Returns the restore library's path ("" when missing).
 std::string doctor_restore_library(Checklist& out, FileSystem& fs, const LaunchRequest& request,
-                                  const std::optional<ElfInfo>& interpreter) {
+                                   const std::optional<ElfInfo>& interpreter) {
   auto found = find_restore_library(fs, request.self_exe, request.stamp ? &*request.stamp : nullptr,
                                     request.euid);
   std::string what = "restore library present";
@@ -386,19 +386,18 @@ std::string doctor_restore_library(Checklist& out, FileSystem& fs, const LaunchR
   auto elf = read_elf(fs, path);
   if (!elf) {
     out.add(Check::fail("restore_library", what,
-                           fmt::format("{} is not an ELF file ({})", path, elf.error().message),
-                           "reinstall pyshim"));
+                        fmt::format("{} is not an ELF file ({})", path, elf.error().message),
+                        "reinstall pyshim"));
   } else if (interpreter && !compatible(*elf, *interpreter)) {
     out.add(Check::fail("restore_library", what,
-                           fmt::format("{} is {}, but the interpreter is {}: the loader ignores "
-                                       "it and children would keep the shim's LD_PRELOAD",
-                                       path, describe(*elf), describe(*interpreter)),
-                           "use a pyshim built for the interpreter's architecture"));
+                        fmt::format("{} is {}, but the interpreter is {}: the loader ignores "
+                                    "it and children would keep the shim's LD_PRELOAD",
+                                    path, describe(*elf), describe(*interpreter)),
+                        "use a pyshim built for the interpreter's architecture"));
   } else {
-    out.add(Check::pass(
-        "restore_library",
-        fmt::format("{}{}: {}{}", what, interpreter ? " and matches the interpreter" : "", path,
-                    how)));
+    out.add(Check::pass("restore_library",
+                        fmt::format("{}{}: {}{}", what,
+                                    interpreter ? " and matches the interpreter" : "", path, how)));
   }
   return path;
 }
@@ -518,7 +517,7 @@ bool doctor_launcher_image(Checklist& out, const LaunchRequest& request) {
                                                    request.stamp ? request.stamp->source : ""))));
   } else {
     out.add(Check::pass("launcher_version",
-                           fmt::format("launcher version {} matches the tool", version)));
+                        fmt::format("launcher version {} matches the tool", version)));
   }
   if (request.stamp_error) {
     out.add(from_error("stamp", "stamped config intact", *request.stamp_error));
@@ -552,8 +551,7 @@ bool doctor_launcher_image(Checklist& out, const LaunchRequest& request) {
                       stamp.source, says),
           fmt::format("re-stamp it: {}", rewrite_hint(request.invoked_path, stamp.source))));
     } else {
-      out.add(
-          Check::pass("stamp", fmt::format("stamp current with {}: {}", stamp.source, says)));
+      out.add(Check::pass("stamp", fmt::format("stamp current with {}: {}", stamp.source, says)));
     }
   }
   return true;
@@ -571,16 +569,16 @@ void doctor_base_launcher(Checklist& out, const LaunchRequest& request, bool pyp
   struct stat st;
   if (::lstat(base.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
     out.add(Check::fail("base_launcher", what,
-                           fmt::format("{} is missing or not a file of its own: venvs derived "
-                                       "from this one would lose the native setup",
-                                       base),
-                           fix));
+                        fmt::format("{} is missing or not a file of its own: venvs derived "
+                                    "from this one would lose the native setup",
+                                    base),
+                        fix));
     return;
   }
   auto stamp = decode_stamp(read_stamp_area(base));
   if (!stamp || !stamp->has_value() || (*stamp)->source != venv + "/" + std::string(kConfigName)) {
     out.add(Check::fail("base_launcher", what,
-                           fmt::format("{} is not stamped from this venv's config", base), fix));
+                        fmt::format("{} is not stamped from this venv's config", base), fix));
     return;
   }
   out.add(Check::pass("base_launcher", fmt::format("{}: {}", what, base)));
@@ -597,9 +595,10 @@ void doctor_extensions(Checklist& out, const LaunchRequest& request, const Confi
                         "the launcher is not in a venv: there is no site-packages to read"));
     return;
   }
-  ExtensionRequest ask{venv, resolve_path(config.dir, config.interpreter.value), {}, {},
-                       options.layer_candidates};
-  for (const Setting& lib : config.preload) ask.preloads.push_back(resolve_path(config.dir, lib.value));
+  ExtensionRequest ask{
+      venv, resolve_path(config.dir, config.interpreter.value), {}, {}, options.layer_candidates};
+  for (const Setting& lib : config.preload)
+    ask.preloads.push_back(resolve_path(config.dir, lib.value));
   for (const Setting& dir : config.library_path) {
     ask.library_path.push_back(resolve_path(config.dir, dir.value));
   }
@@ -674,8 +673,7 @@ void skip_imports(Checklist& out, const std::vector<std::string>& modules,
 }
 
 // Every check on one launcher, in order; returns doctor's exit status.
-int run_checks(Checklist& out, const LaunchRequest& request, EnvView env,
-               const Options& options) {
+int run_checks(Checklist& out, const LaunchRequest& request, EnvView env, const Options& options) {
   RealFileSystem fs;
   std::string round_trip = "live round trip";
 
@@ -791,11 +789,11 @@ int run_doctor(const Options& options) {
   std::string launcher = options.launcher.empty() ? default_launcher() : options.launcher;
   if (launcher.empty()) {
     return print_error(Error{kExitUsage,
-                        "no launcher given, and neither ./.venv/bin/python nor python on PATH "
-                        "exists",
-                        {},
-                        "give one: pyshim doctor VENV/bin/python"},
-                  options.json);
+                             "no launcher given, and neither ./.venv/bin/python nor python on PATH "
+                             "exists",
+                             {},
+                             "give one: pyshim doctor VENV/bin/python"},
+                       options.json);
   }
   std::string script;
   launcher = launcher_behind(launcher, &script);

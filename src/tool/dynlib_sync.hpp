@@ -34,7 +34,6 @@ struct DynlibSync {
 Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& excludes,
                                bool apply, const Progress& progress);
 
-
 // What changed (or, with would, what would change), one line each.
 std::string format_dynlib(const DynlibSync& sync, bool would);
 

@@ -8,11 +8,11 @@
 
 #include <fmt/format.h>
 
+#include "mapped_file.hpp"
 #include "pyshim/dynlib.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/path.hpp"
-#include "mapped_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -214,19 +214,19 @@ std::vector<Check> extension_checks(const ExtensionScan& scan) {
     for (const ExtensionFinding& finding : scan.findings) {
       if (!kind.match(finding)) continue;
       if (++count > kMaxFindings) continue;
-      out.push_back(Check::fail(kind.id,
-                                fmt::format("{} loads", printable(finding.object, kMaxPrinted)),
-                                printable(finding.problem, kMaxPrinted),
-                                printable(finding.fix, kMaxPrinted)));
+      out.push_back(Check::fail(
+          kind.id, fmt::format("{} loads", printable(finding.object, kMaxPrinted)),
+          printable(finding.problem, kMaxPrinted), printable(finding.fix, kMaxPrinted)));
     }
     if (count > kMaxFindings) {
-      out.push_back(Check::fail(kind.id, "more shared objects load",
-                                fmt::format("{} more findings like the above", count - kMaxFindings),
-                                "fix the ones above, then run doctor again"));
+      out.push_back(
+          Check::fail(kind.id, "more shared objects load",
+                      fmt::format("{} more findings like the above", count - kMaxFindings),
+                      "fix the ones above, then run doctor again"));
     }
     if (count == 0) {
-      out.push_back(Check::pass(kind.id, fmt::format("{} ({} shared objects read)", kind.passed,
-                                                     scan.objects)));
+      out.push_back(Check::pass(
+          kind.id, fmt::format("{} ({} shared objects read)", kind.passed, scan.objects)));
     }
   }
   return out;
@@ -237,7 +237,8 @@ std::string extension_warnings(const ExtensionScan& scan) {
   std::size_t count = 0;
   for (const ExtensionFinding& finding : scan.findings) {
     if (++count > 2 * kMaxFindings) continue;
-    out += fmt::format("warning: {}\n  fix: {}\n", mark(finding), printable(finding.fix, kMaxPrinted));
+    out +=
+        fmt::format("warning: {}\n  fix: {}\n", mark(finding), printable(finding.fix, kMaxPrinted));
   }
   if (count > 2 * kMaxFindings) {
     out += fmt::format("warning: {} more findings: see `pyshim doctor --extensions`\n",

@@ -20,8 +20,8 @@ struct ExtensionScan {
 };
 
 struct ExtensionRequest {
-  std::string venv;         // the venv whose site-packages are read
-  std::string interpreter;  // the real interpreter the launcher starts
+  std::string venv;                       // the venv whose site-packages are read
+  std::string interpreter;                // the real interpreter the launcher starts
   std::vector<std::string> preloads;      // absolute, in LD_PRELOAD order
   std::vector<std::string> library_path;  // absolute, as the launcher sets it
   std::vector<std::string> candidates;    // --layer-candidates venvs

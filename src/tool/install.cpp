@@ -30,9 +30,9 @@
 #include "pyshim/dynlib.hpp"
 #include "pyshim/elf.hpp"
 #include "pyshim/launch.hpp"
-#include "pyshim/stamp.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/process.hpp"
+#include "pyshim/stamp.hpp"
 #include "pyshim/venv.hpp"
 #include "venv_dir.hpp"
 #include "venv_files.hpp"
@@ -443,11 +443,11 @@ Result<std::string> find_launcher_binary() {
        {bin.parent_path() / "lib/pyshim" / kLauncherBinaryName, bin / kLauncherBinaryName}) {
     if (is_executable_file(candidate)) return candidate.string();
   }
-  return Error{kExitUsage,
-               fmt::format("{} not found", kLauncherBinaryName),
-               {fmt::format("searched: {}/lib/pyshim/ and {}/", bin.parent_path().string(),
-                            bin.string())},
-               "reinstall pyshim"};
+  return Error{
+      kExitUsage,
+      fmt::format("{} not found", kLauncherBinaryName),
+      {fmt::format("searched: {}/lib/pyshim/ and {}/", bin.parent_path().string(), bin.string())},
+      "reinstall pyshim"};
 }
 
 // The launcher image with `area` written over its stamp section.
@@ -536,8 +536,8 @@ void print_config_diff(std::string_view before, std::string_view after) {
 }
 
 // Puts launchers at dir/<main> (a file) and dir/<name> (links to it).
-bool place_launchers(const Dir& dir, const std::vector<std::string>& names,
-                     const std::string& main, const std::string& image) {
+bool place_launchers(const Dir& dir, const std::vector<std::string>& names, const std::string& main,
+                     const std::string& image) {
   bool changed = dir.write(main, image, 0755);
   for (const std::string& name : names) {
     if (name != main) changed |= dir.symlink(name, main);
@@ -672,8 +672,9 @@ int run_install(const InstallOptions& options) {
     interpreter = *detected;
   }
   if (is_pyshim_binary(interpreter)) {
-    return print_error(usage_error(fmt::format("the interpreter {} is a pyshim launcher", interpreter),
-                              "give the real Python with --python"));
+    return print_error(
+        usage_error(fmt::format("the interpreter {} is a pyshim launcher", interpreter),
+                    "give the real Python with --python"));
   }
   // Then the launcher's own interpreter checks, one item (launch.hpp): what
   // every launch would refuse (a missing or non-executable file, a pyshim
@@ -684,8 +685,8 @@ int run_install(const InstallOptions& options) {
   if (state->installed && !state->configured_interpreter.empty() &&
       state->configured_interpreter != interpreter && !options.force) {
     return print_error(usage_error(fmt::format("{} is already a shim venv for {}", venv.string(),
-                                          state->configured_interpreter),
-                              fmt::format("pass --force to switch it to {}", interpreter)));
+                                               state->configured_interpreter),
+                                   fmt::format("pass --force to switch it to {}", interpreter)));
   }
 
   auto spec = build_spec(options, interpreter, venv);
@@ -710,11 +711,12 @@ int run_install(const InstallOptions& options) {
   std::vector<std::string> names = interpreter_names(root);
   if (names.empty()) {
     return print_error(usage_error(fmt::format("{}/bin has no python executables", venv.string()),
-                              "recreate the venv with `python -m venv`"));
+                                   "recreate the venv with `python -m venv`"));
   }
   std::string main_name = main_launcher_name(venv, names);
   if (!state->installed) {
-    if (auto recorded = record_manifest(root, copy); !recorded) return print_error(recorded.error());
+    if (auto recorded = record_manifest(root, copy); !recorded)
+      return print_error(recorded.error());
   }
 
   std::string config_path = root.path_of(kConfigName);
@@ -750,7 +752,7 @@ int run_install(const InstallOptions& options) {
   }
   if (!st || !S_ISREG(st->st_mode)) {
     return print_error(usage_error(fmt::format("{} vanished while installing", config_path),
-                              "is another program changing the venv? run install again"));
+                                   "is another program changing the venv? run install again"));
   }
   FileInfo info{st->st_mode,
                 st->st_dev,
@@ -811,8 +813,8 @@ int run_install(const InstallOptions& options) {
   // What the venv's extensions need, read from their files: warnings only,
   // before the first worker dies of it.
   std::string warnings;
-  if (auto scan = scan_extensions(
-          {venv.string(), interpreter, spec->preload, spec->library_path, {}})) {
+  if (auto scan =
+          scan_extensions({venv.string(), interpreter, spec->preload, spec->library_path, {}})) {
     warnings = extension_warnings(*scan);
   }
 
@@ -835,9 +837,9 @@ int run_install(const InstallOptions& options) {
                                  ? "after the caller's LD_LIBRARY_PATH"
                                  : "before the caller's LD_LIBRARY_PATH");
   }
-  std::cout << fmt::format("  launchers:   {} -> {}\n", fmt::join(names, ", "),
-                           copy ? fmt::format("bin/{} (a stamped copy of {})", main_name, *launcher)
-                                : *launcher);
+  std::cout << fmt::format(
+      "  launchers:   {} -> {}\n", fmt::join(names, ", "),
+      copy ? fmt::format("bin/{} (a stamped copy of {})", main_name, *launcher) : *launcher);
   if (!base_relative.empty()) {
     std::cout << fmt::format("  base:        {} (sys._base_executable: derived venvs use it)\n",
                              (venv / base_relative).string());
@@ -859,7 +861,9 @@ Result<ConfigSpec> build_config_spec(const InstallOptions& options, const std::s
   return build_spec(options, interpreter, fs::path(config).parent_path(), config);
 }
 
-Result<std::string> launcher_binary() { return find_launcher_binary(); }
+Result<std::string> launcher_binary() {
+  return find_launcher_binary();
+}
 
 Result<std::string> stamp_launcher_image(const std::string& launcher, const Stamp& stamp) {
   auto area = encode_stamp(stamp, stamp_version(read_stamp_area(launcher)));

@@ -31,11 +31,11 @@ struct InstallOptions : ConfigOptions {
   std::string venv;
   std::string python;
   std::vector<std::string> layers;  // venvs whose share/venv/dynlib this one searches
-  bool copy = false;     // accepted for 0.1 scripts: copying is the default
-  bool symlink = false;  // the shared layout
+  bool copy = false;                // accepted for 0.1 scripts: copying is the default
+  bool symlink = false;             // the shared layout
   bool force = false;
-  bool reset = false;  // start from an empty config, not the current pyshim.toml
-  bool quiet = false;  // no progress lines on the terminal (progress.hpp)
+  bool reset = false;                 // start from an empty config, not the current pyshim.toml
+  bool quiet = false;                 // no progress lines on the terminal (progress.hpp)
   bool launch_check_follows = false;  // init launches the venv itself: no "check it with doctor"
 };
 

@@ -225,10 +225,9 @@ int run_launcher(LauncherOptions options) {
     std::cout << fmt::format("  library:     {}\n", folder);
   }
   for (const EnvSetting& setting : spec->env) {
-    std::cout << fmt::format("  env:         {}={}{}\n", setting.name, setting.value,
-                             setting.mode == EnvMode::kSet
-                                 ? ""
-                                 : fmt::format(" ({})", env_mode_name(setting.mode)));
+    std::cout << fmt::format(
+        "  env:         {}={}{}\n", setting.name, setting.value,
+        setting.mode == EnvMode::kSet ? "" : fmt::format(" ({})", env_mode_name(setting.mode)));
   }
   std::cout << fmt::format("  restore:     {}\n", stamp.restore_library);
   std::cout << fmt::format("check it with: pyshim doctor {}\n", out);

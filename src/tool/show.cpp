@@ -11,9 +11,9 @@
 
 #include "entrypoint.hpp"
 #include "pyshim/cli.hpp"
+#include "pyshim/explain.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
-#include "pyshim/explain.hpp"
 
 extern char** environ;
 
@@ -29,11 +29,11 @@ int run_show(const Options& options) {
   std::string launcher = options.launcher.empty() ? default_launcher() : options.launcher;
   if (launcher.empty()) {
     return print_error(Error{kExitUsage,
-                        "no launcher given, and neither ./.venv/bin/python nor python on PATH "
-                        "exists",
-                        {},
-                        "give one: pyshim show VENV/bin/python"},
-                  options.json);
+                             "no launcher given, and neither ./.venv/bin/python nor python on PATH "
+                             "exists",
+                             {},
+                             "give one: pyshim show VENV/bin/python"},
+                       options.json);
   }
   // An entrypoint script (`pyshim entrypoint`, or any #! script naming a
   // launcher) is shown as the launcher it runs, as doctor does.

@@ -11,8 +11,8 @@
 
 #include "pyshim/cli.hpp"
 #include "pyshim/config.hpp"
-#include "pyshim/os.hpp"
 #include "pyshim/explain.hpp"
+#include "pyshim/os.hpp"
 
 #ifndef PYSHIM_VERSION
 #error "PYSHIM_VERSION must be defined by the build"
@@ -153,10 +153,10 @@ int tool_main(int argc, char** argv) {
     // The subcommands check what they expect to fail; this is the net for
     // the rest (a full disk, a file appearing under us).
     return print_error(Error{kExitUsage,
-                        e.what(),
-                        {},
-                        "fix the cause and run the command again; install and uninstall "
-                        "can be re-run safely"});
+                             e.what(),
+                             {},
+                             "fix the cause and run the command again; install and uninstall "
+                             "can be re-run safely"});
   }
   if (app.get_subcommands().empty()) {
     // Nothing asked: a usage error, as for any other incomplete command line.

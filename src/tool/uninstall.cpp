@@ -29,12 +29,14 @@ int run_uninstall(const std::string& venv_arg) {
     return 0;
   }
   if (!state->installed) {
-    return print_error(Error{kExitUsage,
-                        fmt::format("{} is not a venv installed by `pyshim install`", venv_arg),
-                        {fmt::format("missing: {}", (venv / kStateDir / kManifestName).string())},
-                        "nothing to undo"});
+    return print_error(
+        Error{kExitUsage,
+              fmt::format("{} is not a venv installed by `pyshim install`", venv_arg),
+              {fmt::format("missing: {}", (venv / kStateDir / kManifestName).string())},
+              "nothing to undo"});
   }
-  if (auto restored = restore_manifest(lock.root()); !restored) return print_error(restored.error());
+  if (auto restored = restore_manifest(lock.root()); !restored)
+    return print_error(restored.error());
   std::cout << fmt::format("restored {}: bin/ is as before `pyshim install`; pyshim.toml removed\n",
                            venv.string());
   return 0;

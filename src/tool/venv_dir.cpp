@@ -158,7 +158,8 @@ bool Dir::write(std::string_view name, std::string_view bytes, mode_t mode) cons
   // Files root writes into someone's venv belong to that venv's owner, like
   // the folder they are in: the user can still edit pyshim.toml.
   struct stat folder;
-  if (::geteuid() == 0 && ::fstat(fd_, &folder) == 0 && ::fchown(fd, folder.st_uid, folder.st_gid) != 0) {
+  if (::geteuid() == 0 && ::fstat(fd_, &folder) == 0 &&
+      ::fchown(fd, folder.st_uid, folder.st_gid) != 0) {
     give_up("cannot chown");
   }
   if (::fchmod(fd, mode) != 0) give_up("cannot chmod");
@@ -189,7 +190,8 @@ bool Dir::symlink(std::string_view name, std::string_view target) const {
 
 bool Dir::link_from(const Dir& from, std::string_view from_name, std::string_view name) const {
   auto source = from.stat(from_name);
-  if (!source || !S_ISREG(source->st_mode)) fail("not a regular file", from.path_of(from_name), EINVAL);
+  if (!source || !S_ISREG(source->st_mode))
+    fail("not a regular file", from.path_of(from_name), EINVAL);
   if (auto st = stat(name); st && st->st_dev == source->st_dev && st->st_ino == source->st_ino) {
     return false;
   }

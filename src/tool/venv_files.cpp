@@ -150,7 +150,8 @@ std::vector<BinEntry> gather_entries(const Dir& dir) {
         if (fd >= 0) {
           char head[4096];
           ssize_t n = ::read(fd, head, sizeof head);
-          entry.is_launcher = n > 0 && has_launcher_note(std::string_view(head, static_cast<std::size_t>(n)));
+          entry.is_launcher =
+              n > 0 && has_launcher_note(std::string_view(head, static_cast<std::size_t>(n)));
           ::close(fd);
         }
       }
@@ -200,7 +201,9 @@ Status restore_manifest(const Dir& root) {
   std::string where = state.path_of(kManifestName);
   auto text = state.read(kManifestName, 1 << 20);
   if (!text) {
-    return Error{kExitUsage, "cannot read the install manifest", {"manifest: " + where},
+    return Error{kExitUsage,
+                 "cannot read the install manifest",
+                 {"manifest: " + where},
                  "it must be a regular file; recreate the venv if it was damaged"};
   }
   auto manifest = parse_manifest(*text, where);

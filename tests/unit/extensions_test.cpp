@@ -157,11 +157,11 @@ TEST(ExtensionsCheck, ForeignMachineIsFlaggedOnce) {
 TEST(ExtensionsCache, ParsesTheNewFormatAndFiltersByMachine) {
   std::string bytes = "glibc-ld.so.cache1.1";
   auto put32 = [&bytes](std::uint32_t v) { bytes.append(reinterpret_cast<char*>(&v), 4); };
-  put32(2);                          // nlibs
-  put32(0);                          // len_strings (unused here)
-  bytes.append(4, '\0');             // flags + padding
-  put32(0);                          // extension offset
-  bytes.append(12, '\0');            // unused
+  put32(2);                // nlibs
+  put32(0);                // len_strings (unused here)
+  bytes.append(4, '\0');   // flags + padding
+  put32(0);                // extension offset
+  bytes.append(12, '\0');  // unused
   std::size_t strings = 48 + 2 * 24;
   std::string table = std::string("liba.so.1") + '\0' + "/lib/x86_64-linux-gnu/liba.so.1" + '\0' +
                       "libb.so.2" + '\0' + "/lib/aarch64-linux-gnu/libb.so.2" + '\0';

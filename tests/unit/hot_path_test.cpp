@@ -94,8 +94,8 @@ class HotPathTest : public ::testing::Test {
     files.file("/usr/bin/python3.11", std::string(2000, 'P'), kExe);
     files.file("/usr/lib/libjemalloc.so.2", "J");
     files.file("/usr/lib/libasan.so.8", "A");
-    for (const char* system : {"/usr/bin/python3.11", "/usr/lib/libjemalloc.so.2",
-                               "/usr/lib/libasan.so.8"}) {
+    for (const char* system :
+         {"/usr/bin/python3.11", "/usr/lib/libjemalloc.so.2", "/usr/lib/libasan.so.8"}) {
       files.owner(system, 0);  // root's
     }
     files.file("/venv/bin/python3.11", std::string(kSelfSize, 'L'), kExe);
@@ -459,7 +459,8 @@ TEST_F(HotPathTest, ABaseLauncherOfAMovedVenvTakesTheVenvsOwnFiles) {
   EXPECT_NE(std::find(planned->env.begin(), planned->env.end(), "MARK=b"), planned->env.end());
   bool b_restore = false;
   for (const std::string& e : planned->env) {
-    if (e.starts_with("LD_PRELOAD=")) b_restore = e == "LD_PRELOAD=/b/lib/pyshim/libpyshim-restore.so";
+    if (e.starts_with("LD_PRELOAD="))
+      b_restore = e == "LD_PRELOAD=/b/lib/pyshim/libpyshim-restore.so";
   }
   EXPECT_TRUE(b_restore);
 }
@@ -509,9 +510,8 @@ TEST(HotHelpers, AgreeWithTheGeneralPathsHelpers) {
     std::string_view dir = hot::dirname_of(path);
     EXPECT_EQ(std::string(dir), dirname(path)) << path;
   }
-  for (const char* path :
-       {"/plain/lib.so", "/a b/lib.so", "/a:b.so", "/a\tb", "/$ORIGIN/x", "/a;b", "/a\nb", "/a\rb",
-        "/a\vb", "/a\fb", ""}) {
+  for (const char* path : {"/plain/lib.so", "/a b/lib.so", "/a:b.so", "/a\tb", "/$ORIGIN/x", "/a;b",
+                           "/a\nb", "/a\rb", "/a\vb", "/a\fb", ""}) {
     EXPECT_EQ(hot::needs_fd_preload(path), needs_fd_preload(path)) << path;
     for (bool preload : {true, false}) {
       EXPECT_EQ(hot::refused_by_loader(path, preload), !loader_refusal(path, preload).empty())

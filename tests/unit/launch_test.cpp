@@ -202,8 +202,8 @@ TEST_F(LaunchTest, SeparatorsInLoaderPathsAre125) {
   EXPECT_EQ(dir.context[0], "config: /venv/pyshim.toml:2:17");
   // Whitespace the loader does not split on is refused too, in both lists.
   for (const char* odd : {"/a\\rb", "/a\\u000bb", "/a\\fb", "/a\\tb"}) {
-    Error e = launch_error(fmt::format(
-        "interpreter = \"/usr/bin/python3.11\"\nlibrary_path = [\"{}\"]", odd));
+    Error e = launch_error(
+        fmt::format("interpreter = \"/usr/bin/python3.11\"\nlibrary_path = [\"{}\"]", odd));
     EXPECT_EQ(e.exit_code, 125) << odd;
     EXPECT_NE(e.message.find("it contains whitespace"), std::string::npos) << e.message;
   }
@@ -285,8 +285,7 @@ TEST_F(StampedLaunchTest, TheStampedFileUnchangedIsNotReadOrParsed) {
   ASSERT_TRUE(launch.ok()) << format_error(launch.error());
   EXPECT_EQ(launch->source, ConfigSource::kStamp);
   // The stamp says jemalloc; the file does not: the stamp was used.
-  EXPECT_EQ(preload_of(*launch),
-            "/usr/lib/libjemalloc.so.2:/venv/lib/pyshim/libpyshim-restore.so");
+  EXPECT_EQ(preload_of(*launch), "/usr/lib/libjemalloc.so.2:/venv/lib/pyshim/libpyshim-restore.so");
   // stat bin/pyshim.toml (miss), stat pyshim.toml, restore library (and the
   // ELF headers of it and the interpreter), interpreter, preload: no read of
   // the config.
@@ -320,8 +319,7 @@ TEST_F(StampedLaunchTest, ACopyFarAwayUsesTheStampAndItsEditedSource) {
   launch = prepare_launch(fs, request);
   ASSERT_TRUE(launch.ok());
   EXPECT_EQ(launch->source, ConfigSource::kStamp);
-  EXPECT_EQ(preload_of(*launch),
-            "/usr/lib/libjemalloc.so.2:/venv/lib/pyshim/libpyshim-restore.so");
+  EXPECT_EQ(preload_of(*launch), "/usr/lib/libjemalloc.so.2:/venv/lib/pyshim/libpyshim-restore.so");
 }
 
 TEST_F(StampedLaunchTest, ADamagedStampIsAnErrorOnlyWhenNeeded) {

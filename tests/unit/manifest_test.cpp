@@ -36,12 +36,14 @@ TEST(PlanRecord, RefusesALauncherWithoutAManifest) {
 }
 
 TEST(PlanRestore, PutsBackWhatChangedAndSkipsWhatIsAlreadyBack) {
-  Manifest m{true, {{"python3.11", std::nullopt}, {"python", "python3.11"}, {"python3", "/usr/bin/python3"}}};
+  Manifest m{
+      true,
+      {{"python3.11", std::nullopt}, {"python", "python3.11"}, {"python3", "/usr/bin/python3"}}};
   std::vector<BinEntry> backup = {file("python3.11", 10)};
   // Half restored: python3.11 is the original inode again, python is right.
-  auto steps = plan_restore(m, {file("python3.11", 10), link("python", "python3.11"),
-                                link("python3", "python3.11")},
-                            backup);
+  auto steps = plan_restore(
+      m, {file("python3.11", 10), link("python", "python3.11"), link("python3", "python3.11")},
+      backup);
   ASSERT_TRUE(steps.ok());
   ASSERT_EQ(steps->size(), 1u);
   EXPECT_EQ((*steps)[0].kind, StepKind::kRestoreLink);

@@ -19,10 +19,10 @@
 #define STR2(x) #x
 #define STR(x) STR2(x)
 
-static PyObject *ext_ok(PyObject *self, PyObject *unused) {
+static PyObject* ext_ok(PyObject* self, PyObject* unused) {
   (void)self;
   (void)unused;
-  int *buf = malloc(100 * sizeof(int));
+  int* buf = malloc(100 * sizeof(int));
   if (buf == NULL) return PyErr_NoMemory();
   long sum = 0;
   for (int i = 0; i < 100; i++) buf[i] = i;
@@ -35,10 +35,10 @@ static PyObject *ext_ok(PyObject *self, PyObject *unused) {
  * dropping or rewriting it. */
 static volatile size_t past_the_end = 16;
 
-static PyObject *ext_overflow(PyObject *self, PyObject *unused) {
+static PyObject* ext_overflow(PyObject* self, PyObject* unused) {
   (void)self;
   (void)unused;
-  char *buf = malloc(16);
+  char* buf = malloc(16);
   if (buf == NULL) return PyErr_NoMemory();
   buf[past_the_end] = 'x'; /* heap-buffer-overflow: one byte past the end */
   long seen = buf[past_the_end];
@@ -53,7 +53,17 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, STR(EXT_NAME), "ASan test extension", -1, methods, NULL, NULL, NULL, NULL,
+    PyModuleDef_HEAD_INIT,
+    STR(EXT_NAME),
+    "ASan test extension",
+    -1,
+    methods,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
 };
 
-PyMODINIT_FUNC CAT(PyInit_, EXT_NAME)(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC CAT(PyInit_, EXT_NAME)(void) {
+  return PyModule_Create(&module);
+}
