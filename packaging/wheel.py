@@ -24,6 +24,12 @@ FILES = (  # (path in the prefix, path under NAME-VERSION.data/, mode)
     ("bin/pyshim", "scripts/pyshim", 0o755),
     ("lib/pyshim/pyshim-launcher", "data/lib/pyshim/pyshim-launcher", 0o755),
     ("lib/pyshim/libpyshim-restore.so", "data/lib/pyshim/libpyshim-restore.so", 0o644),
+    # The CMake package and pkg-config file find the binaries relative to
+    # themselves: CMAKE_PREFIX_PATH / PKG_CONFIG_PATH on the environment work.
+    ("lib/cmake/pyshim/pyshimConfig.cmake", "data/lib/cmake/pyshim/pyshimConfig.cmake", 0o644),
+    ("lib/cmake/pyshim/pyshimConfigVersion.cmake",
+     "data/lib/cmake/pyshim/pyshimConfigVersion.cmake", 0o644),
+    ("lib/pkgconfig/pyshim.pc", "data/lib/pkgconfig/pyshim.pc", 0o644),
 )
 
 SUMMARY = "static launcher that stands in for the Python interpreter"

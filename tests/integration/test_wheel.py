@@ -112,6 +112,26 @@ def test_pip_installs_the_wheel_into_a_fresh_venv(tmp_path):
     assert os.access(tool_env / "lib/pyshim/pyshim-launcher", os.X_OK)
     assert (tool_env / "lib/pyshim/libpyshim-restore.so").is_file()
     init_and_spawn(tool_env / "bin/pyshim", tmp_path, env)
+    # The build-system files name the environment's own binaries.
+    if shutil.which("pkg-config"):
+        res = subprocess.run(["pkg-config", "--variable=launcher", "pyshim"], capture_output=True,
+                             text=True, env={**env, "PKG_CONFIG_PATH": str(tool_env / "lib/pkgconfig")})
+        assert res.returncode == 0, res.stderr
+        assert os.path.realpath(res.stdout.strip()) == \
+            os.path.realpath(tool_env / "lib/pyshim/pyshim-launcher")
+    project = tmp_path / "cmake-project"
+    project.mkdir()
+    (project / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.25)\nproject(p NONE)\n"
+        "find_package(pyshim 0.3 CONFIG REQUIRED)\n"
+        "get_target_property(launcher pyshim::launcher IMPORTED_LOCATION)\n"
+        "message(STATUS \"pyshim launcher: ${launcher}\")\n")
+    res = subprocess.run(["cmake", "-S", str(project), "-B", str(project / "build"),
+                          f"-DCMAKE_PREFIX_PATH={tool_env}"], capture_output=True, text=True,
+                         env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"pyshim launcher: {tool_env}/lib/pyshim/pyshim-launcher" in res.stdout.replace(
+        "//", "/"), res.stdout
 
 
 def test_pipx_installs_the_wheel_offline(tmp_path):
