@@ -36,6 +36,16 @@ int launch_once(const fs::path& dir, Progress& progress) {
   run.no_input = true;
   run.own_group = true;
   run.timeout_seconds = 120;
+  // As root, the one rule of what root runs (root_trust.hpp) decides, as
+  // for doctor's round trip: a venv layered on someone else's layer starts
+  // as the venv's owner (nobody here), never as root.
+  RunAs as = launcher_run_as(python);
+  if (as.drops()) {
+    run.uid = as.uid;
+    run.gid = as.gid;
+    std::cout << fmt::format("starting it as uid {}, gid {}, not as root: {}\n", as.uid, as.gid,
+                             describe(as.trust));
+  }
   auto ran = run_process({python, "-c", "import sys; print(sys.executable)"}, run);
   if (!ran) return print_error(ran.error());
   if (ran->status != 0) {

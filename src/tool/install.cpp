@@ -734,22 +734,7 @@ int run_install(const InstallOptions& options) {
   stamp.source = config_path;
   stamp.restore_library = copy ? venv_restore : *restore;
   stamp.config = std::move(*resolved);
-  auto st = root.stat(kConfigName);
-  if (st && S_ISREG(st->st_mode)) {
-    // Its mtime moved back by the timestamp granularity, so the stamp is not
-    // "racily clean" (racily_clean in launch.hpp: the launcher would parse
-    // the file at every launch) and an edit within the same tick changes the
-    // identity. Failing that, launches parse the file: slower, still right.
-    FileInfo now = file_info_of(*st);
-    if (racily_clean(identity_of(now))) {
-      struct timespec times[2] = {{0, UTIME_OMIT}, st->st_mtim};
-      times[1].tv_sec -= kTimestampGranularityNs / 1000000000;
-      if (::utimensat(root.fd(), std::string(kConfigName).c_str(), times, AT_SYMLINK_NOFOLLOW) ==
-          0) {
-        st = root.stat(kConfigName);
-      }
-    }
-  }
+  auto st = root.stat_for_stamp(kConfigName);
   if (!st || !S_ISREG(st->st_mode)) {
     return print_error(usage_error(fmt::format("{} vanished while installing", config_path),
                                    "is another program changing the venv? run install again"));

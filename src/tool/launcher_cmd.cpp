@@ -191,7 +191,7 @@ int run_launcher(LauncherOptions options) {
     const Dir& folder = opened ? *opened : root;
     std::string config_name(basename(config));
     changed |= folder.write(config_name, config_text, 0644);
-    auto st = folder.stat(config_name);
+    auto st = folder.stat_for_stamp(config_name);
     if (!st || !S_ISREG(st->st_mode)) {
       return print_error(usage_error(fmt::format("{} vanished while writing it", config),
                                      "is another program changing it? run the command again"));

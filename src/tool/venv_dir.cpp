@@ -1,6 +1,8 @@
 #include "venv_dir.hpp"
 
 #include "files.hpp"
+#include "pyshim/launch.hpp"
+#include "pyshim/os.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -102,6 +104,23 @@ std::optional<struct stat> Dir::stat(std::string_view name) const {
   if (::fstatat(fd_, std::string(name).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return st;
   if (errno == ENOENT) return std::nullopt;
   fail("cannot stat", path_of(name), errno);
+}
+
+std::optional<struct stat> Dir::stat_for_stamp(std::string_view name) const {
+  auto st = stat(name);
+  if (!st || !S_ISREG(st->st_mode)) return st;
+  // Its mtime moved back by the timestamp granularity, so the stamp is not
+  // "racily clean" (racily_clean in launch.hpp: the launcher would parse
+  // the file at every launch) and an edit within the same tick changes the
+  // identity. Failing that, launches parse the file: slower, still right.
+  if (racily_clean(identity_of(file_info_of(*st)))) {
+    struct timespec times[2] = {{0, UTIME_OMIT}, st->st_mtim};
+    times[1].tv_sec -= kTimestampGranularityNs / 1000000000;
+    if (::utimensat(fd_, std::string(name).c_str(), times, AT_SYMLINK_NOFOLLOW) == 0) {
+      st = stat(name);
+    }
+  }
+  return st;
 }
 
 std::optional<std::string> Dir::readlink(std::string_view name) const {

@@ -41,6 +41,9 @@ class Dir {
 
   // lstat of an entry; nullopt when it does not exist.
   std::optional<struct stat> stat(std::string_view name) const;
+  // stat of a config about to be stamped: when its mtime is too recent for
+  // the stamp to trust it (racily_clean), moved back first.
+  std::optional<struct stat> stat_for_stamp(std::string_view name) const;
   std::optional<std::string> readlink(std::string_view name) const;
   // A regular file's bytes (never through a link), at most max bytes.
   std::optional<std::string> read(std::string_view name, std::size_t max = 64 << 20) const;
