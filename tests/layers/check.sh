@@ -13,6 +13,9 @@
 # 2. The hot path's flags stay on the launcher's objects: the launcher's
 #    plan.cpp/stamp.cpp/entry.cpp are built with -fno-stack-protector, the
 #    CLI's plan.cpp and stamp.cpp are not.
+# 3. Core makes no system call: the built core libraries (the CLI's and the
+#    launcher's copy) reference none of the C library's system call wrappers,
+#    stdio or file streams, nor getenv (nm over the archives).
 #
 # Usage: tests/layers/check.sh BUILD_DIR   (a few seconds; exits 1 on failure)
 set -euo pipefail
@@ -21,7 +24,7 @@ BUILD="${1:?usage: $0 BUILD_DIR (a configured build tree)}"
 DB="$BUILD/compile_commands.json"
 [[ -f $DB ]] || { echo "$0: $DB is missing: configure $BUILD first (cmake -S . -B $BUILD)" >&2; exit 2; }
 
-exec python3 - "$DB" <<'EOF'
+exec python3 - "$DB" "$BUILD" <<'EOF'
 import json, os, shlex, subprocess, sys, tempfile
 
 db = json.load(open(sys.argv[1]))
@@ -119,6 +122,35 @@ if not any("pyshim_core.dir" in e["command"] and e["file"].endswith("/plan.cpp")
     failures.append("no compile command for pyshim_core's plan.cpp")
 if not any("pyshim-launcher_hot.dir" in e["command"] and e["file"].endswith("/plan.cpp") for e in db):
     failures.append("no compile command for the launcher's hot plan.cpp")
+
+# Core's archives: no libc function that enters the kernel (or reads the
+# environment) may be referenced. A deny list, so a pure helper from libc
+# (memcpy, snprintf, strtoll) stays allowed.
+KERNEL = set("""open open64 openat openat64 creat read pread pread64 readv write pwrite writev close
+stat stat64 fstat fstat64 lstat lstat64 fstatat fstatat64 statx access faccessat readlink readlinkat
+realpath getcwd chdir fchdir opendir fdopendir readdir readdir64 closedir scandir mmap mmap64 munmap
+mprotect fork vfork clone execve execv execvp execvpe fexecve posix_spawn posix_spawnp waitpid wait4
+kill pipe pipe2 dup dup2 dup3 fcntl ioctl flock lockf rename renameat renameat2 unlink unlinkat rmdir
+mkdir mkdirat chmod fchmod fchmodat chown fchown fchownat lchown symlink symlinkat link linkat
+truncate ftruncate fsync fdatasync sync utimensat futimens syscall getuid geteuid getgid getegid
+getpid getppid setuid setgid setresuid setresgid setgroups clock_gettime gettimeofday time
+nanosleep sleep usleep poll select getrandom prctl sendfile copy_file_range getauxval getenv
+secure_getenv fopen fopen64 fdopen freopen fclose fread fwrite fgets fputs fprintf printf puts
+vfprintf perror system popen""".split())
+build = sys.argv[2]
+for archive in ("libpyshim_core.a", "libpyshim-launcher_pyshim_core.a"):
+    path = os.path.join(build, archive)
+    if not os.path.exists(path):
+        failures.append(f"{path} is missing: build {build} first")
+        continue
+    names = subprocess.run(["nm", "-u", "-C", "--format=just-symbols", path], capture_output=True,
+                           text=True, check=True).stdout.split()
+    bad = sorted({n for n in names if n.split("@")[0] in KERNEL or "fstream" in n
+                  or ("std::filesystem::" in n and "::path::" not in n)})  # paths are lexical
+    if bad:
+        failures.append(f"{archive} calls into the kernel: {' '.join(bad)}")
+    else:
+        print(f"ok  {archive}: none of {len(KERNEL)} system call wrappers, stdio or getenv referenced")
 
 if len(seen) < 4:
     failures.append(f"only {len(seen)} (target, layer) pairs found: expected core, os, their launcher copies and the launcher")
