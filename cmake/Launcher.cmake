@@ -6,12 +6,13 @@
 # Size (target: under 1 MiB). It compiles its own copy of each of the CORE
 # libraries (in dependency order: core, then os), for size (-Os), each copy
 # seeing the include folders its library sees and no more (the layers are
-# the same: a launcher source sees core and os, never tool), with fmt and toml++ built without std::locale: fmt with a
-# fixed thousands separator (pyshim never formats with {:L}), toml++ parsing
-# floats with std::from_chars instead of an istringstream. Either one alone
-# pulls in libstdc++'s whole locale (every facet, with glibc's wide-char
-# printf and scanf: about 430 KiB); the CLI keeps the usual build. It is
-# linked stripped unless PYSHIM_LAUNCHER_SYMBOLS is ON (for perf record).
+# the same: a launcher source sees core and os, never tool), with fmt and
+# toml++ built without std::locale: fmt with a fixed thousands separator
+# (pyshim never formats with {:L}), toml++ parsing floats with
+# std::from_chars instead of an istringstream. Either one alone pulls in
+# libstdc++'s whole locale (every facet, with glibc's wide-char printf and
+# scanf: about 430 KiB); the CLI keeps the usual build. It is linked
+# stripped unless PYSHIM_LAUNCHER_SYMBOLS is ON (for perf record).
 #
 # The hot path (src/launcher/entry.cpp) runs from the ELF entry point, before
 # the C library is initialised. HOT_SOURCES must not make the compiler reach
@@ -19,13 +20,14 @@
 # (its canary is in TLS), no stack-clash probes (they touch every page of an
 # alloca), no loop turned into a memcpy/memset call (IFUNCs, not resolved
 # yet). These flags belong to the launcher's objects only: HOT_SOURCES are
-# compiled once more in an object library of their own (<target>_hot), so
-# the CLI's plan.cpp and stamp.cpp keep the stack protector (a source file
-# property would reach every target of the directory; tests/layers/check.sh
-# reads the compile commands to prove it). pyshim_entry becomes the entry point, with the hot path's code and
-# data laid out together (launcher-layout.ld), where that is safe: x86-64 and aarch64
-# Linux, an optimised build (at -O0 the compiler may call memcpy for a
-# fixed-size copy). Elsewhere the launcher starts at glibc's _start as any
+# compiled in an object library of their own (<target>_hot, seeing the first
+# CORE library's headers only), so the CLI's plan.cpp and stamp.cpp keep the
+# stack protector (a source file property would reach every target of the
+# directory; tests/layers/check.sh reads the compile commands to prove it).
+# pyshim_entry becomes the entry point, with the hot path's code and data
+# laid out together (launcher-layout.ld), where that is safe: x86-64 and
+# aarch64 Linux, an optimised build (at -O0 the compiler may call memcpy for
+# a fixed-size copy). Elsewhere the launcher starts at glibc's _start as any
 # program, and the general path does every launch.
 # tests/integration/test_hot_path.py checks the result.
 option(PYSHIM_LAUNCHER_SYMBOLS "Keep the symbol table in pyshim-launcher" OFF)
