@@ -20,7 +20,7 @@
 # (its canary is in TLS), no stack-clash probes (they touch every page of an
 # alloca), no loop turned into a memcpy/memset call (IFUNCs, not resolved
 # yet). These flags belong to the launcher's objects only: HOT_SOURCES are
-# compiled in an object library of their own (<target>_hot, seeing the first
+# compiled in a library of their own (<target>_hot, seeing the first
 # CORE library's headers only), so the CLI's plan.cpp and stamp.cpp keep the
 # stack protector (a source file property would reach every target of the
 # directory; tests/layers/check.sh reads the compile commands to prove it).
@@ -79,16 +79,20 @@ function(pyshim_launcher target)
     endif()
   endforeach()
 
-  # The hot path's objects: the first (pure) layer's headers only.
+  # The hot path's objects: the first (pure) layer's headers only. An
+  # archive linked after the copies, as plan.cpp and stamp.cpp were members
+  # of the core copy: inline code and constants they share with other
+  # objects come from those, so only their own constants land in the hot
+  # read-only section (launcher-layout.ld). pyshim_entry is pulled in by -u.
   set(hot ${target}_hot)
-  add_library(${hot} OBJECT ${ARG_HOT_SOURCES})
+  add_library(${hot} STATIC ${ARG_HOT_SOURCES})
   target_link_libraries(${hot} PRIVATE ${first_copy})
   target_compile_definitions(${hot} PRIVATE PYSHIM_VERSION="${PROJECT_VERSION}")
   target_compile_options(${hot} PRIVATE ${size_options} ${hot_options})
   pyshim_warnings(${hot})
 
   add_executable(${target} ${ARG_SOURCES})
-  target_link_libraries(${target} PRIVATE ${hot} ${previous})
+  target_link_libraries(${target} PRIVATE ${previous} ${hot})
   target_compile_definitions(${target} PRIVATE PYSHIM_VERSION="${PROJECT_VERSION}")
   target_compile_options(${target} PRIVATE ${size_options})
   pyshim_warnings(${target})
@@ -102,7 +106,7 @@ function(pyshim_launcher target)
   if(CMAKE_SYSTEM_NAME STREQUAL "Linux" AND CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|aarch64|arm64)$")
     set(layout ${CMAKE_CURRENT_FUNCTION_LIST_DIR}/launcher-layout.ld)
     target_link_options(${target} PRIVATE
-      $<$<NOT:$<CONFIG:Debug>>:-Wl,-e,pyshim_entry -Wl,-T,${layout}>)
+      -Wl,-u,pyshim_entry $<$<NOT:$<CONFIG:Debug>>:-Wl,-e,pyshim_entry -Wl,-T,${layout}>)
     set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${layout})
   endif()
 endfunction()
