@@ -152,6 +152,8 @@ format_check() {
 }
 
 run_tests() {
+  echo "== layers (tests/layers/check.sh: wrong-way includes fail to compile, hot flags on the launcher only)"
+  bash "$ROOT/tests/layers/check.sh" "$BUILD"
   echo "== unit tests"
   ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)"
   echo "== unit tests under ASan+UBSan (the asan preset, in $BUILD/asan)"

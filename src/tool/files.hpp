@@ -27,7 +27,7 @@ std::string read_text(const std::filesystem::path& path, bool follow_links = tru
 
 class Dir;
 
-// Who root runs a program as (decide_run_as in include/pyshim/root_trust.hpp,
+// Who root runs a program as (decide_run_as in src/core/include/pyshim/root_trust.hpp,
 // the one rule), with the facts gathered here. Not root: as this process,
 // and nothing is examined.
 //

@@ -1,5 +1,5 @@
 // Prints the config fuzzer's dictionary entries for pyshim.toml's keys, from
-// the key table (config_keys() in include/pyshim/config.hpp), so a new key
+// the key table (config_keys() in src/core/include/pyshim/config.hpp), so a new key
 // reaches the fuzzer without an edit here. tests/fuzz/run.sh appends the
 // TOML and environment syntax entries.
 #include <cstdio>

@@ -79,7 +79,7 @@ DEFINES=(-DFMT_HEADER_ONLY=1 -DSPDLOG_FMT_EXTERNAL=1 -DSPDLOG_NO_THREAD_ID=1
   -DTOML_HEADER_ONLY=1 -DTOML_EXCEPTIONS=0)
 # shellcheck disable=SC2054 # the commas are -fsanitize= syntax
 CXXFLAGS_FUZZ=(-std=c++20 -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined
-  -fno-sanitize-recover=all -Wall -Wextra -I"$ROOT/include" "${DEFINES[@]}")
+  -fno-sanitize-recover=all -Wall -Wextra -I"$ROOT/src/core/include" "${DEFINES[@]}")
 # The launcher is built with -DNDEBUG (Release), which compiles toml++'s
 # internal assertions out (GCC has no __builtin_assume to turn them into), so
 # by default they are off here too, and a failure is one the shipped binary

@@ -1,4 +1,4 @@
-// libFuzzer target: the stamp (include/pyshim/stamp.hpp), the resolved config
+// libFuzzer target: the stamp (src/core/include/pyshim/stamp.hpp), the resolved config
 // a launcher copy carries in its image.
 //
 // The first input byte picks a mode (its value modulo 3):

@@ -427,7 +427,7 @@ class _StampReader:
 
 
 def read_stamp(path) -> Optional[dict]:
-    """The stamp a launcher image carries (see include/pyshim/stamp.hpp for
+    """The stamp a launcher image carries (see src/core/include/pyshim/stamp.hpp for
     the format), decoded independently of pyshim's own code; None when the
     image is unstamped."""
     where = elf_section(path, STAMP_SECTION)
