@@ -12,7 +12,10 @@
 #include "pyshim/cli.hpp"
 #include "pyshim/config.hpp"
 #include "pyshim/explain.hpp"
+#include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
+#include "log.hpp"
+#include "venv_dir.hpp"
 
 #ifndef PYSHIM_VERSION
 #error "PYSHIM_VERSION must be defined by the build"
@@ -125,6 +128,13 @@ void setup_app(CLI::App& app, Context& context) {
       "The launcher itself is a separate binary (lib/pyshim/pyshim-launcher) that\n"
       "install copies into each venv. See README.md for the pyshim.toml reference.");
 
+  // -v anywhere on the line (fallthrough: `pyshim install -v VENV` too).
+  app.add_flag(
+         "-v,--verbose",
+         [](std::int64_t) { init_tool_log(true, std::getenv(std::string(kLogEnvVar).c_str())); },
+         "Log each planned change before it is made and each change made (folder, "
+               "name, result) on stderr; PYSHIM_LOG=debug does the same");
+  app.fallthrough();
   setup_init(app, context);
   setup_install(app, context);
   setup_uninstall(app, context);
@@ -140,6 +150,9 @@ int tool_main(int argc, char** argv) {
   Context context;
   setup_app(app, context);
 
+  // PYSHIM_LOG now; -v (its option callback) raises it before any
+  // subcommand's callback runs.
+  init_tool_log(false, std::getenv(std::string(kLogEnvVar).c_str()));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
