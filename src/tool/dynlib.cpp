@@ -296,12 +296,11 @@ Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& 
     progress.phase("updating {} ({} change{})", sync.dir, sync.changes.size(),
                    sync.changes.size() == 1 ? "" : "s");
     for (const DynlibChange& change : sync.changes) {
-      tool_log().debug("plan: {} {} -> {}",
-                       change.kind == DynlibChange::Kind::kRemove ? "remove link" : "link",
-                       printable(change.name, 4096),
-                       printable(change.kind == DynlibChange::Kind::kRemove ? change.old_target
-                                                                            : change.target,
-                                 4096));
+      tool_log().debug(
+          "plan: {} {} -> {}", change.kind == DynlibChange::Kind::kRemove ? "remove link" : "link",
+          printable(change.name, 4096),
+          printable(change.kind == DynlibChange::Kind::kRemove ? change.old_target : change.target,
+                    4096));
     }
     apply_changes(root, sync.changes);
   }

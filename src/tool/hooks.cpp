@@ -12,8 +12,8 @@
 #include "pyshim/process.hpp"
 
 #include "files.hpp"
-#include "venv_dir.hpp"
 #include "pyshim_startup_py.hpp"
+#include "venv_dir.hpp"
 
 namespace fs = std::filesystem;
 

@@ -25,6 +25,7 @@
 #include "dynlib_sync.hpp"
 #include "extensions.hpp"
 #include "hooks.hpp"
+#include "log.hpp"
 #include "progress.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/dynlib.hpp"
@@ -34,7 +35,6 @@
 #include "pyshim/process.hpp"
 #include "pyshim/stamp.hpp"
 #include "pyshim/venv.hpp"
-#include "log.hpp"
 #include "venv_dir.hpp"
 #include "venv_files.hpp"
 

@@ -9,12 +9,12 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "log.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/config.hpp"
 #include "pyshim/explain.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
-#include "log.hpp"
 #include "venv_dir.hpp"
 
 #ifndef PYSHIM_VERSION
@@ -130,10 +130,10 @@ void setup_app(CLI::App& app, Context& context) {
 
   // -v anywhere on the line (fallthrough: `pyshim install -v VENV` too).
   app.add_flag(
-         "-v,--verbose",
-         [](std::int64_t) { init_tool_log(true, std::getenv(std::string(kLogEnvVar).c_str())); },
-         "Log each planned change before it is made and each change made (folder, "
-               "name, result) on stderr; PYSHIM_LOG=debug does the same");
+      "-v,--verbose",
+      [](std::int64_t) { init_tool_log(true, std::getenv(std::string(kLogEnvVar).c_str())); },
+      "Log each planned change before it is made and each change made (folder, "
+      "name, result) on stderr; PYSHIM_LOG=debug does the same");
   app.fallthrough();
   setup_init(app, context);
   setup_install(app, context);

@@ -27,9 +27,10 @@ int run_uninstall(const std::string& venv_arg, bool dry) {
     // stopped after removing it. Either way only .pyshim/ is left to remove.
     lock.root().remove(kStateDir);
     if (dry) {
-      std::cout << fmt::format("dry run: would finish an interrupted install or uninstall of {}; "
-                               "nothing was changed\n",
-                               venv.string());
+      std::cout << fmt::format(
+          "dry run: would finish an interrupted install or uninstall of {}; "
+          "nothing was changed\n",
+          venv.string());
       return 0;
     }
     std::cout << fmt::format("finished an interrupted install or uninstall: removed {}/{}\n",

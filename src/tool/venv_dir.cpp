@@ -72,11 +72,11 @@ bool dry_run() {
 
 spdlog::level::level_enum log_level_of(std::string_view word) {
   if (word.empty()) return spdlog::level::warn;
-  if (word == "warning") return spdlog::level::warn;
+  if (word == "warn" || word == "warning") return spdlog::level::warn;
   if (word == "err") return spdlog::level::err;
-  for (auto level : {spdlog::level::trace, spdlog::level::debug, spdlog::level::info,
-                     spdlog::level::warn, spdlog::level::err, spdlog::level::critical,
-                     spdlog::level::off}) {
+  for (auto level :
+       {spdlog::level::trace, spdlog::level::debug, spdlog::level::info, spdlog::level::warn,
+        spdlog::level::err, spdlog::level::critical, spdlog::level::off}) {
     if (spdlog::level::to_string_view(level) == word) return level;
   }
   return spdlog::level::debug;  // "1", "yes": as the launcher, debug
@@ -84,8 +84,8 @@ spdlog::level::level_enum log_level_of(std::string_view word) {
 
 spdlog::logger& tool_log() {
   static std::shared_ptr<spdlog::logger> logger = [] {
-    auto made = std::make_shared<spdlog::logger>(
-        "pyshim", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    auto made = std::make_shared<spdlog::logger>("pyshim",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
     made->set_pattern("pyshim: %l: %v");
     made->set_level(spdlog::level::warn);
     return made;
