@@ -128,13 +128,6 @@ void setup_app(CLI::App& app, Context& context) {
       "The launcher itself is a separate binary (lib/pyshim/pyshim-launcher) that\n"
       "install copies into each venv. See README.md for the pyshim.toml reference.");
 
-  // -v anywhere on the line (fallthrough: `pyshim install -v VENV` too).
-  app.add_flag(
-      "-v,--verbose",
-      [](std::int64_t) { init_tool_log(true, std::getenv(std::string(kLogEnvVar).c_str())); },
-      "Log each planned change before it is made and each change made (folder, "
-      "name, result) on stderr; PYSHIM_LOG=debug does the same");
-  app.fallthrough();
   setup_init(app, context);
   setup_install(app, context);
   setup_uninstall(app, context);
@@ -143,6 +136,18 @@ void setup_app(CLI::App& app, Context& context) {
   setup_dynlib(app, context);
   setup_launcher(app, context);
   setup_entrypoint(app, context);
+
+  // -v on the app and on every command (`pyshim -v install V` and `pyshim
+  // install -v V`). Not by fallthrough: that would send a mistyped option of
+  // a command to the app, and typo() could no longer name the command.
+  auto verbose = [](std::int64_t) {
+    init_tool_log(true, std::getenv(std::string(kLogEnvVar).c_str()));
+  };
+  const char* help =
+      "Log each planned change before it is made and each change made (folder fd, name, "
+      "result) on stderr; PYSHIM_LOG=debug does the same";
+  app.add_flag("-v,--verbose", verbose, help);
+  for (CLI::App* sub : app.get_subcommands({})) sub->add_flag("-v,--verbose", verbose, help);
 }
 
 int tool_main(int argc, char** argv) {
