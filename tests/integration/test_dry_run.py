@@ -137,3 +137,19 @@ def test_dry_run_and_check_are_exclusive(stage, py, tmp_path, base_env):
     plain_venv(py, venv, base_env)
     res = pyshim_tool(stage, "dynlib", venv, "--dry-run", "--check", env=base_env)
     assert res.returncode == 2
+
+
+def test_install_with_startup_hooks_names_the_compile_and_changes_nothing(
+        stage, py, tmp_path, base_env):
+    # The hook module's bytecode is written by the interpreter, not by a Dir
+    # step: the dry run names it and does not run it.
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    before = tree(venv)
+    dry = pyshim_tool(stage, "install", venv, "--startup", "os:getcwd", "--dry-run", env=base_env)
+    assert dry.returncode == 0, dry.stderr.decode()
+    out = dry.stdout.decode()
+    site = next((venv / "lib").glob("*/site-packages"))
+    assert f"would write {site}/_pyshim_startup.py" in out, out
+    assert f"would compile {site}/_pyshim_startup.py into {site}/__pycache__" in out, out
+    assert tree(venv) == before
