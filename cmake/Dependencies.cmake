@@ -1,8 +1,9 @@
 # Dependencies come from Debian packages. fmt and toml++ are used
 # header-only: Debian ships them as shared libraries only, and the launcher
-# must be a static binary. (No spdlog: the launcher's PYSHIM_LOG=debug lines
-# are a few fmt calls of its own, src/launcher/launcher.cpp says why, and the
-# CLI prints no log.)
+# must be a static binary. spdlog (tool-mode logging, src/tool/log.hpp) is
+# used header-only too, over the same header-only fmt, and only by the pyshim
+# CLI (pyshim::log, linked to pyshim_tool): the launcher's PYSHIM_LOG=debug
+# lines are a few fmt calls of its own, src/launcher/launcher.cpp says why.
 find_package(Threads REQUIRED)
 add_library(pyshim_deps INTERFACE)
 add_library(pyshim::deps ALIAS pyshim_deps)
@@ -16,10 +17,10 @@ if(CMAKE_CROSSCOMPILING)
   # not depend on the architecture. They are copied out of /usr/include, which
   # must not come before the cross compiler's own C and C++ headers.
   set(_host_headers "${CMAKE_BINARY_DIR}/host-headers")
-  foreach(_dir fmt CLI toml++)
+  foreach(_dir fmt CLI toml++ spdlog)
     if(NOT EXISTS "/usr/include/${_dir}")
-      message(FATAL_ERROR "/usr/include/${_dir} is missing: install libfmt-dev, libcli11-dev "
-                          "and libtomlplusplus-dev on the build machine")
+      message(FATAL_ERROR "/usr/include/${_dir} is missing: install libfmt-dev, libcli11-dev, "
+                          "libtomlplusplus-dev and libspdlog-dev on the build machine")
     endif()
     file(COPY "/usr/include/${_dir}" DESTINATION "${_host_headers}")
   endforeach()
@@ -56,3 +57,15 @@ math(EXPR _tail_at "${_at} + ${_len}")
 string(SUBSTRING "${_text}" ${_tail_at} -1 _tail)
 file(WRITE "${_unicode}" "${_head}default: return false;${_tail}")
 target_include_directories(pyshim_deps SYSTEM BEFORE INTERFACE "${_patched}")
+
+# spdlog for the CLI only. SPDLOG_FMT_EXTERNAL: Debian's spdlog is built
+# against the system fmt, whose header-only form pyshim_deps already uses.
+find_path(PYSHIM_SPDLOG_INCLUDE spdlog/spdlog.h HINTS ${_host_headers} NO_CMAKE_FIND_ROOT_PATH)
+if(NOT PYSHIM_SPDLOG_INCLUDE)
+  message(FATAL_ERROR "spdlog/spdlog.h not found: install libspdlog-dev")
+endif()
+add_library(pyshim_log INTERFACE)
+add_library(pyshim::log ALIAS pyshim_log)
+target_compile_definitions(pyshim_log INTERFACE SPDLOG_HEADER_ONLY=1 SPDLOG_FMT_EXTERNAL=1)
+target_include_directories(pyshim_log SYSTEM INTERFACE "${PYSHIM_SPDLOG_INCLUDE}")
+target_link_libraries(pyshim_log INTERFACE pyshim_deps)

@@ -22,7 +22,7 @@ STAGE="$BUILD/stage"
 PACKAGES=(
   build-essential cmake ninja-build meson pkg-config file
   help2man dpkg-dev lintian man-db
-  libcli11-dev libfmt-dev libtomlplusplus-dev libgtest-dev libelf-dev
+  libcli11-dev libfmt-dev libtomlplusplus-dev libspdlog-dev libgtest-dev libelf-dev
   python3.11 python3.11-venv python3.11-dev python3.11-dbg pypy3 pypy3-venv
   python3-pytest python3-pytest-xdist
   libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0

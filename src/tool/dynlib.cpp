@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "log.hpp"
 #include "progress.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/config.hpp"
@@ -206,6 +207,7 @@ struct DynlibOptions {
   std::string venv;
   std::vector<std::string> exclude;
   bool check = false;
+  bool dry_run = false;
   bool quiet = false;
 };
 
@@ -218,9 +220,17 @@ int run_dynlib(const DynlibOptions& options) {
                     "give the venv's folder, the one holding pyvenv.cfg"));
   }
   VenvLock lock = VenvLock::open(venv);
+  // --dry-run is not --check: it goes through the apply step with every
+  // change stopped at its mutation point (venv_dir.hpp), which prints it, and
+  // exits 0; --check compares only, and exits 1 when out of date.
+  set_dry_run(options.dry_run);
   auto result = sync_dynlib(lock.root(), options.exclude, !options.check, Progress(options.quiet));
   if (!result) return print_error(result.error());
-  std::cout << format_dynlib(*result, options.check);
+  std::cout << format_dynlib(*result, options.check || options.dry_run);
+  if (options.dry_run) {
+    std::cout << "dry run: nothing was changed\n";
+    return kExitOk;
+  }
   return options.check && !result->up_to_date() ? kExitCheckFailed : kExitOk;
 }
 
@@ -285,6 +295,13 @@ Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& 
   if (apply && !sync.up_to_date()) {
     progress.phase("updating {} ({} change{})", sync.dir, sync.changes.size(),
                    sync.changes.size() == 1 ? "" : "s");
+    for (const DynlibChange& change : sync.changes) {
+      tool_log().debug(
+          "plan: {} {} -> {}", change.kind == DynlibChange::Kind::kRemove ? "remove link" : "link",
+          printable(change.name, 4096),
+          printable(change.kind == DynlibChange::Kind::kRemove ? change.old_target : change.target,
+                    4096));
+    }
     apply_changes(root, sync.changes);
   }
   return sync;
@@ -352,6 +369,10 @@ void setup_dynlib(CLI::App& app, Context& context) {
                   "[dynlib] exclude in VENV/pyshim.toml, which is not changed.");
   sub->add_flag("--check", options->check,
                 "Change nothing; list what is out of date and exit 1 if anything is.");
+  sub->add_flag("--dry-run", options->dry_run,
+                "Change nothing; print each link it would make, replace or remove (and the "
+                "same list as --check), and exit 0.")
+      ->excludes("--check");
   sub->add_flag("-q,--quiet", options->quiet,
                 "No progress lines on the terminal (there are none when stderr is not a "
                 "terminal); the result is printed either way.");

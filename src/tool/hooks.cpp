@@ -3,14 +3,17 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include <fmt/format.h>
 
+#include "pyshim/launch.hpp"
 #include "pyshim/process.hpp"
 
 #include "files.hpp"
 #include "pyshim_startup_py.hpp"
+#include "venv_dir.hpp"
 
 namespace fs = std::filesystem;
 
@@ -111,6 +114,13 @@ Result<bool> sync_site_files(const Dir& root, bool hooks, const std::string& int
       std::string module = dir.path_of(kStartupModule);
       if ((module_changed || !has_bytecode(dir.path())) &&
           !interpreter_run_as(root, interpreter, module).drops()) {
+        // Not a Dir mutation (the interpreter writes __pycache__): the one
+        // change made outside venv_dir.cpp, so it asks the same question.
+        if (dry_run()) {
+          std::cout << fmt::format("would compile {} into {}/__pycache__\n",
+                                   printable(module, 4096), printable(dir.path(), 4096));
+          continue;
+        }
         auto compiled = run_process({interpreter, "-I", "-c",
                                      "import py_compile, sys; "
                                      "py_compile.compile(sys.argv[1], doraise=True)",

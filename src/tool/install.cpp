@@ -25,6 +25,7 @@
 #include "dynlib_sync.hpp"
 #include "extensions.hpp"
 #include "hooks.hpp"
+#include "log.hpp"
 #include "progress.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/dynlib.hpp"
@@ -638,6 +639,7 @@ bool is_pypy(const std::string& interpreter) {
 }
 
 int run_install(const InstallOptions& options) {
+  set_dry_run(options.dry_run);
   std::error_code ec;
   fs::path venv = absolute_path(options.venv);
   if (!fs::is_regular_file(venv / "pyvenv.cfg", ec)) {
@@ -724,6 +726,10 @@ int run_install(const InstallOptions& options) {
   std::string before = root.read(kConfigName).value_or("");
   bool changed = root.write(kConfigName, config_text, 0644);
   if (changed && !before.empty()) print_config_diff(before, config_text);
+  // A dry run that would rewrite the config cannot know the new file's
+  // identity (its inode and times): the stamp it shows has none, and every
+  // launcher it lists as replaced would be, since the identity changes.
+  bool planned_config = dry_run() && changed;
   std::string venv_restore = (venv / "lib/pyshim" / kRestoreLibraryName).string();
 
   // The stamp: the config as the launcher would read it, plus the identity
@@ -734,19 +740,24 @@ int run_install(const InstallOptions& options) {
   stamp.source = config_path;
   stamp.restore_library = copy ? venv_restore : *restore;
   stamp.config = std::move(*resolved);
-  auto st = root.stat_for_stamp(kConfigName);
-  if (!st || !S_ISREG(st->st_mode)) {
-    return print_error(usage_error(fmt::format("{} vanished while installing", config_path),
-                                   "is another program changing the venv? run install again"));
+  auto st = planned_config ? std::nullopt : root.stat_for_stamp(kConfigName);
+  if (planned_config) {
+    std::cout << fmt::format("would stamp the launchers with {} (its identity once written)\n",
+                             printable(config_path, 4096));
+  } else {
+    if (!st || !S_ISREG(st->st_mode)) {
+      return print_error(usage_error(fmt::format("{} vanished while installing", config_path),
+                                     "is another program changing the venv? run install again"));
+    }
+    stamp.identity = identity_of(file_info_of(*st));
+    if (dry_run()) {
+      std::cout << fmt::format("would stamp the launchers with {} as it is\n",
+                               printable(config_path, 4096));
+    } else {
+      tool_log().debug("stamp: source {}, restore library {}", printable(config_path, 4096),
+                       printable(stamp.restore_library, 4096));
+    }
   }
-  FileInfo info{st->st_mode,
-                st->st_dev,
-                st->st_ino,
-                static_cast<std::uint64_t>(st->st_size),
-                st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec,
-                st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec,
-                st->st_uid};
-  stamp.identity = identity_of(info);
   auto area = encode_stamp(stamp, stamp_version(read_stamp_area(*launcher)));
   if (!area) return print_error(area.error());
   auto image = stamped_image(*launcher, *area);
@@ -803,6 +814,13 @@ int run_install(const InstallOptions& options) {
     warnings = extension_warnings(*scan);
   }
 
+  if (dry_run()) {
+    std::cout << warnings;
+    std::cout << fmt::format("dry run: {} in {}; nothing was changed\n",
+                             changed ? "the changes above would be made" : "nothing would change",
+                             venv.string());
+    return 0;
+  }
   if (!changed) {
     std::cout << warnings;
     std::cout << fmt::format(
@@ -863,6 +881,9 @@ void setup_install(CLI::App& app, Context& context) {
   sub->add_option("--python", options->python,
                   "The real interpreter (default: what the venv was made from)");
   add_install_options(*sub, *options);
+  sub->add_flag("--dry-run", options->dry_run,
+                "Print each file it would write, replace or remove (the config with its diff, "
+                "the stamp's source) and change nothing.");
   sub->footer(
       "Examples:\n"
       "  pyshim install .venv --preload jemalloc\n"

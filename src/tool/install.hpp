@@ -36,6 +36,7 @@ struct InstallOptions : ConfigOptions {
   bool force = false;
   bool reset = false;                 // start from an empty config, not the current pyshim.toml
   bool quiet = false;                 // no progress lines on the terminal (progress.hpp)
+  bool dry_run = false;               // print what would change, change nothing (venv_dir.hpp)
   bool launch_check_follows = false;  // init launches the venv itself: no "check it with doctor"
 };
 

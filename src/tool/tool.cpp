@@ -9,10 +9,13 @@
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
 
+#include "log.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/config.hpp"
 #include "pyshim/explain.hpp"
+#include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
+#include "venv_dir.hpp"
 
 #ifndef PYSHIM_VERSION
 #error "PYSHIM_VERSION must be defined by the build"
@@ -133,6 +136,18 @@ void setup_app(CLI::App& app, Context& context) {
   setup_dynlib(app, context);
   setup_launcher(app, context);
   setup_entrypoint(app, context);
+
+  // -v on the app and on every command (`pyshim -v install V` and `pyshim
+  // install -v V`). Not by fallthrough: that would send a mistyped option of
+  // a command to the app, and typo() could no longer name the command.
+  auto verbose = [](std::int64_t) {
+    init_tool_log(true, std::getenv(std::string(kLogEnvVar).c_str()));
+  };
+  const char* help =
+      "Log each planned change before it is made and each change made (folder fd, name, "
+      "result) on stderr; PYSHIM_LOG=debug does the same";
+  app.add_flag("-v,--verbose", verbose, help);
+  for (CLI::App* sub : app.get_subcommands({})) sub->add_flag("-v,--verbose", verbose, help);
 }
 
 int tool_main(int argc, char** argv) {
@@ -140,6 +155,9 @@ int tool_main(int argc, char** argv) {
   Context context;
   setup_app(app, context);
 
+  // PYSHIM_LOG now; -v (its option callback) raises it before any
+  // subcommand's callback runs.
+  init_tool_log(false, std::getenv(std::string(kLogEnvVar).c_str()));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -7,6 +7,7 @@
 
 #include "pyshim/cli.hpp"
 #include "pyshim/os.hpp"
+#include "venv_dir.hpp"
 #include "venv_files.hpp"
 
 namespace fs = std::filesystem;
@@ -14,7 +15,8 @@ namespace fs = std::filesystem;
 namespace pyshim::cli {
 namespace {
 
-int run_uninstall(const std::string& venv_arg) {
+int run_uninstall(const std::string& venv_arg, bool dry) {
+  set_dry_run(dry);
   fs::path venv = absolute_path(venv_arg);
   VenvLock lock = VenvLock::open(venv.string());
   auto state = read_venv_state(lock.root());
@@ -24,6 +26,13 @@ int run_uninstall(const std::string& venv_arg) {
     // the manifest (bin/ untouched, backups are extra links) or an uninstall
     // stopped after removing it. Either way only .pyshim/ is left to remove.
     lock.root().remove(kStateDir);
+    if (dry) {
+      std::cout << fmt::format(
+          "dry run: would finish an interrupted install or uninstall of {}; "
+          "nothing was changed\n",
+          venv.string());
+      return 0;
+    }
     std::cout << fmt::format("finished an interrupted install or uninstall: removed {}/{}\n",
                              venv.string(), kStateDir);
     return 0;
@@ -37,6 +46,11 @@ int run_uninstall(const std::string& venv_arg) {
   }
   if (auto restored = restore_manifest(lock.root()); !restored)
     return print_error(restored.error());
+  if (dry) {
+    std::cout << fmt::format("dry run: the changes above would restore {}; nothing was changed\n",
+                             venv.string());
+    return 0;
+  }
   std::cout << fmt::format("restored {}: bin/ is as before `pyshim install`; pyshim.toml removed\n",
                            venv.string());
   return 0;
@@ -46,10 +60,12 @@ int run_uninstall(const std::string& venv_arg) {
 
 void setup_uninstall(CLI::App& app, Context& context) {
   auto venv = std::make_shared<std::string>();
+  auto dry = std::make_shared<bool>(false);
   auto* sub = app.add_subcommand("uninstall", "Undo `pyshim install`: restore the venv's bin/.");
   sub->add_option("VENV", *venv, "The shim venv")->required();
-  sub->footer("Example:\n  pyshim uninstall .venv");
-  sub->callback([venv, &context] { context.exit_code = run_uninstall(*venv); });
+  sub->add_flag("--dry-run", *dry, "Print each file it would put back or remove; change nothing.");
+  sub->footer("Examples:\n  pyshim uninstall .venv\n  pyshim uninstall .venv --dry-run");
+  sub->callback([venv, dry, &context] { context.exit_code = run_uninstall(*venv, *dry); });
 }
 
 }  // namespace pyshim::cli

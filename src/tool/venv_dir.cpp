@@ -1,6 +1,7 @@
 #include "venv_dir.hpp"
 
 #include "files.hpp"
+#include "log.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 
@@ -12,12 +13,22 @@
 #include <cerrno>
 #include <cstdio>
 #include <filesystem>
+#include <iostream>
+#include <set>
 #include <system_error>
 
 namespace fs = std::filesystem;
 
 namespace pyshim::cli {
 namespace {
+
+bool g_dry_run = false;
+
+// Paths in log lines and in the dry-run plan come from the venv, which
+// anyone may name: escaped and capped.
+std::string shown(std::string_view path) {
+  return printable(path, 4096);
+}
 
 [[noreturn]] void fail(const char* what, const std::string& path, int err) {
   throw fs::filesystem_error(what, path, std::error_code(err, std::generic_category()));
@@ -52,6 +63,60 @@ void rename_into_place(const Dir& dir, const std::string& tmp, std::string_view 
 
 }  // namespace
 
+void set_dry_run(bool on) {
+  g_dry_run = on;
+}
+
+bool dry_run() {
+  return g_dry_run;
+}
+
+spdlog::level::level_enum log_level_of(std::string_view word) {
+  if (word.empty()) return spdlog::level::warn;
+  if (word == "warn" || word == "warning") return spdlog::level::warn;
+  if (word == "err") return spdlog::level::err;
+  for (auto level :
+       {spdlog::level::trace, spdlog::level::debug, spdlog::level::info, spdlog::level::warn,
+        spdlog::level::err, spdlog::level::critical, spdlog::level::off}) {
+    if (spdlog::level::to_string_view(level) == word) return level;
+  }
+  return spdlog::level::debug;  // "1", "yes": as the launcher, debug
+}
+
+spdlog::logger& tool_log() {
+  static std::shared_ptr<spdlog::logger> logger = [] {
+    auto made = std::make_shared<spdlog::logger>("pyshim",
+                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    made->set_pattern("pyshim: %l: %v");
+    made->set_level(spdlog::level::warn);
+    return made;
+  }();
+  return *logger;
+}
+
+void init_tool_log(bool verbose, const char* pyshim_log) {
+  spdlog::level::level_enum level =
+      pyshim_log != nullptr ? log_level_of(pyshim_log) : spdlog::level::warn;
+  if (verbose && level > spdlog::level::debug) level = spdlog::level::debug;
+  tool_log().set_level(level);
+}
+
+bool Dir::begin(std::string_view verb, std::string_view name, std::string_view detail) const {
+  if (g_dry_run) {
+    // Once each: a folder the plan creates is met again by later steps.
+    static std::set<std::string> printed;
+    std::string line = fmt::format("would {} {}{}\n", verb, shown(path_of(name)), detail);
+    if (printed.insert(line).second) std::cout << line;
+    return false;
+  }
+  tool_log().debug("plan: {} {}{} (fd {} = {})", verb, shown(name), detail, fd_, shown(path_));
+  return true;
+}
+
+void Dir::done(std::string_view verb, std::string_view name, std::string_view detail) const {
+  tool_log().debug("{} {}{} (fd {} = {}): ok", verb, shown(name), detail, fd_, shown(path_));
+}
+
 Dir& Dir::operator=(Dir&& other) noexcept {
   if (this != &other) {
     if (fd_ >= 0) ::close(fd_);
@@ -67,15 +132,26 @@ Dir::~Dir() {
 }
 
 std::optional<Dir> Dir::sub(std::string_view relative, bool create) const {
-  Dir current(::dup(fd_), path_);
-  if (current.fd() < 0) fail("cannot open", path_, errno);
+  // A folder a dry run would have created is empty: only create finds in it.
+  if (fd_ < 0 && !create) return std::nullopt;
+  Dir current(fd_ < 0 ? -1 : ::dup(fd_), path_);
+  if (fd_ >= 0 && current.fd() < 0) fail("cannot open", path_, errno);
   while (!relative.empty()) {
     std::size_t slash = relative.find('/');
     std::string part(relative.substr(0, slash));
     relative.remove_prefix(slash == std::string_view::npos ? relative.size() : slash + 1);
     if (part.empty() || part == "." || part == "..") fail("refusing path", path_, EINVAL);
-    bool made = create && ::mkdirat(current.fd(), part.c_str(), 0755) == 0;
-    if (create && !made && errno != EEXIST) fail("cannot create", current.path_of(part), errno);
+    bool made = false;
+    if (create && (current.fd() < 0 || !current.stat(part))) {
+      // A folder to create: the one mutation of sub, through the same gate.
+      if (!current.begin("create folder", part)) {
+        current = Dir(-1, current.path_of(part));
+        continue;
+      }
+      made = ::mkdirat(current.fd(), part.c_str(), 0755) == 0;
+      if (!made && errno != EEXIST) fail("cannot create", current.path_of(part), errno);
+      if (made) current.done("create folder", part);
+    }
     int fd = ::openat(current.fd(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) {
       int err = errno;
@@ -100,6 +176,7 @@ std::optional<Dir> Dir::sub(std::string_view relative, bool create) const {
 }
 
 std::optional<struct stat> Dir::stat(std::string_view name) const {
+  if (fd_ < 0) return std::nullopt;  // a folder a dry run would have created
   struct stat st;
   if (::fstatat(fd_, std::string(name).c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) return st;
   if (errno == ENOENT) return std::nullopt;
@@ -108,7 +185,7 @@ std::optional<struct stat> Dir::stat(std::string_view name) const {
 
 std::optional<struct stat> Dir::stat_for_stamp(std::string_view name) const {
   auto st = stat(name);
-  if (!st || !S_ISREG(st->st_mode)) return st;
+  if (!st || !S_ISREG(st->st_mode) || dry_run()) return st;
   // Its mtime moved back by the timestamp granularity, so the stamp is not
   // "racily clean" (racily_clean in launch.hpp: the launcher would parse
   // the file at every launch) and an edit within the same tick changes the
@@ -124,6 +201,7 @@ std::optional<struct stat> Dir::stat_for_stamp(std::string_view name) const {
 }
 
 std::optional<std::string> Dir::readlink(std::string_view name) const {
+  if (fd_ < 0) return std::nullopt;
   char buffer[4096];
   ssize_t n = ::readlinkat(fd_, std::string(name).c_str(), buffer, sizeof buffer);
   if (n < 0 || static_cast<std::size_t>(n) == sizeof buffer) return std::nullopt;
@@ -131,11 +209,13 @@ std::optional<std::string> Dir::readlink(std::string_view name) const {
 }
 
 std::optional<std::string> Dir::read(std::string_view name, std::size_t max) const {
+  if (fd_ < 0) return std::nullopt;
   return read_regular(fd_, std::string(name), false, max);
 }
 
 std::vector<std::string> Dir::names() const {
   std::vector<std::string> out;
+  if (fd_ < 0) return out;
   int fd = ::dup(fd_);
   if (fd < 0) fail("cannot list", path_, errno);
   DIR* dir = ::fdopendir(fd);
@@ -158,6 +238,8 @@ bool Dir::write(std::string_view name, std::string_view bytes, mode_t mode) cons
                             static_cast<std::size_t>(st->st_size) == bytes.size()) {
     if (auto current = read(name, bytes.size()); current && *current == bytes) return false;
   }
+  const char* verb = stat(name) ? "replace" : "write";
+  if (!begin(verb, name)) return true;
   std::string tmp = tmp_name(name);
   clear(*this, tmp);
   int fd = ::openat(fd_, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -189,11 +271,15 @@ bool Dir::write(std::string_view name, std::string_view bytes, mode_t mode) cons
     fail("cannot write", path_of(tmp), err);
   }
   rename_into_place(*this, tmp, name);
+  done(verb, name);
   return true;
 }
 
 bool Dir::symlink(std::string_view name, std::string_view target) const {
   if (auto st = stat(name); st && S_ISLNK(st->st_mode) && readlink(name) == target) return false;
+  const char* verb = stat(name) ? "replace by a symlink" : "make a symlink";
+  std::string detail = " -> " + shown(target);
+  if (!begin(verb, name, detail)) return true;
   std::string tmp = tmp_name(name);
   clear(*this, tmp);
   if (::symlinkat(std::string(target).c_str(), fd_, tmp.c_str()) != 0) {
@@ -204,6 +290,7 @@ bool Dir::symlink(std::string_view name, std::string_view target) const {
     ::fchownat(fd_, tmp.c_str(), folder.st_uid, folder.st_gid, AT_SYMLINK_NOFOLLOW);
   }
   rename_into_place(*this, tmp, name);
+  done(verb, name, detail);
   return true;
 }
 
@@ -214,6 +301,9 @@ bool Dir::link_from(const Dir& from, std::string_view from_name, std::string_vie
   if (auto st = stat(name); st && st->st_dev == source->st_dev && st->st_ino == source->st_ino) {
     return false;
   }
+  const char* verb = stat(name) ? "replace by a hard link" : "make a hard link";
+  std::string detail = " to " + shown(from.path_of(from_name));
+  if (!begin(verb, name, detail)) return true;
   std::string tmp = tmp_name(name);
   clear(*this, tmp);
   // flags 0: a link to the entry itself, never to what a symlink points at.
@@ -221,6 +311,7 @@ bool Dir::link_from(const Dir& from, std::string_view from_name, std::string_vie
     fail("cannot link", path_of(tmp), errno);
   }
   rename_into_place(*this, tmp, name);
+  done(verb, name, detail);
   return true;
 }
 
@@ -232,17 +323,23 @@ bool Dir::remove(std::string_view name) const {
     if (auto sub_dir = sub(entry, false)) {
       for (const std::string& child : sub_dir->names()) sub_dir->remove(child);
     }
+    if (!begin("remove folder", entry)) return true;
     if (::unlinkat(fd_, entry.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
       fail("cannot remove", path_of(entry), errno);
     }
-  } else if (::unlinkat(fd_, entry.c_str(), 0) != 0 && errno != ENOENT) {
-    fail("cannot remove", path_of(entry), errno);
+  } else {
+    if (!begin("remove", entry)) return true;
+    if (::unlinkat(fd_, entry.c_str(), 0) != 0 && errno != ENOENT) {
+      fail("cannot remove", path_of(entry), errno);
+    }
   }
   sync();
+  done(S_ISDIR(st->st_mode) ? "remove folder" : "remove", entry);
   return true;
 }
 
 void Dir::sync() const {
+  if (fd_ < 0) return;
   if (::fsync(fd_) != 0 && errno != EINVAL) fail("cannot sync", path_, errno);
 }
 

@@ -18,6 +18,19 @@
 
 namespace pyshim::cli {
 
+// Dry run (`--dry-run` of install, uninstall and dynlib): the mutations below
+// (write, symlink, link_from, remove, creating a folder with sub) are the
+// only places a tool command changes a venv, and each of them decides here
+// whether it applies. In a dry run each one prints "would <verb> <path>" on
+// stdout where it would have changed something, changes nothing, and reports
+// the change as made (true), so the command goes on exactly as the real run
+// would. A folder it would create is a Dir without an fd (fd() == -1) that
+// reads as empty. With logging at debug (-v, PYSHIM_LOG) each mutation is
+// logged before it is applied and after, with its folder's fd, the name
+// relative to it and the result.
+void set_dry_run(bool on);
+bool dry_run();
+
 // An open directory (O_DIRECTORY|O_NOFOLLOW), closed on destruction. `path`
 // is kept for messages only; nothing is ever opened by it.
 class Dir {
@@ -63,6 +76,12 @@ class Dir {
   void sync() const;  // fsync the folder: makes renames and unlinks in it durable
 
  private:
+  // The one gate of every mutation: logs the planned action and returns
+  // whether to apply it (false in a dry run, after printing it).
+  // detail follows the name (" -> target"), already escaped.
+  bool begin(std::string_view verb, std::string_view name, std::string_view detail = {}) const;
+  void done(std::string_view verb, std::string_view name, std::string_view detail = {}) const;
+
   int fd_ = -1;
   std::string path_;
 };

@@ -13,6 +13,7 @@
 #include <toml++/toml.h>
 
 #include "hooks.hpp"
+#include "log.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/venv.hpp"
@@ -174,12 +175,35 @@ Dir open_bin(const Dir& root) {
   return std::move(*bin);
 }
 
+// -v: the manifest plan (manifest.hpp) as a whole, before any of it is
+// applied; each step then logs itself at its mutation point.
+void log_plan(const std::vector<Step>& steps) {
+  for (const Step& step : steps) {
+    switch (step.kind) {
+      case StepKind::kBackup:
+        tool_log().debug("plan: back up bin/{}", printable(step.name, 4096));
+        break;
+      case StepKind::kWriteManifest:
+        tool_log().debug("plan: write the manifest ({} bytes)", step.text.size());
+        break;
+      case StepKind::kRestoreLink:
+        tool_log().debug("plan: restore bin/{} as a symlink -> {}", printable(step.name, 4096),
+                         printable(step.text, 4096));
+        break;
+      case StepKind::kRestoreFile:
+        tool_log().debug("plan: restore bin/{} from the backup", printable(step.name, 4096));
+        break;
+    }
+  }
+}
+
 }  // namespace
 
 Status record_manifest(const Dir& root, bool copy) {
   Dir bin = open_bin(root);
   auto steps = plan_record(gather_entries(bin), copy);
   if (!steps) return steps.take_error();
+  log_plan(*steps);
   Dir state = *root.sub(kStateDir, true);
   Dir backup = *state.sub(std::string(kBackupDirName), true);
   for (const Step& step : *steps) {
@@ -214,6 +238,7 @@ Status restore_manifest(const Dir& root) {
   // leaves the venv as it is.
   auto steps = plan_restore(*manifest, gather_entries(bin), saved);
   if (!steps) return steps.take_error();
+  log_plan(*steps);
   for (const Step& step : *steps) {
     if (step.kind == StepKind::kRestoreLink) {
       bin.symlink(step.name, step.text);

@@ -240,7 +240,7 @@ def test_completion_offers_every_subcommand_and_option(tree, env):
     commands = subcommands(pyshim, env)
     assert complete(script, ["pyshim", ""], env) == commands
     assert complete(script, ["pyshim", "ins"], env) == ["install"]
-    assert set(complete(script, ["pyshim", "--"], env)) == {"--help", "--version"}
+    assert set(complete(script, ["pyshim", "--"], env)) == {"--help", "--version", "--verbose"}
     for command in commands:
         offered = set(complete(script, ["pyshim", command, "--"], env))
         assert offered == long_options(pyshim, command, env), command
