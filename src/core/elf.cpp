@@ -30,8 +30,7 @@ Result<ElfInfo> parse_class(std::string_view head, ElfInfo info) {
   std::uint64_t phentsize = ehdr.e_phentsize;
   if (phnum == 0) return info;
   // Compared without the sum, which a hostile e_phoff would wrap.
-  if (phentsize < sizeof(Phdr) || phoff > head.size() ||
-      phnum * phentsize > head.size() - phoff) {
+  if (phentsize < sizeof(Phdr) || phoff > head.size() || phnum * phentsize > head.size() - phoff) {
     return Error{kExitShimFailure, "program headers lie beyond the bytes read", {}, ""};
   }
   for (std::uint64_t i = 0; i < phnum; ++i) {
