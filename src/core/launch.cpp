@@ -281,7 +281,7 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
   // derived from the venv run through): the venv's own pyshim.toml, so a
   // moved or copied venv's derived environments use its config, not the
   // stamped one of where it was installed (which may still exist).
-  if (std::string venv = base_launcher_venv(dirname(path)); !venv.empty()) {
+  if (std::string venv(base_launcher_venv(dirname(path))); !venv.empty()) {
     std::string candidate = join_path(venv, kConfigName);
     Lookup look = look_up_trusted(fs, request.euid, request.self_exe, candidate);
     if (look.err == 0 && look.refused.empty()) {
@@ -364,12 +364,6 @@ std::optional<Error> loader_path_error(std::string_view path, bool preload) {
   return e;
 }
 
-std::string base_launcher_venv(std::string_view dir) {
-  constexpr std::string_view kBaseBin = "/.pyshim/base/bin";
-  if (!dir.ends_with(kBaseBin) || dir.size() == kBaseBin.size()) return {};
-  return std::string(dir.substr(0, dir.size() - kBaseBin.size()));
-}
-
 std::vector<std::string> restore_library_candidates(std::string_view self_exe) {
   std::vector<std::string> out;
   // Only from an absolute real binary: an empty one (no /proc, no absolute
@@ -384,7 +378,7 @@ std::vector<std::string> restore_library_candidates(std::string_view self_exe) {
   std::string dir = dirname(self_exe);
   out.push_back(join_path(join_path(dirname(dir), "lib/pyshim"), kRestoreLibraryName));
   out.push_back(join_path(dir, kRestoreLibraryName));
-  if (std::string venv = base_launcher_venv(dir); !venv.empty()) {
+  if (std::string venv(base_launcher_venv(dir)); !venv.empty()) {
     out.push_back(join_path(join_path(venv, "lib/pyshim"), kRestoreLibraryName));
   }
   return out;

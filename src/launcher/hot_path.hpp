@@ -271,13 +271,10 @@ bool plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Launch
     }
     found = true;
   }
-  constexpr std::string_view kBaseBin = "/.pyshim/base/bin";
   if (!found) {
     // A base launcher: the general path looks in its venv first
     // (base_launcher_venv), which may have moved since it was stamped.
-    if (dir.size() > kBaseBin.size() && same(dir.substr(dir.size() - kBaseBin.size()), kBaseBin)) {
-      return false;
-    }
+    if (!base_launcher_venv(dir).empty()) return false;
     char link[1];
     if (os.readlink(p, link, sizeof link) >= 0) return false;  // a hop to follow
     // The stamped file, if there, must be it unchanged (then it passed the
@@ -305,15 +302,13 @@ bool plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Launch
   std::string_view self_dir = dirname_of({self, static_cast<std::size_t>(self_size)});
   std::string_view self_parent = dirname_of(self_dir);
   if (self_dir.empty() || self_parent.empty()) return false;
-  bool base = self_dir.size() > kBaseBin.size() &&
-              same(self_dir.substr(self_dir.size() - kBaseBin.size()), kBaseBin);
-  const char* restores[4] = {
-      join(arena, self_parent, "lib/pyshim", kRestoreLibraryName),
-      join(arena, self_dir, kRestoreLibraryName),
-      base ? join(arena, self_dir.substr(0, self_dir.size() - kBaseBin.size()), "lib/pyshim",
-                  kRestoreLibraryName)
-           : stamp.restore_library.data(),
-      base ? stamp.restore_library.data() : nullptr};
+  std::string_view base_venv = base_launcher_venv(self_dir);
+  bool base = !base_venv.empty();
+  const char* restores[4] = {join(arena, self_parent, "lib/pyshim", kRestoreLibraryName),
+                             join(arena, self_dir, kRestoreLibraryName),
+                             base ? join(arena, base_venv, "lib/pyshim", kRestoreLibraryName)
+                                  : stamp.restore_library.data(),
+                             base ? stamp.restore_library.data() : nullptr};
   const char* restore = nullptr;
   for (int i = 0; i < (base ? 4 : 3); ++i) {
     const char* candidate = restores[i];

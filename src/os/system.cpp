@@ -232,27 +232,36 @@ Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView 
   return request;
 }
 
-std::string read_stamp_area(const std::string& launcher) {
-  // Non-blocking, and only a regular file of a launcher's size: a FIFO,
-  // a device or a huge file named as the launcher is not waited on or read.
-  constexpr std::uint64_t kMaxLauncherSize = std::uint64_t{64} << 20;
-  int fd = ::open(launcher.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return {};
+std::optional<std::string> read_regular(int dir_fd, const std::string& path, bool follow_links,
+                                        std::size_t max) {
+  // Non-blocking, and only a regular file: a FIFO or a device planted under
+  // a config's name is neither waited on nor read forever.
+  int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow_links ? 0 : O_NOFOLLOW);
+  int fd = ::openat(dir_fd, path.c_str(), flags);
+  if (fd < 0) return std::nullopt;
+  std::optional<std::string> out;
   struct stat st;
-  std::string image;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-      static_cast<std::uint64_t>(st.st_size) <= kMaxLauncherSize) {
-    image.resize(static_cast<std::size_t>(st.st_size));
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::size_t>(st.st_size) <= max) {
+    std::string text(static_cast<std::size_t>(st.st_size), '\0');
     std::size_t done = 0;
-    while (done < image.size()) {
-      ssize_t n = ::read(fd, image.data() + done, image.size() - done);
+    while (done < text.size()) {
+      ssize_t n = ::read(fd, text.data() + done, text.size() - done);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
       done += static_cast<std::size_t>(n);
     }
-    image.resize(done);
+    text.resize(done);
+    out = std::move(text);
   }
   ::close(fd);
+  return out;
+}
+
+std::string read_stamp_area(const std::string& launcher) {
+  // Only a regular file of a launcher's size: a FIFO, a device or a huge
+  // file named as the launcher is not waited on or read.
+  constexpr std::size_t kMaxLauncherSize = std::size_t{64} << 20;
+  std::string image = read_regular(AT_FDCWD, launcher, true, kMaxLauncherSize).value_or("");
   auto range = find_section(image, kStampSection);
   if (!range) return {};
   return image.substr(range->offset, range->size);

@@ -9,16 +9,12 @@
 #include <string_view>
 #include <vector>
 
+#include "pyshim/os.hpp"
 #include "pyshim/root_trust.hpp"
 
 namespace pyshim::cli {
 
-// A regular file's bytes, opened relative to dir_fd (AT_FDCWD: the cwd)
-// without blocking, so a FIFO or device is refused, not waited on; nullopt
-// when it cannot be opened, is not a regular file or is larger than max.
-// follow_links = false: a link there is refused too.
-std::optional<std::string> read_regular(int dir_fd, const std::string& path, bool follow_links,
-                                        std::size_t max);
+// read_regular (one reader of regular files) is in pyshim/os.hpp.
 
 // The whole file, or "" if it cannot be read or is not a regular file (a
 // FIFO or device is not waited on). follow_links = false: a link there is

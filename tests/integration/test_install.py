@@ -1054,9 +1054,8 @@ def test_a_launch_during_a_switch_to_the_shared_layout_finds_its_restore_library
 # an interpreter that leads back to a launcher
 
 # install and doctor ask the launcher's own per-item check (check_interpreter
-# in launch.hpp) about the interpreter; the rule for a #! script naming a
-# launcher is added to that check on another branch. Strict: once it is
-# merged these pass, and the marker must go.
+# in launch.hpp, which follows #! lines with runs_a_launcher) about the
+# interpreter.
 def test_install_refuses_a_shebang_interpreter_naming_a_launcher(stage, tmp_path, base_env, py):
     venv = tmp_path / "venv"
     plain_venv(py, venv, base_env)

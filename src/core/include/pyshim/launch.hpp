@@ -216,8 +216,17 @@ Result<Config> load_config(const LaunchRequest& request, const FoundConfig& foun
 
 // VENV when dir is VENV/.pyshim/base/bin (a venv's base launcher's folder),
 // else "": the base launcher takes the venv's config and restore library, so
-// a moved or copied venv's derived environments use its own.
-std::string base_launcher_venv(std::string_view dir);
+// a moved or copied venv's derived environments use its own. Compared by
+// hand: the hot path calls it before glibc is set up (no memcmp).
+PYSHIM_INLINE std::string_view base_launcher_venv(std::string_view dir) {
+  constexpr std::string_view kBaseBin = "/.pyshim/base/bin";
+  if (dir.size() <= kBaseBin.size()) return {};
+  std::size_t at = dir.size() - kBaseBin.size();
+  for (std::size_t i = 0; i < kBaseBin.size(); ++i) {
+    if (dir[at + i] != kBaseBin[i]) return {};
+  }
+  return dir.substr(0, at);
+}
 
 // Where the restore library is looked for, from the real binary (none when
 // self_exe is not absolute): ../lib/pyshim/, beside it, and for a base

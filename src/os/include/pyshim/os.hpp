@@ -59,6 +59,13 @@ namespace pyshim {
 // realpath, the environment is this process's. For `show` and `doctor`.
 Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView env);
 
+// A regular file's bytes, opened relative to dir_fd (AT_FDCWD: the cwd)
+// without blocking, so a FIFO or device is refused, not waited on; nullopt
+// when it cannot be opened, is not a regular file or is larger than max.
+// follow_links = false: a link there is refused too.
+std::optional<std::string> read_regular(int dir_fd, const std::string& path, bool follow_links,
+                                        std::size_t max);
+
 // realpath(3), "" on failure.
 std::string real_path(const std::string& path);
 
