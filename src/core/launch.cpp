@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "pyshim/elf.hpp"
+#include "pyshim/venv.hpp"
 
 namespace pyshim {
 namespace {
@@ -384,23 +385,47 @@ std::vector<std::string> restore_library_candidates(std::string_view self_exe) {
   return out;
 }
 
+// VENV's restore library when the venv holding self_exe was derived (with
+// --copies) from the shim venv VENV: its launcher is a copy of VENV's base
+// launcher, and its pyvenv.cfg's `home` names that launcher's folder
+// (VENV/.pyshim/base/bin). "" otherwise.
+static std::string derived_from_restore_library(FileSystem& fs, std::string_view self_exe) {
+  std::string cfg;
+  if (fs.read_file(join_path(dirname(dirname(self_exe)), "pyvenv.cfg"), cfg) != 0) return {};
+  auto settings = parse_pyvenv_cfg(cfg);
+  auto home = settings.find("home");
+  if (home == settings.end()) return {};
+  std::string venv(base_launcher_venv(home->second));
+  return venv.empty() ? venv : join_path(join_path(venv, "lib/pyshim"), kRestoreLibraryName);
+}
+
 Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_exe,
                                          const Stamp* stamp, std::uint32_t euid) {
-  std::vector<std::string> candidates = restore_library_candidates(self_exe);
+  std::vector<std::string> searched;
+  auto take = [&](const std::string& candidate, const char* note) {
+    Lookup look = look_up_trusted(fs, euid, self_exe, candidate);
+    if (look.err == 0 && look.refused.empty() && S_ISREG(look.info.mode)) return true;
+    searched.push_back(fmt::format(
+        "searched: {}{}{}", candidate, note,
+        look.err == 0 && !look.refused.empty() ? " (skipped: " + look.refused + ")" : ""));
+    return false;
+  };
+  for (std::string& candidate : restore_library_candidates(self_exe)) {
+    if (take(candidate, "")) return std::move(candidate);
+  }
+  // Before the stamped path: a --copies venv derived from a shim venv that
+  // has moved since uses that venv's library, as its symlinked ones do.
+  if (self_exe.starts_with('/')) {
+    std::string derived = derived_from_restore_library(fs, self_exe);
+    if (!derived.empty() && take(derived, " (the venv this one was derived from)")) {
+      return derived;
+    }
+  }
   // The stamped path last (a copied launcher lands without one beside it),
   // checked like the others: the venv it points into may be gone and its
   // path recreated by anyone.
-  if (stamp != nullptr) candidates.push_back(stamp->restore_library);
-  std::vector<std::string> searched;
-  for (std::string& candidate : candidates) {
-    Lookup look = look_up_trusted(fs, euid, self_exe, candidate);
-    bool stamped = stamp != nullptr && &candidate == &candidates.back();
-    if (look.err == 0 && look.refused.empty() && S_ISREG(look.info.mode)) {
-      return std::move(candidate);
-    }
-    searched.push_back(fmt::format(
-        "searched: {}{}{}", candidate, stamped ? " (stamped)" : "",
-        look.err == 0 && !look.refused.empty() ? " (skipped: " + look.refused + ")" : ""));
+  if (stamp != nullptr && take(stamp->restore_library, " (stamped)")) {
+    return stamp->restore_library;
   }
   Error e;
   e.message = fmt::format("restore library {} not found", kRestoreLibraryName);

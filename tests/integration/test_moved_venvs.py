@@ -106,3 +106,27 @@ def test_the_base_launcher_of_an_unmoved_venv_still_uses_its_stamp(stage, tmp_pa
     err = res.stderr.decode()
     assert f"config {a}/pyshim.toml (stamped in the launcher: not parsed)" in err, err
     assert f"restore library {a}/lib/pyshim/libpyshim-restore.so" in err, err
+
+
+@pytest.mark.parametrize("how", ["mv", "cp -a then rm"])
+def test_a_copies_venv_derived_from_a_moved_venv_uses_its_restore_library(
+        stage, tmp_path, env, how):
+    """`python -m venv --copies` from a moved shim venv: the derived launcher
+    is a copy of b's base launcher, stamped with a's paths, and a is gone. It
+    finds b's restore library through its pyvenv.cfg's `home` (b's base
+    launcher folder) instead of exiting 125 at every launch."""
+    a = installed(stage, tmp_path / "a", env)
+    b = tmp_path / "b"
+    if how == "mv":
+        a.rename(b)
+    else:
+        subprocess.run(["cp", "-a", str(a), str(b)], check=True)
+        shutil.rmtree(a)
+    derived = tmp_path / "derived"
+    res = run([b / "bin/python", "-m", "venv", "--copies", "--without-pip", derived], env)
+    assert res.returncode == 0, res.stderr.decode()
+    # A copy of the launcher, not a link into b.
+    assert not (derived / "bin/python").resolve().is_relative_to(b)
+    lib = [str(b / "lib/pyshim/libpyshim-restore.so")]
+    out = report(derived / "bin/python", env, tmp_path)
+    assert out.startswith(f"{lib} <unset> {lib} <unset>"), out
