@@ -173,6 +173,34 @@ def jemalloc() -> Path:
     pytest.skip("libjemalloc.so.2 not installed (Debian package libjemalloc2)")
 
 
+# The Debian files the single-interpreter tests name by path (rather than
+# through the `py` and `jemalloc` fixtures).
+DEBIAN_PYTHON = Path("/usr/bin/python3.11")
+DEBIAN_JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+
+
+@pytest.fixture
+def needs_debian_python_and_jemalloc():
+    """Skips, saying which package is missing, unless DEBIAN_PYTHON and
+    DEBIAN_JEMALLOC are installed (use as pytest.mark.usefixtures)."""
+    if not DEBIAN_PYTHON.exists():
+        pytest.skip(f"{DEBIAN_PYTHON} not installed (Debian package python3.11)")
+    if not DEBIAN_JEMALLOC.exists():
+        pytest.skip(f"{DEBIAN_JEMALLOC} not installed (Debian package libjemalloc2)")
+
+
+def mapped_files(maps_text: str) -> List[str]:
+    """The file paths of /proc/PID/maps text, in order (a file mapped in
+    several segments is listed each time); anonymous and [special] mappings
+    are left out, a path with spaces is kept whole."""
+    paths = []
+    for line in maps_text.splitlines():
+        fields = line.split(None, 5)
+        if len(fields) == 6 and fields[5].startswith("/"):
+            paths.append(fields[5].strip())
+    return paths
+
+
 @dataclass(frozen=True)
 class NativeLibs:
     libdir: Path  # libpyshimtest.so, pyshimtest_answer() == 42
@@ -366,6 +394,30 @@ def install_venv(stage: Stage, interp: Interp, root: Path, base_env: Dict[str, s
     return Venv(root, interp, plain)
 
 
+@pytest.fixture
+def init_venv(stage: Stage, py: Interp, jemalloc: Path, tmp_path: Path,
+              base_env: Dict[str, str]) -> Path:
+    """TMP/venv made as a user makes one: `pyshim init VENV --python PY
+    --preload JEMALLOC` (a stamped, self-contained shim venv)."""
+    root = tmp_path / "venv"
+    res = pyshim_tool(stage, "init", root, "--python", py.path, "--preload", jemalloc,
+                      env=base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    return root
+
+
+# Run as a script or with -c through a launcher of an init_venv: prints, a
+# line each, sys.executable; whether jemalloc and the restore library are
+# mapped; the PYSHIM* variables left in os.environ; LD_PRELOAD; sys.argv[1:].
+LAUNCH_REPORT = ("import os, sys\n"
+                 "maps = open('/proc/self/maps').read()\n"
+                 "print(sys.executable)\n"
+                 "print('jemalloc' in maps, 'pyshim-restore' in maps)\n"
+                 "print(sorted(k for k in os.environ if k.startswith('PYSHIM')))\n"
+                 "print(os.environ.get('LD_PRELOAD', '<unset>'))\n"
+                 "print(sys.argv[1:])\n")
+
+
 # --------------------------------------------------------------------------
 # Launcher images and the stamp (the README)
 
@@ -374,11 +426,11 @@ STAMP_CAPACITY = 16384
 BASE_EXECUTABLE_PTH = "pyshim-base-executable.pth"
 
 
-def elf_section(path, name: str):
-    """(file offset, size) of the named section of an ELF64 little-endian
-    file, or None when it has none."""
-    data = Path(path).read_bytes()
-    assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, f"{path}: not ELF64 LE"
+def elf_section_header(data: bytes, name: str, what="the image"):
+    """(address, file offset, size) of the named section of the ELF64
+    little-endian image `data`, or None when it has none. The tests' one ELF
+    reader: section headers only, so it works on stripped binaries."""
+    assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, f"{what}: not ELF64 LE"
     shoff = struct.unpack_from("<Q", data, 0x28)[0]
     shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
 
@@ -387,11 +439,18 @@ def elf_section(path, name: str):
 
     names = header(shstrndx)[4]
     for i in range(shnum):
-        sh_name, _, _, _, offset, size = header(i)
+        sh_name, _, _, addr, offset, size = header(i)
         end = data.index(b"\0", names + sh_name)
         if data[names + sh_name:end] == name.encode():
-            return offset, size
+            return addr, offset, size
     return None
+
+
+def elf_section(path, name: str):
+    """(file offset, size) of the named section of an ELF64 little-endian
+    file, or None when it has none."""
+    found = elf_section_header(Path(path).read_bytes(), name, what=path)
+    return None if found is None else found[1:]
 
 
 def _fnv1a(data: bytes) -> int:
@@ -669,7 +728,10 @@ def assert_probe(
     flags: Optional[dict] = None,
     parts=ALL_PARTS,
 ):
-    """Items 3/4 of issue 2 on one probe result.
+    """What every process started through a shim must see, on one probe
+    result: the configured preload and the restore library mapped and the
+    test library found by bare name in each Python process, sys.executable
+    the launcher, nothing of either in a /bin/sh child.
 
     caller_env is the exact environment given to the launcher; every Python
     process must see it plus the config's [env], and every /bin/sh child must
@@ -750,3 +812,32 @@ def caller_env(variant: str, base_env: Dict[str, str], tmp_path: Path, libs: Nat
 
 
 CONFIG_ENV = {"ITEST_FROM_CONFIG": "set by [env]", "ITEST_EMPTY": ""}
+
+
+def make_probe_venv(stage: Stage, interp: Interp, root: Path, base_env: Dict[str, str],
+                    jemalloc: Path, testlibs: NativeLibs, mode="symlink") -> Venv:
+    """make_venv with the config the probe tests check: jemalloc preloaded,
+    the test library's folder as library_path, CONFIG_ENV as [env]."""
+    return make_venv(stage, interp, root, base_env, mode=mode, preload=[jemalloc],
+                     library_path=[testlibs.libdir], env=CONFIG_ENV)
+
+
+def check_probe(launcher: Path, env: Dict[str, str], *, jemalloc: Path, restore: Path,
+                parts=ALL_PARTS, interp_args=(), expect_flags: Optional[dict] = None,
+                through=()) -> dict:
+    """Runs probe.py PARTS through `launcher` (started as `*through LAUNCHER`
+    when something execs it, e.g. a hop) with the caller's environment `env`,
+    asserts assert_probe on the result for a launcher configured as
+    make_probe_venv does, and returns the result."""
+    result = run_json([*through, launcher, *interp_args, PROBE, *parts], env)
+    assert_probe(
+        result,
+        launcher=launcher,
+        jemalloc=jemalloc,
+        restore=restore,
+        caller_env=env,
+        config_env=CONFIG_ENV,
+        flags=expect_flags,
+        parts=parts,
+    )
+    return result
