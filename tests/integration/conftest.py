@@ -157,6 +157,19 @@ def second_interp() -> Optional[Interp]:
 
 
 # --------------------------------------------------------------------------
+# Tools the tests run
+
+
+@pytest.fixture(scope="session")
+def strace() -> str:
+    """The strace on PATH; skips, naming the package, where there is none."""
+    path = shutil.which("strace")
+    if path is None:
+        pytest.skip("strace not installed (Debian package strace)")
+    return path
+
+
+# --------------------------------------------------------------------------
 # Native libraries
 
 
