@@ -1,6 +1,8 @@
 """Reports what an interpreter started through pyshim, and its children, see.
 It is also where the probes' one reader of maps and of a /bin/sh child's
-view is: derived/probe.py loads mapped_files and sh_child from this file.
+view is: derived/probe.py loads watched_mapped and sh_child from this file.
+(It runs inside the interpreter under test, under -I too, so it carries its
+own maps reader rather than importing elf_and_maps.py.)
 
 Run as `python probe.py [PART ...]` (any interpreter 3.8+, PyPy included, under
 any flags such as -I -E -S). Prints one JSON object on stdout:
@@ -34,7 +36,7 @@ WATCHED = ("libjemalloc", "libpyshim-restore", "libpyshimtest", "libpyshimcaller
 ALL_PARTS = ("spawn", "forkserver", "pool", "sh", "spawn_sh")
 
 
-def mapped_files(lines, watched=WATCHED):
+def watched_mapped(lines, watched=WATCHED):
     """The watched files among the mappings (lines of a maps file), sorted."""
     found = set()
     for line in lines:
@@ -57,7 +59,7 @@ def report():
     import ctypes
 
     with open("/proc/self/maps") as f:
-        maps = mapped_files(f.read().splitlines())
+        maps = watched_mapped(f.read().splitlines())
     try:
         cdll = ctypes.CDLL("libpyshimtest.so").pyshimtest_answer()
     except OSError as e:
@@ -108,8 +110,8 @@ def sh_child(watched=WATCHED):
         if entry:
             name, _, value = entry.partition(b"=")
             env[os.fsdecode(name)] = os.fsdecode(value)
-    return (mapped_files(os.fsdecode(maps).splitlines(), watched),
-            mapped_files(os.fsdecode(grep_maps).splitlines(), watched), env)
+    return (watched_mapped(os.fsdecode(maps).splitlines(), watched),
+            watched_mapped(os.fsdecode(grep_maps).splitlines(), watched), env)
 
 
 def sh_report():

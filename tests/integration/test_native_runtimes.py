@@ -34,7 +34,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from conftest import mapped_files
+from elf_and_maps import mapped_files
 
 HERE = Path(__file__).resolve().parent
 NATIVE = HERE / "native"

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import mapped_files, run
+from conftest import run
+from elf_and_maps import mapped_files
 
 PYTHON = Path("/usr/bin/python3.11")
 

@@ -52,7 +52,7 @@ def _watched_env(env):
 
 def py_report():
     with open("/proc/self/maps") as f:
-        mapped = _shared.mapped_files(f.read().splitlines(), WATCHED)
+        mapped = _shared.watched_mapped(f.read().splitlines(), WATCHED)
     return {
         "executable": sys.executable,
         "realpath": os.path.realpath(sys.executable),
