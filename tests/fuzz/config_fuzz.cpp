@@ -7,10 +7,11 @@
 // comment, a config part whose marker got mutated is still mostly TOML.
 //
 // Whatever the input, parse_config must return a Config or an Error without
-// crashing, leaking or hanging; a Config must satisfy what section 4 of
-// the README promises; and make_plan must produce exactly the environment that
-// section 3 describes (checked against an independent model below), and the
-// same environment again when run on its own output (no growth when nested).
+// crashing, leaking or hanging; a Config must satisfy what the README's
+// "Config: `pyshim.toml`" promises; and make_plan must produce exactly the
+// environment that "How it works" describes (checked against an independent
+// model below), and the same environment again when run on its own output
+// ("No growth when nested").
 // A violated invariant prints what failed and calls __builtin_trap().
 //
 // Build and run: tests/fuzz/run.sh.

@@ -1,6 +1,6 @@
 // Writes the stamp fuzzer's raw-* and payload-* seeds from its config-*
 // seeds, in the current stamp format (run it after a format change):
-//   c++ -std=c++20 -Iinclude -DFMT_HEADER_ONLY=1 -DTOML_HEADER_ONLY=1 -DTOML_EXCEPTIONS=0 \
+//   c++ -std=c++20 -Isrc/core/include -DFMT_HEADER_ONLY=1 -DTOML_HEADER_ONLY=1 -DTOML_EXCEPTIONS=0 \
 //     tests/fuzz/make_stamp_corpus.cpp build/libpyshim_core.a -o /tmp/make_stamp_corpus
 //   /tmp/make_stamp_corpus tests/fuzz/corpus/stamp
 // The identity and version are the ones stamp_fuzz.cpp's config mode uses.
@@ -28,7 +28,7 @@ int main(int argc, char** argv) {
   if (argc != 2) return 2;
   fs::path dir = argv[1];
   constexpr std::size_t kHeader = sizeof(pyshim::StampHeader);
-  std::string design;
+  std::string example;  // raw-readme-example: the README's config
   for (const auto& entry : fs::directory_iterator(dir)) {
     std::string name = entry.path().filename().string();
     if (!name.starts_with("config-")) continue;
@@ -53,12 +53,12 @@ int main(int argc, char** argv) {
     std::string base = name.substr(7);
     write(dir / ("raw-" + base), raw);
     write(dir / ("payload-" + base), payload);
-    if (base == "design") design = raw;
+    if (base == "readme-example") example = raw;
   }
-  if (design.empty()) return 1;
-  // Damaged variants of raw-design, and the edges of the payload reader.
+  if (example.empty()) return 1;
+  // Damaged variants of raw-readme-example, and the edges of the payload reader.
   auto patched = [&](std::size_t offset, char byte) {
-    std::string out = design;
+    std::string out = example;
     out[1 + offset] = byte;
     return out;
   };
@@ -66,10 +66,10 @@ int main(int argc, char** argv) {
   write(dir / "raw-damaged-length", patched(offsetof(pyshim::StampHeader, length) + 1, 0x7f));
   write(dir / "raw-damaged-magic", patched(1, 'X'));
   write(dir / "raw-damaged-checksum", patched(offsetof(pyshim::StampHeader, checksum) + 3, 1));
-  write(dir / "raw-truncated-header", design.substr(0, 21));
+  write(dir / "raw-truncated-header", example.substr(0, 21));
   std::string empty = pyshim::empty_stamp_area("0.1.0");
   write(dir / "raw-unstamped", std::string(1, '\0') + empty.substr(0, 64));
-  std::string payload = read(dir / "payload-design");
+  std::string payload = read(dir / "payload-readme-example");
   write(dir / "payload-truncated", payload.substr(0, 193));
   write(dir / "payload-trailing-byte", payload + "x");
   return 0;

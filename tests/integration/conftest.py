@@ -21,6 +21,8 @@ from typing import Dict, List, Optional
 
 import pytest
 
+from elf_and_maps import elf_section_header
+
 HERE = Path(__file__).resolve().parent
 PROBE = HERE / "probe.py"
 
@@ -157,6 +159,19 @@ def second_interp() -> Optional[Interp]:
 
 
 # --------------------------------------------------------------------------
+# Tools the tests run
+
+
+@pytest.fixture(scope="session")
+def strace() -> str:
+    """The strace on PATH; skips, naming the package, where there is none."""
+    path = shutil.which("strace")
+    if path is None:
+        pytest.skip("strace not installed (Debian package strace)")
+    return path
+
+
+# --------------------------------------------------------------------------
 # Native libraries
 
 
@@ -171,6 +186,22 @@ def jemalloc() -> Path:
         for hit in sorted(glob.glob(pattern)):
             return Path(hit)
     pytest.skip("libjemalloc.so.2 not installed (Debian package libjemalloc2)")
+
+
+# The Debian files the single-interpreter tests name by path (rather than
+# through the `py` and `jemalloc` fixtures).
+DEBIAN_PYTHON = Path("/usr/bin/python3.11")
+DEBIAN_JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+
+
+@pytest.fixture
+def needs_debian_python_and_jemalloc():
+    """Skips, saying which package is missing, unless DEBIAN_PYTHON and
+    DEBIAN_JEMALLOC are installed (use as pytest.mark.usefixtures)."""
+    if not DEBIAN_PYTHON.exists():
+        pytest.skip(f"{DEBIAN_PYTHON} not installed (Debian package python3.11)")
+    if not DEBIAN_JEMALLOC.exists():
+        pytest.skip(f"{DEBIAN_JEMALLOC} not installed (Debian package libjemalloc2)")
 
 
 @dataclass(frozen=True)
@@ -366,6 +397,30 @@ def install_venv(stage: Stage, interp: Interp, root: Path, base_env: Dict[str, s
     return Venv(root, interp, plain)
 
 
+@pytest.fixture
+def init_venv(stage: Stage, py: Interp, jemalloc: Path, tmp_path: Path,
+              base_env: Dict[str, str]) -> Path:
+    """TMP/venv made as a user makes one: `pyshim init VENV --python PY
+    --preload JEMALLOC` (a stamped, self-contained shim venv)."""
+    root = tmp_path / "venv"
+    res = pyshim_tool(stage, "init", root, "--python", py.path, "--preload", jemalloc,
+                      env=base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    return root
+
+
+# Run as a script or with -c through a launcher of an init_venv: prints, a
+# line each, sys.executable; whether jemalloc and the restore library are
+# mapped; the PYSHIM* variables left in os.environ; LD_PRELOAD; sys.argv[1:].
+LAUNCH_REPORT = ("import os, sys\n"
+                 "maps = open('/proc/self/maps').read()\n"
+                 "print(sys.executable)\n"
+                 "print('jemalloc' in maps, 'pyshim-restore' in maps)\n"
+                 "print(sorted(k for k in os.environ if k.startswith('PYSHIM')))\n"
+                 "print(os.environ.get('LD_PRELOAD', '<unset>'))\n"
+                 "print(sys.argv[1:])\n")
+
+
 # --------------------------------------------------------------------------
 # Launcher images and the stamp (the README)
 
@@ -377,21 +432,8 @@ BASE_EXECUTABLE_PTH = "pyshim-base-executable.pth"
 def elf_section(path, name: str):
     """(file offset, size) of the named section of an ELF64 little-endian
     file, or None when it has none."""
-    data = Path(path).read_bytes()
-    assert data[:4] == b"\x7fELF" and data[4] == 2 and data[5] == 1, f"{path}: not ELF64 LE"
-    shoff = struct.unpack_from("<Q", data, 0x28)[0]
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-
-    def header(i):  # sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size
-        return struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)
-
-    names = header(shstrndx)[4]
-    for i in range(shnum):
-        sh_name, _, _, _, offset, size = header(i)
-        end = data.index(b"\0", names + sh_name)
-        if data[names + sh_name:end] == name.encode():
-            return offset, size
-    return None
+    found = elf_section_header(Path(path).read_bytes(), name, what=path)
+    return None if found is None else found[1:]
 
 
 def _fnv1a(data: bytes) -> int:
@@ -669,7 +711,10 @@ def assert_probe(
     flags: Optional[dict] = None,
     parts=ALL_PARTS,
 ):
-    """Items 3/4 of issue 2 on one probe result.
+    """What every process started through a shim must see, on one probe
+    result: the configured preload and the restore library mapped and the
+    test library found by bare name in each Python process, sys.executable
+    the launcher, nothing of either in a /bin/sh child.
 
     caller_env is the exact environment given to the launcher; every Python
     process must see it plus the config's [env], and every /bin/sh child must
@@ -750,3 +795,32 @@ def caller_env(variant: str, base_env: Dict[str, str], tmp_path: Path, libs: Nat
 
 
 CONFIG_ENV = {"ITEST_FROM_CONFIG": "set by [env]", "ITEST_EMPTY": ""}
+
+
+def make_probe_venv(stage: Stage, interp: Interp, root: Path, base_env: Dict[str, str],
+                    jemalloc: Path, testlibs: NativeLibs, mode="symlink") -> Venv:
+    """make_venv with the config the probe tests check: jemalloc preloaded,
+    the test library's folder as library_path, CONFIG_ENV as [env]."""
+    return make_venv(stage, interp, root, base_env, mode=mode, preload=[jemalloc],
+                     library_path=[testlibs.libdir], env=CONFIG_ENV)
+
+
+def check_probe(launcher: Path, env: Dict[str, str], *, jemalloc: Path, restore: Path,
+                parts=ALL_PARTS, interp_args=(), expect_flags: Optional[dict] = None,
+                through=()) -> dict:
+    """Runs probe.py PARTS through `launcher` (started as `*through LAUNCHER`
+    when something execs it, e.g. a hop) with the caller's environment `env`,
+    asserts assert_probe on the result for a launcher configured as
+    make_probe_venv does, and returns the result."""
+    result = run_json([*through, launcher, *interp_args, PROBE, *parts], env)
+    assert_probe(
+        result,
+        launcher=launcher,
+        jemalloc=jemalloc,
+        restore=restore,
+        caller_env=env,
+        config_env=CONFIG_ENV,
+        flags=expect_flags,
+        parts=parts,
+    )
+    return result

@@ -1,4 +1,8 @@
 """Reports what an interpreter started through pyshim, and its children, see.
+It is also where the probes' one reader of maps and of a /bin/sh child's
+view is: derived/probe.py loads watched_mapped and sh_child from this file.
+(It runs inside the interpreter under test, under -I too, so it carries its
+own maps reader rather than importing elf_and_maps.py.)
 
 Run as `python probe.py [PART ...]` (any interpreter 3.8+, PyPy included, under
 any flags such as -I -E -S). Prints one JSON object on stdout:
@@ -32,11 +36,12 @@ WATCHED = ("libjemalloc", "libpyshim-restore", "libpyshimtest", "libpyshimcaller
 ALL_PARTS = ("spawn", "forkserver", "pool", "sh", "spawn_sh")
 
 
-def _maps_from_lines(lines):
+def watched_mapped(lines, watched=WATCHED):
+    """The watched files among the mappings (lines of a maps file), sorted."""
     found = set()
     for line in lines:
         fields = line.split()
-        if len(fields) >= 6 and any(w in fields[-1] for w in WATCHED):
+        if len(fields) >= 6 and any(w in fields[-1] for w in watched):
             found.add(fields[-1])
     return sorted(found)
 
@@ -54,7 +59,7 @@ def report():
     import ctypes
 
     with open("/proc/self/maps") as f:
-        maps = _maps_from_lines(f.read().splitlines())
+        maps = watched_mapped(f.read().splitlines())
     try:
         cdll = ctypes.CDLL("libpyshimtest.so").pyshimtest_answer()
     except OSError as e:
@@ -79,19 +84,25 @@ def report():
     return out
 
 
+# The shell greps its own maps, then grep its own (a child of the shell),
+# then prints the exact environment the shell was given.
 SH_SCRIPT = r"""
-grep -F -e libjemalloc -e libpyshim-restore -e libpyshimtest -e libpyshimcaller /proc/$$/maps
-printf '%s\n' '--grep-self--'
-grep -F -e libjemalloc -e libpyshim-restore -e libpyshimtest -e libpyshimcaller /proc/self/maps
-printf '%s\n' '--environ--'
+grep -F %(patterns)s /proc/$$/maps
+printf '%%s\n' '--grep-self--'
+grep -F %(patterns)s /proc/self/maps
+printf '%%s\n' '--environ--'
 cat /proc/$$/environ
 """
 
 
-def sh_report():
+def sh_child(watched=WATCHED):
+    """A /bin/sh child (default environment): (the watched files mapped in
+    the shell, those mapped in grep started by it, the shell's environment
+    as it was given)."""
     import subprocess
 
-    res = subprocess.run(["/bin/sh", "-c", SH_SCRIPT], stdout=subprocess.PIPE, check=True)
+    script = SH_SCRIPT % {"patterns": " ".join("-e " + w for w in watched)}
+    res = subprocess.run(["/bin/sh", "-c", script], stdout=subprocess.PIPE, check=True)
     maps, rest = res.stdout.split(b"--grep-self--\n", 1)
     grep_maps, environ = rest.split(b"--environ--\n", 1)
     env = {}
@@ -99,10 +110,13 @@ def sh_report():
         if entry:
             name, _, value = entry.partition(b"=")
             env[os.fsdecode(name)] = os.fsdecode(value)
-    out = {
-        "maps": _maps_from_lines(os.fsdecode(maps).splitlines()),
-        "grep_maps": _maps_from_lines(os.fsdecode(grep_maps).splitlines()),
-    }
+    return (watched_mapped(os.fsdecode(maps).splitlines(), watched),
+            watched_mapped(os.fsdecode(grep_maps).splitlines(), watched), env)
+
+
+def sh_report():
+    maps, grep_maps, env = sh_child()
+    out = {"maps": maps, "grep_maps": grep_maps}
     out.update(_env_summary(env))
     return out
 

@@ -36,11 +36,9 @@ def test_ldd_says_not_dynamic_and_show_says_what_it_runs(venv, stage, env):
     assert f"interpreter:     {PYTHON}".encode() in res.stdout
 
 
-def test_strace_follows_the_launcher_into_the_interpreter(venv, env, tmp_path):
-    if shutil.which("strace") is None:
-        pytest.skip("strace not installed (Debian package strace)")
+def test_strace_follows_the_launcher_into_the_interpreter(venv, env, tmp_path, strace):
     trace = tmp_path / "trace"
-    res = run(["strace", "-f", "-qq", "-s", "4096", "-o", trace, "-e", "trace=execve",
+    res = run([strace, "-f", "-qq", "-s", "4096", "-o", trace, "-e", "trace=execve",
                venv / "bin" / "python", "-c", "pass"], env)
     assert res.returncode == 0
     execs = [line for line in trace.read_text().splitlines() if "execve(" in line]

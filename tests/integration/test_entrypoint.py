@@ -5,7 +5,6 @@ caller's; its workers come back through L (README, "Dev-mode entrypoints")."""
 import json
 import os
 import textwrap
-from pathlib import Path
 
 import pytest
 

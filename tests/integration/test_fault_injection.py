@@ -8,7 +8,6 @@ re-run of the same command brings the venv to the good new state; `uninstall`
 then gives the original venv back byte for byte (and with the same inodes'
 metadata). The number of injection points covered is printed."""
 
-import filecmp
 import os
 import shutil
 import subprocess
@@ -43,9 +42,7 @@ def snapshot(root: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def templates(tmp_path_factory, stage):
-    if shutil.which("strace") is None:
-        pytest.skip("strace not installed (Debian package strace)")
+def templates(tmp_path_factory, stage, strace):
     base = tmp_path_factory.mktemp("fi-templates")
     env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"}
     out = {}
@@ -217,13 +214,11 @@ def test_failing_writes_are_reported_and_recoverable(command, error, templates, 
             "cause and recovered by one re-run")
 
 
-def test_dynlib_kill_at_every_mutating_syscall(stage, tmp_path):
+def test_dynlib_kill_at_every_mutating_syscall(stage, tmp_path, strace):
     """`pyshim dynlib` killed at each of its own mutating syscalls (the
     venv's interpreter it asks is not traced): the folder holds old or new
     links, never a half-written one, and one re-run gives exactly what an
     uninterrupted run gives."""
-    if shutil.which("strace") is None:
-        pytest.skip("strace not installed (Debian package strace)")
     env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": str(tmp_path)}
     template = tmp_path / "template"
     subprocess.run([str(PYTHON), "-m", "venv", "--without-pip", str(template)], check=True,
@@ -273,13 +268,12 @@ def test_dynlib_kill_at_every_mutating_syscall(stage, tmp_path):
 
 
 @pytest.mark.parametrize("start", ["new", "empty-folder"])
-def test_init_removes_what_it_made_when_a_file_system_call_fails(start, stage, tmp_path):
+def test_init_removes_what_it_made_when_a_file_system_call_fails(start, stage, tmp_path,
+                                                                   strace):
     """`pyshim init` whose install fails with a file-system error (each write,
     fsync, mkdir, rename and symlink of the tool fails once with ENOSPC):
     it says why and leaves nothing behind (a folder it was given empty stays,
     empty), so the same command can simply be run again."""
-    if shutil.which("strace") is None:
-        pytest.skip("strace not installed (Debian package strace)")
     env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": str(tmp_path)}
     venv = tmp_path / "v"
     argv = [str(stage.cli), "init", str(venv), "--python", str(PYTHON), "-q"]

@@ -292,9 +292,7 @@ def test_option_values_that_are_not_utf8_are_refused_by_name(stage, tmp_path, en
         assert not (venv / "pyshim.toml").exists()
 
 
-def test_a_full_disk_says_so(stage, tmp_path, env):
-    if shutil.which("strace") is None:
-        pytest.skip("strace not installed")
+def test_a_full_disk_says_so(stage, tmp_path, env, strace):
     venv = tmp_path / "venv"
     subprocess.run([str(PYTHON), "-m", "venv", "--without-pip", str(venv)], check=True, env=env)
     res = run(["strace", "-qq", "-o", "/dev/null", "-e", "trace=write",

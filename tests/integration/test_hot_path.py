@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import main_launcher_name, plain_venv, pyshim_tool, run
+from conftest import elf_section_header, main_launcher_name, plain_venv, pyshim_tool, run
 
 HERE = Path(__file__).resolve().parent
 MINIMAL_WRAPPER = HERE.parent / "bench" / "minimal_wrapper.c"
@@ -153,20 +153,6 @@ def test_hot_path_faults_fewer_pages_than_the_minimal_wrapper(hot_venv, minimal,
     assert launcher <= wrapper, (launcher, wrapper)
 
 
-def _section(data: bytes, name: str):
-    """(address, offset, size) of a section of an ELF64 LE file."""
-    shoff = struct.unpack_from("<Q", data, 0x28)[0]
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-    names_off = struct.unpack_from("<IIQQQQ", data, shoff + shstrndx * shentsize)[4]
-    for i in range(shnum):
-        sh_name, _, _, addr, offset, size = struct.unpack_from("<IIQQQQ", data,
-                                                                 shoff + i * shentsize)
-        end = data.index(b"\0", names_off + sh_name)
-        if data[names_off + sh_name:end] == name.encode():
-            return addr, offset, size
-    return None
-
-
 def test_hot_code_calls_nothing_outside_itself(stage):
     """The ELF entry point is in .pyshim_hot, and no instruction there calls
     or jumps out of it (into libc: an unresolved IFUNC, malloc, a static
@@ -178,7 +164,7 @@ def test_hot_code_calls_nothing_outside_itself(stage):
     data = stage.shim.read_bytes()
     if data[4] != 2 or struct.unpack_from("<H", data, 0x12)[0] != 62:
         pytest.skip("the hot path is x86-64 only")
-    hot = _section(data, ".pyshim_hot")
+    hot = elf_section_header(data, ".pyshim_hot", what=stage.shim)
     assert hot is not None, "the launcher has no .pyshim_hot section"
     start, _, size = hot
     entry = struct.unpack_from("<Q", data, 0x18)[0]

@@ -1,30 +1,28 @@
-"""Issue 2, items 2 and 3 across the interpreter matrix (item 1's venv and
-standalone layouts included): every CPython 3.8-3.13 under
-/root/.pyenv/versions, Debian's python3.11 and python3.11-dbg, and PyPy 3.9
-as venv/bin/python.
+"""The interpreter matrix: sys.executable / prefix / path and the preload
+in every kind of worker, in venv and standalone layouts, for every CPython
+3.8-3.13 under /root/.pyenv/versions, Debian's python3.11 and
+python3.11-dbg, and PyPy 3.9 as venv/bin/python.
 
 Each interpreter runs probe.py through the shim with jemalloc preloaded and
 the test library's folder as library_path; the parent, spawn / forkserver /
 ProcessPoolExecutor(spawn) workers, and /bin/sh children (from the parent
 and from a spawn worker) report what they actually see."""
 
-import os
-
 import pytest
 
 from conftest import (
     CONFIG_ENV,
     INFO,
-    assert_probe,
     assert_self_contained_venv,
     caller_env,
+    check_probe,
     interp_params,
     main_launcher_name,
+    make_probe_venv,
     make_venv,
     place_launcher,
     plain_pool_spawn_error,
     plain_venv,
-    probe,
     probe_parts,
     pyshim_tool,
     run_json,
@@ -45,35 +43,13 @@ def _skip_unsupported_layout(interp, layout):
         pytest.skip(PYPY_SYMLINK_UNSUPPORTED)
 
 
-def _shim_venv(stage, interp, tmp_path, base_env, jemalloc, testlibs, mode="symlink"):
-    return make_venv(
-        stage,
-        interp,
-        tmp_path / "venv",
-        base_env,
-        mode=mode,
-        preload=[jemalloc],
-        library_path=[testlibs.libdir],
-        env=CONFIG_ENV,
-    )
-
-
 @pytest.mark.parametrize("variant", ["unset", "empty", "set"])
 @pytest.mark.parametrize("interp", interp_params())
 def test_venv_symlink_probe(interp, variant, stage, tmp_path, base_env, jemalloc, testlibs):
-    venv = _shim_venv(stage, interp, tmp_path, base_env, jemalloc, testlibs)
+    venv = make_probe_venv(stage, interp, tmp_path / "venv", base_env, jemalloc, testlibs)
     env = caller_env(variant, base_env, tmp_path, testlibs)
-    parts = probe_parts(interp, tmp_path)
-    result = probe(venv.python, env, parts=parts)
-    assert_probe(
-        result,
-        launcher=venv.python,
-        jemalloc=jemalloc,
-        restore=stage.restore,
-        caller_env=env,
-        config_env=CONFIG_ENV,
-        parts=parts,
-    )
+    result = check_probe(venv.python, env, jemalloc=jemalloc, restore=stage.restore,
+                         parts=probe_parts(interp, tmp_path))
     for name in ("parent", "spawn", "forkserver", "pool"):
         if name in result:
             assert result[name]["prefix"] == str(venv.root), name
@@ -89,37 +65,20 @@ def test_venv_pool_worker(interp, stage, tmp_path, base_env, jemalloc, testlibs)
             f"{interp.path}: ProcessPoolExecutor(mp_context=spawn) fails without the shim "
             f"too: {error}"
         )
-    venv = _shim_venv(stage, interp, tmp_path, base_env, jemalloc, testlibs)
+    venv = make_probe_venv(stage, interp, tmp_path / "venv", base_env, jemalloc, testlibs)
     env = caller_env("set", base_env, tmp_path, testlibs)
-    result = probe(venv.python, env, parts=("pool",))
-    assert_probe(
-        result,
-        launcher=venv.python,
-        jemalloc=jemalloc,
-        restore=stage.restore,
-        caller_env=env,
-        config_env=CONFIG_ENV,
-        parts=("pool",),
-    )
+    check_probe(venv.python, env, jemalloc=jemalloc, restore=stage.restore, parts=("pool",))
 
 
 @pytest.mark.parametrize("interp", interp_params())
 def test_venv_copy_probe(interp, stage, tmp_path, base_env, jemalloc, testlibs):
-    venv = _shim_venv(stage, interp, tmp_path, base_env, jemalloc, testlibs, mode="copy")
+    venv = make_probe_venv(stage, interp, tmp_path / "venv", base_env, jemalloc, testlibs,
+                           mode="copy")
     assert not venv.python.is_symlink()
     env = caller_env("set", base_env, tmp_path, testlibs)
-    parts = probe_parts(interp, tmp_path)
-    result = probe(venv.python, env, parts=parts)
     restore_copy = venv.root / "lib" / "pyshim" / stage.restore.name
-    assert_probe(
-        result,
-        launcher=venv.python,
-        jemalloc=jemalloc,
-        restore=restore_copy,
-        caller_env=env,
-        config_env=CONFIG_ENV,
-        parts=parts,
-    )
+    check_probe(venv.python, env, jemalloc=jemalloc, restore=restore_copy,
+                parts=probe_parts(interp, tmp_path))
 
 
 @pytest.mark.parametrize("layout", ["symlink", "copy", "copy-beside"])
@@ -183,23 +142,14 @@ def test_pypy_install_copies_the_launcher(interp, layout, stage, tmp_path, base_
             assert got[key] == plain[key], f"bin/{name}: sys.{key}"
 
     env = caller_env("set", base_env, tmp_path, testlibs)
-    parts = probe_parts(interp, tmp_path)
-    result = probe(python, env, parts=parts)
-    assert_probe(
-        result,
-        launcher=python,
-        jemalloc=jemalloc,
-        restore=restore_copy,
-        caller_env=env,
-        config_env=CONFIG_ENV,
-        parts=parts,
-    )
+    check_probe(python, env, jemalloc=jemalloc, restore=restore_copy,
+                parts=probe_parts(interp, tmp_path))
 
 
 @pytest.mark.parametrize("interp", interp_params())
 def test_standalone_probe(interp, stage, tmp_path, base_env, jemalloc, testlibs):
     """A launcher outside any venv: same prefix/path as the plain interpreter,
-    and item 3 in full."""
+    and the preload checks of the venv probe in full."""
     if interp.venv_only:
         pytest.skip("standalone PyPy is unsupported by design (the README)")
     root = tmp_path / "standalone"
@@ -209,15 +159,7 @@ def test_standalone_probe(interp, stage, tmp_path, base_env, jemalloc, testlibs)
         root, interp.path, preload=[jemalloc], library_path=[testlibs.libdir], env=CONFIG_ENV
     )
     env = caller_env("set", base_env, tmp_path, testlibs)
-    result = probe(launcher, env)
-    assert_probe(
-        result,
-        launcher=launcher,
-        jemalloc=jemalloc,
-        restore=stage.restore,
-        caller_env=env,
-        config_env=CONFIG_ENV,
-    )
+    check_probe(launcher, env, jemalloc=jemalloc, restore=stage.restore)
     plain = run_json([interp.path, "-c", INFO], base_env)
     shim = run_json([launcher, "-c", INFO], env)
     assert shim["executable"] == str(launcher)

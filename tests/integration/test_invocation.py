@@ -1,5 +1,6 @@
-"""Issue 2, item 1: sys.executable is the absolute invoked path P, however the
-launcher is reached, and sys.prefix / base_prefix / sys.path are what the
+"""How the launcher is invoked: sys.executable is the absolute invoked path
+P, however the launcher is reached (a path, a bare name on PATH, links, a
+script's #! line), and sys.prefix / base_prefix / sys.path are what the
 plain interpreter (or a plain venv, see test_interpreters.py) reports.
 
 Each case also checks, from inside the interpreter, that argv[0] really was
@@ -16,6 +17,7 @@ import pytest
 from conftest import (
     BASE_EXECUTABLE_PTH,
     INFO,
+    LAUNCH_REPORT,
     assert_self_contained_venv,
     install_venv,
     interp_params,
@@ -554,3 +556,44 @@ def test_the_cli_is_never_a_launcher(py, stage, tmp_path, base_env):
     assert b"interpreter ran" not in res.stderr and b"--help" in res.stderr, res.stderr
     res = run([python, "--help"], base_env)
     assert res.returncode == 0 and b"Usage: pyshim" in res.stdout, res.stdout
+
+
+# --------------------------------------------------------------------------
+# The launcher as a script's #! interpreter (every pip console script)
+
+
+@pytest.mark.parametrize("where", ["bin", "elsewhere"])
+@pytest.mark.parametrize("shebang_arg", ["", " -E"])
+def test_launcher_as_shebang_interpreter(init_venv, tmp_path, base_env, where, shebang_arg):
+    venv = init_venv
+    folder = venv / "bin" if where == "bin" else tmp_path / "scripts"
+    folder.mkdir(exist_ok=True)
+    script = folder / "tool"
+    script.write_text(f"#!{venv / 'bin/python'}{shebang_arg}\n{LAUNCH_REPORT}")
+    script.chmod(0o755)
+    res = run([script, "a", ""], base_env, timeout=60)
+    assert res.returncode == 0, res.stderr.decode()
+    lines = res.stdout.decode().splitlines()
+    # sys.executable is the launcher from the #! line, not the script.
+    assert lines[0] == str(venv / "bin/python")
+    assert lines[1] == "True True"
+    assert lines[2] == "[]"
+    assert lines[3] == "<unset>"
+    assert lines[4] == "['a', '']"
+
+
+def test_shebang_script_spawn_pool_workers_are_the_launcher(init_venv, base_env):
+    venv = init_venv
+    script = venv / "bin" / "pooltool"
+    script.write_text(
+        f"#!{venv / 'bin/python'}\n"
+        "import multiprocessing as mp, sys\n"
+        "def who(_):\n"
+        "    return sys.executable, 'jemalloc' in open('/proc/self/maps').read()\n"
+        "if __name__ == '__main__':\n"
+        "    with mp.get_context('spawn').Pool(2) as pool:\n"
+        "        print(set(pool.map(who, range(4))))\n")
+    script.chmod(0o755)
+    res = run([script], base_env, timeout=60)
+    assert res.returncode == 0, res.stderr.decode()
+    assert res.stdout.decode().strip() == str({(str(venv / "bin/python"), True)})

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run
+from conftest import DEBIAN_JEMALLOC, DEBIAN_PYTHON, run
 
-PYTHON = Path("/usr/bin/python3.11")
-JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+PYTHON = DEBIAN_PYTHON
+JEMALLOC = DEBIAN_JEMALLOC
+pytestmark = pytest.mark.usefixtures("needs_debian_python_and_jemalloc")
 ID = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 
 # A fresh, stamped `pyshim init` venv with one preload, checked in this order.
@@ -23,14 +24,6 @@ GOOD_IDS = [
     "base_launcher", "sys_executable", "preload_mapped", "spawn_preload_mapped",
     "sh_ld_preload", "sh_ld_library_path", "sh_nothing_mapped", "sh_no_bookkeeping",
 ]
-
-
-@pytest.fixture(autouse=True)
-def needs_python_and_jemalloc():
-    if not PYTHON.exists():
-        pytest.skip(f"{PYTHON} not installed (Debian package python3.11)")
-    if not JEMALLOC.exists():
-        pytest.skip(f"{JEMALLOC} not installed (Debian package libjemalloc2)")
 
 
 @pytest.fixture

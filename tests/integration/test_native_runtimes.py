@@ -1,5 +1,5 @@
 """Native runtimes in every worker: ASan-built extensions and allocators, end
-to end (issue 4).
+to end.
 
 The problem pyshim exists for: a dev-mode program preloads a runtime
 (libasan for an extension built with -fsanitize=address, or an allocator)
@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import pytest
+
+from elf_and_maps import mapped_files
 
 HERE = Path(__file__).resolve().parent
 NATIVE = HERE / "native"
@@ -124,16 +126,6 @@ def is_asan_runtime(name: str) -> bool:
     return base.startswith("libasan.") or base.startswith("libclang_rt.asan")
 
 
-def maps_from_text(text: str) -> List[str]:
-    """Mapped file paths from /proc/PID/maps text."""
-    paths = []
-    for line in text.splitlines():
-        fields = line.split(None, 5)
-        if len(fields) == 6 and fields[5].startswith("/"):
-            paths.append(fields[5].strip())
-    return paths
-
-
 def ldconfig_lookup(soname: str) -> Optional[str]:
     out = run(["/sbin/ldconfig", "-p"], {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}).stdout
     for line in out.splitlines():
@@ -191,7 +183,7 @@ def check_child_clean(child: dict, forbidden, where: str):
 def check_sh_child(child: dict, forbidden, where: str):
     check_child_clean(child, forbidden, where)
     # The shell's own /proc/$$/maps and its environment.
-    maps = maps_from_text(child["stdout"])
+    maps = mapped_files(child["stdout"])
     assert any("libc.so" in p for p in maps), f"sh from the {where} printed no maps: {child['stdout']}"
     bad = [p for p in maps if any(f(p) for f in forbidden)]
     assert not bad, f"sh from the {where} has {bad} mapped"
@@ -439,8 +431,8 @@ def test_children_with_libasan_left_in_ld_preload_misbehave(libasan, workspace):
     What this asserts must hold wherever the sanitizer's report goes. The
     leak report is not looked for on the child's stderr: sort closes its
     stderr before it exits, so whether LeakSanitizer's report reaches it
-    depends on the machine (issue 11: on one Debian 12 VM it did, on another
-    it was lost and sort just exited 1). Instead:
+    depends on the machine (on one Debian 12 VM it did, on another it was
+    lost and sort just exited 1). Instead:
     - a control run without the preload, everything else the same: every
       child behaves (exit 0, in time, no ASan runtime mapped); so a child
       that hangs or exits nonzero with the preload does so because of it;

@@ -1,7 +1,7 @@
-"""Issue 2, item 5: a chain of 10 interpreters, each started with
+"""Nesting: a chain of 10 interpreters, each started with
 subprocess.run([sys.executable, ...]) by the previous one, sees a
-byte-identical environment at every depth; and (the README, "no growth
-when nested") launchers chained without the restore library running in
+byte-identical environment at every depth; and (README, "How it works",
+"No growth when nested") launchers chained without the restore library running in
 between compute a byte-identical environment at every hop."""
 
 import json
@@ -11,11 +11,10 @@ import pytest
 from conftest import (
     CONFIG_ENV,
     HERE,
-    assert_probe,
     caller_env,
-    make_venv,
+    check_probe,
+    make_probe_venv,
     place_launcher,
-    probe,
     probe_parts,
     read_env_dump,
     run,
@@ -41,10 +40,7 @@ def _entries_to_dict(entries):
 
 @pytest.mark.parametrize("variant", ["unset", "empty", "set"])
 def test_chain_of_ten_interpreters(py, variant, stage, tmp_path, base_env, jemalloc, testlibs):
-    venv = make_venv(
-        stage, py, tmp_path / "venv", base_env,
-        preload=[jemalloc], library_path=[testlibs.libdir], env=CONFIG_ENV,
-    )
+    venv = make_probe_venv(stage, py, tmp_path / "venv", base_env, jemalloc, testlibs)
     env = caller_env(variant, base_env, tmp_path, testlibs)
     out = tmp_path / "out"
     out.mkdir()
@@ -138,19 +134,7 @@ def test_restore_after_a_hop_without_restore(
     interpreter and its children still get the *caller's* values back, not
     the first launcher's."""
     launcher = _hop_launcher(stage, tmp_path / "hop", static_hop, jemalloc, testlibs)
-    venv = make_venv(
-        stage, py, tmp_path / "venv", base_env,
-        preload=[jemalloc], library_path=[testlibs.libdir], env=CONFIG_ENV,
-    )
+    venv = make_probe_venv(stage, py, tmp_path / "venv", base_env, jemalloc, testlibs)
     env = caller_env(variant, base_env, tmp_path, testlibs)
-    parts = probe_parts(py, tmp_path)
-    result = probe(launcher, env, flags=[tmp_path / "hop.env", venv.python], parts=parts)
-    assert_probe(
-        result,
-        launcher=venv.python,
-        jemalloc=jemalloc,
-        restore=stage.restore,
-        caller_env=env,
-        config_env=CONFIG_ENV,
-        parts=parts,
-    )
+    check_probe(venv.python, env, jemalloc=jemalloc, restore=stage.restore,
+                parts=probe_parts(py, tmp_path), through=[launcher, tmp_path / "hop.env"])

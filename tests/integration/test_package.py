@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run
+from elf_and_maps import mapped_files
 
 PYTHON = Path("/usr/bin/python3.11")
 
@@ -172,7 +173,7 @@ def test_extracted_pyshim_makes_a_venv_whose_spawn_workers_get_the_preload(tree,
     # The packaged launcher, found from the packaged CLI, is what the venv got.
     assert f"a stamped copy of {tree}/usr/lib/pyshim/pyshim-launcher" in out, out
     maps = text_of([venv / "bin/python", "-c", SPAWN_WORKER_MAPS], env, cwd=tmp_path)
-    mapped = {line.split()[-1] for line in maps.splitlines() if len(line.split()) >= 6}
+    mapped = set(mapped_files(maps))
     assert str(jemalloc) in mapped, sorted(mapped)
     assert str(venv / "lib/pyshim/libpyshim-restore.so") in mapped, sorted(mapped)
 

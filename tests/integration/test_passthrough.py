@@ -1,4 +1,4 @@
-"""Issue 2, item 6: arguments and process semantics pass through untouched.
+"""Passthrough: arguments and process semantics pass through untouched.
 
 Each case runs the same command through the shim and directly with the real
 interpreter, and compares what the interpreter reports (argv as bytes,

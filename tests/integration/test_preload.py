@@ -1,32 +1,36 @@
-"""Issue 2, items 3 and 4: jemalloc preloaded and the test library found by
-bare name in the parent and in spawn / forkserver / ProcessPoolExecutor(spawn)
-workers; /bin/sh children (from the parent and from a spawn worker) get
-neither jemalloc nor the restore library, and exactly the caller's
-LD_PRELOAD / LD_LIBRARY_PATH (unset, empty or set); no bookkeeping variable
-reaches any child. All of it under no flag, -I, -E, -S and -I -S.
+"""The preload and the restore library: jemalloc preloaded and the test
+library found by bare name in the parent and in spawn / forkserver /
+ProcessPoolExecutor(spawn) workers; /bin/sh children (from the parent and
+from a spawn worker) get neither jemalloc nor the restore library, and
+exactly the caller's LD_PRELOAD / LD_LIBRARY_PATH (unset, empty or set); no
+bookkeeping variable reaches any child. All of it under no flag, -I, -E, -S
+and -I -S.
 
 The full caller x flag grid runs on Debian's python3.11; an older CPython
 (whose getpath and multiprocessing differ) runs every flag once.
 
 A restore library whose path the loader cannot carry in LD_PRELOAD (space,
-colon, tab, '$') is preloaded by descriptor and still restores."""
+colon, tab, '$') is preloaded by descriptor and still restores. A caller
+environment holding LD_PRELOAD twice gets the preload all the same, and the
+value the loader would have used back."""
 
 import json
 import os
 import re
+import shutil
+import subprocess
 
 import pytest
 
 from conftest import (
+    LAUNCH_REPORT,
     CALLER_VARIANTS,
-    CONFIG_ENV,
-    assert_probe,
     caller_env,
+    check_probe,
     default_interp,
     install_venv,
-    make_venv,
+    make_probe_venv,
     place_launcher,
-    probe,
     probe_parts,
     run_json,
     second_interp,
@@ -44,32 +48,15 @@ FLAGS = {
 
 
 def _run(interp, flag, variant, stage, tmp_path, base_env, jemalloc, testlibs):
-    venv = make_venv(
-        stage,
-        interp,
-        tmp_path / "venv",
-        base_env,
-        preload=[jemalloc],
-        library_path=[testlibs.libdir],
-        env=CONFIG_ENV,
-    )
+    venv = make_probe_venv(stage, interp, tmp_path / "venv", base_env, jemalloc, testlibs)
     env = caller_env(variant, base_env, tmp_path, testlibs, jemalloc)
     # PYTHON* variables that -E / -I must ignore: if the flags were lost on
     # the way, PYTHONPATH would show up in sys.path (checked below).
     env["PYTHONPATH"] = str(tmp_path / "pythonpath-marker")
     argv, expected_flags = FLAGS[flag]
-    parts = probe_parts(interp, tmp_path)
-    result = probe(venv.python, env, flags=argv, parts=parts, cwd="/")
-    assert_probe(
-        result,
-        launcher=venv.python,
-        jemalloc=jemalloc,
-        restore=stage.restore,
-        caller_env=env,
-        config_env=CONFIG_ENV,
-        flags=expected_flags,
-        parts=parts,
-    )
+    result = check_probe(venv.python, env, jemalloc=jemalloc, restore=stage.restore,
+                         parts=probe_parts(interp, tmp_path), interp_args=argv,
+                         expect_flags=expected_flags)
     for name in ("parent", "spawn", "forkserver", "pool"):
         if name in result:
             in_path = env["PYTHONPATH"] in result[name]["path"]
@@ -188,3 +175,43 @@ def test_installed_venv_under_a_folder_with_a_space(stage, tmp_path, base_env, j
     _check_fd_preload(json.loads(out), launcher=venv.python, restore=restore, jemalloc=jemalloc,
                       caller_preload=None)
     assert report["sh"] == [["<unset>", "0"], ""]
+
+
+# --------------------------------------------------------------------------
+# A caller environment holding the same variable twice (only a raw execve
+# makes one): the loader reads the last entry, so must the launcher.
+
+RAWEXEC = r"""
+#include <unistd.h>
+#include <string.h>
+/* rawexec VAR=x VAR=y ... -- PROGRAM ARGS: execve with exactly this env,
+   duplicates included (no shell or libc call would keep them). */
+int main(int argc, char **argv) {
+  int i = 1;
+  for (; i < argc && strcmp(argv[i], "--") != 0; ++i) {}
+  argv[i] = NULL;
+  execve(argv[i + 1], argv + i + 1, argv + 1);
+  return 127;
+}
+"""
+
+
+def test_duplicate_caller_variables_do_not_defeat_the_preload(init_venv, tmp_path):
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc not found (Debian package gcc): cannot build the raw execve helper")
+    src = tmp_path / "rawexec.c"
+    src.write_text(RAWEXEC)
+    rawexec = tmp_path / "rawexec"
+    subprocess.run(["gcc", "-O2", "-o", str(rawexec), str(src)], check=True)
+    libz = "/lib/x86_64-linux-gnu/libz.so.1"
+    libm = "/lib/x86_64-linux-gnu/libm.so.6"
+    res = subprocess.run(
+        [str(rawexec), "PATH=/usr/bin:/bin", f"LD_PRELOAD={libz}", f"LD_PRELOAD={libm}", "--",
+         str(init_venv / "bin/python"), "-c", LAUNCH_REPORT], capture_output=True, text=True,
+        timeout=60)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[1] == "True True", "jemalloc and the restore library must be loaded"
+    assert lines[2] == "[]", "no bookkeeping variable may leak into the interpreter"
+    # The loader's view of the caller's value (the last entry) is restored.
+    assert lines[3] == libm

@@ -21,8 +21,11 @@ from pathlib import Path
 
 import pytest
 
-PYTHON = Path("/usr/bin/python3.11")
-JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+from conftest import DEBIAN_JEMALLOC, DEBIAN_PYTHON
+
+PYTHON = DEBIAN_PYTHON
+JEMALLOC = DEBIAN_JEMALLOC
+pytestmark = pytest.mark.usefixtures("needs_debian_python_and_jemalloc")
 PYPY = Path("/usr/bin/pypy3")
 
 # What an interpreter started through the launcher sees of itself.
@@ -70,14 +73,6 @@ def restore(prefix) -> Path:
     path = prefix / "lib" / "pyshim" / "libpyshim-restore.so"
     assert path.is_file(), f"{path} missing"
     return path
-
-
-@pytest.fixture(scope="module", autouse=True)
-def needs_python_and_jemalloc():
-    if not PYTHON.exists():
-        pytest.skip(f"{PYTHON} not installed (Debian package python3.11)")
-    if not JEMALLOC.exists():
-        pytest.skip(f"{JEMALLOC} not installed (Debian package libjemalloc2)")
 
 
 @pytest.fixture

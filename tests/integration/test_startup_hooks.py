@@ -1,5 +1,5 @@
 """Startup hooks ([python] startup): a spawned worker re-runs the parent's
-plugin loading before it unpickles its target (issue: startup hooks).
+plugin loading before it unpickles its target (README, "Startup hooks").
 
 Each test runs a real user-style program (hooks/app.py: plugins loaded by
 path into sys.modules, then targets run in spawn/forkserver workers and a
@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest

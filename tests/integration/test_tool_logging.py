@@ -1,4 +1,4 @@
-"""Tool-mode logging (README, "Logging in tool mode"): `-v/--verbose` or
+"""Tool-mode logging (README, "Tool mode", "Verbose"): `-v/--verbose` or
 PYSHIM_LOG=debug makes the pyshim CLI log, on stderr, each change it is
 about to make and each change made, with the folder's fd, the name relative
 to it and the result; without either nothing extra is printed. spdlog does

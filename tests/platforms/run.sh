@@ -61,7 +61,7 @@ for name in "${userlands[@]}"; do
   rm -rf "$root/opt/pyshim" "$root/opt/pyshim-test"
   mkdir -p "$root/opt/pyshim-test"
   cp -a "$prefix/." "$root/opt/pyshim/"
-  cp "$HERE/test_userland.py" "$root/opt/pyshim-test/"
+  cp "$HERE/test_userland.py" "$HERE/../integration/elf_and_maps.py" "$root/opt/pyshim-test/"
   # The .deb of the userland's architecture, when built (scripts/dev.sh test
   # packages both): installed and used there too.
   deb_arch="${name##*-}"

@@ -14,17 +14,20 @@ qemu-user) counts the stamped hot path's syscalls with QEMU_STRACE.
 """
 
 import json
-import multiprocessing
 import os
 import re
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
 import traceback
 from collections import Counter
 from pathlib import Path
+
+# The tests' ELF and maps readers: beside this file in the chroot (run.sh
+# copies them there), in tests/integration in the source tree.
+sys.path.append(str(Path(__file__).resolve().parent.parent / "integration"))
+from elf_and_maps import elf_section_header, mapped_files  # noqa: E402
 
 PREFIX = Path(os.environ.get("PYSHIM_PREFIX", "/opt/pyshim"))
 PYSHIM = PREFIX / "bin/pyshim"
@@ -60,7 +63,7 @@ def jemalloc() -> str:
 
 
 def mapped(maps: str, path: str) -> bool:
-    return any(line.endswith(" " + path) for line in maps.splitlines())
+    return path in mapped_files(maps)
 
 
 def test_init_starts_the_venv():
@@ -178,16 +181,9 @@ def test_the_wheel_installs_with_pip_and_works():
 
 
 def stamp_offset(path: Path) -> int:
-    data = path.read_bytes()
-    shoff = struct.unpack_from("<Q", data, 0x28)[0]
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-    header = lambda i: struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)  # noqa: E731
-    names = header(shstrndx)[4]
-    for i in range(shnum):
-        name, _, _, _, offset, _ = header(i)
-        if data[names + name:data.index(b"\0", names + name)] == b".pyshim.stamp":
-            return offset
-    raise AssertionError(f"{path} has no .pyshim.stamp section")
+    section = elf_section_header(path.read_bytes(), ".pyshim.stamp", what=path)
+    assert section is not None, f"{path} has no .pyshim.stamp section"
+    return section[1]
 
 
 def test_a_damaged_stamp_is_refused_with_125():

@@ -15,34 +15,30 @@ SH (a `/bin/sh -c` child of that process, default environment): env from
     shell's /proc/$$/maps, grep_mapped from grep over grep's own
     /proc/self/maps.
 
-Runs on CPython 3.8+ with the standard library only.
+Runs on CPython 3.8+ with the standard library only. The maps and /bin/sh
+readers are tests/integration/probe.py's, loaded by path (no sys.path entry
+needed, and none added: a build backend imports this file as `probe`).
 """
 
+import importlib.util
 import json
 import os
-import subprocess
 import sys
 
 # Mapped files that matter: the preloads the tests configure, the restore
 # library, and the harmless library a test's caller may preload itself.
 WATCHED = ("libjemalloc", "libtcmalloc", "libpyshim-restore", "libpyshimcaller")
 
-SH_SCRIPT = r"""
-grep -F -e libjemalloc -e libtcmalloc -e libpyshim-restore -e libpyshimcaller /proc/$$/maps
-printf '%s\n' '--grep-self--'
-grep -F -e libjemalloc -e libtcmalloc -e libpyshim-restore -e libpyshimcaller /proc/self/maps
-printf '%s\n' '--environ--'
-cat /proc/$$/environ
-"""
+
+def _load_shared_probe():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "probe.py")
+    spec = importlib.util.spec_from_file_location("pyshim_shared_probe", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _mapped(lines):
-    found = set()
-    for line in lines:
-        fields = line.split()
-        if len(fields) >= 6 and any(w in fields[-1] for w in WATCHED):
-            found.add(fields[-1])
-    return sorted(found)
+_shared = _load_shared_probe()
 
 
 def _watched_env(env):
@@ -56,7 +52,7 @@ def _watched_env(env):
 
 def py_report():
     with open("/proc/self/maps") as f:
-        mapped = _mapped(f.read().splitlines())
+        mapped = _shared.watched_mapped(f.read().splitlines(), WATCHED)
     return {
         "executable": sys.executable,
         "realpath": os.path.realpath(sys.executable),
@@ -71,19 +67,8 @@ def py_report():
 
 
 def sh_report():
-    res = subprocess.run(["/bin/sh", "-c", SH_SCRIPT], stdout=subprocess.PIPE)
-    maps, rest = res.stdout.split(b"--grep-self--\n", 1)
-    grep_maps, environ = rest.split(b"--environ--\n", 1)
-    env = {}
-    for entry in environ.split(b"\0"):
-        if entry:
-            name, _, value = entry.partition(b"=")
-            env[os.fsdecode(name)] = os.fsdecode(value)
-    return {
-        "mapped": _mapped(os.fsdecode(maps).splitlines()),
-        "grep_mapped": _mapped(os.fsdecode(grep_maps).splitlines()),
-        "env": _watched_env(env),
-    }
+    mapped, grep_mapped, env = _shared.sh_child(WATCHED)
+    return {"mapped": mapped, "grep_mapped": grep_mapped, "env": _watched_env(env)}
 
 
 def _worker():

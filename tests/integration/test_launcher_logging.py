@@ -1,4 +1,4 @@
-"""Issue 2, item 8: PYSHIM_LOG=debug prints what the launcher found and
+"""The launcher's logging: PYSHIM_LOG=debug prints what the launcher found and
 computed (as `pyshim: debug: ...` lines on stderr); with PYSHIM_LOG unset
 nothing at all is printed, by the launcher or the restore library, in the
 interpreter or in its children."""

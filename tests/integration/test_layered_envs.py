@@ -1,9 +1,9 @@
-"""Issue 5: layered environments. `pyshim dynlib` collects a venv's shared
-libraries into share/venv/dynlib; `pyshim install UPPER --layer LOWER` puts
-that folder on the upper venv's library_path, so an extension in the upper
-layer that links a lower layer's library (with no RPATH) imports in the
-parent interpreter and in spawn/forkserver workers, while non-Python children
-get the caller's LD_LIBRARY_PATH.
+"""Layered environments (README, "Layered environments"): `pyshim dynlib`
+collects a venv's shared libraries into share/venv/dynlib; `pyshim install
+UPPER --layer LOWER` puts that folder on the upper venv's library_path, so
+an extension in the upper layer that links a lower layer's library (with no
+RPATH) imports in the parent interpreter and in spawn/forkserver workers,
+while non-Python children get the caller's LD_LIBRARY_PATH.
 
 Self-contained: everything is built here with gcc against Debian's
 python3.11 headers. Needs PYSHIM_PREFIX (an install prefix with bin/pyshim

@@ -1,4 +1,4 @@
-"""Issue 2, item 7: every launcher error has its exact exit code (125 shim
+"""Launcher errors: every launcher error has its exact exit code (125 shim
 failure, 126 cannot execute, 127 not found), a first line
 `pyshim: error: <message>` on stderr, indented context lines (the config's
 `file:line:col` where there is one) and one `hint:` line last; nothing on
@@ -271,12 +271,9 @@ def test_interpreter_is_the_shim(stage, tmp_path, base_env, py, kind):
 
 
 @pytest.mark.parametrize("kind", SELF_KINDS)
-def test_interpreter_is_the_shim_no_exec(stage, tmp_path, base_env, py, kind):
+def test_interpreter_is_the_shim_no_exec(stage, tmp_path, base_env, py, kind, strace):
     """Under strace: the launcher's own execve is the only one (no loop, and
     no exec at all)."""
-    strace = shutil.which("strace")
-    if strace is None:
-        pytest.skip("strace not installed: cannot count execve calls")
     p = _launcher(stage, tmp_path)
     target = _self_target(stage, tmp_path, kind, py, base_env)
     _config(tmp_path, f'interpreter = "{target}"\n')
@@ -352,12 +349,9 @@ def test_two_launchers_of_different_builds_pointing_at_each_other(stage, tmp_pat
     assert elapsed < 3.0, f"took {elapsed:.2f}s"
 
 
-def test_two_launchers_of_different_builds_no_exec_loop(stage, tmp_path, base_env):
+def test_two_launchers_of_different_builds_no_exec_loop(stage, tmp_path, base_env, strace):
     """Under strace: a's execve and a's exec of b, nothing more (no third hop,
     and the interpreter is never exec'd)."""
-    strace = shutil.which("strace")
-    if strace is None:
-        pytest.skip("strace not installed: cannot count execve calls")
     a, b = _two_builds(stage, tmp_path)
     _config(tmp_path / "a", f'interpreter = "{b}"\n')
     _config(tmp_path / "b", f'interpreter = "{a}"\n')
