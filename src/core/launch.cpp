@@ -96,7 +96,8 @@ Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Con
       break;
     case ErrorKind::kInterpreterNotExecutable:
       message = fmt::format("interpreter is not an executable file: {}", interpreter.value);
-      if (S_ISREG(info.mode)) hint = fmt::format("chmod +x {} or fix 'interpreter'", interpreter.value);
+      if (S_ISREG(info.mode))
+        hint = fmt::format("chmod +x {} or fix 'interpreter'", interpreter.value);
       break;
     default:
       message = fmt::format("interpreter resolves to the shim itself: {}", interpreter.value);

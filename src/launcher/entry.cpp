@@ -70,7 +70,6 @@ struct RawOs {
   }
 };
 
-
 // The arena is on the stack: keep it well inside any stack limit.
 constexpr std::size_t kMaxArena = 1 << 20;
 // What the hot path's own frames take below the arena, with room to spare.

@@ -68,8 +68,8 @@ inline bool accepts(const Inputs& in, StampView& stamp) {
   if (in.secure) return false;  // the general path refuses it, with the reason
   for (const char* entry : in.env) {
     // Any PYSHIM_CONFIG (even empty) or PYSHIM_LOG: the general path.
-    if (entry[0] == 'P' && (rules::starts_with(entry, "PYSHIM_CONFIG=") ||
-                            rules::starts_with(entry, "PYSHIM_LOG="))) {
+    if (entry[0] == 'P' &&
+        (rules::starts_with(entry, "PYSHIM_CONFIG=") || rules::starts_with(entry, "PYSHIM_LOG="))) {
       return false;
     }
   }
@@ -90,9 +90,8 @@ inline std::size_t arena_size(const Inputs& in, const StampView& stamp) {
     restore = kPathMax + 32 + kRestoreLibraryName.size();
   }
   PlanSize plan = plan_size(stamp.config, in.env, restore, p);
-  return p + configs + self + restores + rules::kFdPathSize +
-         plan.entries * sizeof(const char*) + plan.bytes +
-         plan.pieces * sizeof(std::string_view) + 3 * 16;
+  return p + configs + self + restores + rules::kFdPathSize + plan.entries * sizeof(const char*) +
+         plan.bytes + plan.pieces * sizeof(std::string_view) + 3 * 16;
 }
 
 // Whether plan()'s verdict is to exec (else: the general path).
@@ -137,7 +136,8 @@ Verdict plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Lau
   if (count == 0) return verdict(Step::kConfig);
   bool found = false;
   for (int i = 0; i < count && !found; ++i) {
-    rules::TrustedLookup look = rules::look_up_trusted(os, in.euid, nullptr, candidates[i], nullptr);
+    rules::TrustedLookup look =
+        rules::look_up_trusted(os, in.euid, nullptr, candidates[i], nullptr);
     if (look.err == ENOENT || look.err == ENOTDIR) continue;
     if (look.err != 0 || look.refused != rules::Refusal::kNone || !S_ISREG(look.info.mode) ||
         !rules::take_from_stamp(stamp.source, stamp.identity,
@@ -155,7 +155,8 @@ Verdict plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Lau
     // The stamped file, if there, must be it unchanged (then it passed the
     // rule at install); anything else there is the general path's to judge.
     FileInfo info;
-    if (os.lstat(stamp.source.data(), info) == 0 && !rules::stamp_still_true(stamp.identity, info)) {
+    if (os.lstat(stamp.source.data(), info) == 0 &&
+        !rules::stamp_still_true(stamp.identity, info)) {
       return verdict(Step::kConfig);
     }
   }
@@ -195,8 +196,7 @@ Verdict plan(Os& os, const Inputs& in, const StampView& stamp, Arena& arena, Lau
   FileInfo interpreter;
   Verdict checked = rules::check_interpreter(os, config.interpreter.data(), interpreter);
   if (!checked.passed()) return checked;
-  if (rules::same_size_as_self(interpreter, in.self_size) ||
-      rules::started_by_a_launcher(in.env)) {
+  if (rules::same_size_as_self(interpreter, in.self_size) || rules::started_by_a_launcher(in.env)) {
     return verdict(Step::kInterpreter);
   }
   checked = rules::check_lists(os, config);

@@ -65,8 +65,10 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Ru
         close_fd(p.read);
         close_fd(p.write);
       }
-      return Error{
-          ErrorKind::kShimFailure, fmt::format("cannot create a pipe: {}", std::strerror(err)), {}, ""};
+      return Error{ErrorKind::kShimFailure,
+                   fmt::format("cannot create a pipe: {}", std::strerror(err)),
+                   {},
+                   ""};
     }
     pipes[i] = {fds[0], fds[1]};
   }

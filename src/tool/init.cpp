@@ -159,7 +159,8 @@ int run_init(const InitOptions& options) {
     status = create_and_install(options, dir);
   } catch (const fs::filesystem_error& e) {
     // A full disk, an I/O error: said first, then what init made goes.
-    status = print_error(Error{ErrorKind::kUsage, e.what(), {}, "fix the cause and run init again"});
+    status =
+        print_error(Error{ErrorKind::kUsage, e.what(), {}, "fix the cause and run init again"});
   } catch (...) {
     if (made()) remove_created(dir, existed);
     throw;

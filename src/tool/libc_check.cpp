@@ -39,22 +39,29 @@ Result<DynamicInfo> read_dynamic(FileSystem& fs, const std::string& path,
                                  std::string* release = nullptr) {
   FileInfo info;
   if (int err = fs.stat(path, info); err != 0) {
-    return Error{
-        ErrorKind::kCheckFailed, fmt::format("cannot read {}: {}", path, std::strerror(err)), {}, ""};
+    return Error{ErrorKind::kCheckFailed,
+                 fmt::format("cannot read {}: {}", path, std::strerror(err)),
+                 {},
+                 ""};
   }
   if (!S_ISREG(info.mode) || info.size > kMaxLibrarySize) {
-    return Error{
-        ErrorKind::kCheckFailed, fmt::format("{} is not a regular file of at most 256 MiB", path), {}, ""};
+    return Error{ErrorKind::kCheckFailed,
+                 fmt::format("{} is not a regular file of at most 256 MiB", path),
+                 {},
+                 ""};
   }
   std::string image;
   if (int err = fs.read_head(path, info.size, image); err != 0) {
-    return Error{
-        ErrorKind::kCheckFailed, fmt::format("cannot read {}: {}", path, std::strerror(err)), {}, ""};
+    return Error{ErrorKind::kCheckFailed,
+                 fmt::format("cannot read {}: {}", path, std::strerror(err)),
+                 {},
+                 ""};
   }
   if (release) *release = release_of(image);
   auto parsed = parse_dynamic(image);
   if (!parsed) {
-    return Error{ErrorKind::kCheckFailed, fmt::format("{}: {}", path, parsed.error().message), {}, ""};
+    return Error{
+        ErrorKind::kCheckFailed, fmt::format("{}: {}", path, parsed.error().message), {}, ""};
   }
   return parsed;
 }

@@ -48,14 +48,14 @@ TEST(LaunchRules, InvokedByArgv0) {
   };
   const std::vector<Case> cases = {
       {"/v/bin/python", {"python"}, false},
-      {nullptr, {"/v/bin/python"}, true},                     // no AT_EXECFN
-      {"", {"/v/bin/python"}, true},                          // an empty one
-      {"/dev/fd/3", {"/v/bin/python"}, true},                 // fexecve
-      {"/proc/self/fd/3", {"/v/bin/python"}, true},           // fexecve, another libc
-      {"/v/bin/tool", {"/v/bin/python", "/v/bin/tool"}, true},  // a #! script
-      {"/v/bin/tool", {"/v/bin/python", "-E", "/v/bin/tool"}, true},         // with its argument
+      {nullptr, {"/v/bin/python"}, true},                             // no AT_EXECFN
+      {"", {"/v/bin/python"}, true},                                  // an empty one
+      {"/dev/fd/3", {"/v/bin/python"}, true},                         // fexecve
+      {"/proc/self/fd/3", {"/v/bin/python"}, true},                   // fexecve, another libc
+      {"/v/bin/tool", {"/v/bin/python", "/v/bin/tool"}, true},        // a #! script
+      {"/v/bin/tool", {"/v/bin/python", "-E", "/v/bin/tool"}, true},  // with its argument
       {"/v/bin/tool", {"/v/bin/python", "-E", "-S", "/v/bin/tool"}, false},  // too far
-      {"/v/bin/tool", {"python", "/v/bin/tool"}, false},  // the kernel gives a path
+      {"/v/bin/tool", {"python", "/v/bin/tool"}, false},             // the kernel gives a path
       {"/v/bin/python", {"/v/bin/python", "/v/bin/python"}, false},  // itself as its script
   };
   for (const Case& c : cases) {

@@ -238,7 +238,10 @@ TEST(Dirname, HandlesRootAndTrailingSlashes) {
 }
 
 TEST(FormatError, PrintsMessageContextAndHint) {
-  Error e{ErrorKind::kInterpreterNotFound, "interpreter not found: /x", {"config: /v/pyshim.toml:1:15"}, "fix it"};
+  Error e{ErrorKind::kInterpreterNotFound,
+          "interpreter not found: /x",
+          {"config: /v/pyshim.toml:1:15"},
+          "fix it"};
   EXPECT_EQ(format_error(e),
             "pyshim: error: interpreter not found: /x\n  config: /v/pyshim.toml:1:15\n"
             "  hint: fix it\n");

@@ -76,7 +76,7 @@ struct LaunchRequest {
   // Always look for the launcher note in the interpreter (show, doctor); the
   // launcher only does when a launcher exec'd it directly (see check_launch).
   bool thorough = false;
-  // The launcher's own stamp (section 2a), decoded; stamp_error when the
+  // The launcher's own stamp (stamp.hpp), decoded; stamp_error when the
   // image holds a damaged one (reported only if the stamp is needed).
   std::optional<Stamp> stamp;
   std::optional<Error> stamp_error;
