@@ -3,8 +3,10 @@
 //
 // The static checks are the launcher's own, one item at a time (find_config,
 // load_config, check_interpreter, check_preload, check_library_folder,
-// find_restore_library, loader_refusal: launch.hpp), so doctor and the
-// launcher cannot disagree; doctor reports every verdict where the launcher
+// find_restore_library, loader_refusal: launch.hpp, over the launch rules of
+// launch_rules.hpp), so doctor and the launcher cannot disagree; doctor
+// branches on each verdict's ErrorKind, never on its text or exit code, and
+// reports every verdict where the launcher
 // stops at the first. It adds only what a launch does not look at: ELF class
 // and machine of the interpreter, preloads and restore library; library
 // folders that exist; the launcher image, its stamp and base launcher; and
