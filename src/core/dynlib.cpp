@@ -79,7 +79,7 @@ struct Clash {
 Error clash_error(const DynlibInputs& inputs, const std::vector<Clash>& clashes) {
   const std::string& venv = inputs.venv;
   Error error;
-  error.exit_code = kExitUsage;
+  error.kind = ErrorKind::kUsage;
   if (clashes.size() == 1) {
     error.message =
         fmt::format("{} different files would be linked as {} in {}/{}",
@@ -267,7 +267,7 @@ Result<std::vector<DynlibChange>> diff_dynlib(const std::vector<DynlibLink>& wan
     if (found == have.end()) {
       changes.push_back({DynlibChange::Kind::kAdd, link->name, link->target, {}});
     } else if (!found->second->symlink) {
-      return Error{kExitUsage,
+      return Error{ErrorKind::kUsage,
                    fmt::format("{}/{} is in the way: it is not a symlink", dynlib_dir, name),
                    {fmt::format("wanted: a link to {}", link->source)},
                    fmt::format("{} holds only links that pyshim maintains; move the file away "

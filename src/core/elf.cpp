@@ -14,7 +14,7 @@ namespace {
 template <class Ehdr, class Phdr>
 Result<ElfInfo> parse_class(std::string_view head, ElfInfo info) {
   if (head.size() < sizeof(Ehdr)) {
-    return Error{kExitShimFailure, "truncated ELF header", {}, ""};
+    return Error{ErrorKind::kShimFailure, "truncated ELF header", {}, ""};
   }
   Ehdr ehdr;
   std::memcpy(&ehdr, head.data(), sizeof ehdr);
@@ -31,7 +31,7 @@ Result<ElfInfo> parse_class(std::string_view head, ElfInfo info) {
   if (phnum == 0) return info;
   // Compared without the sum, which a hostile e_phoff would wrap.
   if (phentsize < sizeof(Phdr) || phoff > head.size() || phnum * phentsize > head.size() - phoff) {
-    return Error{kExitShimFailure, "program headers lie beyond the bytes read", {}, ""};
+    return Error{ErrorKind::kShimFailure, "program headers lie beyond the bytes read", {}, ""};
   }
   for (std::uint64_t i = 0; i < phnum; ++i) {
     Phdr phdr;
@@ -50,7 +50,7 @@ Result<ElfInfo> parse_class(std::string_view head, ElfInfo info) {
 }
 
 Error elf_error(std::string message) {
-  return Error{kExitShimFailure, std::move(message), {}, ""};
+  return Error{ErrorKind::kShimFailure, std::move(message), {}, ""};
 }
 
 template <class T>
@@ -267,17 +267,17 @@ std::vector<std::string> missing_versions(const DynamicInfo& user, std::string_v
 
 Result<ElfInfo> parse_elf(std::string_view head) {
   if (head.size() < EI_NIDENT || std::memcmp(head.data(), ELFMAG, SELFMAG) != 0) {
-    return Error{kExitShimFailure, "not an ELF file", {}, ""};
+    return Error{ErrorKind::kShimFailure, "not an ELF file", {}, ""};
   }
   ElfInfo info;
   info.elf_class = static_cast<unsigned char>(head[EI_CLASS]);
   info.data = static_cast<unsigned char>(head[EI_DATA]);
   if (info.data != ELFDATA2LSB && info.data != ELFDATA2MSB) {
-    return Error{kExitShimFailure, "unknown ELF byte order", {}, ""};
+    return Error{ErrorKind::kShimFailure, "unknown ELF byte order", {}, ""};
   }
   if (info.elf_class == ELFCLASS64) return parse_class<Elf64_Ehdr, Elf64_Phdr>(head, info);
   if (info.elf_class == ELFCLASS32) return parse_class<Elf32_Ehdr, Elf32_Phdr>(head, info);
-  return Error{kExitShimFailure, "unknown ELF class", {}, ""};
+  return Error{ErrorKind::kShimFailure, "unknown ELF class", {}, ""};
 }
 
 std::string describe(const ElfInfo& info) {

@@ -355,7 +355,7 @@ std::string error_json(const Error& error) {
                              {"error", toml::table{{"message", error.message},
                                                    {"context", std::move(context)},
                                                    {"hint", error.hint},
-                                                   {"exit_code", error.exit_code}}}});
+                                                   {"exit_code", error.exit_code()}}}});
 }
 
 ProbeOutput ProbeOutput::parse(std::string_view text) {

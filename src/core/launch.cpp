@@ -24,10 +24,10 @@ std::string join_path(std::string_view dir, std::string_view name) {
   return out;
 }
 
-Error config_error(const Config& config, Origin origin, int exit_code, std::string message,
+Error config_error(const Config& config, Origin origin, ErrorKind kind, std::string message,
                    std::string hint) {
   Error e;
-  e.exit_code = exit_code;
+  e.kind = kind;
   e.message = std::move(message);
   e.context.push_back("config: " + where(config, origin));
   e.hint = std::move(hint);
@@ -62,107 +62,89 @@ bool runs_a_launcher(FileSystem& fs, std::string path) {
 
 Status check_interpreter(FileSystem& fs, const LaunchRequest& request, const Config& config) {
   const Setting& interpreter = config.interpreter;
-  // Messages are formatted only on failure: this runs in every launch.
-  auto fail = [&](int code, std::string message, std::string hint) {
-    return config_error(config, interpreter.origin, code, std::move(message), std::move(hint));
-  };
-  auto doctor_hint = [&] {
-    return fmt::format("fix 'interpreter' or run `pyshim doctor {}`", request.invoked_path);
-  };
-  auto is_a_launcher = [&] {
-    return fail(kExitShimFailure,
-                fmt::format("interpreter resolves to the shim itself: {}", interpreter.value),
-                "point 'interpreter' at the real Python (e.g. the 'home' in pyvenv.cfg), not at a "
-                "pyshim launcher");
-  };
+  RulesOs os{fs};
   FileInfo info;
-  int err = fs.stat(interpreter.value, info);
-  if (err == ENOENT || err == ENOTDIR || err == ELOOP) {
-    return fail(kExitNotFound, fmt::format("interpreter not found: {}", interpreter.value),
-                doctor_hint());
-  }
-  if (err != 0) {
-    return fail(
-        kExitCannotExecute,
-        fmt::format("cannot access interpreter {}: {}", interpreter.value, std::strerror(err)),
-        doctor_hint());
-  }
-  if (!S_ISREG(info.mode) || (info.mode & 0111) == 0) {
-    return fail(kExitCannotExecute,
-                fmt::format("interpreter is not an executable file: {}", interpreter.value),
-                S_ISREG(info.mode)
-                    ? fmt::format("chmod +x {} or fix 'interpreter'", interpreter.value)
-                    : doctor_hint());
-  }
-  // A copy of this very binary, whatever its stamp, has exactly its size
-  // (the stamp area is fixed); only then is it worth the syscalls to look at
-  // its identity and its launcher note.
-  if (request.self_size == 0 || info.size == request.self_size) {
+  rules::Verdict v = rules::check_interpreter(os, interpreter.value.c_str(), info);
+  // A possible launcher: only reading it tells (general-only). A copy of
+  // this very binary: its identity; a launcher of another build, or a #!
+  // script run by one (the launcher runs the script, the kernel runs the
+  // launcher for it): its note, through the #! lines.
+  if (v.passed() && rules::same_size_as_self(info, request.self_size)) {
     FileInfo self;
     bool is_self =
         fs.stat(request.self_exe, self) == 0 && self.dev == info.dev && self.ino == info.ino;
-    if (is_self || runs_a_launcher(fs, interpreter.value)) return is_a_launcher();
+    if (is_self || runs_a_launcher(fs, interpreter.value)) {
+      v.kind = ErrorKind::kInterpreterIsLauncher;
+    }
   }
-  // A launcher of another build (A -> B -> A would loop forever). Its note is
-  // only looked for when a launcher exec'd this one directly (the bookkeeping
-  // is still there: no restore library ran in between), which costs nothing
-  // on a normal launch and stops a loop at its second hop.
-  // A #! script whose interpreter is a launcher loops the same way (the
-  // launcher runs the script, the kernel runs the launcher for it): the
-  // second hop finds the bookkeeping and follows the #! lines.
-  if (request.thorough || env_has(request.env, kOrigPreloadVar)) {
-    if (runs_a_launcher(fs, interpreter.value)) return is_a_launcher();
+  if (v.passed() && (request.thorough || rules::started_by_a_launcher(request.env)) &&
+      runs_a_launcher(fs, interpreter.value)) {
+    v.kind = ErrorKind::kInterpreterIsLauncher;
   }
-  return Ok{};
+  if (v.passed()) return Ok{};
+  // The text, made only on failure: this runs in every general launch.
+  std::string doctor_hint =
+      fmt::format("fix 'interpreter' or run `pyshim doctor {}`", request.invoked_path);
+  std::string message, hint = doctor_hint;
+  switch (v.kind) {
+    case ErrorKind::kInterpreterNotFound:
+      message = fmt::format("interpreter not found: {}", interpreter.value);
+      break;
+    case ErrorKind::kInterpreterUnreadable:
+      message =
+          fmt::format("cannot access interpreter {}: {}", interpreter.value, std::strerror(v.err));
+      break;
+    case ErrorKind::kInterpreterNotExecutable:
+      message = fmt::format("interpreter is not an executable file: {}", interpreter.value);
+      if (S_ISREG(info.mode))
+        hint = fmt::format("chmod +x {} or fix 'interpreter'", interpreter.value);
+      break;
+    default:
+      message = fmt::format("interpreter resolves to the shim itself: {}", interpreter.value);
+      hint =
+          "point 'interpreter' at the real Python (e.g. the 'home' in pyvenv.cfg), not at a "
+          "pyshim launcher";
+  }
+  return config_error(config, interpreter.origin, v.kind, std::move(message), std::move(hint));
 }
 
 Status check_preload(FileSystem& fs, const Config& config, const Setting& lib) {
-  if (auto refused = loader_path_error(lib.value, true)) {
-    refused->exit_code = kExitShimFailure;
+  RulesOs os{fs};
+  rules::Verdict v = rules::check_preload(os, lib.value.c_str(), lib.value.size(), 0);
+  if (v.passed()) return Ok{};
+  if (v.kind == ErrorKind::kPreloadRefused) {
+    std::optional<Error> refused = loader_path_error(lib.value, true);
+    refused->kind = v.kind;
     refused->context.push_back("config: " + where(config, lib.origin));
     return *std::move(refused);
   }
-  FileInfo info;
-  int err = fs.stat(lib.value, info);
-  if (err == 0 && !S_ISDIR(info.mode)) return Ok{};
   return config_error(
-      config, lib.origin, kExitShimFailure,
-      err == ENOENT || err == ENOTDIR ? fmt::format("preload not found: {}", lib.value)
-      : err != 0 ? fmt::format("cannot access preload {}: {}", lib.value, std::strerror(err))
-                 : fmt::format("preload is a directory: {}", lib.value),
+      config, lib.origin, v.kind,
+      v.kind == ErrorKind::kPreloadNotFound ? fmt::format("preload not found: {}", lib.value)
+      : v.kind == ErrorKind::kPreloadUnreadable
+          ? fmt::format("cannot access preload {}: {}", lib.value, std::strerror(v.err))
+          : fmt::format("preload is a directory: {}", lib.value),
       "install the library or fix 'preload'; the interpreter is not started without it");
 }
 
 Status check_library_folder(const Config& config, const Setting& folder) {
-  if (auto refused = loader_path_error(folder.value, false)) {
-    refused->exit_code = kExitShimFailure;
-    refused->context.push_back("config: " + where(config, folder.origin));
-    return *std::move(refused);
-  }
-  return Ok{};
+  if (rules::check_library_folder(folder.value, 0).passed()) return Ok{};
+  std::optional<Error> refused = loader_path_error(folder.value, false);
+  refused->kind = ErrorKind::kLibraryFolderRefused;
+  refused->context.push_back("config: " + where(config, folder.origin));
+  return *std::move(refused);
 }
 
 InvokedSource invoked_source(const char* execfn, int argc, const char* const* argv) {
-  if (execfn == nullptr || execfn[0] == '\0' || std::strncmp(execfn, "/dev/fd/", 8) == 0 ||
-      std::strncmp(execfn, "/proc/self/fd/", 14) == 0) {
-    return InvokedSource::kArgv0;
-  }
-  // binfmt_script puts the interpreter path from the #! line in argv[0] (it
-  // has a slash: the kernel needs a path) and the script's path, which is
-  // AT_EXECFN, right after it or after the one optional #! argument.
-  if (argc >= 2 && argv[0] != nullptr && std::strchr(argv[0], '/') != nullptr &&
-      std::strcmp(argv[0], execfn) != 0) {
-    for (int i = 1; i <= 2 && i < argc; ++i) {
-      if (argv[i] != nullptr && std::strcmp(argv[i], execfn) == 0) return InvokedSource::kArgv0;
-    }
-  }
-  return InvokedSource::kExecFn;
+  return rules::invoked_by_argv0(execfn, argc, argv) ? InvokedSource::kArgv0
+                                                     : InvokedSource::kExecFn;
 }
 
 namespace {
 
 Error read_error(const std::string& path, int err) {
   Error e;
+  e.kind = ErrorKind::kConfigUnreadable;
   e.message = err == EINVAL ? fmt::format("config {} is not a regular file", path)
               : err == EFBIG
                   ? fmt::format("config {} is larger than {} bytes", path, kMaxConfigSize)
@@ -177,32 +159,32 @@ Error read_error(const std::string& path, int err) {
 
 Lookup look_up_trusted(FileSystem& fs, std::uint32_t euid, std::string_view self_exe,
                        const std::string& path) {
+  RulesOs os{fs};
+  std::string scratch(path.size() + 2, '\0');  // path's folder
+  rules::Arena arena(scratch.data(), scratch.size());
+  std::string self(self_exe);
+  rules::TrustedLookup look =
+      rules::look_up_trusted(os, euid, self.empty() ? nullptr : self.c_str(), path.c_str(), &arena);
   Lookup found;
-  FileInfo own;
-  if ((found.err = fs.lstat(path, own)) != 0) return found;
-  found.info = own;
-  Trust trust = trust_of(own, euid);
-  if (S_ISLNK(own.mode)) {
-    if (trust != Trust::kTrusted) {
-      found.refused = fmt::format("a link owned by uid {}", own.uid);
-      return found;
-    }
-    if ((found.err = fs.stat(path, found.info)) != 0) return found;  // dangling
-    if (trust_of(found.info, euid) != Trust::kTrusted) {
-      found.refused = fmt::format("a link to a file owned by uid {}", found.info.uid);
-    }
-    return found;
+  found.err = look.err;
+  found.info = look.info;
+  switch (look.refused) {
+    case rules::Refusal::kNone:
+    case rules::Refusal::kUndecided:  // not asked for: a full lookup decides
+      break;
+    case rules::Refusal::kLinkOwner:
+      found.refused = fmt::format("a link owned by uid {}", look.uid);
+      break;
+    case rules::Refusal::kLinkTarget:
+      found.refused = fmt::format("a link to a file owned by uid {}", look.uid);
+      break;
+    case rules::Refusal::kStranger:
+      found.refused = fmt::format(
+          "owned by uid {}, not root, the caller or the launcher's owner in a folder only they "
+          "can write",
+          look.uid);
+      break;
   }
-  if (trust == Trust::kTrusted) return found;
-  FileInfo folder, launcher;
-  if (trust == Trust::kAskFolder && !self_exe.empty() && fs.stat(dirname(path), folder) == 0 &&
-      fs.stat(std::string(self_exe), launcher) == 0 && trusted_as_launcher(own, folder, launcher)) {
-    return found;
-  }
-  found.refused = fmt::format(
-      "owned by uid {}, not root, the caller or the launcher's owner in a folder only they can "
-      "write",
-      own.uid);
   return found;
 }
 
@@ -213,8 +195,8 @@ namespace {
 Result<FoundConfig> take(FileSystem& fs, const LaunchRequest& request, std::string path,
                          const FileInfo& info) {
   FoundConfig found;
-  if (request.stamp && request.stamp->source == path &&
-      request.stamp->identity == identity_of(info) && !racily_clean(request.stamp->identity)) {
+  if (request.stamp &&
+      rules::take_from_stamp(request.stamp->source, request.stamp->identity, path, info)) {
     found.path = std::move(path);
     found.source = ConfigSource::kStamp;
     return found;
@@ -225,6 +207,7 @@ Result<FoundConfig> take(FileSystem& fs, const LaunchRequest& request, std::stri
     // Replaced between the trust check and the read: what was read was not
     // checked.
     Error e;
+    e.kind = ErrorKind::kConfigReplaced;
     e.message = fmt::format("config {} was replaced while the launcher read it", path);
     e.hint = "run the command again; if this repeats, someone is swapping the file";
     return e;
@@ -235,9 +218,6 @@ Result<FoundConfig> take(FileSystem& fs, const LaunchRequest& request, std::stri
 
 }  // namespace
 
-// The hot path (src/launcher/hot_path.hpp) mirrors find_config/take/trusted,
-// find_restore_library, needs_fd_preload, check_launch and the kernel-limit
-// check for the stamped case; tests/unit/hot_path_test.cpp checks they agree.
 Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
   FoundConfig found;
   std::string_view override_path = env_get(request.env, kConfigEnvVar);
@@ -259,9 +239,12 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
   // link one hop at a time. The bound guards against symlink cycles.
   for (int hop = 0; hop < 40; ++hop) {
     std::string dir = dirname(path);
-    std::string parent = dirname(dir);
-    std::string candidates[] = {join_path(dir, kConfigName), join_path(parent, kConfigName)};
-    for (std::string& candidate : candidates) {
+    std::string room(2 * (dir.size() + kConfigName.size() + 2), '\0');
+    rules::Arena arena(room.data(), room.size());
+    const char* beside[2];
+    int count = rules::config_candidates(arena, dir, beside);
+    for (int i = 0; i < count; ++i) {
+      std::string candidate = beside[i];
       if (std::find(searched.begin(), searched.end(), candidate) != searched.end()) continue;
       Lookup look = look_up_trusted(fs, request.euid, request.self_exe, candidate);
       int err = look.err;
@@ -305,8 +288,7 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
     Lookup look = look_up_trusted(fs, request.euid, request.self_exe, request.stamp->source);
     FileInfo opened;
     if (look.err == 0 && look.refused.empty() &&
-        (request.stamp->identity != identity_of(look.info) ||
-         racily_clean(request.stamp->identity)) &&
+        !rules::stamp_still_true(request.stamp->identity, look.info) &&
         fs.read_file(request.stamp->source, found.text, &opened) == 0 &&
         opened.dev == look.info.dev && opened.ino == look.info.ino) {
       found.path = request.stamp->source;
@@ -318,6 +300,7 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
     return found;
   }
   Error e;
+  e.kind = ErrorKind::kConfigNotFound;
   e.message = fmt::format("no {} found for {}", kConfigName, request.invoked_path);
   for (const std::string& place : searched) e.context.push_back("searched: " + place);
   e.context.push_back("and the launcher carries no stamped config");
@@ -331,26 +314,20 @@ Result<Config> load_config(const LaunchRequest& request, const FoundConfig& foun
   return parse_config(found.text, found.path);
 }
 
-bool needs_fd_preload(std::string_view path) {
-  return !loader_refusal(path, true).empty();
-}
-
 std::string loader_refusal(std::string_view path, bool preload) {
-  std::string_view separators = preload ? kPreloadSeparators : kLibraryPathSeparators;
-  for (char c : path) {
-    if (separators.find(c) != std::string_view::npos) {
+  switch (rules::loader_refusal_of(path, preload)) {
+    case rules::LoaderRefusal::kNone:
+      return {};
+    case rules::LoaderRefusal::kSplits:
       return fmt::format("the loader splits {} at {}", preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH",
                          preload ? "' ' and ':'" : "':' and ';'");
-    }
-    if (c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' || c == ' ') {
+    case rules::LoaderRefusal::kWhitespace:
       return "it contains whitespace";
-    }
-    if (c == '$') {
+    case rules::LoaderRefusal::kToken:
       return "the loader expands '$' tokens ($ORIGIN, $LIB, $PLATFORM) in it";
-    }
+    case rules::LoaderRefusal::kTooLong:
+      return "the loader drops LD_PRELOAD entries of 4096 bytes or more";
   }
-  if (preload && path.size() >= 4096)
-    return "the loader drops LD_PRELOAD entries of 4096 bytes or more";
   return {};
 }
 
@@ -366,23 +343,11 @@ std::optional<Error> loader_path_error(std::string_view path, bool preload) {
 }
 
 std::vector<std::string> restore_library_candidates(std::string_view self_exe) {
-  std::vector<std::string> out;
-  // Only from an absolute real binary: an empty one (no /proc, no absolute
-  // AT_EXECFN) would otherwise make these relative to the current folder.
-  if (!self_exe.starts_with('/')) return out;
-  // lib/pyshim/ first: that is where an installed pyshim keeps it (and where
-  // `pyshim install` puts it in a venv), so the usual launch costs one
-  // stat(), not two. Beside the binary is for the build tree. Then, for a
-  // venv's base launcher (VENV/.pyshim/base/bin/), the venv's own copy: a
-  // moved or copied venv's derived environments use it, not the stamped
-  // path of where the venv was installed.
-  std::string dir = dirname(self_exe);
-  out.push_back(join_path(join_path(dirname(dir), "lib/pyshim"), kRestoreLibraryName));
-  out.push_back(join_path(dir, kRestoreLibraryName));
-  if (std::string venv(base_launcher_venv(dir)); !venv.empty()) {
-    out.push_back(join_path(join_path(venv, "lib/pyshim"), kRestoreLibraryName));
-  }
-  return out;
+  std::string room(3 * (self_exe.size() + kRestoreLibraryName.size() + 16), '\0');
+  rules::Arena arena(room.data(), room.size());
+  const char* found[3];
+  int count = rules::restore_library_candidates(arena, self_exe, found);
+  return {found, found + (count > 0 ? count : 0)};
 }
 
 // VENV's restore library when the venv holding self_exe was derived (with
@@ -428,6 +393,7 @@ Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_e
     return stamp->restore_library;
   }
   Error e;
+  e.kind = ErrorKind::kRestoreLibraryNotFound;
   e.message = fmt::format("restore library {} not found", kRestoreLibraryName);
   e.context = std::move(searched);
   if (!self_exe.starts_with('/')) {
@@ -448,6 +414,7 @@ Status check_restore_library(FileSystem& fs, const std::string& restore,
   int err = fs.read_head(restore, 4096, head);
   auto fail = [&](std::string why) -> Status {
     Error e;
+    e.kind = ErrorKind::kRestoreLibraryUnusable;
     e.message = fmt::format("restore library {} {}", restore, why);
     e.context.push_back(
         "the loader would skip it with a warning, and LD_PRELOAD would leak into every child");
@@ -490,6 +457,7 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
     // is found, and that config picks the libraries preloaded into a
     // privileged process. No design of lookup makes that safe enough.
     Error e;
+    e.kind = ErrorKind::kPrivileged;
     e.message = "refusing to run with elevated privileges (setuid, setgid or capabilities)";
     e.hint = "remove the setuid/setgid bit or file capabilities from the launcher";
     return e;
@@ -508,23 +476,26 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
 
   Launch launch{std::move(*config), found->source, std::move(*restore), {}, {}};
   launch.restore_preload = launch.restore_library;
-  if (needs_fd_preload(launch.restore_library)) {
+  if (rules::needs_fd_preload(launch.restore_library)) {
     // The restore library closes this descriptor in the interpreter.
     int fd = -1;
     if (int err = fs.open_inherited(launch.restore_library, fd); err != 0) {
       Error e;
+      e.kind = ErrorKind::kRestoreLibraryUnopenable;
       e.message = fmt::format("cannot open the restore library {}: {}", launch.restore_library,
                               std::strerror(err));
       e.hint = "check its permissions";
       return e;
     }
-    launch.restore_preload = fmt::format("/proc/self/fd/{}", fd);
+    char fd_path[rules::kFdPathSize];
+    launch.restore_preload.assign(fd_path, rules::write_fd_path(fd_path, fd));
     // Without /proc the loader would skip this entry (with a warning) and
     // the interpreter would run without its restore library, leaking
     // LD_PRELOAD into every child.
     FileInfo through_proc;
     if (fs.stat(launch.restore_preload, through_proc) != 0) {
       Error e;
+      e.kind = ErrorKind::kProcUnusable;
       e.message = fmt::format("cannot preload the restore library {} as {}: /proc is not usable",
                               launch.restore_library, launch.restore_preload);
       e.context.push_back(
@@ -536,20 +507,14 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
   }
   // execve refuses a string longer than MAX_ARG_STRLEN with E2BIG, which
   // would look like "cannot execute" (too_long_for_execve). The cheap checks
-  // first, in linear time: a configured list that alone exceeds what the
-  // kernel takes fails before the plan (whose de-duplication compares
-  // entries) is computed; so the plan never sees more entries than fit in
-  // 128 KiB.
+  // first (rules::list_too_long), then the plan's entries.
   for (const auto* list : {&launch.config.preload, &launch.config.library_path}) {
-    std::size_t bytes = 0;
-    for (const Setting& item : *list) bytes += item.value.size() + 1;
-    // bytes counts a separator per entry: the value is at least bytes - 1
-    // long, plus its name.
-    if (bytes > 0 && too_long_for_execve(bytes - 1)) {
+    if (std::size_t bytes = rules::list_too_long(*list); bytes != 0) {
       Error e;
+      e.kind = ErrorKind::kTooLongForExecve;
       e.message =
           fmt::format("{} would be at least {} bytes; the kernel takes at most {} per variable",
-                      list == &launch.config.preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH", bytes - 1,
+                      list == &launch.config.preload ? "LD_PRELOAD" : "LD_LIBRARY_PATH", bytes,
                       kMaxArgString - 1);
       e.context.push_back("config: " + launch.config.file);
       e.hint = "shorten the config's lists";
@@ -559,12 +524,14 @@ Result<Launch> prepare_launch(FileSystem& fs, const LaunchRequest& request) {
   if (auto status = check_launch(fs, request, launch); !status) return status.take_error();
   launch.plan =
       make_plan({&launch.config, request.env, request.invoked_path, launch.restore_preload});
-  for (const char* entry : launch.plan.env) {
-    if (entry == nullptr) break;
-    std::size_t n = std::strlen(entry);
-    if (too_long_for_execve(n)) {
-      std::string_view text(entry, n);
+  if (rules::Verdict v =
+          rules::check_environment(launch.plan.env.data(), launch.plan.env.size() - 1);
+      !v.passed()) {
+    {
+      std::string_view text(launch.plan.env[v.item]);
+      std::size_t n = text.size();
       Error e;
+      e.kind = v.kind;
       e.message = fmt::format("{} would be {} bytes; the kernel takes at most {} per variable",
                               env_name(text), n, kMaxArgString - 1);
       e.context.push_back("config: " + launch.config.file);

@@ -12,7 +12,7 @@ namespace pyshim {
 namespace {
 
 Error manifest_error(std::string_view where, std::string message) {
-  return Error{kExitUsage,
+  return Error{ErrorKind::kUsage,
                std::move(message),
                {fmt::format("manifest: {}", where)},
                "nothing was changed; the manifest was damaged or written by someone else: "
@@ -98,7 +98,7 @@ Result<std::vector<Step>> plan_record(const std::vector<BinEntry>& bin, bool cop
         break;
       case BinEntry::Kind::kFile:
         if (entry.is_launcher) {
-          return Error{kExitUsage,
+          return Error{ErrorKind::kUsage,
                        fmt::format("bin/{} is already a pyshim launcher, but the venv has no "
                                    "install manifest",
                                    entry.name),
@@ -110,14 +110,14 @@ Result<std::vector<Step>> plan_record(const std::vector<BinEntry>& bin, bool cop
         manifest.entries.push_back({entry.name, std::nullopt});
         break;
       case BinEntry::Kind::kOther:
-        return Error{kExitUsage,
+        return Error{ErrorKind::kUsage,
                      fmt::format("bin/{} is neither a file nor a symlink", entry.name),
                      {},
                      "remove it or recreate the venv"};
     }
   }
   if (manifest.entries.empty()) {
-    return Error{kExitUsage,
+    return Error{ErrorKind::kUsage,
                  "bin/ has no python executables",
                  {},
                  "recreate the venv with `python -m venv`"};
@@ -145,7 +145,7 @@ Result<std::vector<Step>> plan_restore(const Manifest& manifest, const std::vect
       continue;  // put back by an uninstall that stopped while removing the backups
     }
     if (saved == nullptr || saved->kind != BinEntry::Kind::kFile) {
-      return Error{kExitUsage,
+      return Error{ErrorKind::kUsage,
                    fmt::format("the backup of bin/{} is missing or not a regular file", entry.name),
                    {fmt::format("expected: {}/{}/{}", kStateDirName, kBackupDirName, entry.name)},
                    "nothing was changed; restore that file by hand (e.g. a copy of the venv's "

@@ -1,31 +1,17 @@
 #include "pyshim/plan.hpp"
 
+#include "pyshim/launch_rules.hpp"
+
 namespace pyshim {
 namespace {
 
-// The planner runs before libc is initialised (see PYSHIM_HOT), so it has
-// its own string loops: a call to strlen or memcmp would go through an IFUNC
-// that is not resolved yet.
+// The planner runs before libc is initialised (see PYSHIM_HOT): its string
+// loops are the launch rules' own (launch_rules.hpp), inlined here.
+using rules::length;
+using rules::same;
 
-PYSHIM_HOT std::size_t length(const char* s) {
-  std::size_t n = 0;
-  while (s[n] != '\0') ++n;
-  return n;
-}
-
-PYSHIM_HOT bool same(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (a.data()[i] != b.data()[i]) return false;
-  }
-  return true;
-}
-
-PYSHIM_HOT bool is_one_of(char c, std::string_view set) {
-  for (std::size_t i = 0; i < set.size(); ++i) {
-    if (set.data()[i] == c) return true;
-  }
-  return false;
+PYSHIM_INLINE bool is_one_of(char c, std::string_view set) {
+  return rules::has_char(set, c);
 }
 
 // The value of entry when it is "name=value".

@@ -201,7 +201,7 @@ Result<std::string> encode_stamp(const Stamp& stamp, std::string_view version) {
   std::string& payload = w.bytes();
   if (payload.size() > kStampCapacity - sizeof(StampHeader)) {
     Error e;
-    e.exit_code = kExitUsage;
+    e.kind = ErrorKind::kUsage;
     e.message = fmt::format("the resolved config is {} bytes; a launcher holds at most {}",
                             payload.size(), kStampCapacity - sizeof(StampHeader));
     e.hint = "shorten pyshim.toml (fewer or shorter paths and variables)";

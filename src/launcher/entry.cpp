@@ -70,17 +70,6 @@ struct RawOs {
   }
 };
 
-// self_image_size() of src/os/system.cpp.
-inline std::uint64_t image_size() {
-  const ElfW(Ehdr)* ehdr = &__ehdr_start;
-  if (ehdr == nullptr) return 0;
-  constexpr char kMagic[] = {ELFMAG0, ELFMAG1, ELFMAG2, ELFMAG3};
-  for (std::size_t i = 0; i < sizeof kMagic; ++i) {
-    if (static_cast<char>(ehdr->e_ident[i]) != kMagic[i]) return 0;
-  }
-  return ehdr->e_shoff + static_cast<std::uint64_t>(ehdr->e_shnum) * ehdr->e_shentsize;
-}
-
 // The arena is on the stack: keep it well inside any stack limit.
 constexpr std::size_t kMaxArena = 1 << 20;
 // What the hot path's own frames take below the arena, with room to spare.
@@ -132,7 +121,7 @@ extern "C" PYSHIM_HOT __attribute__((flatten, used)) void pyshim_hot_start(long*
 
   StampView stamp;
   if (!hot::accepts(in, stamp)) return;
-  in.self_size = image_size();
+  in.self_size = rules::image_size(&__ehdr_start);
   std::size_t size = hot::arena_size(in, stamp);
   if (size > kMaxArena || in.execfn == nullptr ||
       !arena_fits(in.execfn + hot::length(in.execfn) + 1, sp, size)) {
@@ -141,7 +130,7 @@ extern "C" PYSHIM_HOT __attribute__((flatten, used)) void pyshim_hot_start(long*
   hot::Arena arena(static_cast<char*>(__builtin_alloca(size)), size);
   RawOs os;
   hot::Launch launch;
-  if (hot::plan(os, in, stamp, arena, launch)) {
+  if (hot::launches(hot::plan(os, in, stamp, arena, launch))) {
     // argv is passed through untouched except argv[0]; an empty argv
     // (possible with execve) becomes just P.
     char* empty_argv[] = {nullptr, nullptr};

@@ -26,7 +26,7 @@ namespace {
 int fail(const Error& error) {
   std::string text = format_error(error);
   std::fwrite(text.data(), 1, text.size(), stderr);
-  return error.exit_code;
+  return error.exit_code();
 }
 
 // PYSHIM_LOG: "pyshim: debug: ..." lines on stderr for "debug", "trace" or
@@ -119,7 +119,7 @@ int launcher_main(int argc, char** argv, char** envp) {
 
   int err = errno;
   Error e;
-  e.exit_code = err == ENOENT || err == ENOTDIR ? kExitNotFound : kExitCannotExecute;
+  e.kind = err == ENOENT || err == ENOTDIR ? ErrorKind::kNotFound : ErrorKind::kCannotExecute;
   e.message = fmt::format("cannot execute interpreter {}: {}", launch->plan.interpreter,
                           std::strerror(err));
   e.context.push_back("config: " + where(launch->config, launch->config.interpreter.origin));

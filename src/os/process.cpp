@@ -65,8 +65,10 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Ru
         close_fd(p.read);
         close_fd(p.write);
       }
-      return Error{
-          kExitShimFailure, fmt::format("cannot create a pipe: {}", std::strerror(err)), {}, ""};
+      return Error{ErrorKind::kShimFailure,
+                   fmt::format("cannot create a pipe: {}", std::strerror(err)),
+                   {},
+                   ""};
     }
     pipes[i] = {fds[0], fds[1]};
   }
@@ -129,7 +131,7 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Ru
   if (err != 0) {
     for (Pipe& p : pipes) close_fd(p.read);
     Error e;
-    e.exit_code = err == ENOENT ? kExitNotFound : kExitCannotExecute;
+    e.kind = err == ENOENT ? ErrorKind::kNotFound : ErrorKind::kCannotExecute;
     e.message = fmt::format("cannot run {}: {}", argv[0], std::strerror(err));
     if (options.uid >= 0) {
       e.message =
@@ -193,7 +195,7 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Ru
   }
   if (wait_error != 0) {
     for (pollfd& fd : fds) close_fd(fd.fd);
-    return Error{kExitShimFailure,
+    return Error{ErrorKind::kShimFailure,
                  fmt::format("cannot wait for {}: {}", argv[0], std::strerror(wait_error)),
                  {},
                  ""};

@@ -175,10 +175,7 @@ std::string self_exe() {
 }
 
 std::uint64_t self_image_size() {
-  const ElfW(Ehdr)* ehdr = &__ehdr_start;
-  if (ehdr == nullptr || std::memcmp(ehdr->e_ident, ELFMAG, SELFMAG) != 0) return 0;
-  // Section headers come last in files written by GNU ld, strip and objcopy.
-  return ehdr->e_shoff + static_cast<std::uint64_t>(ehdr->e_shnum) * ehdr->e_shentsize;
+  return rules::image_size(&__ehdr_start);
 }
 
 bool is_secure() {
@@ -211,7 +208,7 @@ Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView 
   request.self_exe = real_path(launcher);
   if (request.self_exe.empty()) {
     Error e;
-    e.exit_code = kExitUsage;
+    e.kind = ErrorKind::kUsage;
     e.message = fmt::format("launcher not found: {}", launcher);
     e.hint = "give the path of a venv's bin/python or a standalone launcher";
     return e;

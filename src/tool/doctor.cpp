@@ -3,8 +3,10 @@
 //
 // The static checks are the launcher's own, one item at a time (find_config,
 // load_config, check_interpreter, check_preload, check_library_folder,
-// find_restore_library, loader_refusal: launch.hpp), so doctor and the
-// launcher cannot disagree; doctor reports every verdict where the launcher
+// find_restore_library, loader_refusal: launch.hpp, over the launch rules of
+// launch_rules.hpp), so doctor and the launcher cannot disagree; doctor
+// branches on each verdict's ErrorKind, never on its text or exit code, and
+// reports every verdict where the launcher
 // stops at the first. It adds only what a launch does not look at: ELF class
 // and machine of the interpreter, preloads and restore library; library
 // folders that exist; the launcher image, its stamp and base launcher; and
@@ -198,7 +200,7 @@ std::string config_context(const Config& config, Origin origin) {
 Result<std::string> read_head(FileSystem& fs, const std::string& path) {
   std::string head;
   if (int err = fs.read_head(path, 4096, head); err != 0) {
-    return Error{kExitCheckFailed, std::strerror(err), {}, ""};
+    return Error{ErrorKind::kCheckFailed, std::strerror(err), {}, ""};
   }
   return head;
 }
@@ -210,14 +212,15 @@ Result<ElfInfo> read_elf(FileSystem& fs, const std::string& path) {
 }
 
 // The launcher's check_interpreter, its verdict shown as three properties
-// (exists, executable, not the shim: the exit code tells which failed).
+// (exists, executable, not the shim: the verdict's kind tells which failed).
 // Returns whether to go on with the checks that read the interpreter.
 bool doctor_interpreter(Checklist& out, FileSystem& fs, const LaunchRequest& request,
                         const Config& config) {
   Status status = check_interpreter(fs, request, config);
   const std::string& path = config.interpreter.value;
-  int code = status ? kExitOk : status.error().exit_code;
-  // The launcher's hint for these says "run pyshim doctor": say what to do.
+  ErrorKind kind = status ? ErrorKind::kNone : status.error().kind;
+  // The launcher's hint for a missing or unusable interpreter says "run
+  // pyshim doctor" (all but its chmod hint for a regular file): say what to do.
   std::string venv = venv_of(request.invoked_path);
   std::string fix = venv.empty()
                         ? std::string("point 'interpreter' at the real Python binary")
@@ -225,30 +228,33 @@ bool doctor_interpreter(Checklist& out, FileSystem& fs, const LaunchRequest& req
                               "point 'interpreter' at the real Python binary (the 'home' "
                               "folder in {}/pyvenv.cfg names the one a venv was made from)",
                               venv);
-  auto interpreter_error = [&fix](std::string id, std::string what, const Error& error) {
+  FileInfo info;
+  bool exists = fs.stat(path, info) == 0;
+  auto interpreter_error = [&](std::string id, std::string what, const Error& error) {
     Check check = from_error(std::move(id), std::move(what), error);
-    if (check.fix.find("pyshim doctor") != std::string::npos) check.fix = fix;
+    if (!(kind == ErrorKind::kInterpreterNotExecutable && exists && S_ISREG(info.mode))) {
+      check.fix = fix;
+    }
     return check;
   };
-  if (code == kExitNotFound) {
+  if (kind == ErrorKind::kInterpreterNotFound) {
     out.add(interpreter_error("interpreter_exists", "interpreter exists", status.error()));
     return false;
   }
   // Exists, unless stat itself failed (EACCES on the way): then only the
   // launcher's own verdict is shown.
-  FileInfo info;
-  if (fs.stat(path, info) == 0) {
+  if (exists) {
     out.add(
         Check::pass("interpreter_exists", fmt::format("interpreter exists: {}  ({})", path,
                                                       where(config, config.interpreter.origin))));
   }
-  if (code == kExitCannotExecute) {
+  if (kind == ErrorKind::kInterpreterUnreadable || kind == ErrorKind::kInterpreterNotExecutable) {
     out.add(
         interpreter_error("interpreter_executable", "interpreter is executable", status.error()));
     return false;
   }
   out.add(Check::pass("interpreter_executable", "interpreter is executable"));
-  if (code != kExitOk) {
+  if (kind != ErrorKind::kNone) {
     out.add(from_error("interpreter_not_shim", "interpreter is not the shim", status.error()));
     return false;
   }
@@ -788,7 +794,7 @@ int run_checks(Checklist& out, const LaunchRequest& request, EnvView env, const 
 int run_doctor(const Options& options) {
   std::string launcher = options.launcher.empty() ? default_launcher() : options.launcher;
   if (launcher.empty()) {
-    return print_error(Error{kExitUsage,
+    return print_error(Error{ErrorKind::kUsage,
                              "no launcher given, and neither ./.venv/bin/python nor python on PATH "
                              "exists",
                              {},
@@ -800,7 +806,7 @@ int run_doctor(const Options& options) {
   for (const std::string& module : options.imports) {
     if (!is_dotted_name(module)) {
       return print_error(
-          Error{kExitUsage,
+          Error{ErrorKind::kUsage,
                 fmt::format("--import {}: not a module name", printable(module, 200)),
                 {},
                 "give a module as `import` takes it, e.g. --import numpy.linalg"},

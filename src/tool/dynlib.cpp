@@ -50,7 +50,7 @@ constexpr const char* kQueryScript =
     "print('site=' + p['platlib'])\n";
 
 Error usage_error(std::string message, std::vector<std::string> context, std::string hint) {
-  return Error{kExitUsage, std::move(message), std::move(context), std::move(hint)};
+  return Error{ErrorKind::kUsage, std::move(message), std::move(context), std::move(hint)};
 }
 
 struct InterpreterFacts {

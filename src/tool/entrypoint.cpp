@@ -51,7 +51,7 @@ struct EntrypointOptions {
 };
 
 Error usage_error(std::string message, std::string hint) {
-  return Error{kExitUsage, std::move(message), {}, std::move(hint)};
+  return Error{ErrorKind::kUsage, std::move(message), {}, std::move(hint)};
 }
 
 // A regular file carrying a stamp area: a pyshim launcher. Checked with

@@ -158,7 +158,7 @@ Result<ExtensionScan> scan_extensions(const ExtensionRequest& request) {
   MappedFile interpreter(real_path(request.interpreter));
   auto elf = parse_elf(interpreter.view().substr(0, 4096));
   if (!elf) {
-    return Error{kExitCheckFailed,
+    return Error{ErrorKind::kCheckFailed,
                  fmt::format("cannot read the interpreter {} as ELF: {}",
                              printable(request.interpreter, kMaxPrinted), elf.error().message),
                  {},

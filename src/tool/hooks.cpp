@@ -90,7 +90,7 @@ Result<bool> sync_site_files(const Dir& root, bool hooks, const std::string& int
   bool changed = false;
   auto dirs = site_packages(root);
   if (dirs.empty()) {
-    return Error{kExitUsage,
+    return Error{ErrorKind::kUsage,
                  fmt::format("{} has no lib/*/site-packages", root.path()),
                  {},
                  "pyshim installs its .pth files there; recreate the venv"};
@@ -127,7 +127,7 @@ Result<bool> sync_site_files(const Dir& root, bool hooks, const std::string& int
                                      module},
                                     {.no_input = true, .timeout_seconds = 60});
         if (!compiled || compiled->status != 0) {
-          return Error{kExitUsage,
+          return Error{ErrorKind::kUsage,
                        fmt::format("cannot compile {} with {}", module, interpreter),
                        {},
                        "check that the interpreter runs"};

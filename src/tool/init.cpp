@@ -65,7 +65,7 @@ int launch_once(const fs::path& dir, Progress& progress) {
       context.push_back("stderr: " + lines[i]);
     }
     return print_error(Error{
-        kExitCheckFailed,
+        ErrorKind::kCheckFailed,
         fmt::format("the new venv does not start: `{} -c 'import sys; print(sys.executable)'` "
                     "ended with {}",
                     python, ran->describe()),
@@ -106,7 +106,7 @@ int create_and_install(const InitOptions& options, const fs::path& dir) {
   // as (the venv does not exist yet), so init refuses.
   if (RootTrust trust = interpreter_trust(options.install.python); !trust.root_only) {
     return print_error(
-        Error{kExitUsage,
+        Error{ErrorKind::kUsage,
               fmt::format("as root, init runs only an interpreter no one else can change: {}",
                           describe(trust)),
               {},
@@ -123,7 +123,7 @@ int create_and_install(const InitOptions& options, const fs::path& dir) {
   if (!created) return print_error(created.error());
   if (created->status != 0) {
     return print_error(
-        Error{kExitUsage,
+        Error{ErrorKind::kUsage,
               fmt::format("`{} -m venv` failed: {}", options.install.python, created->describe()),
               {},
               options.with_pip ? "without --with-pip no ensurepip is needed "
@@ -145,7 +145,7 @@ int run_init(const InitOptions& options) {
   bool existed = fs::exists(dir, ec);
   if (existed && !fs::is_empty(dir, ec)) {
     return print_error(
-        Error{kExitUsage,
+        Error{ErrorKind::kUsage,
               fmt::format("{} already exists and is not empty", dir.string()),
               {},
               fmt::format("to convert an existing venv: pyshim install {}", dir.string())});
@@ -159,7 +159,8 @@ int run_init(const InitOptions& options) {
     status = create_and_install(options, dir);
   } catch (const fs::filesystem_error& e) {
     // A full disk, an I/O error: said first, then what init made goes.
-    status = print_error(Error{kExitUsage, e.what(), {}, "fix the cause and run init again"});
+    status =
+        print_error(Error{ErrorKind::kUsage, e.what(), {}, "fix the cause and run init again"});
   } catch (...) {
     if (made()) remove_created(dir, existed);
     throw;

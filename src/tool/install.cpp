@@ -46,7 +46,7 @@ namespace pyshim::cli {
 namespace {
 
 Error usage_error(std::string message, std::string hint) {
-  return Error{kExitUsage, std::move(message), {}, std::move(hint)};
+  return Error{ErrorKind::kUsage, std::move(message), {}, std::move(hint)};
 }
 
 bool is_executable_file(const fs::path& path) {
@@ -258,7 +258,7 @@ Result<std::vector<std::string>> layer_library_path(const std::string& venv_arg,
       auto config = parse_config(read_text(config_path), config_path.string());
       if (!config) {
         Error error = config.take_error();
-        error.exit_code = kExitUsage;
+        error.kind = ErrorKind::kUsage;
         error.context.push_back(fmt::format("while reading --layer {}", layer_arg));
         return error;
       }
@@ -445,7 +445,7 @@ Result<std::string> find_launcher_binary() {
     if (is_executable_file(candidate)) return candidate.string();
   }
   return Error{
-      kExitUsage,
+      ErrorKind::kUsage,
       fmt::format("{} not found", kLauncherBinaryName),
       {fmt::format("searched: {}/lib/pyshim/ and {}/", bin.parent_path().string(), bin.string())},
       "reinstall pyshim"};
@@ -456,7 +456,7 @@ Result<std::string> stamped_image(const std::string& launcher, const std::string
   std::string image = read_text(launcher);
   auto range = find_section(image, kStampSection);
   if (!range || range->size != area.size()) {
-    return Error{kExitUsage,
+    return Error{ErrorKind::kUsage,
                  fmt::format("{} has no stamp area of {} bytes", launcher, area.size()),
                  {},
                  "reinstall pyshim: the launcher and the tool come from different builds"};
@@ -564,7 +564,7 @@ Status launchable_interpreter(const std::string& interpreter, const std::string&
   auto checked = check_interpreter(files, request, config);
   if (checked) return Ok{};
   Error error = checked.take_error();
-  error.exit_code = kExitUsage;
+  error.kind = ErrorKind::kUsage;
   error.context.clear();  // the config it names is not written yet
   error.hint = "give the real Python with --python (and --force to switch a shim venv to it)";
   return error;

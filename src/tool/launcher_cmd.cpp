@@ -44,7 +44,7 @@ struct LauncherOptions {
 };
 
 Error usage_error(std::string message, std::string hint) {
-  return Error{kExitUsage, std::move(message), {}, std::move(hint)};
+  return Error{ErrorKind::kUsage, std::move(message), {}, std::move(hint)};
 }
 
 bool same_file(const struct stat& a, const struct stat& b) {

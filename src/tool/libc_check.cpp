@@ -39,22 +39,29 @@ Result<DynamicInfo> read_dynamic(FileSystem& fs, const std::string& path,
                                  std::string* release = nullptr) {
   FileInfo info;
   if (int err = fs.stat(path, info); err != 0) {
-    return Error{
-        kExitCheckFailed, fmt::format("cannot read {}: {}", path, std::strerror(err)), {}, ""};
+    return Error{ErrorKind::kCheckFailed,
+                 fmt::format("cannot read {}: {}", path, std::strerror(err)),
+                 {},
+                 ""};
   }
   if (!S_ISREG(info.mode) || info.size > kMaxLibrarySize) {
-    return Error{
-        kExitCheckFailed, fmt::format("{} is not a regular file of at most 256 MiB", path), {}, ""};
+    return Error{ErrorKind::kCheckFailed,
+                 fmt::format("{} is not a regular file of at most 256 MiB", path),
+                 {},
+                 ""};
   }
   std::string image;
   if (int err = fs.read_head(path, info.size, image); err != 0) {
-    return Error{
-        kExitCheckFailed, fmt::format("cannot read {}: {}", path, std::strerror(err)), {}, ""};
+    return Error{ErrorKind::kCheckFailed,
+                 fmt::format("cannot read {}: {}", path, std::strerror(err)),
+                 {},
+                 ""};
   }
   if (release) *release = release_of(image);
   auto parsed = parse_dynamic(image);
   if (!parsed) {
-    return Error{kExitCheckFailed, fmt::format("{}: {}", path, parsed.error().message), {}, ""};
+    return Error{
+        ErrorKind::kCheckFailed, fmt::format("{}: {}", path, parsed.error().message), {}, ""};
   }
   return parsed;
 }
@@ -89,7 +96,7 @@ LibcReport check_libc(FileSystem& fs, const std::string& interpreter,
   if (basename(loader).find("musl") != std::string::npos) {
     report.summary = fmt::format("musl ({})", loader);
     report.problems.push_back(
-        Error{kExitCheckFailed,
+        Error{ErrorKind::kCheckFailed,
               fmt::format("{} runs on musl libc (its loader is {}); pyshim serves glibc {} or "
                           "newer only",
                           interpreter, loader, std::string(kGlibcFloor).substr(6)),
@@ -105,7 +112,7 @@ LibcReport check_libc(FileSystem& fs, const std::string& interpreter,
   auto libc = read_dynamic(fs, libc_path, &release);
   if (!libc) {
     report.problems.push_back(
-        Error{kExitCheckFailed,
+        Error{ErrorKind::kCheckFailed,
               fmt::format("cannot read the interpreter's C library beside its loader {}: {}",
                           loader, libc.error().message),
               {},
@@ -120,7 +127,7 @@ LibcReport check_libc(FileSystem& fs, const std::string& interpreter,
   report.summary = fmt::format("glibc {} ({})", release, libc_path);
   if (newest < glibc_version(kGlibcFloor)) {
     report.problems.push_back(
-        Error{kExitCheckFailed,
+        Error{ErrorKind::kCheckFailed,
               major == 0
                   ? fmt::format("{} is not glibc (it defines no GLIBC_ symbol versions)", libc_path)
                   : fmt::format("{} is glibc {}, older than pyshim's floor, glibc {}", libc_path,
@@ -148,7 +155,7 @@ LibcReport check_libc(FileSystem& fs, const std::string& interpreter,
       auto missing = missing_versions(*lib, need.file, provider->version_definitions);
       if (missing.empty()) continue;
       report.problems.push_back(Error{
-          kExitCheckFailed,
+          ErrorKind::kCheckFailed,
           fmt::format("{} needs {} of {}, which the interpreter's C library, {}, does not "
                       "define: the loader would refuse every launch",
                       path, fmt::join(missing, ", "), need.file, report.summary),

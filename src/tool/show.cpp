@@ -28,7 +28,7 @@ struct Options {
 int run_show(const Options& options) {
   std::string launcher = options.launcher.empty() ? default_launcher() : options.launcher;
   if (launcher.empty()) {
-    return print_error(Error{kExitUsage,
+    return print_error(Error{ErrorKind::kUsage,
                              "no launcher given, and neither ./.venv/bin/python nor python on PATH "
                              "exists",
                              {},
@@ -44,7 +44,7 @@ int run_show(const Options& options) {
   auto request = request_for_launcher(launcher, EnvView(environ, env_count));
   if (!request) return print_error(request.error(), options.json);
   if (read_stamp_area(request->self_exe).empty()) {
-    return print_error(Error{kExitUsage,
+    return print_error(Error{ErrorKind::kUsage,
                              fmt::format("{} is not a pyshim launcher", request->self_exe),
                              {},
                              "give a launcher (a shim venv's bin/python, one written by `pyshim "

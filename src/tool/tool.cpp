@@ -27,7 +27,7 @@ namespace cli {
 int print_error(const Error& error) {
   std::string text = format_error(error);
   std::fwrite(text.data(), 1, text.size(), stderr);
-  return error.exit_code;
+  return error.exit_code();
 }
 
 int print_error(const Error& error, bool json) {
@@ -67,7 +67,7 @@ Error unknown_option(const CLI::App& app, std::string_view option) {
   std::string command = command_path(app);
   std::string help = fmt::format("`{} --help` lists its options", command);
   return Error{
-      kExitUsage,
+      ErrorKind::kUsage,
       fmt::format("unknown option '{}' for `{}`", option, command),
       {},
       suggestion.empty() ? help : fmt::format("did you mean '{}'? ({})", suggestion, help)};
@@ -77,7 +77,7 @@ Error unknown_command(const CLI::App& app, std::string_view command) {
   std::vector<std::string_view> names;
   for (const CLI::App* sub : app.get_subcommands({})) names.push_back(sub->get_name());
   std::string_view suggestion = nearest(command, names);
-  return Error{kExitUsage,
+  return Error{ErrorKind::kUsage,
                fmt::format("unknown command '{}'", command),
                {},
                suggestion.empty() ? fmt::format("the commands are {}", fmt::join(names, ", "))
@@ -170,7 +170,7 @@ int tool_main(int argc, char** argv) {
   } catch (const std::filesystem::filesystem_error& e) {
     // The subcommands check what they expect to fail; this is the net for
     // the rest (a full disk, a file appearing under us).
-    return print_error(Error{kExitUsage,
+    return print_error(Error{ErrorKind::kUsage,
                              e.what(),
                              {},
                              "fix the cause and run the command again; install and uninstall "

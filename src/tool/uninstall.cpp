@@ -39,7 +39,7 @@ int run_uninstall(const std::string& venv_arg, bool dry) {
   }
   if (!state->installed) {
     return print_error(
-        Error{kExitUsage,
+        Error{ErrorKind::kUsage,
               fmt::format("{} is not a venv installed by `pyshim install`", venv_arg),
               {fmt::format("missing: {}", (venv / kStateDir / kManifestName).string())},
               "nothing to undo"});

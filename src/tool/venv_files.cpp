@@ -51,7 +51,7 @@ Result<VenvState> read_venv_state(const Dir& root) {
   if (manifest && !S_ISREG(manifest->st_mode)) {
     // A planted link or folder: install would skip the backup, uninstall
     // would read someone else's file. Neither is done.
-    return Error{kExitUsage,
+    return Error{ErrorKind::kUsage,
                  fmt::format("{} is not a regular file", state_dir->path_of(kManifestName)),
                  {},
                  "someone replaced pyshim's install manifest: remove it and check bin/ by hand, "
@@ -109,7 +109,7 @@ Result<std::string> detect_interpreter(const fs::path& venv) {
       }
     }
   }
-  return Error{kExitUsage,
+  return Error{ErrorKind::kUsage,
                fmt::format("cannot determine the interpreter of {}", venv.string()),
                {"looked at: pyvenv.cfg (executable, home, version) and the links in bin/"},
                "give it with --python /path/to/python3.X"};
@@ -225,7 +225,7 @@ Status restore_manifest(const Dir& root) {
   std::string where = state.path_of(kManifestName);
   auto text = state.read(kManifestName, 1 << 20);
   if (!text) {
-    return Error{kExitUsage,
+    return Error{ErrorKind::kUsage,
                  "cannot read the install manifest",
                  {"manifest: " + where},
                  "it must be a regular file; recreate the venv if it was damaged"};

@@ -68,7 +68,7 @@ TEST(ParseConfig, DefaultsToPrependAndNoExtras) {
 
 TEST(ParseConfig, InvalidTomlNamesFileLineAndColumn) {
   Error e = parse_error("interpreter = \"/p\"\npreload = [\"/x\"\n", "/v/pyshim.toml");
-  EXPECT_EQ(e.exit_code, 125);
+  EXPECT_EQ(e.exit_code(), 125);
   EXPECT_NE(e.message.find("invalid TOML"), std::string::npos);
   ASSERT_FALSE(e.context.empty());
   EXPECT_EQ(e.context[0].rfind("config: /v/pyshim.toml:", 0), 0u) << e.context[0];

@@ -170,7 +170,7 @@ TEST(SelectDynlib, TwoDifferentFilesWithOneNameAreAnErrorNamingBoth) {
   auto selection = select_dynlib(in);
   ASSERT_FALSE(selection.ok());
   const Error& error = selection.error();
-  EXPECT_EQ(error.exit_code, kExitUsage);
+  EXPECT_EQ(error.exit_code(), kExitUsage);
   EXPECT_NE(error.message.find("libbar.so"), std::string::npos) << error.message;
   EXPECT_NE(error.message.find("2 different files"), std::string::npos) << error.message;
   ASSERT_EQ(error.context.size(), 2u);

@@ -1,7 +1,10 @@
-// The launcher's hot path (src/launcher/hot_path.hpp) against the general
-// path (prepare_launch): for every case the hot path takes, the plan must be
-// byte-identical (interpreter, argv[0], every environment entry in order);
-// every other case it must hand to the general path.
+// The launcher's hot path (src/launcher/hot_path.hpp): how it puts the launch
+// rules together for the stamped case. Both paths run the same rules
+// (launch_rules.hpp, tested on their own in launch_rules_test.cpp) and the
+// same planner; these tests hold the composition: for every case the hot
+// path takes, it plans what the general path (prepare_launch) plans, byte
+// for byte (interpreter, argv[0], every environment entry in order); every
+// other case it hands to the general path, at the step that says why.
 #include "hot_path.hpp"
 
 #include <gtest/gtest.h>
@@ -208,7 +211,8 @@ class HotPathTest : public ::testing::Test {
     hot::Arena arena(memory.data(), memory.size());
     FakeOs os{files, self_exe, cwd, {}, -1};
     hot::Launch launch;
-    bool taken = hot::plan(os, in, stamp, arena, launch);
+    hot_verdict = hot::plan(os, in, stamp, arena, launch);
+    bool taken = hot::launches(hot_verdict);
     hot_calls = os.calls;
     if (!taken) return std::nullopt;
     Outcome out{launch.interpreter, launch.argv0, {}};
@@ -243,6 +247,7 @@ class HotPathTest : public ::testing::Test {
   std::uint32_t euid = kUser;
   std::string general_error;
   std::vector<std::string> hot_calls;
+  rules::Verdict hot_verdict;
 };
 
 const char* const kFullConfig =
@@ -504,47 +509,31 @@ TEST_F(HotPathTest, FailedChecksAreTheGeneralPathsToReport) {
   expect_general("an entry past the kernel's limit");
 }
 
-TEST(HotHelpers, AgreeWithTheGeneralPathsHelpers) {
-  for (const char* path :
-       {"/a/b/c", "/a/b/c/", "/a", "/", "//a", "/a//b", "/ab/c//", "/venv/bin/python"}) {
-    std::string_view dir = hot::dirname_of(path);
-    EXPECT_EQ(std::string(dir), dirname(path)) << path;
-  }
-  for (const char* path : {"/plain/lib.so", "/a b/lib.so", "/a:b.so", "/a\tb", "/$ORIGIN/x", "/a;b",
-                           "/a\nb", "/a\rb", "/a\vb", "/a\fb", ""}) {
-    EXPECT_EQ(hot::needs_fd_preload(path), needs_fd_preload(path)) << path;
-    for (bool preload : {true, false}) {
-      EXPECT_EQ(hot::refused_by_loader(path, preload), !loader_refusal(path, preload).empty())
-          << path << " preload=" << preload;
-    }
-  }
-  std::string long_path = "/" + std::string(5000, 'x');
-  EXPECT_EQ(hot::needs_fd_preload(long_path), needs_fd_preload(long_path));
-  EXPECT_EQ(hot::refused_by_loader(long_path, false), !loader_refusal(long_path, false).empty());
-  struct Case {
-    const char* execfn;
-    std::vector<const char*> argv;
-  };
-  const std::vector<Case> cases = {
-      {"/v/bin/python", {"python"}},
-      {nullptr, {"/v/bin/python"}},
-      {"", {"/v/bin/python"}},
-      {"/dev/fd/3", {"/v/bin/python"}},
-      {"/proc/self/fd/3", {"/v/bin/python"}},
-      {"/v/bin/tool", {"/v/bin/python", "/v/bin/tool"}},
-      {"/v/bin/tool", {"/v/bin/python", "-E", "/v/bin/tool"}},
-      {"/v/bin/tool", {"/v/bin/python", "-E", "-S", "/v/bin/tool"}},
-      {"/v/bin/tool", {"python", "/v/bin/tool"}},
-      {"/v/bin/python", {"/v/bin/python", "/v/bin/python"}},
-  };
-  for (const Case& c : cases) {
-    std::vector<char*> argv;
-    for (const char* a : c.argv) argv.push_back(const_cast<char*>(a));
-    int argc = static_cast<int>(argv.size());
-    EXPECT_EQ(hot::invoked_by_argv0(c.execfn, argc, argv.data()),
-              invoked_source(c.execfn, argc, argv.data()) == InvokedSource::kArgv0)
-        << (c.execfn ? c.execfn : "(null)");
-  }
+TEST_F(HotPathTest, SaysAtWhichStepItHandsOver) {
+  install("interpreter = \"/usr/bin/python3.11\"\npreload = [\"/usr/lib/libjemalloc.so.2\"]\n");
+  expect_same("the baseline");
+  EXPECT_EQ(hot_verdict.step, rules::Step::kLaunch);
+  files.remove("/usr/lib/libjemalloc.so.2");
+  expect_general("missing preload");
+  EXPECT_EQ(hot_verdict.step, rules::Step::kPreload);
+  EXPECT_EQ(hot_verdict.kind, ErrorKind::kPreloadNotFound);
+  files.file("/usr/lib/libjemalloc.so.2", "J");
+  files.file("/usr/bin/python3.11", "P", S_IFREG | 0644);
+  expect_general("interpreter not executable");
+  EXPECT_EQ(hot_verdict.kind, ErrorKind::kInterpreterNotExecutable);
+  files.file("/usr/bin/python3.11", std::string(kSelfSize, 'L'), kExe);
+  expect_general("interpreter the launcher's size: only reading it tells");
+  EXPECT_EQ(hot_verdict.step, rules::Step::kInterpreter);
+  EXPECT_EQ(hot_verdict.kind, ErrorKind::kNone);
+  files.file("/usr/bin/python3.11", "P", kExe);
+  files.file(config_path, config_text + "# edited\n");
+  expect_general("edited config");
+  EXPECT_EQ(hot_verdict.step, rules::Step::kConfig);
+  install(config_text);
+  files.remove("/venv/lib/pyshim/libpyshim-restore.so");
+  expect_general("no restore library");
+  EXPECT_EQ(hot_verdict.step, rules::Step::kRestoreLibrary);
+  EXPECT_EQ(hot_verdict.kind, ErrorKind::kRestoreLibraryNotFound);
 }
 
 }  // namespace

@@ -84,7 +84,7 @@ TEST_F(LaunchTest, MissingPyshimConfigFileIsAnError) {
   request.env = EnvView(env);
   auto found = find_config(fs, request);
   ASSERT_FALSE(found.ok());
-  EXPECT_EQ(found.error().exit_code, 125);
+  EXPECT_EQ(found.error().exit_code(), 125);
   EXPECT_NE(found.error().message.find("/etc/missing.toml"), std::string::npos);
 }
 
@@ -102,7 +102,7 @@ TEST_F(LaunchTest, NoConfigListsEveryPlaceSearched) {
   auto found = find_config(fs, request);
   ASSERT_FALSE(found.ok());
   const Error& e = found.error();
-  EXPECT_EQ(e.exit_code, 125);
+  EXPECT_EQ(e.exit_code(), 125);
   EXPECT_EQ(e.message, "no pyshim.toml found for /venv/bin/python");
   EXPECT_EQ(e.context,
             (std::vector<std::string>{
@@ -123,13 +123,13 @@ TEST_F(LaunchTest, RestoreLibraryInLibPyshimComesFirstThenBesideTheBinary) {
 TEST_F(LaunchTest, MissingRestoreLibraryIs125) {
   auto result = find_restore_library(fs, "/elsewhere/bin/pyshim", nullptr, 0);
   ASSERT_FALSE(result.ok());
-  EXPECT_EQ(result.error().exit_code, 125);
+  EXPECT_EQ(result.error().exit_code(), 125);
   EXPECT_EQ(result.error().context.size(), 2u);
 }
 
 TEST_F(LaunchTest, MissingInterpreterIs127WithLocation) {
   Error e = launch_error("\ninterpreter = \"/opt/py/bin/python3.12\"");
-  EXPECT_EQ(e.exit_code, 127);
+  EXPECT_EQ(e.exit_code(), 127);
   EXPECT_EQ(e.message, "interpreter not found: /opt/py/bin/python3.12");
   EXPECT_EQ(e.context[0], "config: /venv/pyshim.toml:2:15");
   EXPECT_EQ(e.hint, "fix 'interpreter' or run `pyshim doctor /venv/bin/python`");
@@ -137,14 +137,14 @@ TEST_F(LaunchTest, MissingInterpreterIs127WithLocation) {
 
 TEST_F(LaunchTest, NonExecutableInterpreterIs126) {
   fs.file("/usr/bin/python3.11", "PY", S_IFREG | 0644);
-  EXPECT_EQ(launch_error("interpreter = \"/usr/bin/python3.11\"").exit_code, 126);
+  EXPECT_EQ(launch_error("interpreter = \"/usr/bin/python3.11\"").exit_code(), 126);
   fs.file("/usr/bin/pydir", "", S_IFDIR | 0755);
-  EXPECT_EQ(launch_error("interpreter = \"/usr/bin/pydir\"").exit_code, 126);
+  EXPECT_EQ(launch_error("interpreter = \"/usr/bin/pydir\"").exit_code(), 126);
 }
 
 TEST_F(LaunchTest, InterpreterThatIsTheShimItselfIs125) {
   Error e = launch_error("interpreter = \"bin/python\"");
-  EXPECT_EQ(e.exit_code, 125);
+  EXPECT_EQ(e.exit_code(), 125);
   EXPECT_EQ(e.message, "interpreter resolves to the shim itself: /venv/bin/python");
 }
 
@@ -173,7 +173,7 @@ TEST_F(LaunchTest, ALauncherOfAnotherBuildIsRefusedWhenALauncherExecdThisOne) {
   request.env = EnvView(env);
   auto launch = prepare_launch(fs, request);
   ASSERT_FALSE(launch.ok());
-  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().exit_code(), 125);
   EXPECT_EQ(launch.error().message, "interpreter resolves to the shim itself: /other/bin/python");
   request.env = {};
   request.thorough = true;
@@ -182,7 +182,7 @@ TEST_F(LaunchTest, ALauncherOfAnotherBuildIsRefusedWhenALauncherExecdThisOne) {
 
 TEST_F(LaunchTest, MissingPreloadIs125) {
   Error e = launch_error("interpreter = \"/usr/bin/python3.11\"\npreload = [\"/no/libasan.so\"]");
-  EXPECT_EQ(e.exit_code, 125);
+  EXPECT_EQ(e.exit_code(), 125);
   EXPECT_EQ(e.message, "preload not found: /no/libasan.so");
   EXPECT_EQ(e.context[0], "config: /venv/pyshim.toml:2:12");
 }
@@ -191,12 +191,12 @@ TEST_F(LaunchTest, SeparatorsInLoaderPathsAre125) {
   fs.file("/a b/lib.so", "X");
   Error preload =
       launch_error("interpreter = \"/usr/bin/python3.11\"\npreload = [\"/a b/lib.so\"]");
-  EXPECT_EQ(preload.exit_code, 125);
+  EXPECT_EQ(preload.exit_code(), 125);
   EXPECT_EQ(preload.message,
             "cannot put /a b/lib.so in LD_PRELOAD: the loader splits LD_PRELOAD at ' ' and ':'");
   EXPECT_EQ(preload.context[0], "config: /venv/pyshim.toml:2:12");
   Error dir = launch_error("interpreter = \"/usr/bin/python3.11\"\nlibrary_path = [\"/x:y\"]");
-  EXPECT_EQ(dir.exit_code, 125);
+  EXPECT_EQ(dir.exit_code(), 125);
   EXPECT_EQ(dir.message,
             "cannot put /x:y in LD_LIBRARY_PATH: the loader splits LD_LIBRARY_PATH at ':' and ';'");
   EXPECT_EQ(dir.context[0], "config: /venv/pyshim.toml:2:17");
@@ -204,7 +204,7 @@ TEST_F(LaunchTest, SeparatorsInLoaderPathsAre125) {
   for (const char* odd : {"/a\\rb", "/a\\u000bb", "/a\\fb", "/a\\tb"}) {
     Error e = launch_error(
         fmt::format("interpreter = \"/usr/bin/python3.11\"\nlibrary_path = [\"{}\"]", odd));
-    EXPECT_EQ(e.exit_code, 125) << odd;
+    EXPECT_EQ(e.exit_code(), 125) << odd;
     EXPECT_NE(e.message.find("it contains whitespace"), std::string::npos) << e.message;
   }
 }
@@ -238,7 +238,10 @@ TEST(Dirname, HandlesRootAndTrailingSlashes) {
 }
 
 TEST(FormatError, PrintsMessageContextAndHint) {
-  Error e{127, "interpreter not found: /x", {"config: /v/pyshim.toml:1:15"}, "fix it"};
+  Error e{ErrorKind::kInterpreterNotFound,
+          "interpreter not found: /x",
+          {"config: /v/pyshim.toml:1:15"},
+          "fix it"};
   EXPECT_EQ(format_error(e),
             "pyshim: error: interpreter not found: /x\n  config: /v/pyshim.toml:1:15\n"
             "  hint: fix it\n");
@@ -331,7 +334,7 @@ TEST_F(StampedLaunchTest, ADamagedStampIsAnErrorOnlyWhenNeeded) {
   request.invoked_path = "/far/python";
   auto launch = prepare_launch(fs, request);
   ASSERT_FALSE(launch.ok());
-  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().exit_code(), 125);
   EXPECT_EQ(launch.error().message, damaged.message);
 }
 
@@ -360,7 +363,7 @@ TEST_F(LaunchTest, ASetuidLauncherRefusesToRun) {
   request.secure = true;
   auto launch = prepare_launch(fs, request);
   ASSERT_FALSE(launch.ok());
-  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().exit_code(), 125);
   EXPECT_NE(launch.error().message.find("elevated privileges"), std::string::npos);
 }
 
@@ -394,7 +397,7 @@ TEST_F(LaunchTest, AVariableBeyondTheKernelsLimitIs125NotCannotExecute) {
   fs.file("/venv/pyshim.toml", "interpreter = \"/usr/bin/python3.11\"\nlibrary_path = [\"/l\"]\n");
   auto launch = prepare_launch(fs, request);
   ASSERT_FALSE(launch.ok());
-  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().exit_code(), 125);
   EXPECT_NE(launch.error().message.find("LD_LIBRARY_PATH would be"), std::string::npos);
 }
 
@@ -421,7 +424,7 @@ TEST_F(LaunchTest, AHugeListIsRefusedBeforeThePlanIsComputed) {
   for (int i = 0; i < 100000; ++i) config += "\"/l/" + std::to_string(i) + "\",";
   config += "]\n";
   Error e = launch_error(config);
-  EXPECT_EQ(e.exit_code, 125);
+  EXPECT_EQ(e.exit_code(), 125);
   EXPECT_NE(e.message.find("LD_LIBRARY_PATH would be at least"), std::string::npos) << e.message;
 }
 
@@ -448,7 +451,7 @@ TEST_F(LaunchTest, AScriptWhoseInterpreterIsALauncherRunsALauncher) {
   request.env = EnvView(env);
   auto launch = prepare_launch(fs, request);
   ASSERT_FALSE(launch.ok());
-  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().exit_code(), 125);
   EXPECT_EQ(launch.error().message, "interpreter resolves to the shim itself: /s2");
 }
 
@@ -464,7 +467,7 @@ TEST_F(LaunchTest, ARestoreLibraryTheLoaderWouldSkipIs125) {
   fs.file(restore, "");
   auto launch = prepare_launch(fs, request);
   ASSERT_FALSE(launch.ok());
-  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().exit_code(), 125);
   EXPECT_EQ(launch.error().message,
             "restore library " + restore + " is not an ELF file (not an ELF file)");
   std::string image = testing::elf_shared_object();
@@ -500,7 +503,7 @@ TEST_F(StampedLaunchTest, WithoutProcTheDescriptorPreloadIs125) {
   fs.proc_mounted = false;
   auto launch = prepare_launch(fs, request);
   ASSERT_FALSE(launch.ok());
-  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().exit_code(), 125);
   EXPECT_EQ(launch.error().message,
             "cannot preload the restore library /my venv/lib/pyshim/libpyshim-restore.so as "
             "/proc/self/fd/5: /proc is not usable");
@@ -515,7 +518,7 @@ TEST_F(LaunchTest, WithoutItsRealBinaryNothingIsLookedUpRelativeToTheCwd) {
   int before = fs.calls;
   auto launch = prepare_launch(fs, request);
   ASSERT_FALSE(launch.ok());
-  EXPECT_EQ(launch.error().exit_code, 125);
+  EXPECT_EQ(launch.error().exit_code(), 125);
   EXPECT_EQ(launch.error().message, "restore library libpyshim-restore.so not found");
   ASSERT_FALSE(launch.error().context.empty());
   EXPECT_NE(launch.error().context[0].find("/proc/self/exe is unreadable"), std::string::npos);

@@ -487,7 +487,7 @@ TEST(DoctorJson, OneObjectPerCheckWithContextInTheMessage) {
 }
 
 TEST(ErrorJson, CarriesTheExitCodeAndEveryPart) {
-  Error error{kExitNotFound,
+  Error error{ErrorKind::kNotFound,
               "interpreter not found: /opt/py",
               {"config: /v/pyshim.toml:1:15"},
               "fix 'interpreter'"};

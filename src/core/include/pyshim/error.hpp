@@ -1,7 +1,11 @@
-// Errors are values inside the core; they become a message and an exit code
-// in exactly one place (report_error), at the boundary.
+// Errors are values inside the core: a kind (which carries the exit code), a
+// message, context lines and a hint. They become text in exactly one place
+// per binary, at its boundary: format_error(), called by the launcher's
+// fail() (src/launcher/launcher.cpp) and the CLI's print_error()
+// (src/tool/tool.cpp), which also exit with exit_code(kind).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <variant>
@@ -20,11 +24,64 @@ enum ExitCode : int {
   kExitNotFound = 127,
 };
 
+// What went wrong, as a value code can branch on (doctor reads it, never the
+// text). The launch rules (launch_rules.hpp) return these in their verdicts
+// without any text; the exit code follows from the kind alone.
+enum class ErrorKind : std::uint8_t {
+  kNone,  // no error: a verdict that passed
+  // Generic kinds, by exit code.
+  kCheckFailed,
+  kUsage,
+  kShimFailure,
+  kCannotExecute,
+  kNotFound,
+  // The launch rules' kinds.
+  kPrivileged,                // AT_SECURE
+  kConfigNotFound,            // no pyshim.toml anywhere and no stamp
+  kConfigUnreadable,          // found but not readable (or not a regular file)
+  kConfigReplaced,            // swapped between its check and its read
+  kRestoreLibraryNotFound,    // no trusted candidate
+  kRestoreLibraryUnusable,    // not an ELF shared object the interpreter's loader takes
+  kRestoreLibraryUnopenable,  // its descriptor preload could not be opened
+  kProcUnusable,              // a descriptor preload without /proc
+  kInterpreterNotFound,       // 127
+  kInterpreterUnreadable,     // stat failed otherwise: 126
+  kInterpreterNotExecutable,  // not a regular file with an x bit: 126
+  kInterpreterIsLauncher,     // a pyshim launcher (this one, a copy, another build)
+  kPreloadRefused,            // the loader cannot take its path (loader_refusal)
+  kPreloadNotFound,
+  kPreloadUnreadable,
+  kPreloadIsFolder,
+  kLibraryFolderRefused,  // the loader cannot take its path
+  kTooLongForExecve,      // an environment string execve refuses with E2BIG
+};
+
+constexpr int exit_code(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::kNone:
+      return kExitOk;
+    case ErrorKind::kCheckFailed:
+      return kExitCheckFailed;
+    case ErrorKind::kUsage:
+      return kExitUsage;
+    case ErrorKind::kNotFound:
+    case ErrorKind::kInterpreterNotFound:
+      return kExitNotFound;
+    case ErrorKind::kCannotExecute:
+    case ErrorKind::kInterpreterUnreadable:
+    case ErrorKind::kInterpreterNotExecutable:
+      return kExitCannotExecute;
+    default:
+      return kExitShimFailure;
+  }
+}
+
 struct Error {
-  int exit_code = kExitShimFailure;
+  ErrorKind kind = ErrorKind::kShimFailure;
   std::string message;               // one line: what went wrong
   std::vector<std::string> context;  // "config: file:line:col", searched places, ...
   std::string hint;                  // what to do about it
+  int exit_code() const { return pyshim::exit_code(kind); }
 };
 
 // Renders "pyshim: error: ..." plus indented context and hint lines.
