@@ -98,9 +98,10 @@ void remove_created(const fs::path& dir, bool existed) {
 
 int create_and_install(const InitOptions& options, const fs::path& dir) {
   // Options are checked before the seconds `python -m venv` takes.
-  if (auto checked = check_install_options(options.install, options.install.python); !checked) {
-    return print_error(checked.error());
-  }
+  // The preloads it resolves (gcc, ldconfig) are handed to the install:
+  // resolved once.
+  auto checked = check_install_options(options.install, options.install.python);
+  if (!checked) return print_error(checked.error());
   // As root, `PY -m venv` runs PY as root: only when no one else can change
   // it (the rule every tool command applies). There is no owner to run it
   // as (the venv does not exist yet), so init refuses.
@@ -135,6 +136,7 @@ int create_and_install(const InitOptions& options, const fs::path& dir) {
   InstallOptions install = options.install;
   install.python.clear();
   install.launch_check_follows = true;
+  install.resolved_preload = std::move(*checked);
   progress.phase("installing pyshim into {}", dir.string());
   return run_install(install);
 }
