@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "pyshim/dynlib.hpp"
 #include "pyshim/elf.hpp"
@@ -443,6 +444,28 @@ Result<InstallPlan> plan_install(const InstallFacts& facts, const InstallOptions
   // before its replacement still finds it.
   if (!plan.copy) out.push_back(remove("lib", "pyshim"));
   return plan;
+}
+
+std::string install_summary(const InstallPlan& plan, const InstallFacts& facts) {
+  std::string out = fmt::format("installed pyshim into {}\n", facts.venv);
+  out += fmt::format("  interpreter: {}\n", facts.interpreter);
+  out += fmt::format("  config:      {}\n", plan.stamp.source);
+  for (const std::string& path : plan.spec.preload) out += fmt::format("  preload:     {}\n", path);
+  for (const std::string& dir : plan.spec.library_path) {
+    out += fmt::format("  library:     {} ({})\n", dir,
+                       plan.spec.library_path_position == Position::kAppend
+                           ? "after the caller's LD_LIBRARY_PATH"
+                           : "before the caller's LD_LIBRARY_PATH");
+  }
+  out += fmt::format(
+      "  launchers:   {} -> {}\n", fmt::join(plan.names, ", "),
+      plan.copy ? fmt::format("bin/{} (a stamped copy of {})", plan.main_name, facts.launcher)
+                : facts.launcher);
+  if (!plan.base_relative.empty()) {
+    out += fmt::format("  base:        {}/{} (sys._base_executable: derived venvs use it)\n",
+                       facts.venv, plan.base_relative);
+  }
+  return out;
 }
 
 Result<std::string> stamped_launcher(const InstallPlan& plan, const std::string& launcher,

@@ -721,7 +721,6 @@ int run_install(const InstallOptions& options) {
   if (!applied) return print_error(applied.error());
   bool changed = *applied;
   const ConfigSpec& spec = plan.spec;
-  const std::vector<std::string>& names = plan.names;
 
   // What the venv's extensions need, read from their files: warnings only,
   // before the first worker dies of it.
@@ -746,25 +745,7 @@ int run_install(const InstallOptions& options) {
         venv.string());
     return 0;
   }
-  std::cout << fmt::format("installed pyshim into {}\n", venv.string());
-  std::cout << fmt::format("  interpreter: {}\n", interpreter);
-  std::cout << fmt::format("  config:      {}\n", (venv / kConfigName).string());
-  for (const std::string& path : spec.preload)
-    std::cout << fmt::format("  preload:     {}\n", path);
-  for (const std::string& dir : spec.library_path) {
-    std::cout << fmt::format("  library:     {} ({})\n", dir,
-                             spec.library_path_position == Position::kAppend
-                                 ? "after the caller's LD_LIBRARY_PATH"
-                                 : "before the caller's LD_LIBRARY_PATH");
-  }
-  std::cout << fmt::format(
-      "  launchers:   {} -> {}\n", fmt::join(names, ", "),
-      plan.copy ? fmt::format("bin/{} (a stamped copy of {})", plan.main_name, *launcher)
-                : *launcher);
-  if (!plan.base_relative.empty()) {
-    std::cout << fmt::format("  base:        {} (sys._base_executable: derived venvs use it)\n",
-                             (venv / plan.base_relative).string());
-  }
+  std::cout << install_summary(plan, facts);
   if (apply.dynlib) std::cout << format_dynlib(*apply.dynlib, false);
   std::cout << warnings;
   if (!options.launch_check_follows) {

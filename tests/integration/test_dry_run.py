@@ -153,3 +153,33 @@ def test_install_with_startup_hooks_names_the_compile_and_changes_nothing(
     assert f"would write {site}/_pyshim_startup.py" in out, out
     assert f"would compile {site}/_pyshim_startup.py into {site}/__pycache__" in out, out
     assert tree(venv) == before
+
+
+def test_install_dry_run_verbose_prints_the_whole_plan_first(stage, py, tmp_path, base_env):
+    # The plan is made before anything is applied: with -v it is printed as
+    # a whole (backups and manifest, the config, the stamp's late identity,
+    # every launcher, the site-packages files), before the first step, and
+    # the dry run still changes nothing.
+    from conftest import main_launcher_name
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    before = tree(venv)
+    res = pyshim_tool(stage, "install", "-v", venv, "--dry-run", env=base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    err = res.stderr.decode()
+    main = main_launcher_name(py)
+    planned = [line for line in err.splitlines()
+               if line.startswith("pyshim: debug: plan: ") and " (fd " not in line]
+    for expected in ("pyshim: debug: plan: sync .pyshim/backup",
+                     "pyshim: debug: plan: write .pyshim/manifest.toml (",
+                     "pyshim: debug: plan: write pyshim.toml (",
+                     "pyshim: debug: plan: stamp the launchers with pyshim.toml as written",
+                     f"pyshim: debug: plan: write bin/{main}: the stamped launcher (mode 0755)",
+                     f"pyshim: debug: plan: write .pyshim/base/bin/{main}: the stamped launcher",
+                     "pyshim: debug: plan: write lib/"):
+        assert any(line.startswith(expected) for line in planned), (expected, err)
+    # all of it before the first step is taken (each step logs with its fd)
+    first_step = min(i for i, line in enumerate(err.splitlines()) if " (fd " in line)
+    last_plan = max(i for i, line in enumerate(err.splitlines()) if line in planned)
+    assert last_plan < first_step, err
+    assert tree(venv) == before

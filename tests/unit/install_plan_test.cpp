@@ -466,3 +466,23 @@ TEST(PlanUninstall, ADamagedBackupPlansNothingAndAnInterruptedOneRemovesTheState
 
 }  // namespace
 }  // namespace pyshim
+
+namespace pyshim {
+namespace {
+
+TEST(InstallSummary, NamesTheLaunchersTheirLayoutAndTheBaseLauncher) {
+  InstallFacts facts = fresh_venv();
+  auto plan = plan_install(facts, InstallOptions{});
+  ASSERT_TRUE(plan.ok());
+  EXPECT_EQ(install_summary(*plan, facts),
+            "installed pyshim into /home/u/venv\n"
+            "  interpreter: /usr/bin/python3.11\n"
+            "  config:      /home/u/venv/pyshim.toml\n"
+            "  launchers:   python, python3, python3.11 -> bin/python3.11 (a stamped copy of "
+            "/usr/lib/pyshim/pyshim-launcher)\n"
+            "  base:        /home/u/venv/.pyshim/base/bin/python3.11 (sys._base_executable: "
+            "derived venvs use it)\n");
+}
+
+}  // namespace
+}  // namespace pyshim

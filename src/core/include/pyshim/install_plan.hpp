@@ -162,6 +162,10 @@ struct InstallPlan {
 
 Result<InstallPlan> plan_install(const InstallFacts& facts, const InstallOptions& options);
 
+// What install prints once it changed the venv: the interpreter, config,
+// preloads, library folders, launchers and base launcher.
+std::string install_summary(const InstallPlan& plan, const InstallFacts& facts);
+
 // The launcher image with the stamp (its identity filled) written over its
 // stamp section: what every kWriteLauncher writes.
 Result<std::string> stamped_launcher(const InstallPlan& plan, const std::string& launcher,
