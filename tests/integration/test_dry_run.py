@@ -178,8 +178,14 @@ def test_install_dry_run_verbose_prints_the_whole_plan_first(stage, py, tmp_path
                      f"pyshim: debug: plan: write .pyshim/base/bin/{main}: the stamped launcher",
                      "pyshim: debug: plan: write lib/"):
         assert any(line.startswith(expected) for line in planned), (expected, err)
-    # all of it before the first step is taken (each step logs with its fd)
-    first_step = min(i for i, line in enumerate(err.splitlines()) if " (fd " in line)
-    last_plan = max(i for i, line in enumerate(err.splitlines()) if line in planned)
-    assert last_plan < first_step, err
     assert tree(venv) == before
+    # The real run logs the same plan, all of it before the first step is
+    # taken (each step logs itself with its folder's fd).
+    real = pyshim_tool(stage, "install", "-v", venv, env=base_env)
+    assert real.returncode == 0, real.stderr.decode()
+    lines = real.stderr.decode().splitlines()
+    assert [line for line in lines
+            if line.startswith("pyshim: debug: plan: ") and " (fd " not in line] == planned
+    first_step = min(i for i, line in enumerate(lines) if " (fd " in line)
+    last_plan = max(i for i, line in enumerate(lines) if line in planned)
+    assert last_plan < first_step, real.stderr.decode()
