@@ -478,9 +478,12 @@ std::vector<SiteDir> gather_site_dirs(const Dir& root, std::string_view module) 
                                           static_cast<std::size_t>(m->st_size) == module.size()) {
       site.module_current = sp.read(kStartupModule, module.size()) == module;
     }
-    if (auto cache = sp.stat("__pycache__"); cache && S_ISDIR(cache->st_mode)) {
+    auto cache_stat = sp.stat("__pycache__");
+    auto cache = cache_stat && S_ISDIR(cache_stat->st_mode) ? sp.sub("__pycache__", false)
+                                                            : std::nullopt;
+    if (cache) {
       site.cache_is_dir = true;
-      site.cache = sp.sub("__pycache__", false)->names();
+      site.cache = cache->names();
       site.has_bytecode =
           std::any_of(site.cache.begin(), site.cache.end(),
                       [](const std::string& n) { return n.starts_with("_pyshim_startup."); });

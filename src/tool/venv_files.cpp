@@ -12,6 +12,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "pyshim/install_plan.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/venv.hpp"
@@ -114,18 +115,8 @@ Result<std::string> detect_interpreter(const fs::path& venv) {
 }
 
 std::vector<std::string> interpreter_names(const Dir& root) {
-  std::vector<std::string> names;
   auto bin = root.sub("bin", false);
-  if (!bin) return names;
-  for (std::string& name : bin->names()) {
-    if (!is_interpreter_name(name)) continue;
-    auto st = bin->stat(name);
-    if (st && (S_ISLNK(st->st_mode) || S_ISREG(st->st_mode))) names.push_back(std::move(name));
-  }
-  std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
-    return std::make_pair(a != "python", a) < std::make_pair(b != "python", b);
-  });
-  return names;
+  return bin ? pyshim::interpreter_names(gather_entries(*bin)) : std::vector<std::string>{};
 }
 
 std::vector<BinEntry> gather_entries(const Dir& dir) {
