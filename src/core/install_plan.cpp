@@ -484,6 +484,19 @@ Result<std::string> stamped_launcher(const InstallPlan& plan, const std::string&
   return image;
 }
 
+InitPlan plan_init(const InstallOptions& options, bool with_pip,
+                   std::vector<ResolvedPreload> resolved_preload) {
+  InitPlan plan;
+  plan.create = {options.python, "-m", "venv"};
+  if (!with_pip) plan.create.emplace_back("--without-pip");
+  plan.create.push_back(options.venv);
+  plan.install = options;
+  plan.install.python.clear();
+  plan.install.launch_check_follows = true;
+  plan.install.resolved_preload = std::move(resolved_preload);
+  return plan;
+}
+
 Result<std::vector<FileAction>> plan_uninstall(const UninstallFacts& facts) {
   std::vector<FileAction> out;
   std::string state(kStateDirName);

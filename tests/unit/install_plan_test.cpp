@@ -486,3 +486,26 @@ TEST(InstallSummary, NamesTheLaunchersTheirLayoutAndTheBaseLauncher) {
 
 }  // namespace
 }  // namespace pyshim
+
+namespace pyshim {
+namespace {
+
+TEST(PlanInit, CreatesWithoutPipThenInstallsWithThePreloadsAlreadyResolved) {
+  InstallOptions options;
+  options.venv = "env";
+  options.python = "python3.11";
+  options.preload = {"jemalloc"};
+  auto plan = plan_init(options, false, {{"jemalloc", "/usr/lib/libjemalloc.so.2", "note"}});
+  EXPECT_EQ(plan.create,
+            (std::vector<std::string>{"python3.11", "-m", "venv", "--without-pip", "env"}));
+  EXPECT_TRUE(plan.install.python.empty()) << "read back from the new venv's pyvenv.cfg";
+  EXPECT_TRUE(plan.install.launch_check_follows);
+  ASSERT_TRUE(plan.install.resolved_preload.has_value());
+  EXPECT_EQ(plan.install.resolved_preload->at(0).path, "/usr/lib/libjemalloc.so.2");
+  EXPECT_EQ(plan.install.preload, options.preload);
+  EXPECT_EQ(plan_init(options, true, {}).create,
+            (std::vector<std::string>{"python3.11", "-m", "venv", "env"}));
+}
+
+}  // namespace
+}  // namespace pyshim

@@ -178,6 +178,18 @@ std::vector<std::string> interpreter_names(const std::vector<BinEntry>& bin);
 std::string main_launcher_name(const std::string& pyvenv_cfg, const std::vector<BinEntry>& bin,
                                const std::vector<std::string>& names);
 
+// init: create the venv with the interpreter, then install into it.
+struct InitPlan {
+  std::vector<std::string> create;  // `PY -m venv [--without-pip] DIR`
+  // The install that follows: the interpreter read back from the new
+  // venv's pyvenv.cfg (not the possibly relative --python), the preloads as
+  // init's check resolved them, no "check it with doctor" (init starts the
+  // venv itself).
+  InstallOptions install;
+};
+InitPlan plan_init(const InstallOptions& options, bool with_pip,
+                   std::vector<ResolvedPreload> resolved_preload);
+
 struct UninstallFacts {
   bool has_state_dir = false;  // .pyshim/ exists
   bool installed = false;      // .pyshim/manifest.toml exists
