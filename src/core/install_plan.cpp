@@ -102,10 +102,15 @@ std::string base_executable_text(const std::string& base_relative) {
   return fmt::format("import sys;sys._base_executable=sys.prefix+'/{}'\n", base_relative);
 }
 
-FileAction write(std::string dir, std::string name, std::string text, unsigned mode,
-                 bool create) {
-  return {FileAction::Kind::kWrite, std::move(dir), std::move(name), std::move(text), {},
-          mode, create, {}};
+FileAction write(std::string dir, std::string name, std::string text, unsigned mode, bool create) {
+  return {FileAction::Kind::kWrite,
+          std::move(dir),
+          std::move(name),
+          std::move(text),
+          {},
+          mode,
+          create,
+          {}};
 }
 
 FileAction remove(std::string dir, std::string name) {
@@ -135,15 +140,21 @@ void plan_site_files(std::vector<FileAction>& out, const InstallFacts& facts, bo
     if (base_relative.empty()) {
       out.push_back(remove(site.dir, kBaseExecutablePth));
     } else {
-      out.push_back(write(site.dir, kBaseExecutablePth, base_executable_text(base_relative), 0644,
-                          false));
+      out.push_back(
+          write(site.dir, kBaseExecutablePth, base_executable_text(base_relative), 0644, false));
     }
     if (hooks) {
       out.push_back(write(site.dir, kStartupPth, kPthText, 0644, false));
       out.push_back(write(site.dir, kStartupModule, facts.startup_module, 0644, false));
       if (!site.module_current || !site.has_bytecode) {
-        out.push_back({FileAction::Kind::kCompile, site.dir, kStartupModule, facts.interpreter,
-                       {}, 0, false, {}});
+        out.push_back({FileAction::Kind::kCompile,
+                       site.dir,
+                       kStartupModule,
+                       facts.interpreter,
+                       {},
+                       0,
+                       false,
+                       {}});
       }
     } else {
       out.push_back(remove(site.dir, kStartupPth));
@@ -334,8 +345,8 @@ std::string main_launcher_name(const std::string& pyvenv_cfg, const std::vector<
   std::string wanted = "python" + version.substr(0, dot);
   if (std::find(names.begin(), names.end(), wanted) != names.end()) return wanted;
   for (const std::string& name : names) {
-    auto entry = std::find_if(bin.begin(), bin.end(),
-                              [&](const BinEntry& e) { return e.name == name; });
+    auto entry =
+        std::find_if(bin.begin(), bin.end(), [&](const BinEntry& e) { return e.name == name; });
     if (entry == bin.end()) continue;
     if (entry->kind != BinEntry::Kind::kSymlink) return name;
     if (entry->target.find('/') != std::string::npos) return name;
@@ -346,9 +357,9 @@ std::string main_launcher_name(const std::string& pyvenv_cfg, const std::vector<
 Result<InstallPlan> plan_install(const InstallFacts& facts, const InstallOptions& options) {
   if (facts.installed && !facts.configured_interpreter.empty() &&
       facts.configured_interpreter != facts.interpreter && !options.force) {
-    return usage_error(fmt::format("{} is already a shim venv for {}", facts.venv,
-                                   facts.configured_interpreter),
-                       fmt::format("pass --force to switch it to {}", facts.interpreter));
+    return usage_error(
+        fmt::format("{} is already a shim venv for {}", facts.venv, facts.configured_interpreter),
+        fmt::format("pass --force to switch it to {}", facts.interpreter));
   }
   InstallPlan plan;
   auto spec = plan_config(options, facts.interpreter, facts.config);
@@ -380,12 +391,11 @@ Result<InstallPlan> plan_install(const InstallFacts& facts, const InstallOptions
       if (step.kind == StepKind::kBackup) {
         // A hard link: the original stays in bin/ (and keeps its inode, so
         // mode, owner and times) until a launcher is renamed over it.
-        out.push_back({FileAction::Kind::kLink, backup, step.name, {}, "bin", 0, true,
-                       "back up"});
+        out.push_back({FileAction::Kind::kLink, backup, step.name, {}, "bin", 0, true, "back up"});
       } else if (step.kind == StepKind::kWriteManifest) {
         out.push_back({FileAction::Kind::kSync, backup, {}, {}, {}, 0, true, {}});
-        out.push_back(write(std::string(kStateDirName), std::string(kManifestFile), step.text,
-                            0644, true));
+        out.push_back(
+            write(std::string(kStateDirName), std::string(kManifestFile), step.text, 0644, true));
       }
     }
   }
@@ -398,9 +408,9 @@ Result<InstallPlan> plan_install(const InstallFacts& facts, const InstallOptions
   auto resolved = parse_config(plan.config_text, config_path);
   if (!resolved) return resolved.take_error();
   plan.stamp.source = config_path;
-  plan.stamp.restore_library = plan.copy ? fmt::format("{}/lib/pyshim/{}", facts.venv,
-                                                       kRestoreLibraryName)
-                                         : facts.restore_library;
+  plan.stamp.restore_library =
+      plan.copy ? fmt::format("{}/lib/pyshim/{}", facts.venv, kRestoreLibraryName)
+                : facts.restore_library;
   plan.stamp.config = std::move(*resolved);
   plan.stamp_version = stamp_version([&] {
     auto range = find_section(facts.launcher_image, kStampSection);
@@ -413,12 +423,12 @@ Result<InstallPlan> plan_install(const InstallFacts& facts, const InstallOptions
     return image.take_error();
   }
   out.push_back(write("", std::string(kConfigName), plan.config_text, 0644, false));
-  out.push_back({FileAction::Kind::kStampIdentity, "", std::string(kConfigName), {}, {}, 0, false,
-                 {}});
+  out.push_back(
+      {FileAction::Kind::kStampIdentity, "", std::string(kConfigName), {}, {}, 0, false, {}});
 
   if (plan.copy) {
-    out.push_back(write("lib/pyshim", std::string(kRestoreLibraryName), facts.restore_image,
-                        0644, true));
+    out.push_back(
+        write("lib/pyshim", std::string(kRestoreLibraryName), facts.restore_image, 0644, true));
     plan_launchers(out, "bin", false, plan);
   } else {
     for (const std::string& name : plan.names) {
@@ -436,8 +446,8 @@ Result<InstallPlan> plan_install(const InstallFacts& facts, const InstallOptions
   // The config names this venv's own dynlib folder; doctor would flag it
   // missing, and the layers above expect it current.
   if (!options.layers.empty()) {
-    out.push_back({FileAction::Kind::kSyncDynlib, std::string(kDynlibDir), {}, {}, {}, 0, false,
-                   {}});
+    out.push_back(
+        {FileAction::Kind::kSyncDynlib, std::string(kDynlibDir), {}, {}, {}, 0, false, {}});
   }
   // The copies' restore library goes last, when nothing the new layout
   // placed names it: a launcher copy (the base launcher among them) started
@@ -511,8 +521,8 @@ Result<std::vector<FileAction>> plan_uninstall(const UninstallFacts& facts) {
   std::string backup = fmt::format("{}/{}", kStateDirName, kBackupDirName);
   for (const Step& step : *steps) {
     if (step.kind == StepKind::kRestoreLink) {
-      out.push_back({FileAction::Kind::kSymlink, "bin", step.name, step.text, {}, 0, false,
-                     "restore"});
+      out.push_back(
+          {FileAction::Kind::kSymlink, "bin", step.name, step.text, {}, 0, false, "restore"});
     } else if (step.kind == StepKind::kRestoreFile) {
       out.push_back({FileAction::Kind::kLink, "bin", step.name, {}, backup, 0, false, "restore"});
     }

@@ -36,9 +36,9 @@
 #include "pyshim/process.hpp"
 #include "pyshim/stamp.hpp"
 #include "pyshim/venv.hpp"
+#include "pyshim_startup_py.hpp"
 #include "venv_dir.hpp"
 #include "venv_files.hpp"
-#include "pyshim_startup_py.hpp"
 
 #include "files.hpp"
 
@@ -479,8 +479,8 @@ std::vector<SiteDir> gather_site_dirs(const Dir& root, std::string_view module) 
       site.module_current = sp.read(kStartupModule, module.size()) == module;
     }
     auto cache_stat = sp.stat("__pycache__");
-    auto cache = cache_stat && S_ISDIR(cache_stat->st_mode) ? sp.sub("__pycache__", false)
-                                                            : std::nullopt;
+    auto cache =
+        cache_stat && S_ISDIR(cache_stat->st_mode) ? sp.sub("__pycache__", false) : std::nullopt;
     if (cache) {
       site.cache_is_dir = true;
       site.cache = cache->names();
@@ -572,8 +572,7 @@ Result<bool> apply_plan(const Dir& root, const std::vector<FileAction>& actions,
                              printable(plan.stamp.restore_library, 4096));
           }
         }
-        auto image =
-            stamped_launcher(plan, install->facts.launcher, install->facts.launcher_image);
+        auto image = stamped_launcher(plan, install->facts.launcher, install->facts.launcher_image);
         if (!image) return image.take_error();
         launcher_image = std::move(*image);
         break;

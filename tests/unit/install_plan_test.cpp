@@ -174,8 +174,7 @@ TEST(PlanInstall, ReinstallChangingOneKeyChangesOnlyTheConfigAndTheStamp) {
   auto same = plan_install(again, InstallOptions{});
   ASSERT_TRUE(same.ok()) << format_error(same.error());
   EXPECT_EQ(same->config_text, first->config_text) << "no option: the file stays as it is";
-  EXPECT_EQ(index_of(same->actions, Kind::kWrite, ".pyshim", "manifest.toml"),
-            same->actions.size())
+  EXPECT_EQ(index_of(same->actions, Kind::kWrite, ".pyshim", "manifest.toml"), same->actions.size())
       << "the manifest is written once, by the first install";
 
   InstallOptions options;
@@ -293,9 +292,12 @@ TEST(PlanInstall, PyPyGetsACopyAndNoBaseLauncher) {
   facts.interpreter = "/opt/pypy3.10/bin/pypy3.10";
   facts.pypy = true;
   facts.pyvenv_cfg = "home = /opt/pypy3.10/bin\nversion = 3.10.14\n";
-  facts.bin = {link("pypy", "pypy3.10"), link("pypy3", "pypy3.10"),
-               link("pypy3.10", "/opt/pypy3.10/bin/pypy3.10"), link("python", "pypy3.10"),
-               link("python3", "pypy3.10"), link("python3.10", "pypy3.10")};
+  facts.bin = {link("pypy", "pypy3.10"),
+               link("pypy3", "pypy3.10"),
+               link("pypy3.10", "/opt/pypy3.10/bin/pypy3.10"),
+               link("python", "pypy3.10"),
+               link("python3", "pypy3.10"),
+               link("python3.10", "pypy3.10")};
   InstallOptions options;
   options.symlink = true;
   auto plan = plan_install(facts, options);
@@ -406,8 +408,8 @@ UninstallFacts installed_with_hooks() {
   facts.manifest = {true, {{"python", "python3.11"}, {"python3.11", std::nullopt}}};
   facts.bin = {link("python", "python3.11"), file("python3.11", 70, true)};
   facts.backup = {file("python3.11", 7)};
-  facts.site = {SiteDir{"lib/python3.11/site-packages", true, true, true,
-                        {"_pyshim_startup.cpython-311.pyc"}}};
+  facts.site = {SiteDir{
+      "lib/python3.11/site-packages", true, true, true, {"_pyshim_startup.cpython-311.pyc"}}};
   return facts;
 }
 

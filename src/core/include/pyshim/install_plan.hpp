@@ -73,10 +73,10 @@ struct InstallOptions : ConfigOptions {
 
 // What the config half of the plan needs from the world.
 struct ConfigFacts {
-  std::string cwd;                        // relative option paths are made absolute against it
-  std::vector<ResolvedPreload> preload;   // one per options.preload, in order
-  std::vector<std::string> layer_dirs;    // --layer: this venv's dynlib folder, then each layer's
-  std::optional<Config> current;          // the pyshim.toml the options change, when it parses
+  std::string cwd;                       // relative option paths are made absolute against it
+  std::vector<ResolvedPreload> preload;  // one per options.preload, in order
+  std::vector<std::string> layer_dirs;   // --layer: this venv's dynlib folder, then each layer's
+  std::optional<Config> current;         // the pyshim.toml the options change, when it parses
 };
 
 // Refusals that need nothing but the options (mixed positions), checked
@@ -121,11 +121,11 @@ std::string describe(const FileAction& action);
 // The site-packages folders of a venv (lib/python3.X/site-packages, real
 // folders only), with what install and uninstall need to know of them.
 struct SiteDir {
-  std::string dir;                  // relative to the venv root
-  bool module_current = false;      // _pyshim_startup.py holds exactly the module (0644)
-  bool has_bytecode = false;        // __pycache__/_pyshim_startup.* exists
-  bool cache_is_dir = false;        // __pycache__ is a real folder
-  std::vector<std::string> cache;   // its entries
+  std::string dir;                 // relative to the venv root
+  bool module_current = false;     // _pyshim_startup.py holds exactly the module (0644)
+  bool has_bytecode = false;       // __pycache__/_pyshim_startup.* exists
+  bool cache_is_dir = false;       // __pycache__ is a real folder
+  std::vector<std::string> cache;  // its entries
 };
 
 struct InstallFacts {
