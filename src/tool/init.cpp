@@ -98,9 +98,10 @@ void remove_created(const fs::path& dir, bool existed) {
 
 int create_and_install(const InitOptions& options, const fs::path& dir) {
   // Options are checked before the seconds `python -m venv` takes.
-  if (auto checked = check_install_options(options.install, options.install.python); !checked) {
-    return print_error(checked.error());
-  }
+  // The preloads it resolves (gcc, ldconfig) are handed to the install
+  // (plan_init): resolved once.
+  auto checked = check_install_options(options.install, options.install.python);
+  if (!checked) return print_error(checked.error());
   // As root, `PY -m venv` runs PY as root: only when no one else can change
   // it (the rule every tool command applies). There is no owner to run it
   // as (the venv does not exist yet), so init refuses.
@@ -113,13 +114,11 @@ int create_and_install(const InitOptions& options, const fs::path& dir) {
               "run init as that user, or give an interpreter only root can write (e.g. "
               "/usr/bin/python3)"});
   }
-  std::vector<std::string> argv = {options.install.python, "-m", "venv"};
-  if (!options.with_pip) argv.emplace_back("--without-pip");
-  argv.push_back(dir.string());
+  InitPlan plan = plan_init(options.install, options.with_pip, std::move(*checked));
   Progress progress(options.install.quiet);
   progress.phase("creating {} with `{} -m venv{}`", dir.string(), options.install.python,
                  options.with_pip ? "" : " --without-pip");
-  auto created = run_process(argv);
+  auto created = run_process(plan.create);
   if (!created) return print_error(created.error());
   if (created->status != 0) {
     return print_error(
@@ -130,13 +129,8 @@ int create_and_install(const InitOptions& options, const fs::path& dir) {
                                  "(Debian: apt-get install python3-venv)"
                                : "check that the interpreter has the venv module"});
   }
-  // The venv records which interpreter it was made from; install reads it
-  // back from there rather than trusting the (possibly relative) --python.
-  InstallOptions install = options.install;
-  install.python.clear();
-  install.launch_check_follows = true;
   progress.phase("installing pyshim into {}", dir.string());
-  return run_install(install);
+  return run_install(plan.install);
 }
 
 int run_init(const InitOptions& options) {

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <unordered_set>
@@ -35,6 +36,7 @@
 #include "pyshim/process.hpp"
 #include "pyshim/stamp.hpp"
 #include "pyshim/venv.hpp"
+#include "pyshim_startup_py.hpp"
 #include "venv_dir.hpp"
 #include "venv_files.hpp"
 
@@ -111,15 +113,16 @@ std::string stable_library_path(std::string path) {
 
 // A soname, a path, or a preset name, resolved now to an absolute path so
 // that the launcher never searches at run time.
-Result<std::string> resolve_preload(const std::string& spec, std::vector<std::string>& notes) {
+Result<ResolvedPreload> resolve_preload(const std::string& spec) {
   if (spec.find('/') != std::string::npos) {
     std::string path = absolute_path(spec);
     if (!fs::exists(path)) {
       return usage_error(fmt::format("--preload {}: no such file", spec),
                          "give an existing library path, a soname or a preset name");
     }
-    return path;
+    return ResolvedPreload{spec, path, {}};
   }
+  std::string note;
   const Preset* preset = find_preset(spec);
   std::string library = preset != nullptr ? std::string(preset->library) : spec;
   std::string package = preset != nullptr ? std::string(preset->package) : std::string();
@@ -133,8 +136,7 @@ Result<std::string> resolve_preload(const std::string& spec, std::vector<std::st
       path = stable_library_path(answer);
     }
     if (!path.empty()) {
-      notes.push_back(
-          fmt::format("preload '{}': `gcc -print-file-name={}` -> {}", spec, library, path));
+      note = fmt::format("preload '{}': `gcc -print-file-name={}` -> {}", spec, library, path);
     }
   } else {
     auto out = run_process({"/sbin/ldconfig", "-p"}, {.capture_output = true, .quiet = true});
@@ -143,8 +145,7 @@ Result<std::string> resolve_preload(const std::string& spec, std::vector<std::st
       if (found && fs::exists(*found)) path = stable_library_path(*found);
     }
     if (!path.empty() && preset != nullptr) {
-      notes.push_back(
-          fmt::format("preload '{}': {} from the loader cache -> {}", spec, library, path));
+      note = fmt::format("preload '{}': {} from the loader cache -> {}", spec, library, path);
     }
   }
   if (path.empty()) {
@@ -164,57 +165,7 @@ Result<std::string> resolve_preload(const std::string& spec, std::vector<std::st
                           names)
             : fmt::format("on Debian: apt-get install {}", package));
   }
-  return path;
-}
-
-// --env, --env-prepend, --env-append as [env] entries: within one option
-// the last NAME=VALUE of a name wins; one name in two of them is refused
-// (their order on the command line is not kept).
-Result<std::vector<EnvSetting>> parse_env(const ConfigOptions& options) {
-  std::vector<EnvSetting> out;
-  const std::pair<EnvMode, const std::vector<std::string>*> lists[] = {
-      {EnvMode::kSet, &options.env},
-      {EnvMode::kPrepend, &options.env_prepend},
-      {EnvMode::kAppend, &options.env_append}};
-  for (const auto& [mode, list] : lists) {
-    std::string option =
-        mode == EnvMode::kSet ? "--env" : fmt::format("--env-{}", env_mode_name(mode));
-    for (const std::string& spec : *list) {
-      std::size_t eq = spec.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        return usage_error(fmt::format("{} {}: expected NAME=VALUE", option, spec),
-                           mode == EnvMode::kSet
-                               ? "e.g. --env MALLOC_CONF=background_thread:true"
-                               : fmt::format("e.g. {} PYTHONPATH=/opt/build/python", option));
-      }
-      std::string name = spec.substr(0, eq);
-      std::string value = spec.substr(eq + 1);
-      if (name == "LD_PRELOAD" || name == "LD_LIBRARY_PATH" || name.starts_with("PYSHIM_")) {
-        return usage_error(fmt::format("{} {}: pyshim manages {}", option, spec, name),
-                           "use --preload / --library-path instead");
-      }
-      if (mode != EnvMode::kSet && value.empty()) {
-        return usage_error(
-            fmt::format("{} {}: nothing to {}", option, spec, env_mode_name(mode)),
-            fmt::format("give the value to add, or --env {}= to set it empty", name));
-      }
-      auto it = std::find_if(out.begin(), out.end(),
-                             [&](const EnvSetting& var) { return var.name == name; });
-      if (it == out.end()) {
-        out.push_back({name, value, {}, mode});
-      } else if (it->mode == mode) {
-        it->value = value;
-      } else {
-        return usage_error(fmt::format("{} is given to both {} and {}", name,
-                                       it->mode == EnvMode::kSet
-                                           ? std::string("--env")
-                                           : fmt::format("--env-{}", env_mode_name(it->mode)),
-                                       option),
-                           "an [env] variable has one form: give it once");
-      }
-    }
-  }
-  return out;
+  return ResolvedPreload{spec, path, note};
 }
 
 fs::path normal_dir(const std::string& path) {
@@ -297,141 +248,48 @@ Status check_utf8(const InstallOptions& o) {
   return Ok{};
 }
 
-// config: the pyshim.toml whose settings the options change (relative: in
-// the venv; `pyshim launcher --config` gives an absolute path).
-Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& interpreter,
-                              const fs::path& venv, const fs::path& config = kConfigName) {
+// Gather for the config half of the plan: the preloads resolved (gcc,
+// ldconfig, the file system; taken from init's check when it made them),
+// the layers' folders and configs, and the current pyshim.toml at config
+// (relative: in the venv; `pyshim launcher --config` gives an absolute
+// path). The refusals that need only the options come first.
+Result<ConfigFacts> gather_config_facts(const InstallOptions& options, const fs::path& venv,
+                                        const fs::path& config = kConfigName) {
   if (auto valid = check_utf8(options); !valid) return valid.take_error();
-  ConfigSpec spec;
-  spec.interpreter = interpreter;
-  std::vector<std::string> sanitizers;
-  std::vector<std::string> others;
-  bool asan = false;
-  for (const std::string& item : options.preload) {
-    auto path = resolve_preload(item, spec.notes);
-    if (!path) return path.take_error();
-    if (is_sanitizer_runtime(*path)) {
-      sanitizers.push_back(*path);
-      std::string name = fs::path(*path).filename().string();
-      asan = asan || item == "asan" || name.starts_with("libasan") ||
-             name.starts_with("libclang_rt.asan");
-    } else {
-      others.push_back(*path);
+  ConfigFacts facts;
+  std::error_code ec;
+  facts.cwd = fs::current_path(ec).string();
+  if (options.resolved_preload) {
+    facts.preload = *options.resolved_preload;
+  } else {
+    for (const std::string& item : options.preload) {
+      auto resolved = resolve_preload(item);
+      if (!resolved) return resolved.take_error();
+      facts.preload.push_back(std::move(*resolved));
     }
   }
-  // Sanitizer runtimes first: ASan insists on being first in the link order.
-  for (auto* list : {&sanitizers, &others}) {
-    for (const std::string& path : *list) {
-      if (std::find(spec.preload.begin(), spec.preload.end(), path) == spec.preload.end()) {
-        spec.preload.push_back(path);
-      }
-    }
-  }
-  if (!options.library_path.empty() && !options.library_path_append.empty()) {
-    return usage_error("--library-path and --library-path-append cannot be mixed",
-                       "pyshim.toml has one library_path_position; pick one");
-  }
-  // Layers go after the caller's LD_LIBRARY_PATH, so that a caller can still
-  // override one of their libraries; one position per config makes
-  // --library-path (before the caller's) the odd one out.
-  if (!options.layers.empty() && !options.library_path.empty()) {
-    return usage_error("--layer and --library-path cannot be mixed",
-                       "layers are searched after the caller's LD_LIBRARY_PATH and pyshim.toml "
-                       "has one library_path_position: use --library-path-append for the "
-                       "other folders");
-  }
-  spec.library_path_position = options.library_path_append.empty() && options.layers.empty()
-                                   ? Position::kPrepend
-                                   : Position::kAppend;
+  if (auto checked = check_config_options(options); !checked) return checked.take_error();
   if (!options.layers.empty()) {
     auto layered = layer_library_path(venv.string(), options.layers);
     if (!layered) return layered.take_error();
-    spec.library_path = std::move(*layered);
+    facts.layer_dirs = std::move(*layered);
   }
-  for (const auto* list : {&options.library_path, &options.library_path_append}) {
-    for (const std::string& dir : *list) {
-      std::string path = absolute_path(dir);
-      if (std::find(spec.library_path.begin(), spec.library_path.end(), path) ==
-          spec.library_path.end()) {
-        spec.library_path.push_back(std::move(path));
-      }
-    }
-  }
-  // Options change what they name and keep the rest of the current
-  // pyshim.toml (--reset starts from an empty config). [dynlib] exclude has
-  // no option here, so it is always kept.
-  std::error_code ec;
-  std::optional<Config> current;
   if (fs::exists(venv / config, ec)) {
     std::string path = (venv / config).string();
     // Not through a link: in a venv someone else can write, it could point
     // at any file root can read.
-    if (auto parsed = parse_config(read_text(path, false), path)) current = std::move(*parsed);
-  }
-  auto values = [](const std::vector<Setting>& list) {
-    std::vector<std::string> out;
-    for (const Setting& s : list) out.push_back(s.value);
-    return out;
-  };
-  if (current) spec.dynlib_exclude = values(current->dynlib_exclude);
-  if (current && !options.reset) {
-    if (options.preload.empty()) spec.preload = values(current->preload);
-    if (options.library_path.empty() && options.library_path_append.empty() &&
-        options.layers.empty()) {
-      spec.library_path = values(current->library_path);
-      spec.library_path_position = current->library_path_position;
-    }
-    if (options.startup.empty()) spec.startup = values(current->startup);
-    if (options.python_path.empty()) spec.python_path = values(current->python_path);
-  }
-  // Refused now, with the reason, rather than at every launch.
-  for (const auto* list : {&spec.preload, &spec.library_path}) {
-    for (const std::string& path : *list) {
-      if (auto refused = loader_path_error(path, list == &spec.preload)) {
-        return usage_error(refused->message, refused->hint);
-      }
+    if (auto parsed = parse_config(read_text(path, false), path)) {
+      facts.current = std::move(*parsed);
     }
   }
-  auto env = parse_env(options);
-  if (!env) return env.take_error();
-  if (current && !options.reset) {
-    // The current variables in their order; a name given replaces its value
-    // and form.
-    for (const EnvSetting& var : current->env)
-      spec.env.push_back({var.name, var.value, {}, var.mode});
-    for (EnvSetting& var : *env) {
-      auto it = std::find_if(spec.env.begin(), spec.env.end(),
-                             [&](const EnvSetting& entry) { return entry.name == var.name; });
-      if (it != spec.env.end()) {
-        *it = std::move(var);
-      } else {
-        spec.env.push_back(std::move(var));
-      }
-    }
-  } else {
-    spec.env = std::move(*env);
-  }
-  if (asan) {
-    bool user_set = false;
-    for (const EnvSetting& var : spec.env) user_set = user_set || var.name == "ASAN_OPTIONS";
-    if (!user_set) {
-      // An interpreter's own allocations alive at exit are reported as leaks
-      // and turn every exit status into 1.
-      spec.env.push_back({"ASAN_OPTIONS", "detect_leaks=0"});
-      spec.notes.push_back(
-          "ASAN_OPTIONS=detect_leaks=0: set because an ASan runtime is preloaded (see README)");
-    }
-  }
-  for (const std::string& hook : options.startup) spec.startup.push_back(hook);
-  for (const std::string& dir : options.python_path) spec.python_path.push_back(absolute_path(dir));
-  if (!spec.startup.empty()) {
-    // Validate the hooks the way the launcher will read them.
-    auto parsed = parse_config(render_config(spec), "--startup");
-    if (!parsed) {
-      return usage_error(parsed.error().message, "write --startup package.module:function");
-    }
-  }
-  return spec;
+  return facts;
+}
+
+Result<ConfigSpec> build_spec(const InstallOptions& options, const std::string& interpreter,
+                              const fs::path& venv, const fs::path& config = kConfigName) {
+  auto facts = gather_config_facts(options, venv, config);
+  if (!facts) return facts.take_error();
+  return plan_config(options, interpreter, *facts);
 }
 
 // The launcher binary this tool installs: PREFIX/lib/pyshim/pyshim-launcher
@@ -449,37 +307,6 @@ Result<std::string> find_launcher_binary() {
       fmt::format("{} not found", kLauncherBinaryName),
       {fmt::format("searched: {}/lib/pyshim/ and {}/", bin.parent_path().string(), bin.string())},
       "reinstall pyshim"};
-}
-
-// The launcher image with `area` written over its stamp section.
-Result<std::string> stamped_image(const std::string& launcher, const std::string& area) {
-  std::string image = read_text(launcher);
-  auto range = find_section(image, kStampSection);
-  if (!range || range->size != area.size()) {
-    return Error{ErrorKind::kUsage,
-                 fmt::format("{} has no stamp area of {} bytes", launcher, area.size()),
-                 {},
-                 "reinstall pyshim: the launcher and the tool come from different builds"};
-  }
-  image.replace(range->offset, range->size, area);
-  return image;
-}
-
-// python3.X from pyvenv.cfg's version when bin/ has it, else the entry that
-// led outside bin/ (the interpreter itself), else "python".
-std::string main_launcher_name(const fs::path& venv, const std::vector<std::string>& names) {
-  auto cfg = parse_pyvenv_cfg(read_text(venv / "pyvenv.cfg"));
-  std::string version = cfg.count("version") ? cfg["version"] : cfg["version_info"];
-  std::size_t dot = version.find('.', version.find('.') + 1);
-  std::string wanted = "python" + version.substr(0, dot);
-  if (std::find(names.begin(), names.end(), wanted) != names.end()) return wanted;
-  std::error_code ec;
-  for (const std::string& name : names) {
-    fs::path path = venv / "bin" / name;
-    if (!fs::is_symlink(fs::symlink_status(path, ec))) return name;
-    if (fs::read_symlink(path, ec).has_parent_path()) return name;
-  }
-  return names.front();
 }
 
 // What a re-install changed in pyshim.toml: its settings lines (comments
@@ -536,16 +363,6 @@ void print_config_diff(std::string_view before, std::string_view after) {
   }
 }
 
-// Puts launchers at dir/<main> (a file) and dir/<name> (links to it).
-bool place_launchers(const Dir& dir, const std::vector<std::string>& names, const std::string& main,
-                     const std::string& image) {
-  bool changed = dir.write(main, image, 0755);
-  for (const std::string& name : names) {
-    if (name != main) changed |= dir.symlink(name, main);
-  }
-  return changed;
-}
-
 // check_interpreter as the venv's launcher would run it (thorough: a
 // launcher of any build is recognised, as doctor does), with install's exit
 // code and hint.
@@ -572,12 +389,16 @@ Status launchable_interpreter(const std::string& interpreter, const std::string&
 
 }  // namespace
 
-Status check_install_options(const InstallOptions& options, const std::string& python) {
+Result<std::vector<ResolvedPreload>> check_install_options(const InstallOptions& options,
+                                                           const std::string& python) {
   auto interpreter = resolve_python(python);
   if (!interpreter) return interpreter.take_error();
-  auto spec = build_spec(options, *interpreter, absolute_path(options.venv));
+  fs::path venv = absolute_path(options.venv);
+  auto facts = gather_config_facts(options, venv);
+  if (!facts) return facts.take_error();
+  auto spec = plan_config(options, *interpreter, *facts);
   if (!spec) return spec.take_error();
-  return Ok{};
+  return std::move(facts->preload);
 }
 
 void add_config_options(CLI::App& sub, ConfigOptions& o) {
@@ -638,6 +459,185 @@ bool is_pypy(const std::string& interpreter) {
          basename(real_path(interpreter)).starts_with("pypy");
 }
 
+std::vector<SiteDir> gather_site_dirs(const Dir& root, std::string_view module) {
+  std::vector<SiteDir> out;
+  auto lib = root.sub("lib", false);
+  if (!lib) return out;
+  for (const std::string& name : lib->names()) {
+    if (!name.starts_with("python") && !name.starts_with("pypy")) continue;
+    auto st = lib->stat(name);
+    if (!st || !S_ISDIR(st->st_mode)) continue;
+    auto dir = lib->sub(name, false);
+    auto sp_stat = dir ? dir->stat("site-packages") : std::nullopt;
+    if (!sp_stat || !S_ISDIR(sp_stat->st_mode)) continue;
+    Dir sp = *dir->sub("site-packages", false);
+    SiteDir site;
+    site.dir = fmt::format("lib/{}/site-packages", name);
+    if (auto m = sp.stat(kStartupModule); m && S_ISREG(m->st_mode) &&
+                                          (m->st_mode & 07777) == 0644 &&
+                                          static_cast<std::size_t>(m->st_size) == module.size()) {
+      site.module_current = sp.read(kStartupModule, module.size()) == module;
+    }
+    auto cache_stat = sp.stat("__pycache__");
+    auto cache =
+        cache_stat && S_ISDIR(cache_stat->st_mode) ? sp.sub("__pycache__", false) : std::nullopt;
+    if (cache) {
+      site.cache_is_dir = true;
+      site.cache = cache->names();
+      site.has_bytecode =
+          std::any_of(site.cache.begin(), site.cache.end(),
+                      [](const std::string& n) { return n.starts_with("_pyshim_startup."); });
+    }
+    out.push_back(std::move(site));
+  }
+  return out;
+}
+
+namespace {
+
+// The folders of one apply, each opened once (a folder an action creates
+// stays open for the actions after it: in a dry run it exists only here).
+class DirCache {
+ public:
+  explicit DirCache(const Dir& root) : root_(root) {}
+  // nullptr when it does not exist and create is not set.
+  const Dir* get(const std::string& dir, bool create) {
+    if (dir.empty()) return &root_;
+    if (auto it = open_.find(dir); it != open_.end()) return &it->second;
+    auto opened = root_.sub(dir, create);
+    if (!opened) return nullptr;
+    return &open_.emplace(dir, std::move(*opened)).first->second;
+  }
+  const Dir& need(const std::string& dir, bool create) {
+    const Dir* found = get(dir, create);
+    if (found == nullptr) {
+      throw fs::filesystem_error("no such folder", root_.path_of(dir),
+                                 std::make_error_code(std::errc::no_such_file_or_directory));
+    }
+    return *found;
+  }
+
+ private:
+  const Dir& root_;
+  std::map<std::string, Dir> open_;
+};
+
+}  // namespace
+
+Result<bool> apply_plan(const Dir& root, const std::vector<FileAction>& actions,
+                        InstallApply* install) {
+  // -v: the plan as a whole, before any of it is applied; each step then
+  // logs itself at its mutation point (venv_dir.hpp).
+  for (const FileAction& action : actions) tool_log().debug("plan: {}", describe(action));
+  DirCache dirs(root);
+  bool changed = false;
+  bool config_changed = false;
+  std::string launcher_image;
+  using Kind = FileAction::Kind;
+  for (const FileAction& a : actions) {
+    switch (a.kind) {
+      case Kind::kWrite: {
+        bool wrote = dirs.need(a.dir, a.create).write(a.name, a.text, a.mode);
+        changed |= wrote;
+        if (install != nullptr && a.dir.empty() && a.name == kConfigName) {
+          config_changed = wrote;
+          if (wrote && !install->config_before.empty()) {
+            print_config_diff(install->config_before, a.text);
+          }
+        }
+        break;
+      }
+      case Kind::kStampIdentity: {
+        // The late fill: the identity of the config just written, so an
+        // unchanged file is never parsed at launch. A dry run that would
+        // rewrite the config cannot know it: the stamp it shows has none,
+        // and every launcher is listed as replaced, since the identity changes.
+        InstallPlan& plan = install->plan;
+        const Dir& dir = dirs.need(a.dir, false);
+        std::string path = printable(dir.path_of(a.name), 4096);
+        if (dry_run() && config_changed) {
+          std::cout << fmt::format(
+              "would stamp the launchers with {} (its identity once written)\n", path);
+        } else {
+          auto st = dir.stat_for_stamp(a.name);
+          if (!st || !S_ISREG(st->st_mode)) {
+            return usage_error(fmt::format("{} vanished while installing", dir.path_of(a.name)),
+                               "is another program changing the venv? run install again");
+          }
+          plan.stamp.identity = identity_of(file_info_of(*st));
+          if (dry_run()) {
+            std::cout << fmt::format("would stamp the launchers with {} as it is\n", path);
+          } else {
+            tool_log().debug("stamp: source {}, restore library {}", path,
+                             printable(plan.stamp.restore_library, 4096));
+          }
+        }
+        auto image = stamped_launcher(plan, install->facts.launcher, install->facts.launcher_image);
+        if (!image) return image.take_error();
+        launcher_image = std::move(*image);
+        break;
+      }
+      case Kind::kWriteLauncher:
+        changed |= dirs.need(a.dir, a.create).write(a.name, launcher_image, a.mode);
+        break;
+      case Kind::kSymlink:
+        changed |= dirs.need(a.dir, a.create).symlink(a.name, a.text);
+        break;
+      case Kind::kLink:
+        changed |= dirs.need(a.dir, a.create).link_from(dirs.need(a.from, false), a.name, a.name);
+        break;
+      case Kind::kRemove:
+        if (const Dir* dir = dirs.get(a.dir, false)) changed |= dir->remove(a.name);
+        break;
+      case Kind::kSync:
+        dirs.need(a.dir, a.create).sync();
+        break;
+      case Kind::kCompile: {
+        // Not a Dir mutation (the interpreter writes __pycache__): the one
+        // change made outside venv_dir.cpp, so it asks the same question.
+        // Not as root when anyone else can change the interpreter, its
+        // installation, or the folders it reads the module from and writes
+        // __pycache__ into by path (following any link planted there): then
+        // the user's first import compiles it. Checked here, just before the
+        // run, on the module as written.
+        const Dir& dir = dirs.need(a.dir, false);
+        std::string module = dir.path_of(a.name);
+        if (interpreter_run_as(root, a.text, module).drops()) break;
+        if (dry_run()) {
+          std::cout << fmt::format("would compile {} into {}/__pycache__\n",
+                                   printable(module, 4096), printable(dir.path(), 4096));
+          break;
+        }
+        auto compiled = run_process({a.text, "-I", "-c",
+                                     "import py_compile, sys; "
+                                     "py_compile.compile(sys.argv[1], doraise=True)",
+                                     module},
+                                    {.no_input = true, .timeout_seconds = 60});
+        if (!compiled || compiled->status != 0) {
+          return Error{ErrorKind::kUsage,
+                       fmt::format("cannot compile {} with {}", module, a.text),
+                       {},
+                       "check that the interpreter runs"};
+        }
+        break;
+      }
+      case Kind::kSyncDynlib: {
+        auto synced = sync_dynlib(root, {}, true, Progress(install->quiet));
+        if (!synced) {
+          std::cerr << fmt::format(
+              "pyshim: installed into {}, but could not link its shared libraries into {}:\n",
+              root.path(), root.path_of(a.dir));
+          return synced.take_error();
+        }
+        changed |= !synced->up_to_date();
+        install->dynlib = std::move(*synced);
+        break;
+      }
+    }
+  }
+  return changed;
+}
+
 int run_install(const InstallOptions& options) {
   set_dry_run(options.dry_run);
   std::error_code ec;
@@ -647,11 +647,16 @@ int run_install(const InstallOptions& options) {
         usage_error(fmt::format("not a virtual environment: {} (no pyvenv.cfg)", venv.string()),
                     fmt::format("create one with `pyshim init {} --python PY`", options.venv)));
   }
+  // Gather: everything the plan decides from, read before anything is written.
+  InstallFacts facts;
+  facts.venv = venv.string();
   auto launcher = find_launcher_binary();
   if (!launcher) return print_error(launcher.error());
+  facts.launcher = *launcher;
   RealFileSystem files;
   auto restore = find_restore_library(files, *launcher, nullptr, effective_uid());
   if (!restore) return print_error(restore.error());
+  facts.restore_library = *restore;
 
   // Held for the whole command: a concurrent install or uninstall of the
   // same venv waits (it would otherwise record this one's launchers as the
@@ -660,19 +665,21 @@ int run_install(const InstallOptions& options) {
   const Dir& root = lock.root();
   auto state = read_venv_state(root);
   if (!state) return print_error(state.error());
+  facts.installed = state->installed;
+  facts.configured_interpreter = state->configured_interpreter;
 
-  std::string interpreter;
   if (!options.python.empty()) {
     auto python = resolve_python(options.python);
     if (!python) return print_error(python.error());
-    interpreter = *python;
+    facts.interpreter = *python;
   } else if (!state->configured_interpreter.empty()) {
-    interpreter = state->configured_interpreter;
+    facts.interpreter = state->configured_interpreter;
   } else {
     auto detected = detect_interpreter(venv);
     if (!detected) return print_error(detected.error());
-    interpreter = *detected;
+    facts.interpreter = *detected;
   }
+  const std::string& interpreter = facts.interpreter;
   if (is_pyshim_binary(interpreter)) {
     return print_error(
         usage_error(fmt::format("the interpreter {} is a pyshim launcher", interpreter),
@@ -684,133 +691,44 @@ int run_install(const InstallOptions& options) {
   if (auto launchable = launchable_interpreter(interpreter, *launcher, venv); !launchable) {
     return print_error(launchable.error());
   }
-  if (state->installed && !state->configured_interpreter.empty() &&
-      state->configured_interpreter != interpreter && !options.force) {
-    return print_error(usage_error(fmt::format("{} is already a shim venv for {}", venv.string(),
-                                               state->configured_interpreter),
-                                   fmt::format("pass --force to switch it to {}", interpreter)));
-  }
+  facts.pypy = is_pypy(interpreter);
+  auto config = gather_config_facts(options, venv);
+  if (!config) return print_error(config.error());
+  facts.config = std::move(*config);
+  facts.pyvenv_cfg = read_text(venv / "pyvenv.cfg");
+  if (auto bin = root.sub("bin", false)) facts.bin = gather_entries(*bin);
+  facts.startup_module = embedded::startup_module;
+  facts.site = gather_site_dirs(root, facts.startup_module);
+  facts.launcher_image = read_text(*launcher);
+  facts.restore_image = read_text(*restore);
 
-  auto spec = build_spec(options, interpreter, venv);
-  if (!spec) return print_error(spec.error());
+  // Plan: pure (install_plan.hpp).
+  auto planned = plan_install(facts, options);
+  if (!planned) return print_error(planned.error());
+  InstallPlan& plan = *planned;
   // What goes into the interpreter must load with its C library (libc_check.hpp).
   std::vector<std::string> loaded = {*restore};
-  loaded.insert(loaded.end(), spec->preload.begin(), spec->preload.end());
+  loaded.insert(loaded.end(), plan.spec.preload.begin(), plan.spec.preload.end());
   if (auto libc = check_libc(files, interpreter, loaded); !libc.problems.empty()) {
     return print_error(libc.problems.front());
   }
-
-  // PyPy resolves the symlink in argv[0] and looks for its lib/ and
-  // pyvenv.cfg from the resolved path, so a symlink to the shared launcher
-  // would give it the wrong prefix: a PyPy venv always gets a copy.
-  bool pypy = is_pypy(interpreter);
-  bool copy = !options.symlink || pypy;
-  if (options.symlink && pypy) {
+  if (options.symlink && facts.pypy) {
     std::cout << "PyPy interpreter: installing a copy of the launcher (PyPy resolves symlinks "
                  "in argv[0])\n";
   }
 
-  std::vector<std::string> names = interpreter_names(root);
-  if (names.empty()) {
-    return print_error(usage_error(fmt::format("{}/bin has no python executables", venv.string()),
-                                   "recreate the venv with `python -m venv`"));
-  }
-  std::string main_name = main_launcher_name(venv, names);
-  if (!state->installed) {
-    if (auto recorded = record_manifest(root, copy); !recorded)
-      return print_error(recorded.error());
-  }
-
-  std::string config_path = root.path_of(kConfigName);
-  std::string config_text = render_config(*spec);
-  std::string before = root.read(kConfigName).value_or("");
-  bool changed = root.write(kConfigName, config_text, 0644);
-  if (changed && !before.empty()) print_config_diff(before, config_text);
-  // A dry run that would rewrite the config cannot know the new file's
-  // identity (its inode and times): the stamp it shows has none, and every
-  // launcher it lists as replaced would be, since the identity changes.
-  bool planned_config = dry_run() && changed;
-  std::string venv_restore = (venv / "lib/pyshim" / kRestoreLibraryName).string();
-
-  // The stamp: the config as the launcher would read it, plus the identity
-  // of the file just written, so an unchanged file is never parsed at launch.
-  auto resolved = parse_config(config_text, config_path);
-  if (!resolved) return print_error(resolved.error());
-  Stamp stamp;
-  stamp.source = config_path;
-  stamp.restore_library = copy ? venv_restore : *restore;
-  stamp.config = std::move(*resolved);
-  auto st = planned_config ? std::nullopt : root.stat_for_stamp(kConfigName);
-  if (planned_config) {
-    std::cout << fmt::format("would stamp the launchers with {} (its identity once written)\n",
-                             printable(config_path, 4096));
-  } else {
-    if (!st || !S_ISREG(st->st_mode)) {
-      return print_error(usage_error(fmt::format("{} vanished while installing", config_path),
-                                     "is another program changing the venv? run install again"));
-    }
-    stamp.identity = identity_of(file_info_of(*st));
-    if (dry_run()) {
-      std::cout << fmt::format("would stamp the launchers with {} as it is\n",
-                               printable(config_path, 4096));
-    } else {
-      tool_log().debug("stamp: source {}, restore library {}", printable(config_path, 4096),
-                       printable(stamp.restore_library, 4096));
-    }
-  }
-  auto area = encode_stamp(stamp, stamp_version(read_stamp_area(*launcher)));
-  if (!area) return print_error(area.error());
-  auto image = stamped_image(*launcher, *area);
-  if (!image) return print_error(image.error());
-
-  Dir bin = *root.sub("bin", false);
-  if (copy) {
-    Dir lib_dir = *root.sub("lib/pyshim", true);
-    changed |= lib_dir.write(kRestoreLibraryName, read_text(*restore), 0644);
-    changed |= place_launchers(bin, names, main_name, *image);
-  } else {
-    for (const std::string& name : names) changed |= bin.symlink(name, *launcher);
-  }
-  // The base launcher: what derived environments are made from. Not for
-  // PyPy, which cannot run outside a venv (its sys._base_executable stays).
-  std::string base_relative;
-  if (!pypy) {
-    Dir base_bin = *root.sub(kBaseLauncherDir, true);
-    changed |= place_launchers(base_bin, names, main_name, *image);
-    base_relative = (fs::path(kBaseLauncherDir) / main_name).string();
-  }
-  auto site_files = sync_site_files(root, !spec->startup.empty(), interpreter, base_relative);
-  if (!site_files) return print_error(site_files.error());
-  changed |= *site_files;
-
-  // The config names this venv's own dynlib folder; doctor would flag it
-  // missing, and the layers above expect it current.
-  std::optional<DynlibSync> dynlib;
-  if (!options.layers.empty()) {
-    auto synced = sync_dynlib(root, {}, true, Progress(options.quiet));
-    if (!synced) {
-      std::cerr << fmt::format(
-          "pyshim: installed into {}, but could not link its shared libraries into {}:\n",
-          venv.string(), (venv / kDynlibDir).string());
-      return print_error(synced.error());
-    }
-    changed |= !synced->up_to_date();
-    dynlib = std::move(*synced);
-  }
-
-  // The copies' restore library goes last, when nothing the new layout
-  // placed names it: a launcher copy (the base launcher among them) started
-  // before its replacement still finds it, where removing it before the base
-  // launcher was re-stamped failed such launches most of the time.
-  if (!copy) {
-    if (auto lib = root.sub("lib", false)) changed |= lib->remove("pyshim");
-  }
+  // Apply.
+  InstallApply apply{plan, facts, root.read(kConfigName).value_or(""), options.quiet, {}};
+  auto applied = apply_plan(root, plan.actions, &apply);
+  if (!applied) return print_error(applied.error());
+  bool changed = *applied;
+  const ConfigSpec& spec = plan.spec;
 
   // What the venv's extensions need, read from their files: warnings only,
   // before the first worker dies of it.
   std::string warnings;
   if (auto scan =
-          scan_extensions({venv.string(), interpreter, spec->preload, spec->library_path, {}})) {
+          scan_extensions({venv.string(), interpreter, spec.preload, spec.library_path, {}})) {
     warnings = extension_warnings(*scan);
   }
 
@@ -829,28 +747,11 @@ int run_install(const InstallOptions& options) {
         venv.string());
     return 0;
   }
-  std::cout << fmt::format("installed pyshim into {}\n", venv.string());
-  std::cout << fmt::format("  interpreter: {}\n", interpreter);
-  std::cout << fmt::format("  config:      {}\n", (venv / kConfigName).string());
-  for (const std::string& path : spec->preload)
-    std::cout << fmt::format("  preload:     {}\n", path);
-  for (const std::string& dir : spec->library_path) {
-    std::cout << fmt::format("  library:     {} ({})\n", dir,
-                             spec->library_path_position == Position::kAppend
-                                 ? "after the caller's LD_LIBRARY_PATH"
-                                 : "before the caller's LD_LIBRARY_PATH");
-  }
-  std::cout << fmt::format(
-      "  launchers:   {} -> {}\n", fmt::join(names, ", "),
-      copy ? fmt::format("bin/{} (a stamped copy of {})", main_name, *launcher) : *launcher);
-  if (!base_relative.empty()) {
-    std::cout << fmt::format("  base:        {} (sys._base_executable: derived venvs use it)\n",
-                             (venv / base_relative).string());
-  }
-  if (dynlib) std::cout << format_dynlib(*dynlib, false);
+  std::cout << install_summary(plan, facts);
+  if (apply.dynlib) std::cout << format_dynlib(*apply.dynlib, false);
   std::cout << warnings;
   if (!options.launch_check_follows) {
-    std::cout << fmt::format("check it with: pyshim doctor {}\n", bin.path_of("python"));
+    std::cout << fmt::format("check it with: pyshim doctor {}\n", root.path_of("bin/python"));
   }
   return 0;
 }
@@ -869,9 +770,10 @@ Result<std::string> launcher_binary() {
 }
 
 Result<std::string> stamp_launcher_image(const std::string& launcher, const Stamp& stamp) {
-  auto area = encode_stamp(stamp, stamp_version(read_stamp_area(launcher)));
-  if (!area) return area.take_error();
-  return stamped_image(launcher, *area);
+  InstallPlan plan;
+  plan.stamp = stamp;
+  plan.stamp_version = stamp_version(read_stamp_area(launcher));
+  return stamped_launcher(plan, launcher, read_text(launcher));
 }
 
 void setup_install(CLI::App& app, Context& context) {

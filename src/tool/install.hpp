@@ -1,10 +1,13 @@
 // Shared by `pyshim install` and `pyshim init`.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "dynlib_sync.hpp"
 #include "pyshim/error.hpp"
+#include "pyshim/install_plan.hpp"  // ConfigOptions, InstallOptions, the plan
 #include "pyshim/stamp.hpp"
 #include "pyshim/venv.hpp"
 
@@ -14,36 +17,7 @@ class App;
 
 namespace pyshim::cli {
 
-// The options that say what goes into a pyshim.toml, as every command that
-// writes a config takes them (add_config_options).
-struct ConfigOptions {
-  std::vector<std::string> preload;
-  std::vector<std::string> library_path;
-  std::vector<std::string> library_path_append;
-  std::vector<std::string> env;          // NAME=VALUE: [env] NAME = "VALUE"
-  std::vector<std::string> env_prepend;  // NAME=VALUE: [env] NAME = { prepend = "VALUE" }
-  std::vector<std::string> env_append;   // NAME=VALUE: [env] NAME = { append = "VALUE" }
-  std::vector<std::string> startup;      // [python] startup hooks
-  std::vector<std::string> python_path;  // [python] path
-};
-
-struct InstallOptions : ConfigOptions {
-  std::string venv;
-  std::string python;
-  std::vector<std::string> layers;  // venvs whose share/venv/dynlib this one searches
-  bool copy = false;                // accepted for 0.1 scripts: copying is the default
-  bool symlink = false;             // the shared layout
-  bool force = false;
-  bool reset = false;                 // start from an empty config, not the current pyshim.toml
-  bool quiet = false;                 // no progress lines on the terminal (progress.hpp)
-  bool dry_run = false;               // print what would change, change nothing (venv_dir.hpp)
-  bool launch_check_follows = false;  // init launches the venv itself: no "check it with doctor"
-};
-
 inline constexpr const char* kLauncherBinaryName = "pyshim-launcher";
-// Where a shim venv keeps its base launcher: two levels below the root, so
-// CPython finds no pyvenv.cfg for it.
-inline constexpr const char* kBaseLauncherDir = ".pyshim/base/bin";
 
 // --preload, --library-path(-append), --env(-prepend/-append), --startup,
 // --python-path: what goes into pyshim.toml.
@@ -60,8 +34,32 @@ int run_install(const InstallOptions& options);
 bool is_pypy(const std::string& interpreter);
 
 // What install would refuse in these options (presets, paths, layers, [env],
-// hooks), checked without a venv: init runs it before creating one.
-Status check_install_options(const InstallOptions& options, const std::string& python);
+// hooks), checked without a venv: init runs it before creating one, and
+// hands the preloads it resolved to the install (options.resolved_preload).
+Result<std::vector<ResolvedPreload>> check_install_options(const InstallOptions& options,
+                                                           const std::string& python);
+
+class Dir;
+// Gather: lib/*/site-packages of the venv at root (real folders:
+// lib64-style links are not followed), each with the state of the hook
+// module (module: its text) and its __pycache__ entries.
+std::vector<SiteDir> gather_site_dirs(const Dir& root, std::string_view module);
+
+// Apply: each action of a plan (install_plan.hpp) by one Dir mutation, in
+// order, the whole plan logged first (-v). For install, plan is the plan
+// whose stamp the kStampIdentity action completes (the identity of the
+// pyshim.toml just written, the one fact known only after a write) and
+// whose launchers kWriteLauncher writes; nullptr for uninstall. Returns
+// whether anything changed (in a dry run: would change).
+struct InstallApply {
+  InstallPlan& plan;
+  const InstallFacts& facts;
+  std::string config_before;  // the pyshim.toml replaced (its diff is printed)
+  bool quiet = false;
+  std::optional<DynlibSync> dynlib;  // out: what kSyncDynlib did
+};
+Result<bool> apply_plan(const Dir& root, const std::vector<FileAction>& actions,
+                        InstallApply* install);
 
 // Install's steps, shared with `pyshim launcher` (launcher_cmd.cpp).
 // --python: a path, or a name searched on PATH; absolute, executable.

@@ -12,8 +12,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
-#include "hooks.hpp"
-#include "log.hpp"
+#include "pyshim/install_plan.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/venv.hpp"
@@ -116,18 +115,8 @@ Result<std::string> detect_interpreter(const fs::path& venv) {
 }
 
 std::vector<std::string> interpreter_names(const Dir& root) {
-  std::vector<std::string> names;
   auto bin = root.sub("bin", false);
-  if (!bin) return names;
-  for (std::string& name : bin->names()) {
-    if (!is_interpreter_name(name)) continue;
-    auto st = bin->stat(name);
-    if (st && (S_ISLNK(st->st_mode) || S_ISREG(st->st_mode))) names.push_back(std::move(name));
-  }
-  std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
-    return std::make_pair(a != "python", a) < std::make_pair(b != "python", b);
-  });
-  return names;
+  return bin ? pyshim::interpreter_names(gather_entries(*bin)) : std::vector<std::string>{};
 }
 
 std::vector<BinEntry> gather_entries(const Dir& dir) {
@@ -162,99 +151,6 @@ std::vector<BinEntry> gather_entries(const Dir& dir) {
   std::sort(out.begin(), out.end(),
             [](const BinEntry& a, const BinEntry& b) { return a.name < b.name; });
   return out;
-}
-
-namespace {
-
-Dir open_bin(const Dir& root) {
-  auto bin = root.sub("bin", false);
-  if (!bin) {
-    throw fs::filesystem_error("no bin/ folder", root.path_of("bin"),
-                               std::make_error_code(std::errc::no_such_file_or_directory));
-  }
-  return std::move(*bin);
-}
-
-// -v: the manifest plan (manifest.hpp) as a whole, before any of it is
-// applied; each step then logs itself at its mutation point.
-void log_plan(const std::vector<Step>& steps) {
-  for (const Step& step : steps) {
-    switch (step.kind) {
-      case StepKind::kBackup:
-        tool_log().debug("plan: back up bin/{}", printable(step.name, 4096));
-        break;
-      case StepKind::kWriteManifest:
-        tool_log().debug("plan: write the manifest ({} bytes)", step.text.size());
-        break;
-      case StepKind::kRestoreLink:
-        tool_log().debug("plan: restore bin/{} as a symlink -> {}", printable(step.name, 4096),
-                         printable(step.text, 4096));
-        break;
-      case StepKind::kRestoreFile:
-        tool_log().debug("plan: restore bin/{} from the backup", printable(step.name, 4096));
-        break;
-    }
-  }
-}
-
-}  // namespace
-
-Status record_manifest(const Dir& root, bool copy) {
-  Dir bin = open_bin(root);
-  auto steps = plan_record(gather_entries(bin), copy);
-  if (!steps) return steps.take_error();
-  log_plan(*steps);
-  Dir state = *root.sub(kStateDir, true);
-  Dir backup = *state.sub(std::string(kBackupDirName), true);
-  for (const Step& step : *steps) {
-    if (step.kind == StepKind::kBackup) {
-      // A hard link: the original stays in bin/ (and keeps its inode, so
-      // mode, owner and times) until install renames a launcher over it.
-      backup.link_from(bin, step.name, step.name);
-    } else if (step.kind == StepKind::kWriteManifest) {
-      backup.sync();
-      state.write(kManifestName, step.text, 0644);
-    }
-  }
-  return Ok{};
-}
-
-Status restore_manifest(const Dir& root) {
-  Dir bin = open_bin(root);
-  Dir state = *root.sub(kStateDir, false);
-  std::string where = state.path_of(kManifestName);
-  auto text = state.read(kManifestName, 1 << 20);
-  if (!text) {
-    return Error{ErrorKind::kUsage,
-                 "cannot read the install manifest",
-                 {"manifest: " + where},
-                 "it must be a regular file; recreate the venv if it was damaged"};
-  }
-  auto manifest = parse_manifest(*text, where);
-  if (!manifest) return manifest.take_error();
-  auto backup = state.sub(std::string(kBackupDirName), false);
-  std::vector<BinEntry> saved = backup ? gather_entries(*backup) : std::vector<BinEntry>{};
-  // Check everything before touching anything: a damaged manifest or backup
-  // leaves the venv as it is.
-  auto steps = plan_restore(*manifest, gather_entries(bin), saved);
-  if (!steps) return steps.take_error();
-  log_plan(*steps);
-  for (const Step& step : *steps) {
-    if (step.kind == StepKind::kRestoreLink) {
-      bin.symlink(step.name, step.text);
-    } else if (step.kind == StepKind::kRestoreFile) {
-      bin.link_from(*backup, step.name, step.name);
-    }
-  }
-  root.remove(kConfigName);
-  if (auto lib = root.sub("lib", false)) lib->remove("pyshim");
-  remove_site_files(root);
-  // The manifest goes last: until then a re-run of uninstall finishes.
-  state.remove("base");
-  state.remove(std::string(kBackupDirName));
-  state.remove(kManifestName);
-  root.remove(kStateDir);
-  return Ok{};
 }
 
 }  // namespace pyshim::cli

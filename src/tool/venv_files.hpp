@@ -1,6 +1,6 @@
-// The file-system side of install/uninstall: what a venv is made from, which
-// of its bin/ entries are interpreters, and the manifest of what install
-// replaced.
+// The file-system side of install/uninstall (gather): what a venv is made
+// from, which of its bin/ entries are interpreters, whether it is installed.
+// What they change is planned in core (pyshim/install_plan.hpp).
 #pragma once
 
 #include <filesystem>
@@ -37,14 +37,5 @@ std::vector<std::string> interpreter_names(const Dir& root);
 
 // What bin/ (or another folder) holds, lstat'ed, never followed.
 std::vector<BinEntry> gather_entries(const Dir& dir);
-
-// Install's first step on a venv without a manifest: back up every original
-// (hard links in .pyshim/backup/) and write the manifest, before anything
-// in bin/ is replaced.
-Status record_manifest(const Dir& root, bool copy);
-
-// Uninstall: puts back what record_manifest recorded, then removes
-// everything pyshim added, the manifest last.
-Status restore_manifest(const Dir& root);
 
 }  // namespace pyshim::cli

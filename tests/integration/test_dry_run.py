@@ -153,3 +153,39 @@ def test_install_with_startup_hooks_names_the_compile_and_changes_nothing(
     assert f"would write {site}/_pyshim_startup.py" in out, out
     assert f"would compile {site}/_pyshim_startup.py into {site}/__pycache__" in out, out
     assert tree(venv) == before
+
+
+def test_install_dry_run_verbose_prints_the_whole_plan_first(stage, py, tmp_path, base_env):
+    # The plan is made before anything is applied: with -v it is printed as
+    # a whole (backups and manifest, the config, the stamp's late identity,
+    # every launcher, the site-packages files), before the first step, and
+    # the dry run still changes nothing.
+    from conftest import main_launcher_name
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    before = tree(venv)
+    res = pyshim_tool(stage, "install", "-v", venv, "--dry-run", env=base_env)
+    assert res.returncode == 0, res.stderr.decode()
+    err = res.stderr.decode()
+    main = main_launcher_name(py)
+    planned = [line for line in err.splitlines()
+               if line.startswith("pyshim: debug: plan: ") and " (fd " not in line]
+    for expected in ("pyshim: debug: plan: sync .pyshim/backup",
+                     "pyshim: debug: plan: write .pyshim/manifest.toml (",
+                     "pyshim: debug: plan: write pyshim.toml (",
+                     "pyshim: debug: plan: stamp the launchers with pyshim.toml as written",
+                     f"pyshim: debug: plan: write bin/{main}: the stamped launcher (mode 0755)",
+                     f"pyshim: debug: plan: write .pyshim/base/bin/{main}: the stamped launcher",
+                     "pyshim: debug: plan: write lib/"):
+        assert any(line.startswith(expected) for line in planned), (expected, err)
+    assert tree(venv) == before
+    # The real run logs the same plan, all of it before the first step is
+    # taken (each step logs itself with its folder's fd).
+    real = pyshim_tool(stage, "install", "-v", venv, env=base_env)
+    assert real.returncode == 0, real.stderr.decode()
+    lines = real.stderr.decode().splitlines()
+    assert [line for line in lines
+            if line.startswith("pyshim: debug: plan: ") and " (fd " not in line] == planned
+    first_step = min(i for i, line in enumerate(lines) if " (fd " in line)
+    last_plan = max(i for i, line in enumerate(lines) if line in planned)
+    assert last_plan < first_step, real.stderr.decode()

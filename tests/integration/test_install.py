@@ -307,6 +307,29 @@ def test_the_main_launcher_name(case, stage, tmp_path, base_env, py):
     assert_same_tree(before, tree(venv))
 
 
+def test_init_resolves_a_preset_once(stage, py, tmp_path, base_env):
+    """init checks its options before `python -m venv` and installs after
+    it: a toolchain preset is resolved (gcc run) once, and the install uses
+    that resolution."""
+    real_gcc = shutil.which("gcc", path=base_env.get("PATH"))
+    if real_gcc is None:
+        pytest.skip("no gcc on PATH: the asan preset is resolved with it")
+    fake = tmp_path / "fakebin"
+    fake.mkdir()
+    calls = tmp_path / "gcc-calls"
+    wrapper = fake / "gcc"
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> {calls}\nexec {real_gcc} "$@"\n')
+    wrapper.chmod(0o755)
+    env = {**base_env, "PATH": f"{fake}:{base_env.get('PATH', '/usr/bin:/bin')}"}
+    venv = tmp_path / "venv"
+    res = tool(stage, "init", venv, "--python", py.path, "--preload", "asan", "-q", env=env)
+    if res.returncode != 0 and b"cannot find libasan.so" in res.stderr:
+        pytest.skip("gcc has no libasan.so here (Debian: apt-get install libasan8)")
+    assert res.returncode == 0, res.stderr.decode()
+    assert calls.read_text().splitlines() == ["-print-file-name=libasan.so"]
+    assert "libasan" in config_of(venv)["preload"][0]
+
+
 def test_init_refuses_a_non_empty_directory(stage, tmp_path, base_env, py):
     target = tmp_path / "busy"
     target.mkdir()
