@@ -40,6 +40,17 @@ std::string base_executable_text(const std::string& base_relative) {
   return fmt::format("import sys;sys._base_executable=sys.prefix+'/{}'\n", base_relative);
 }
 
+// With startup hooks as well, one file does both (site opens, reads and
+// compiles each .pth file, twice in a venv): the base executable first, as
+// when they were two files (site takes them in name order), then the hooks.
+std::string startup_text(const std::string& base_relative) {
+  if (base_relative.empty()) return kPthText;
+  return fmt::format(
+      "import sys;sys._base_executable=sys.prefix+'/{}';import _pyshim_startup;"
+      "_pyshim_startup.run()\n",
+      base_relative);
+}
+
 bool has_bytecode(const fs::path& site_packages) {
   std::error_code ec;
   for (const fs::directory_entry& entry :
@@ -96,13 +107,13 @@ Result<bool> sync_site_files(const Dir& root, bool hooks, const std::string& int
                  "pyshim installs its .pth files there; recreate the venv"};
   }
   for (const Dir& dir : dirs) {
-    if (base_relative.empty()) {
+    if (base_relative.empty() || hooks) {
       changed |= dir.remove(kBaseExecutablePth);
     } else {
       changed |= dir.write(kBaseExecutablePth, base_executable_text(base_relative), 0644);
     }
     if (hooks) {
-      changed |= dir.write(kStartupPth, kPthText, 0644);
+      changed |= dir.write(kStartupPth, startup_text(base_relative), 0644);
       bool module_changed = dir.write(kStartupModule, embedded::startup_module, 0644);
       changed |= module_changed;
       // Compile it now with the venv's interpreter, so that every start reads

@@ -21,8 +21,9 @@ inline constexpr const char* kBaseExecutablePth = "pyshim-base-executable.pth";
 
 // The site-packages files of a shim venv: the .pth that points
 // sys._base_executable at the base launcher (base_relative, relative to the
-// venv root; none when empty), and the startup-hook .pth + module when hooks
-// are enabled. Returns whether anything changed.
+// venv root; none when empty: a 3.11+ venv's getpath does it), and the
+// startup-hook .pth + module when hooks are enabled; with both, one .pth
+// (pyshim-startup.pth) does both. Returns whether anything changed.
 // The hook module is byte-compiled with interpreter.
 Result<bool> sync_site_files(const Dir& root, bool hooks, const std::string& interpreter,
                              const std::string& base_relative);

@@ -764,10 +764,14 @@ int run_install(const InstallOptions& options) {
   if (!image) return print_error(image.error());
 
   Dir bin = *root.sub("bin", false);
+  // CPython 3.11+: bin/<main> links to the base launcher and no .pth is
+  // needed (venv_files.hpp); the base launcher is then written first.
+  bool linked = copy && !pypy && links_to_base_launcher(root);
+  std::string restore_bytes = copy ? read_text(*restore) : std::string();
   if (copy) {
     Dir lib_dir = *root.sub("lib/pyshim", true);
-    changed |= lib_dir.write(kRestoreLibraryName, read_text(*restore), 0644);
-    changed |= place_launchers(bin, names, main_name, *image);
+    changed |= lib_dir.write(kRestoreLibraryName, restore_bytes, 0644);
+    if (!linked) changed |= place_launchers(bin, names, main_name, *image);
   } else {
     for (const std::string& name : names) changed |= bin.symlink(name, *launcher);
   }
@@ -777,9 +781,12 @@ int run_install(const InstallOptions& options) {
   if (!pypy) {
     Dir base_bin = *root.sub(kBaseLauncherDir, true);
     changed |= place_launchers(base_bin, names, main_name, *image);
+    changed |= sync_base_restore_library(root, restore_bytes);
     base_relative = (fs::path(kBaseLauncherDir) / main_name).string();
   }
-  auto site_files = sync_site_files(root, !spec->startup.empty(), interpreter, base_relative);
+  if (linked) changed |= link_to_base_launcher(bin, names, main_name);
+  auto site_files = sync_site_files(root, !spec->startup.empty(), interpreter,
+                                    linked ? std::string() : base_relative);
   if (!site_files) return print_error(site_files.error());
   changed |= *site_files;
 
@@ -842,7 +849,9 @@ int run_install(const InstallOptions& options) {
   }
   std::cout << fmt::format(
       "  launchers:   {} -> {}\n", fmt::join(names, ", "),
-      copy ? fmt::format("bin/{} (a stamped copy of {})", main_name, *launcher) : *launcher);
+      linked ? fmt::format("{} (a stamped copy of {})", base_relative, *launcher)
+      : copy ? fmt::format("bin/{} (a stamped copy of {})", main_name, *launcher)
+             : *launcher);
   if (!base_relative.empty()) {
     std::cout << fmt::format("  base:        {} (sys._base_executable: derived venvs use it)\n",
                              (venv / base_relative).string());

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <optional>
 #include <sstream>
@@ -128,6 +129,40 @@ std::vector<std::string> interpreter_names(const Dir& root) {
     return std::make_pair(a != "python", a) < std::make_pair(b != "python", b);
   });
   return names;
+}
+
+bool links_to_base_launcher(const Dir& root) {
+  auto text = root.read("pyvenv.cfg", 1 << 16);
+  if (!text) return false;
+  auto cfg = parse_pyvenv_cfg(*text);
+  // venv writes `version`, virtualenv and uv `version_info`.
+  std::string version = cfg.count("version") ? cfg["version"] : cfg["version_info"];
+  unsigned major = 0;
+  unsigned minor = 0;
+  if (std::sscanf(version.c_str(), "%u.%u", &major, &minor) != 2) return false;
+  return major > 3 || (major == 3 && minor >= 11);
+}
+
+std::string base_launcher_link(const std::string& main) {
+  return fmt::format("../{}/base/bin/{}", kStateDir, main);
+}
+
+bool link_to_base_launcher(const Dir& bin, const std::vector<std::string>& names,
+                           const std::string& main) {
+  bool changed = bin.symlink(main, base_launcher_link(main));
+  for (const std::string& name : names) {
+    if (name != main) changed |= bin.symlink(name, main);
+  }
+  return changed;
+}
+
+bool sync_base_restore_library(const Dir& root, std::string_view bytes) {
+  if (bytes.empty()) {
+    auto base = root.sub(fmt::format("{}/base", kStateDir), false);
+    return base && base->remove("lib");
+  }
+  Dir lib = *root.sub(fmt::format("{}/base/lib/pyshim", kStateDir), true);
+  return lib.write(kRestoreLibraryName, bytes, 0644);
 }
 
 std::vector<BinEntry> gather_entries(const Dir& dir) {

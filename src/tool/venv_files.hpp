@@ -35,6 +35,31 @@ bool is_pyshim_binary(const std::string& path);
 // bin/ entries named python, python3, python3.X, pypy, pypy3, ... ("python" first).
 std::vector<std::string> interpreter_names(const Dir& root);
 
+// Whether the venv's bin/<main> is a relative link to its base launcher
+// (../.pyshim/base/bin/<main>) rather than a launcher copy of its own, so
+// that no .pth has to set sys._base_executable (README "Why a `.pth`, and
+// when"): true for a self-contained CPython venv whose pyvenv.cfg names 3.11
+// or later (their getpath sets sys._base_executable to realpath(
+// sys.executable)). pyvenv.cfg is read without following a link; a missing
+// or unreadable version keeps the .pth.
+bool links_to_base_launcher(const Dir& root);
+
+// The target of bin/<main> in that layout.
+std::string base_launcher_link(const std::string& main);
+
+// That layout's bin/: <main> a link to base_launcher_link(main), the other
+// names links to <main>. Returns whether anything changed.
+bool link_to_base_launcher(const Dir& bin, const std::vector<std::string>& names,
+                           const std::string& main);
+
+// The self-contained layout's base launcher finds the restore library at its
+// own ../lib/pyshim/ (VENV/.pyshim/base/lib/pyshim/), the first place a
+// launcher looks: a copy there keeps the launches through it (bin/python of
+// a 3.11+ venv, derived venvs) at the hot path's four stats. Without one
+// (bytes empty: the --symlink layout, whose launchers take the system's
+// restore library) the folder is removed. Returns whether anything changed.
+bool sync_base_restore_library(const Dir& root, std::string_view bytes);
+
 // What bin/ (or another folder) holds, lstat'ed, never followed.
 std::vector<BinEntry> gather_entries(const Dir& dir);
 
