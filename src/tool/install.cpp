@@ -767,10 +767,9 @@ int run_install(const InstallOptions& options) {
   // CPython 3.11+: bin/<main> links to the base launcher and no .pth is
   // needed (venv_files.hpp); the base launcher is then written first.
   bool linked = copy && !pypy && links_to_base_launcher(root);
-  std::string restore_bytes = copy ? read_text(*restore) : std::string();
   if (copy) {
     Dir lib_dir = *root.sub("lib/pyshim", true);
-    changed |= lib_dir.write(kRestoreLibraryName, restore_bytes, 0644);
+    changed |= lib_dir.write(kRestoreLibraryName, read_text(*restore), 0644);
     if (!linked) changed |= place_launchers(bin, names, main_name, *image);
   } else {
     for (const std::string& name : names) changed |= bin.symlink(name, *launcher);
@@ -781,7 +780,7 @@ int run_install(const InstallOptions& options) {
   if (!pypy) {
     Dir base_bin = *root.sub(kBaseLauncherDir, true);
     changed |= place_launchers(base_bin, names, main_name, *image);
-    changed |= sync_base_restore_library(root, restore_bytes);
+    changed |= sync_base_lib_link(root, copy);
     base_relative = (fs::path(kBaseLauncherDir) / main_name).string();
   }
   if (linked) changed |= link_to_base_launcher(bin, names, main_name);

@@ -156,13 +156,10 @@ bool link_to_base_launcher(const Dir& bin, const std::vector<std::string>& names
   return changed;
 }
 
-bool sync_base_restore_library(const Dir& root, std::string_view bytes) {
-  if (bytes.empty()) {
-    auto base = root.sub(fmt::format("{}/base", kStateDir), false);
-    return base && base->remove("lib");
-  }
-  Dir lib = *root.sub(fmt::format("{}/base/lib/pyshim", kStateDir), true);
-  return lib.write(kRestoreLibraryName, bytes, 0644);
+bool sync_base_lib_link(const Dir& root, bool with) {
+  auto base = root.sub(fmt::format("{}/base", kStateDir), with);
+  if (!base) return false;
+  return with ? base->symlink("lib", "../../lib") : base->remove("lib");
 }
 
 std::vector<BinEntry> gather_entries(const Dir& dir) {

@@ -52,13 +52,14 @@ std::string base_launcher_link(const std::string& main);
 bool link_to_base_launcher(const Dir& bin, const std::vector<std::string>& names,
                            const std::string& main);
 
-// The self-contained layout's base launcher finds the restore library at its
-// own ../lib/pyshim/ (VENV/.pyshim/base/lib/pyshim/), the first place a
-// launcher looks: a copy there keeps the launches through it (bin/python of
-// a 3.11+ venv, derived venvs) at the hot path's four stats. Without one
-// (bytes empty: the --symlink layout, whose launchers take the system's
-// restore library) the folder is removed. Returns whether anything changed.
-bool sync_base_restore_library(const Dir& root, std::string_view bytes);
+// The self-contained layout's base launcher looks for the restore library
+// first at its own ../lib/pyshim/: VENV/.pyshim/base/lib is a relative link
+// to the venv's lib/ (../../lib), so that first look finds the venv's copy
+// and launches through the base launcher (bin/python of a 3.11+ venv,
+// derived venvs) cost the hot path's four stats, as a launcher copy in bin/
+// does. Removed when with is false (the --symlink layout: its launchers take
+// the system's restore library). Returns whether anything changed.
+bool sync_base_lib_link(const Dir& root, bool with);
 
 // What bin/ (or another folder) holds, lstat'ed, never followed.
 std::vector<BinEntry> gather_entries(const Dir& dir);

@@ -40,6 +40,8 @@ from conftest import (
     assert_shared_venv,
     caller_env,
     interp_params,
+    launchers_summary,
+    links_to_base_launcher,
     main_launcher_name,
     make_venv,
     plain_venv,
@@ -245,7 +247,7 @@ def test_init_venv_works_through_the_shim(it, stage, tmp_path, base_env, jemallo
     restore = venv / "lib" / "pyshim" / stage.restore.name
     launchers = [line for line in out.splitlines() if line.startswith("  launchers:   ")]
     assert len(launchers) == 1 and launchers[0].endswith(
-        f" -> bin/{main} (a stamped copy of {stage.shim})"), out
+        launchers_summary(stage, venv, main, base=it.kind != "pypy")), out
     base = venv / ".pyshim" / "base" / "bin" / main
     base_line = f"  base:        {base} (sys._base_executable: derived venvs use it)"
     assert (base_line in out.splitlines()) == (it.kind != "pypy"), out
@@ -297,7 +299,7 @@ def test_the_main_launcher_name(case, stage, tmp_path, base_env, py):
         shutil.copy2(py.path, bindir / "python3")
     before = tree(venv)
     out = tool_ok(stage, "install", venv, env=base_env)
-    assert f"-> bin/{expected} (a stamped copy of {stage.shim})" in out, out
+    assert launchers_summary(stage, venv, expected) in out, out
     assert_self_contained_venv(stage, venv, expected)
     got = run_json([bindir / "python", "-c", "import json, sys; print(json.dumps("
                     "[sys.executable, sys.prefix, sys._base_executable]))"], base_env)
@@ -715,18 +717,28 @@ print(json.dumps({"real": real,
 @pytest.mark.parametrize("it", interp_params())
 def test_realpath_of_sys_executable_is_a_launcher(it, stage, tmp_path, base_env, jemalloc):
     """What CPython's own test_subprocess (and any program that resolves
-    sys.executable) runs: the venv's bin/python3.X, a launcher with the
-    venv's config (stamped), not the CLI. `--version` is Python's."""
+    sys.executable) runs: a launcher with the venv's config (stamped), not
+    the CLI. `--version` is Python's. Up to 3.10 (and PyPy) that is the
+    venv's bin/python3.X, which runs the venv; on CPython 3.11+ bin/python3.X
+    links to the base launcher, which runs the base interpreter with the
+    venv's native setup, as a plain venv's realpath runs the base
+    interpreter (the README: "Why a `.pth`, and when")."""
     venv = tmp_path / "venv"
     plain_venv(it, venv, base_env)
     tool_ok(stage, "install", venv, "--preload", "jemalloc", *env_args(CONFIG_ENV), env=base_env)
     python = venv / "bin" / "python"
-    main = venv / "bin" / main_launcher_name(it)
+    name = main_launcher_name(it)
+    if it.kind != "pypy" and links_to_base_launcher(venv):
+        main = venv / ".pyshim" / "base" / "bin" / name
+        prefix = run_json([it.path, "-c", "import json, sys; print(json.dumps(sys.base_prefix))"],
+                          base_env)
+    else:
+        main, prefix = venv / "bin" / name, str(venv)
     got = run_json([python, "-c", REALPATH_CHECK], base_env)
     assert got["real"] == str(main)
     rc, out, err = got["child"]
     assert rc == 0 and err == "", err
-    assert json.loads(out) == [str(main), str(venv), True, CONFIG_ENV["ITEST_FROM_CONFIG"]]
+    assert json.loads(out) == [str(main), prefix, True, CONFIG_ENV["ITEST_FROM_CONFIG"]]
     plain_version = run([it.path, "--version"], base_env)
     assert got["version"] == [0, plain_version.stdout.decode(), plain_version.stderr.decode()]
     assert not got["version"][1].startswith("pyshim")
