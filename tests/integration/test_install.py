@@ -1097,3 +1097,71 @@ def test_doctor_refuses_a_shebang_interpreter_naming_a_launcher(stage, tmp_path,
     doc = json.loads(res.stdout)
     verdicts = {c["id"]: c["ok"] for c in doc["checks"]}
     assert verdicts.get("interpreter_not_shim") is False, doc
+
+
+# --------------------------------------------------------------------------
+# The 3.11+ layout: bin/python3.X links to the base launcher, no .pth
+
+
+def make_03_layout(venv: Path, main: str):
+    """What pyshim 0.3 left in a 3.11+ venv: bin/<main> a stamped launcher
+    copy (the same image as the base launcher), the .pth that sets
+    sys._base_executable, and no .pyshim/base/lib link."""
+    base = venv / ".pyshim" / "base" / "bin" / main
+    (venv / "bin" / main).unlink()
+    shutil.copy2(base, venv / "bin" / main)
+    (venv / ".pyshim" / "base" / "lib").unlink()
+    site = next((venv / "lib").glob("python3.*/site-packages"))
+    (site / "pyshim-base-executable.pth").write_text(
+        f"import sys;sys._base_executable=sys.prefix+'/.pyshim/base/bin/{main}'\n")
+
+
+BASE_EXECUTABLE = "import json, sys; print(json.dumps([sys.executable, sys._base_executable]))"
+
+
+def test_install_converts_a_03_venv_and_uninstall_restores_it(stage, tmp_path, base_env, py):
+    """An install over a 3.11+ venv that 0.3 made: bin/python3.X becomes the
+    link to the base launcher and the stale .pth goes, sys._base_executable
+    stays the base launcher, and uninstall still puts back the original
+    venv exactly."""
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    before = tree(venv)
+    main = main_launcher_name(py)
+    base = venv / ".pyshim" / "base" / "bin" / main
+    tool_ok(stage, "install", venv, env=base_env)
+    make_03_layout(venv, main)
+    assert run_json([venv / "bin" / "python", "-c", BASE_EXECUTABLE], base_env) == [
+        str(venv / "bin" / "python"), str(base)]
+
+    dry = tool_ok(stage, "install", venv, "--dry-run", env=base_env)
+    assert "would replace by a symlink" in dry and f"bin/{main}" in dry, dry
+    assert "pyshim-base-executable.pth" in dry, dry
+    assert not (venv / "bin" / main).is_symlink(), "a dry run changed the venv"
+
+    out = tool_ok(stage, "install", venv, env=base_env)
+    assert launchers_summary(stage, venv, main) in out, out
+    assert_self_contained_venv(stage, venv, main)
+    assert not list(venv.glob("lib/*/site-packages/pyshim-base-executable.pth"))
+    assert run_json([venv / "bin" / "python", "-c", BASE_EXECUTABLE], base_env) == [
+        str(venv / "bin" / "python"), str(base)]
+    # Nothing left to change.
+    assert "nothing changed" in tool_ok(stage, "install", venv, env=base_env)
+
+    tool_ok(stage, "uninstall", venv, env=base_env)
+    assert tree(venv) == before
+
+
+def test_a_lost_manifest_with_the_base_launcher_link_is_refused(stage, tmp_path, base_env, py):
+    """bin/python3.X -> ../.pyshim/base/bin/python3.X is install's own link:
+    without the manifest it must not be recorded as the venv's original."""
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    tool_ok(stage, "install", venv, env=base_env)
+    main = main_launcher_name(py)
+    assert os.readlink(venv / "bin" / main) == f"../.pyshim/base/bin/{main}"
+    (venv / ".pyshim" / "manifest.toml").unlink()
+    res = tool(stage, "install", venv, env=base_env)
+    assert res.returncode == 2, res
+    assert (f"bin/{main} is already a pyshim launcher, but the venv has no "
+            "install manifest") in res.stderr.decode()
