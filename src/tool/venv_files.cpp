@@ -159,7 +159,11 @@ bool link_to_base_launcher(const Dir& bin, const std::vector<std::string>& names
 bool sync_base_lib_link(const Dir& root, bool with) {
   auto base = root.sub(fmt::format("{}/base", kStateDir), with);
   if (!base) return false;
-  return with ? base->symlink("lib", "../../lib") : base->remove("lib");
+  if (!with) return base->remove("lib");
+  // Anything else there (a folder) is replaced: .pyshim/base is install's own.
+  bool changed = false;
+  if (auto st = base->stat("lib"); st && !S_ISLNK(st->st_mode)) changed = base->remove("lib");
+  return base->symlink("lib", "../../lib") || changed;
 }
 
 std::vector<BinEntry> gather_entries(const Dir& dir) {
