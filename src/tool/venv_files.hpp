@@ -38,10 +38,10 @@ std::vector<std::string> interpreter_names(const Dir& root);
 // Whether the venv's bin/<main> is a relative link to its base launcher
 // (../.pyshim/base/bin/<main>) rather than a launcher copy of its own, so
 // that no .pth has to set sys._base_executable (README "Why a `.pth`, and
-// when"): true for a self-contained CPython venv whose pyvenv.cfg names 3.11
-// or later (their getpath sets sys._base_executable to realpath(
-// sys.executable)). pyvenv.cfg is read without following a link; a missing
-// or unreadable version keeps the .pth.
+// when"): true when pyvenv.cfg names 3.11 or later (CPython's getpath then
+// sets sys._base_executable to realpath(sys.executable)); install asks it
+// for self-contained CPython venvs only. pyvenv.cfg is read without
+// following a link; a missing or unreadable version keeps the .pth.
 bool links_to_base_launcher(const Dir& root);
 
 // The target of bin/<main> in that layout.
