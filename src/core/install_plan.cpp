@@ -1,6 +1,7 @@
 #include "pyshim/install_plan.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -102,6 +103,17 @@ std::string base_executable_text(const std::string& base_relative) {
   return fmt::format("import sys;sys._base_executable=sys.prefix+'/{}'\n", base_relative);
 }
 
+// With startup hooks as well, one file does both (site opens, reads and
+// compiles each .pth file, twice in a venv): the base executable first, as
+// when they were two files (site takes them in name order), then the hooks.
+std::string startup_text(const std::string& base_relative) {
+  if (base_relative.empty()) return kPthText;
+  return fmt::format(
+      "import sys;sys._base_executable=sys.prefix+'/{}';import _pyshim_startup;"
+      "_pyshim_startup.run()\n",
+      base_relative);
+}
+
 FileAction write(std::string dir, std::string name, std::string text, unsigned mode, bool create) {
   return {FileAction::Kind::kWrite,
           std::move(dir),
@@ -130,21 +142,23 @@ void plan_launchers(std::vector<FileAction>& out, const std::string& dir, bool c
 }
 
 // The site-packages files of a shim venv: the .pth that points
-// sys._base_executable at the base launcher, and the startup-hook .pth and
-// module when hooks are enabled, compiled with the venv's interpreter so
+// sys._base_executable at the base launcher (none when base_relative is
+// empty: no base launcher, or a 3.11+ venv whose getpath does it), and the
+// startup-hook .pth and module when hooks are enabled (with both, one .pth
+// does both), compiled with the venv's interpreter so
 // every start reads cached bytecode even where the user sets
 // PYTHONDONTWRITEBYTECODE or site-packages is read-only.
 void plan_site_files(std::vector<FileAction>& out, const InstallFacts& facts, bool hooks,
                      const std::string& base_relative) {
   for (const SiteDir& site : facts.site) {
-    if (base_relative.empty()) {
+    if (base_relative.empty() || hooks) {
       out.push_back(remove(site.dir, kBaseExecutablePth));
     } else {
       out.push_back(
           write(site.dir, kBaseExecutablePth, base_executable_text(base_relative), 0644, false));
     }
     if (hooks) {
-      out.push_back(write(site.dir, kStartupPth, kPthText, 0644, false));
+      out.push_back(write(site.dir, kStartupPth, startup_text(base_relative), 0644, false));
       out.push_back(write(site.dir, kStartupModule, facts.startup_module, 0644, false));
       if (!site.module_current || !site.has_bytecode) {
         out.push_back({FileAction::Kind::kCompile,
@@ -354,6 +368,16 @@ std::string main_launcher_name(const std::string& pyvenv_cfg, const std::vector<
   return names.front();
 }
 
+bool links_to_base_launcher(std::string_view pyvenv_cfg) {
+  auto cfg = parse_pyvenv_cfg(pyvenv_cfg);
+  // venv writes `version`, virtualenv and uv `version_info`.
+  std::string version = cfg.count("version") ? cfg["version"] : cfg["version_info"];
+  unsigned major = 0;
+  unsigned minor = 0;
+  if (std::sscanf(version.c_str(), "%u.%u", &major, &minor) != 2) return false;
+  return major > 3 || (major == 3 && minor >= 11);
+}
+
 Result<InstallPlan> plan_install(const InstallFacts& facts, const InstallOptions& options) {
   if (facts.installed && !facts.configured_interpreter.empty() &&
       facts.configured_interpreter != facts.interpreter && !options.force) {
@@ -426,10 +450,13 @@ Result<InstallPlan> plan_install(const InstallFacts& facts, const InstallOptions
   out.push_back(
       {FileAction::Kind::kStampIdentity, "", std::string(kConfigName), {}, {}, 0, false, {}});
 
+  // CPython 3.11+: bin/<main> links to the base launcher, which is then
+  // written first, and no .pth is needed.
+  plan.linked = plan.copy && !facts.pypy && links_to_base_launcher(facts.pyvenv_cfg);
   if (plan.copy) {
     out.push_back(
         write("lib/pyshim", std::string(kRestoreLibraryName), facts.restore_image, 0644, true));
-    plan_launchers(out, "bin", false, plan);
+    if (!plan.linked) plan_launchers(out, "bin", false, plan);
   } else {
     for (const std::string& name : plan.names) {
       out.push_back({FileAction::Kind::kSymlink, "bin", name, facts.launcher, {}, 0, false, {}});
@@ -440,8 +467,33 @@ Result<InstallPlan> plan_install(const InstallFacts& facts, const InstallOptions
   if (!facts.pypy) {
     plan_launchers(out, kBaseLauncherDir, true, plan);
     plan.base_relative = fmt::format("{}/{}", kBaseLauncherDir, plan.main_name);
+    // Its first restore-library look (../lib/pyshim) finds the venv's copy;
+    // the --symlink layout's launchers take the system's library instead.
+    std::string base = fmt::format("{}/base", kStateDirName);
+    if (plan.copy) {
+      if (facts.base_lib_is_folder) out.push_back(remove(base, "lib"));
+      out.push_back({FileAction::Kind::kSymlink, base, "lib", "../../lib", {}, 0, true, {}});
+    } else {
+      out.push_back(remove(base, "lib"));
+    }
   }
-  plan_site_files(out, facts, !plan.spec.startup.empty(), plan.base_relative);
+  if (plan.linked) {
+    out.push_back({FileAction::Kind::kSymlink,
+                   "bin",
+                   plan.main_name,
+                   fmt::format("../{}/{}", kBaseLauncherDir, plan.main_name),
+                   {},
+                   0,
+                   false,
+                   {}});
+    for (const std::string& name : plan.names) {
+      if (name != plan.main_name) {
+        out.push_back({FileAction::Kind::kSymlink, "bin", name, plan.main_name, {}, 0, false, {}});
+      }
+    }
+  }
+  plan_site_files(out, facts, !plan.spec.startup.empty(),
+                  plan.linked ? std::string() : plan.base_relative);
 
   // The config names this venv's own dynlib folder; doctor would flag it
   // missing, and the layers above expect it current.
@@ -469,8 +521,9 @@ std::string install_summary(const InstallPlan& plan, const InstallFacts& facts) 
   }
   out += fmt::format(
       "  launchers:   {} -> {}\n", fmt::join(plan.names, ", "),
-      plan.copy ? fmt::format("bin/{} (a stamped copy of {})", plan.main_name, facts.launcher)
-                : facts.launcher);
+      plan.linked ? fmt::format("{} (a stamped copy of {})", plan.base_relative, facts.launcher)
+      : plan.copy ? fmt::format("bin/{} (a stamped copy of {})", plan.main_name, facts.launcher)
+                  : facts.launcher);
   if (!plan.base_relative.empty()) {
     out += fmt::format("  base:        {}/{} (sys._base_executable: derived venvs use it)\n",
                        facts.venv, plan.base_relative);

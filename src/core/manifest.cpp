@@ -94,10 +94,15 @@ Result<std::vector<Step>> plan_record(const std::vector<BinEntry>& bin, bool cop
     if (!is_interpreter_name(entry.name)) continue;
     switch (entry.kind) {
       case BinEntry::Kind::kSymlink:
-        manifest.entries.push_back({entry.name, entry.target});
-        break;
+        // A link into the venv's .pyshim/ is install's own (a 3.11+ venv's
+        // bin/python3.X links to its base launcher): not an original.
+        if (!entry.target.starts_with("../.pyshim/")) {
+          manifest.entries.push_back({entry.name, entry.target});
+          break;
+        }
+        [[fallthrough]];
       case BinEntry::Kind::kFile:
-        if (entry.is_launcher) {
+        if (entry.is_launcher || entry.kind == BinEntry::Kind::kSymlink) {
           return Error{ErrorKind::kUsage,
                        fmt::format("bin/{} is already a pyshim launcher, but the venv has no "
                                    "install manifest",

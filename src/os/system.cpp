@@ -211,6 +211,17 @@ Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView 
     e.kind = ErrorKind::kUsage;
     e.message = fmt::format("launcher not found: {}", launcher);
     e.hint = "give the path of a venv's bin/python or a standalone launcher";
+    // A shim venv's bin/python3.X that links to its base launcher (CPython
+    // 3.11+) dangles when .pyshim/base/ was removed: say what puts it back.
+    struct stat link;
+    std::string venv = request.invoked_path.substr(0, request.invoked_path.rfind('/'));
+    venv = venv.substr(0, venv.rfind('/'));
+    if (::lstat(launcher.c_str(), &link) == 0 && S_ISLNK(link.st_mode)) {
+      e.message += " (a link to a missing file)";
+      if (!venv.empty() && ::lstat((venv + "/.pyshim/manifest.toml").c_str(), &link) == 0) {
+        e.hint = fmt::format("its shim venv lost a launcher: run `pyshim install {}`", venv);
+      }
+    }
     return e;
   }
   struct stat st;

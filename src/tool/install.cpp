@@ -699,6 +699,10 @@ int run_install(const InstallOptions& options) {
   if (auto bin = root.sub("bin", false)) facts.bin = gather_entries(*bin);
   facts.startup_module = embedded::startup_module;
   facts.site = gather_site_dirs(root, facts.startup_module);
+  if (auto base = root.sub(fmt::format("{}/base", kStateDirName), false)) {
+    auto st = base->stat("lib");
+    facts.base_lib_is_folder = st && !S_ISLNK(st->st_mode);
+  }
   facts.launcher_image = read_text(*launcher);
   facts.restore_image = read_text(*restore);
 

@@ -43,6 +43,8 @@ setup() {  # name target
   "$PY" -m venv --without-pip "$d/plain"
   gcc -O2 -static -DTARGET="\"$target\"" -o "$d/plain/bin/minimal" \
     "$ROOT/tests/bench/minimal_wrapper.c"
+  gcc -O2 -static -nostdlib -fno-stack-protector -DTARGET="\"$target\"" \
+    -o "$d/plain/bin/exec-only" "$ROOT/tests/bench/exec_only.c"
   printf '#!/bin/bash\nexec -a "$0" %s "$@"\n' "$target" >"$d/plain/bin/wrapper.sh"
   chmod +x "$d/plain/bin/wrapper.sh"
   for v in hot edited; do
@@ -62,10 +64,19 @@ RESTORE="$W/true/hot/lib/pyshim/libpyshim-restore.so"
 #   plain                 python3.11 -m venv
 #   +restore              the same with the restore library preloaded
 #   +pth                  the same with the shim venv's site-packages .pth
-#                         files copied in (what site.py reads at start-up)
-#   shim                  the shim venv: adds the launcher process
+#                         files copied in (what site.py reads at start-up;
+#                         none in a 3.11+ venv: the README, "Why a `.pth`")
+#   +exec                 the same started by exec-only (tests/bench/
+#                         exec_only.c: static, no libc, one execve): the
+#                         floor of any exec-based launcher process
+#   shim                  the shim venv: adds the rest of the launcher
+#                         process (pyshim's own work above that floor)
+#   shim-0.3              the shim venv in 0.3's layout (bin/python3.11 a
+#                         launcher copy, pyshim-base-executable.pth), against
+#                         shim: before and after in one run
 #   shim+hook             a shim venv with one trivial hook (os:getpid, a
-#                         module already imported: the hook machinery only)
+#                         module already imported: the hook machinery only),
+#                         against shim
 # BENCH_PY_LAUNCHES (default 1000) launches of each; medians in µs, the
 # fewest page faults of one launch (launcher + interpreter), and the
 # syscalls of one launch (strace -f, every process).
@@ -76,7 +87,18 @@ mkdir -p "$S"
 "$PY" -m venv --without-pip "$S/pth"
 "$PREFIX/bin/pyshim" init "$S/shim" --python "$PY" >/dev/null
 "$PREFIX/bin/pyshim" init "$S/hook" --python "$PY" --startup os:getpid >/dev/null
+"$PREFIX/bin/pyshim" init "$S/old" --python "$PY" >/dev/null
 SP=lib/python3.11/site-packages
+# 0.3's layout, made in place (the stamps stay valid: pyshim.toml is not
+# touched): bin/python3.11 a copy of the stamped launcher, the .pth.
+if [[ -L $S/old/bin/python3.11 ]]; then
+  rm "$S/old/bin/python3.11" "$S/old/.pyshim/base/lib"
+  cp "$S/old/.pyshim/base/bin/python3.11" "$S/old/bin/python3.11"
+  printf "import sys;sys._base_executable=sys.prefix+'/.pyshim/base/bin/python3.11'\n" \
+    >"$S/old/$SP/pyshim-base-executable.pth"
+fi
+gcc -O2 -static -nostdlib -fno-stack-protector -DTARGET="\"$PY\"" -o "$S/pth/bin/exec-only" \
+  "$ROOT/tests/bench/exec_only.c"
 for f in "$S/shim/$SP"/*.pth; do [[ -e $f ]] && cp "$f" "$S/pth/$SP/"; done
 # The copied .pth files point into the shim venv's layout (its base
 # launcher): give the copy the same so they run the same code.
@@ -86,7 +108,9 @@ split_cmds=(
   plain -- "$S/plain/bin/python" -c pass --
   +restore -- LD_PRELOAD="$SPLIT_RESTORE" "$S/plain/bin/python" -c pass --
   +pth -- LD_PRELOAD="$SPLIT_RESTORE" "$S/pth/bin/python" -c pass --
+  +exec -- LD_PRELOAD="$SPLIT_RESTORE" "$S/pth/bin/exec-only" -c pass --
   shim -- "$S/shim/bin/python" -c pass --
+  shim-0.3 -- "$S/old/bin/python" -c pass --
   shim+hook -- "$S/hook/bin/python" -c pass
 )
 "$W/launch_bench" "$LAUNCHES" 1 "${split_cmds[@]}" >"$W/split.txt"
@@ -106,32 +130,45 @@ declare -A SC
 SC[plain]=$(syscalls "$S/plain/bin/python" -c pass)
 SC[+restore]=$(syscalls LD_PRELOAD="$SPLIT_RESTORE" "$S/plain/bin/python" -c pass)
 SC[+pth]=$(syscalls LD_PRELOAD="$SPLIT_RESTORE" "$S/pth/bin/python" -c pass)
+SC[+exec]=$(syscalls LD_PRELOAD="$SPLIT_RESTORE" "$S/pth/bin/exec-only" -c pass)
 SC[shim]=$(syscalls "$S/shim/bin/python" -c pass)
+SC[shim-0.3]=$(syscalls "$S/old/bin/python" -c pass)
 SC[shim+hook]=$(syscalls "$S/hook/bin/python" -c pass)
-for n in plain +restore +pth shim shim+hook; do echo "$n ${SC[$n]}"; done >"$W/split-sc.txt"
+for n in plain +restore +pth +exec shim shim-0.3 shim+hook; do echo "$n ${SC[$n]}"; done \
+  >"$W/split-sc.txt"
 awk 'FNR == NR { sc[$1] = $2; next }
   { name[++k] = $1; med[$1] = $2; lo[$1] = $3; hi[$1] = $4; f[$1] = $5 }
   END {
     part["+restore"] = "restore library loaded"; part["+pth"] = "the .pth files (site)"
-    part["shim"] = "the launcher process"; part["shim+hook"] = "one startup hook"
+    part["+exec"] = "one more execve (exec-only: the floor)"
+    part["shim"] = "pyshim above that floor"
+    part["shim-0.3"] = "0.3 layout (copy + .pth) over shim"
+    part["shim+hook"] = "one startup hook over shim"
+    against["shim-0.3"] = "shim"; against["shim+hook"] = "shim"
     printf "  %-10s %8s %17s %7s %8s   %s\n", "", "median", "p10-p90", "faults", "syscalls", "this part adds"
     for (i = 1; i <= k; i++) {
       n = name[i]; printf "  %-10s %8.1f  (%6.1f-%7.1f) %7d %8d", n, med[n], lo[n], hi[n], f[n], sc[n]
       if (i > 1) {
-        p = name[i - 1]
+        p = (n in against) ? against[n] : name[i - 1]
         printf "   %+7.1f µs %+4d faults %+4d syscalls  %s", med[n] - med[p], f[n] - f[p], sc[n] - sc[p], part[n]
       }
       printf "\n"
     }
-    d = med["shim"] - med["plain"]
-    printf "  shim venv vs plain venv: %+.1f µs = %+.2f%% (goal: within 1%%)\n", d, 100 * d / med["plain"]
+    for (j = 0; j < 2; j++) {
+      s = j ? "shim-0.3" : "shim"; d = med[s] - med["plain"]
+      printf "  %-8s venv vs plain venv: %+.1f µs = %+.2f%% (goal: within 1%%)\n", s, d, 100 * d / med["plain"]
+    }
+    printf "  the launcher process: %+.1f µs, of which one more execve (the floor) %+.1f µs and\n", med["shim"] - med["+pth"], med["+exec"] - med["+pth"]
+    printf "  pyshim'"'"'s own work %+.1f µs\n", med["shim"] - med["+exec"]
   }' "$W/split-sc.txt" "$W/split.txt"
 if command -v perf >/dev/null && perf stat -e page-faults true >/dev/null 2>&1; then
   pfs() { perf stat -x, -e page-faults env "$@" 2>&1 >/dev/null | awk -F, '/page-faults/ { print $1 }'; }
   echo "  perf stat -e page-faults (all processes, with env's own): plain $(pfs "$S/plain/bin/python" -c pass)," \
     "+restore $(pfs LD_PRELOAD="$SPLIT_RESTORE" "$S/plain/bin/python" -c pass)," \
     "+pth $(pfs LD_PRELOAD="$SPLIT_RESTORE" "$S/pth/bin/python" -c pass)," \
-    "shim $(pfs "$S/shim/bin/python" -c pass), shim+hook $(pfs "$S/hook/bin/python" -c pass)"
+    "+exec $(pfs LD_PRELOAD="$SPLIT_RESTORE" "$S/pth/bin/exec-only" -c pass)," \
+    "shim $(pfs "$S/shim/bin/python" -c pass), shim-0.3 $(pfs "$S/old/bin/python" -c pass)," \
+    "shim+hook $(pfs "$S/hook/bin/python" -c pass)"
 fi
 echo "  restore library: $(stat -c %s "$SPLIT_RESTORE") bytes;" \
   "$(readelf -lW "$SPLIT_RESTORE" | grep -c ' LOAD ') LOAD segments;" \
@@ -191,6 +228,7 @@ report "target $PY -S -c pass, argv[0] in a venv" "$PR" "$W/python.txt"
 "$W/launch_bench" "$ROUNDS" "$PER_ROUND" \
   direct -- "$W/exit-only" -- \
   minimal -- "$W/exit0/plain/bin/minimal" -- \
+  exec-only -- "$W/exit0/plain/bin/exec-only" -- \
   pyshim -- "$W/exit0/hot/bin/python" -- \
   pyshim-parse-path -- "$W/exit0/edited/bin/python" -- \
   bash-exec-a -- "$W/exit0/plain/bin/wrapper.sh" >"$W/exit0.txt"
@@ -270,6 +308,6 @@ done
 echo
 echo "## size"
 strip -o "$W/minimal.stripped" "$W/true/plain/bin/minimal"
-ls -l "$LAUNCHER" "$W/true/hot/bin/python3.11" "$W/true/plain/bin/minimal" "$W/minimal.stripped" \
+ls -l "$LAUNCHER" "$W/true/hot/.pyshim/base/bin/python3.11" "$W/true/plain/bin/minimal" "$W/minimal.stripped" \
   "$PREFIX/lib/pyshim/libpyshim-restore.so" | awk '{ printf "  %-60s %9d bytes\n", $NF, $5 }'
 file -L "$LAUNCHER" | sed 's/^/  /'

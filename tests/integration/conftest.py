@@ -557,10 +557,38 @@ def _assert_links_to_main(bindir: Path, names, main: str):
                 f"{path} -> {os.readlink(path) if path.is_symlink() else 'not a link'}, not {main}")
 
 
-def assert_base_launcher(stage: Stage, root: Path, main: str, restore_library) -> dict:
+def pyvenv_version(root: Path):
+    """(major, minor) from pyvenv.cfg's version (venv) or version_info
+    (virtualenv), as install reads it."""
+    cfg = {}
+    for line in (Path(root) / "pyvenv.cfg").read_text().splitlines():
+        key, eq, value = line.partition("=")
+        if eq:
+            cfg[key.strip()] = value.strip()
+    major, minor = (cfg.get("version") or cfg.get("version_info")).split(".")[:2]
+    return int(major), int(minor)
+
+
+def links_to_base_launcher(root: Path) -> bool:
+    """A self-contained CPython 3.11+ venv: bin/<main> is a link to the base
+    launcher and there is no pyshim-base-executable.pth (the README: getpath
+    sets sys._base_executable to realpath(sys.executable))."""
+    return pyvenv_version(root) >= (3, 11)
+
+
+def launchers_summary(stage: Stage, root: Path, main: str, *, base: bool = True) -> str:
+    """The end of install's `launchers:` line in the self-contained layout."""
+    where = (f".pyshim/base/bin/{main}" if base and links_to_base_launcher(root)
+             else f"bin/{main}")
+    return f" -> {where} (a stamped copy of {stage.shim})"
+
+
+def assert_base_launcher(stage: Stage, root: Path, main: str, restore_library, *,
+                         pth: bool = True) -> dict:
     """VENV/.pyshim/base/bin/<main>: a stamped launcher of its own (not a
-    link), what sys._base_executable names via the venv's .pth; the other
-    interpreter names beside it link to it."""
+    link), what sys._base_executable names (via the venv's .pth when pth,
+    else through bin/<main>'s link); the other interpreter names beside it
+    link to it."""
     root = Path(root)
     base = root / ".pyshim" / "base" / "bin"
     stamp = assert_stamped_launcher(stage, base / main, source=root / "pyshim.toml",
@@ -568,9 +596,12 @@ def assert_base_launcher(stage: Stage, root: Path, main: str, restore_library) -
     names = sorted(p.name for p in base.iterdir())
     assert main in names, names
     _assert_links_to_main(base, names, main)
-    pth = [p / BASE_EXECUTABLE_PTH for p in root.glob("lib/*/site-packages")]
-    assert len(pth) == 1 and pth[0].read_text() == (
-        f"import sys;sys._base_executable=sys.prefix+'/.pyshim/base/bin/{main}'\n"), pth
+    files = [p / BASE_EXECUTABLE_PTH for p in root.glob("lib/*/site-packages")]
+    if pth:
+        assert len(files) == 1 and files[0].read_text() == (
+            f"import sys;sys._base_executable=sys.prefix+'/.pyshim/base/bin/{main}'\n"), files
+    else:
+        assert len(files) == 1 and not files[0].exists(), files
     return stamp
 
 
@@ -583,23 +614,35 @@ def assert_no_base_launcher(root: Path):
 
 def assert_self_contained_venv(stage: Stage, root: Path, main: str, *, base: bool = True) -> dict:
     """The default layout of `pyshim install`: bin/<main> is a stamped copy
-    of the launcher, every other interpreter name is a relative link to it,
-    the restore library is copied to VENV/lib/pyshim/ (and stamped as the
-    one to use); plus the base launcher (base=False: a PyPy venv, none)."""
+    of the launcher (CPython 3.11+: a relative link to the base launcher),
+    every other interpreter name is a relative link to it, the restore
+    library is copied to VENV/lib/pyshim/ (and stamped as the one to use) and
+    beside the base launcher (.pyshim/base/lib/pyshim/); plus the base
+    launcher (base=False: a PyPy venv, none)."""
     root = Path(root)
     bindir = root / "bin"
     restore = root / "lib" / "pyshim" / stage.restore.name
     assert not restore.is_symlink() and restore.read_bytes() == stage.restore.read_bytes()
     assert sorted(p.name for p in restore.parent.iterdir()) == [stage.restore.name]
-    stamp = assert_stamped_launcher(stage, bindir / main, source=root / "pyshim.toml",
-                                    restore_library=restore)
+    linked = base and links_to_base_launcher(root)
+    if linked:
+        assert os.readlink(bindir / main) == f"../.pyshim/base/bin/{main}"
+    else:
+        stamp = assert_stamped_launcher(stage, bindir / main, source=root / "pyshim.toml",
+                                        restore_library=restore)
     names = venv_interpreter_names(root)
     assert main in names and "python" in names, names
     _assert_links_to_main(bindir, names, main)
     if base:
-        base_stamp = assert_base_launcher(stage, root, main, restore)
-        assert base_stamp == stamp
-        assert (root / ".pyshim/base/bin" / main).read_bytes() == (bindir / main).read_bytes()
+        base_stamp = assert_base_launcher(stage, root, main, restore, pth=not linked)
+        if linked:
+            stamp = base_stamp
+        else:
+            assert base_stamp == stamp
+            assert (root / ".pyshim/base/bin" / main).read_bytes() == (bindir / main).read_bytes()
+        # the base launcher's ../lib is the venv's lib/ (its first restore
+        # library candidate: no extra stat on the hot path)
+        assert os.readlink(root / ".pyshim/base/lib") == "../../lib"
     else:
         assert_no_base_launcher(root)
     return stamp
@@ -618,6 +661,7 @@ def assert_shared_venv(stage: Stage, root: Path, main: str) -> dict:
         assert path.is_symlink() and os.readlink(path) == str(stage.shim), (
             f"{path} -> {os.readlink(path) if path.is_symlink() else 'not a link'}")
     assert not (root / "lib" / "pyshim").exists()
+    assert not (root / ".pyshim/base/lib").exists()
     return assert_base_launcher(stage, root, main, stage.restore)
 
 

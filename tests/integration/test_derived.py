@@ -5,7 +5,8 @@ A shim venv is made as a user makes one, `pyshim init V --python PY --preload
 jemalloc`, with Debian's python3.11 and pyenv's 3.8 and 3.13. From it, each
 SCENARIO derives an interpreter the way a user or a tool does:
 
-    realpath             os.path.realpath(sys.executable), run directly
+    realpath             os.path.realpath(sys.executable), run directly (3.11+: the
+                         base launcher, so the base interpreter's prefix)
     realpath-subprocess  the same, started by the venv's python with subprocess
     venv-N               `python -m venv`, N deep (each made by the previous one)
     venv-copies-N        `python -m venv --copies`, N deep
@@ -59,7 +60,7 @@ from typing import Callable, Dict, List, Optional
 
 import pytest
 
-from conftest import HERE, all_interpreters, caller_env, run
+from conftest import HERE, all_interpreters, caller_env, links_to_base_launcher, run
 
 DERIVED = HERE / "derived"
 PROBE = DERIVED / "probe.py"
@@ -251,11 +252,22 @@ def realpath_of(venv: SourceVenv, env) -> Path:
     return Path(python_fact(venv.python, "os.path.realpath(sys.executable)", env))
 
 
+def realpath_prefix(venv: SourceVenv) -> Path:
+    """sys.prefix of realpath(sys.executable) run directly. Up to 3.10 that
+    is the venv's own launcher, so it finds the venv; on CPython 3.11+ it is
+    the base launcher (bin/python3.X links to it, the README), which runs the
+    base interpreter, as a plain venv's realpath does."""
+    if links_to_base_launcher(venv.root):
+        assert realpath_of(venv, minimal_env(venv.root.parent)).parent == (
+            venv.root / ".pyshim/base/bin")
+        return Path(real_prefix(venv.interp))
+    return venv.root
+
+
 def derive_realpath(venv: SourceVenv, work: Path, env, via_subprocess: bool) -> List[Derived]:
     real = realpath_of(venv, env)
     command = [venv.python, "-c", VIA_REALPATH_SUBPROCESS] if via_subprocess else [real]
-    # The venv's own launcher (the README), so it still finds the venv.
-    return [Derived(real, venv.root, command)]
+    return [Derived(real, realpath_prefix(venv), command)]
 
 
 def derive_venv_chain(venv: SourceVenv, work: Path, env, depth: int, copies: bool) -> List[Derived]:
@@ -560,9 +572,38 @@ def test_venv_at_an_odd_path(interp, layout, stage, jemalloc, testlibs, base_env
     step([venv.python, "-m", "venv", "--without-pip", derived], base_env)
     launchers = {venv.python: venv.root, derived / "bin" / "python": derived}
     if layout == "copy":
-        launchers[realpath_of(venv, base_env)] = venv.root
+        launchers[realpath_of(venv, base_env)] = realpath_prefix(venv)
     for launcher, prefix in launchers.items():
         for variant in CALLERS:
             env = caller_env(variant, base_env, tmp_path, testlibs)
             assert_probe(run_probe([launcher], env), executable=launcher, prefix=prefix,
                          base_prefix=real_prefix(interp), caller=env, preloads=[jemalloc])
+
+
+# --------------------------------------------------------------------------
+# No site-time cost for sys._base_executable on CPython 3.11+
+
+
+@pytest.mark.parametrize("interp", interp_params())
+def test_base_executable_without_a_pth_from_311(interp, shim_venv, jemalloc, tmp_path):
+    """From 3.11 the shim venv's site-packages holds no file of pyshim's (no
+    .pth for site to open and compile at every start): bin/python3.X links to
+    the base launcher and getpath makes that sys._base_executable. Up to
+    3.10 the .pth stays. Either way sys._base_executable is the base
+    launcher and a venv made from the shim venv runs with its preload."""
+    venv = shim_venv(interp)
+    env = minimal_env(tmp_path)
+    main = f"python{interp.version[0]}.{interp.version[1]}"
+    base = venv.root / ".pyshim" / "base" / "bin" / main
+    ours = sorted(p.name for p in venv.root.glob("lib/*/site-packages/*pyshim*"))
+    if interp.version >= (3, 11):
+        assert ours == [], ours
+        assert os.readlink(venv.root / "bin" / main) == f"../.pyshim/base/bin/{main}"
+    else:
+        assert ours == ["pyshim-base-executable.pth"], ours
+    assert python_fact(venv.python, "sys._base_executable", env) == str(base)
+    derived = tmp_path / "derived"
+    step([venv.python, "-m", "venv", "--without-pip", derived], env)
+    maps = python_fact(derived / "bin" / "python",
+                       "[l.split()[-1] for l in open('/proc/self/maps') if 'jemalloc' in l][:1]", env)
+    assert [os.path.realpath(m) for m in maps] == [os.path.realpath(jemalloc)], maps

@@ -106,11 +106,14 @@ def test_uninstall_does_not_follow_a_planted_backup_link_or_set_modes(stage, tmp
     assert victim.read_bytes() == Path("/bin/bash").read_bytes()
 
 
+# (A 3.11 venv has no pyshim-base-executable.pth to write: bin/python3.11
+# links to the base launcher; the restore library's folder is the user's too.)
 @pytest.mark.parametrize("planted", ["pyshim.toml.pyshim-tmp", "bin/python3.11.pyshim-tmp",
-                                     "lib/python3.11/site-packages/pyshim-base-executable.pth.pyshim-tmp"])
+                                     "lib/pyshim/libpyshim-restore.so.pyshim-tmp"])
 def test_install_never_writes_through_a_planted_temporary(planted, stage, tmp_path, env, secret):
     venv = user_venv(tmp_path, env)
     link = venv / planted
+    assert as_nobody("mkdir", "-p", link.parent, env=env).returncode == 0
     assert as_nobody("ln", "-s", secret, link, env=env).returncode == 0
     res = pyshim_tool(stage, "install", venv, "--preload", JEMALLOC, env=env)
     assert res.returncode == 0, res.stderr.decode()

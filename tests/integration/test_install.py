@@ -40,6 +40,8 @@ from conftest import (
     assert_shared_venv,
     caller_env,
     interp_params,
+    launchers_summary,
+    links_to_base_launcher,
     main_launcher_name,
     make_venv,
     plain_venv,
@@ -245,7 +247,7 @@ def test_init_venv_works_through_the_shim(it, stage, tmp_path, base_env, jemallo
     restore = venv / "lib" / "pyshim" / stage.restore.name
     launchers = [line for line in out.splitlines() if line.startswith("  launchers:   ")]
     assert len(launchers) == 1 and launchers[0].endswith(
-        f" -> bin/{main} (a stamped copy of {stage.shim})"), out
+        launchers_summary(stage, venv, main, base=it.kind != "pypy")), out
     base = venv / ".pyshim" / "base" / "bin" / main
     base_line = f"  base:        {base} (sys._base_executable: derived venvs use it)"
     assert (base_line in out.splitlines()) == (it.kind != "pypy"), out
@@ -297,7 +299,7 @@ def test_the_main_launcher_name(case, stage, tmp_path, base_env, py):
         shutil.copy2(py.path, bindir / "python3")
     before = tree(venv)
     out = tool_ok(stage, "install", venv, env=base_env)
-    assert f"-> bin/{expected} (a stamped copy of {stage.shim})" in out, out
+    assert launchers_summary(stage, venv, expected) in out, out
     assert_self_contained_venv(stage, venv, expected)
     got = run_json([bindir / "python", "-c", "import json, sys; print(json.dumps("
                     "[sys.executable, sys.prefix, sys._base_executable]))"], base_env)
@@ -738,18 +740,28 @@ print(json.dumps({"real": real,
 @pytest.mark.parametrize("it", interp_params())
 def test_realpath_of_sys_executable_is_a_launcher(it, stage, tmp_path, base_env, jemalloc):
     """What CPython's own test_subprocess (and any program that resolves
-    sys.executable) runs: the venv's bin/python3.X, a launcher with the
-    venv's config (stamped), not the CLI. `--version` is Python's."""
+    sys.executable) runs: a launcher with the venv's config (stamped), not
+    the CLI. `--version` is Python's. Up to 3.10 (and PyPy) that is the
+    venv's bin/python3.X, which runs the venv; on CPython 3.11+ bin/python3.X
+    links to the base launcher, which runs the base interpreter with the
+    venv's native setup, as a plain venv's realpath runs the base
+    interpreter (the README: "Why a `.pth`, and when")."""
     venv = tmp_path / "venv"
     plain_venv(it, venv, base_env)
     tool_ok(stage, "install", venv, "--preload", "jemalloc", *env_args(CONFIG_ENV), env=base_env)
     python = venv / "bin" / "python"
-    main = venv / "bin" / main_launcher_name(it)
+    name = main_launcher_name(it)
+    if it.kind != "pypy" and links_to_base_launcher(venv):
+        main = venv / ".pyshim" / "base" / "bin" / name
+        prefix = run_json([it.path, "-c", "import json, sys; print(json.dumps(sys.base_prefix))"],
+                          base_env)
+    else:
+        main, prefix = venv / "bin" / name, str(venv)
     got = run_json([python, "-c", REALPATH_CHECK], base_env)
     assert got["real"] == str(main)
     rc, out, err = got["child"]
     assert rc == 0 and err == "", err
-    assert json.loads(out) == [str(main), str(venv), True, CONFIG_ENV["ITEST_FROM_CONFIG"]]
+    assert json.loads(out) == [str(main), prefix, True, CONFIG_ENV["ITEST_FROM_CONFIG"]]
     plain_version = run([it.path, "--version"], base_env)
     assert got["version"] == [0, plain_version.stdout.decode(), plain_version.stderr.decode()]
     assert not got["version"][1].startswith("pyshim")
@@ -1108,3 +1120,71 @@ def test_doctor_refuses_a_shebang_interpreter_naming_a_launcher(stage, tmp_path,
     doc = json.loads(res.stdout)
     verdicts = {c["id"]: c["ok"] for c in doc["checks"]}
     assert verdicts.get("interpreter_not_shim") is False, doc
+
+
+# --------------------------------------------------------------------------
+# The 3.11+ layout: bin/python3.X links to the base launcher, no .pth
+
+
+def make_03_layout(venv: Path, main: str):
+    """What pyshim 0.3 left in a 3.11+ venv: bin/<main> a stamped launcher
+    copy (the same image as the base launcher), the .pth that sets
+    sys._base_executable, and no .pyshim/base/lib link."""
+    base = venv / ".pyshim" / "base" / "bin" / main
+    (venv / "bin" / main).unlink()
+    shutil.copy2(base, venv / "bin" / main)
+    (venv / ".pyshim" / "base" / "lib").unlink()
+    site = next((venv / "lib").glob("python3.*/site-packages"))
+    (site / "pyshim-base-executable.pth").write_text(
+        f"import sys;sys._base_executable=sys.prefix+'/.pyshim/base/bin/{main}'\n")
+
+
+BASE_EXECUTABLE = "import json, sys; print(json.dumps([sys.executable, sys._base_executable]))"
+
+
+def test_install_converts_a_03_venv_and_uninstall_restores_it(stage, tmp_path, base_env, py):
+    """An install over a 3.11+ venv that 0.3 made: bin/python3.X becomes the
+    link to the base launcher and the stale .pth goes, sys._base_executable
+    stays the base launcher, and uninstall still puts back the original
+    venv exactly."""
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    before = tree(venv)
+    main = main_launcher_name(py)
+    base = venv / ".pyshim" / "base" / "bin" / main
+    tool_ok(stage, "install", venv, env=base_env)
+    make_03_layout(venv, main)
+    assert run_json([venv / "bin" / "python", "-c", BASE_EXECUTABLE], base_env) == [
+        str(venv / "bin" / "python"), str(base)]
+
+    dry = tool_ok(stage, "install", venv, "--dry-run", env=base_env)
+    assert "would replace by a symlink" in dry and f"bin/{main}" in dry, dry
+    assert "pyshim-base-executable.pth" in dry, dry
+    assert not (venv / "bin" / main).is_symlink(), "a dry run changed the venv"
+
+    out = tool_ok(stage, "install", venv, env=base_env)
+    assert launchers_summary(stage, venv, main) in out, out
+    assert_self_contained_venv(stage, venv, main)
+    assert not list(venv.glob("lib/*/site-packages/pyshim-base-executable.pth"))
+    assert run_json([venv / "bin" / "python", "-c", BASE_EXECUTABLE], base_env) == [
+        str(venv / "bin" / "python"), str(base)]
+    # Nothing left to change.
+    assert "nothing changed" in tool_ok(stage, "install", venv, env=base_env)
+
+    tool_ok(stage, "uninstall", venv, env=base_env)
+    assert tree(venv) == before
+
+
+def test_a_lost_manifest_with_the_base_launcher_link_is_refused(stage, tmp_path, base_env, py):
+    """bin/python3.X -> ../.pyshim/base/bin/python3.X is install's own link:
+    without the manifest it must not be recorded as the venv's original."""
+    venv = tmp_path / "venv"
+    plain_venv(py, venv, base_env)
+    tool_ok(stage, "install", venv, env=base_env)
+    main = main_launcher_name(py)
+    assert os.readlink(venv / "bin" / main) == f"../.pyshim/base/bin/{main}"
+    (venv / ".pyshim" / "manifest.toml").unlink()
+    res = tool(stage, "install", venv, env=base_env)
+    assert res.returncode == 2, res
+    assert (f"bin/{main} is already a pyshim launcher, but the venv has no "
+            "install manifest") in res.stderr.decode()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run, toml_str
+from conftest import links_to_base_launcher, run, toml_str
 
 PYTHON = Path("/usr/bin/python3.11")
 NOBODY = 65534
@@ -305,6 +305,15 @@ def test_install_leaves_a_stamp_that_is_not_racily_clean(stage, tmp_path, env):
     assert f"config {venv}/pyshim.toml\n" in debug.stderr.decode(), debug.stderr.decode()
 
 
+def found_as(venv: Path) -> Path:
+    """The path the launcher names the venv's restore library by: on CPython
+    3.11+ bin/python3.11 links to the base launcher, which finds it through
+    its own ../lib (.pyshim/base/lib -> ../../lib: the same file)."""
+    if links_to_base_launcher(venv):
+        return venv / ".pyshim/base/lib/pyshim/libpyshim-restore.so"
+    return venv / "lib/pyshim/libpyshim-restore.so"
+
+
 @pytest.mark.parametrize("kind", ["empty", "text", "static executable", "32-bit"])
 def test_a_restore_library_the_loader_would_skip_is_125(stage, tmp_path, env, kind):
     """An empty, non-ELF, non-shared or wrong-class restore library: the
@@ -334,7 +343,7 @@ def test_a_restore_library_the_loader_would_skip_is_125(stage, tmp_path, env, ki
     first = err.splitlines()[0]
     why = {"empty": "is not an ELF file", "text": "is not an ELF file",
            "static executable": "is not a shared object", "32-bit": "is "}[kind]
-    assert first.startswith(f"pyshim: error: restore library {lib} {why}"), err
+    assert first.startswith(f"pyshim: error: restore library {found_as(venv)} {why}"), err
     assert "LD_PRELOAD would leak into every child" in err, err
     if kind == "32-bit":
         assert f"32-bit, the interpreter {PYTHON} is" in first, first
@@ -355,5 +364,6 @@ def test_a_restore_library_the_caller_cannot_read_is_125(stage, env, shared_tmp)
     assert res.returncode == 125, (res.stdout, res.stderr)
     assert res.stdout == b""
     err = res.stderr.decode()
-    assert err.startswith(f"pyshim: error: restore library {lib} cannot be read: Permission "
+    assert err.startswith(f"pyshim: error: restore library {found_as(venv)} cannot be read: "
+                          "Permission "
                           "denied\n"), err

@@ -105,7 +105,10 @@ def test_the_base_launcher_of_an_unmoved_venv_still_uses_its_stamp(stage, tmp_pa
     assert res.returncode == 0, res.stderr.decode()
     err = res.stderr.decode()
     assert f"config {a}/pyshim.toml (stamped in the launcher: not parsed)" in err, err
-    assert f"restore library {a}/lib/pyshim/libpyshim-restore.so" in err, err
+    # its own ../lib/pyshim/, the first place a launcher looks: .pyshim/base/lib
+    # links to the venv's lib/, so that is the venv's copy
+    assert f"restore library {a}/.pyshim/base/lib/pyshim/libpyshim-restore.so" in err, err
+    assert (a / ".pyshim/base/lib/pyshim").resolve() == a / "lib/pyshim"
 
 
 @pytest.mark.parametrize("how", ["mv", "cp -a then rm"])

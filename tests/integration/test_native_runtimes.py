@@ -140,8 +140,11 @@ RESTORE_NAME = "libpyshim-restore.so"
 
 def venv_restore(venv: Path) -> str:
     """The restore library of a self-contained shim venv (the default
-    layout): the venv's own copy, the one its launcher preloads."""
-    return str(venv / "lib/pyshim" / RESTORE_NAME)
+    layout): the venv's own copy, by the path its launcher preloads it. The
+    venvs here are 3.11's, whose bin/python3.11 links to the base launcher:
+    that finds it at its own ../lib/pyshim/ (.pyshim/base/lib -> ../../lib,
+    the same file; the README's "Why a `.pth`, and when")."""
+    return str(venv / ".pyshim/base/lib/pyshim" / RESTORE_NAME)
 
 
 def pyshim_init(prefix: Path, venv: Path, args, home: Path) -> dict:
@@ -150,12 +153,14 @@ def pyshim_init(prefix: Path, venv: Path, args, home: Path) -> dict:
     wrote."""
     proc = run([prefix / "bin/pyshim", "init", venv, "--python", PY, *args], base_env(home))
     assert proc.returncode == 0, describe(proc)
-    # bin/python -> python3.11, a stamped copy of the launcher: the same
-    # size (the stamp area is reserved), its own stamp naming this venv's
-    # pyshim.toml; the restore library copied into the venv.
-    main = venv / "bin/python3.11"
+    # bin/python -> python3.11 -> the base launcher (CPython 3.11+: the
+    # README's "Why a `.pth`, and when"), a stamped copy of the launcher: the
+    # same size (the stamp area is reserved), its own stamp naming this
+    # venv's pyshim.toml; the restore library copied into the venv.
+    main = venv / ".pyshim/base/bin/python3.11"
     launcher = prefix / "lib/pyshim/pyshim-launcher"
-    assert os.path.realpath(venv / "bin/python") == str(main), "bin/python does not lead to bin/python3.11"
+    assert os.readlink(venv / "bin/python3.11") == "../.pyshim/base/bin/python3.11"
+    assert os.path.realpath(venv / "bin/python") == str(main), "bin/python does not lead to the base launcher"
     assert main.is_file() and not main.is_symlink(), f"{main} is not a file of its own"
     image = main.read_bytes()
     assert len(image) == launcher.stat().st_size, f"{main} is not a launcher copy"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEBIAN_JEMALLOC, DEBIAN_PYTHON
+from conftest import DEBIAN_JEMALLOC, DEBIAN_PYTHON, all_interpreters
 
 PYTHON = DEBIAN_PYTHON
 JEMALLOC = DEBIAN_JEMALLOC
@@ -687,20 +687,45 @@ def test_doctor_reports_a_stale_stamp_with_the_fix(pyshim, installed, env):
     assert doctor(pyshim, installed / "bin" / "python", env)[0] == 0
 
 
-def test_doctor_reports_a_missing_base_launcher(pyshim, installed, env):
-    base = installed / ".pyshim" / "base" / "bin" / "python3.11"
+def test_doctor_reports_a_missing_base_launcher(pyshim, tmp_path, env):
+    """Up to 3.10 bin/python3.X is a launcher of its own, and the base
+    launcher a second one that can go missing alone."""
+    it = next(i for i in all_interpreters() if i.id == "cpython3.10")
+    if it.path is None:
+        pytest.skip(it.missing_reason)
+    python = it.path
+    venv = tmp_path / "iv310"
+    subprocess.run([str(python), "-m", "venv", "--without-pip", str(venv)], env=env, check=True)
+    assert run([pyshim, "install", venv], env).returncode == 0
+    base = venv / ".pyshim" / "base" / "bin" / "python3.10"
     base.unlink()
-    base.symlink_to(installed / "bin" / "python3.11")  # a link is not enough (3.11+ realpath)
-    code, lines, out = doctor(pyshim, installed / "bin" / "python", env)
+    base.symlink_to(venv / "bin" / "python3.10")  # a link is not enough (3.11+ realpath)
+    code, lines, out = doctor(pyshim, venv / "bin" / "python", env)
     assert code == 1, out
     assert failed(lines) == [
         f"✗ base launcher (sys._base_executable) present and stamped: {base} is missing or not "
         "a file of its own: venvs derived from this one would lose the native setup"]
-    assert f"  fix: run `pyshim install {installed}`" in lines
+    assert f"  fix: run `pyshim install {venv}`" in lines
+
+
+def test_doctor_on_a_311_venv_whose_base_launcher_is_gone(pyshim, installed, env):
+    """From 3.11 bin/python3.X links to the base launcher: without it the
+    venv has no launcher at all, and doctor says how to put it back (0.3's
+    layout had a launcher copy in bin/ and no such link)."""
+    assert os.readlink(installed / "bin" / "python3.11") == "../.pyshim/base/bin/python3.11"
+    shutil.rmtree(installed / ".pyshim" / "base")
+    res = run([pyshim, "doctor", installed / "bin" / "python"], env)
+    assert res.returncode == 2, res
+    assert res.stderr == (
+        f"pyshim: error: launcher not found: {installed}/bin/python (a link to a missing file)\n"
+        f"  hint: its shim venv lost a launcher: run `pyshim install {installed}`\n")
+    assert run([pyshim, "install", installed], env).returncode == 0
+    assert doctor(pyshim, installed / "bin" / "python", env)[0] == 0
 
 
 def test_doctor_reports_a_launcher_of_another_version(pyshim, installed, env):
-    launcher = installed / "bin" / "python3.11"
+    # bin/python3.11 links to the base launcher (3.11+): the file doctor reads
+    launcher = installed / ".pyshim" / "base" / "bin" / "python3.11"
     image = bytearray(launcher.read_bytes())
     # The stamp area is the page-aligned section that starts with the magic
     # (the magic also appears as a constant elsewhere in the image).

@@ -184,3 +184,39 @@ def test_without_hooks_nothing_is_installed_in_site_packages(tmp_path):
     subprocess.run([str(PYSHIM), "uninstall", str(venv)], check=True, capture_output=True)
     assert not (site / "pyshim-startup.pth").exists()
     assert not (site / "_pyshim_startup.py").exists()
+
+
+@pytest.mark.parametrize("name", ["3.10", "debian-3.11"])
+def test_hooks_and_the_base_executable_share_one_pth(tmp_path, name):
+    """site opens, reads and compiles every .pth file of site-packages in
+    every start: pyshim writes at most one. Up to 3.10 the hook line also
+    sets sys._base_executable; from 3.11 bin/python3.X links to the base
+    launcher and getpath sets it (the README: "Why a `.pth`, and when")."""
+    python = interpreter(name) if name in INTERPRETERS else None
+    if python is None:
+        found = sorted(Path("/root/.pyenv/versions").glob("3.10.*/bin/python3.10"))
+        if not found:
+            pytest.skip("no Python 3.10 under /root/.pyenv/versions")
+        python = str(found[-1])
+    project = make_project(tmp_path)
+    venv = init_venv(tmp_path, python, project, hooks=("loader:second",))
+    site = next((venv / "lib").glob("python3.*/site-packages"))
+    minor = site.parent.name
+    base = venv / ".pyshim" / "base" / "bin" / minor
+    pth = sorted(p.name for p in site.glob("*.pth") if p.name.startswith("pyshim"))
+    assert pth == ["pyshim-startup.pth"], pth
+    text = (site / "pyshim-startup.pth").read_text()
+    if name == "3.10":
+        assert text == (f"import sys;sys._base_executable=sys.prefix+'/.pyshim/base/bin/{minor}';"
+                        "import _pyshim_startup;_pyshim_startup.run()\n")
+    else:
+        assert text == "import _pyshim_startup; _pyshim_startup.run()\n"
+    log = tmp_path / "hook.log"
+    res = subprocess.run([str(venv / "bin/python"), "-c",
+                          "import sys; print(sys._base_executable)"], cwd=tmp_path,
+                         env=clean_env(HOOK_LOG=str(log)), capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == f"{base}\n"
+    # The hook ran once in that interpreter.
+    assert [line.split()[0] for line in log.read_text().splitlines()] == ["second"]

@@ -115,6 +115,7 @@ TEST(PlanInstall, FreshVenvBacksUpThenWritesConfigThenLaunchersAndBaseLauncher) 
   EXPECT_EQ(plan->stamp.config.interpreter.value, "/usr/bin/python3.11");
   EXPECT_EQ(plan->stamp.identity, FileIdentity{});
   EXPECT_EQ(plan->stamp_version, "0.3.0");
+  EXPECT_TRUE(plan->linked) << "pyvenv.cfg says 3.11: getpath finds the base launcher";
   const std::vector<std::string> expected = {
       "sync .pyshim/backup",
       "write .pyshim/manifest.toml (" + std::to_string(plan->actions[1].text.size()) +
@@ -122,13 +123,14 @@ TEST(PlanInstall, FreshVenvBacksUpThenWritesConfigThenLaunchersAndBaseLauncher) 
       "write pyshim.toml (" + std::to_string(plan->config_text.size()) + " bytes, mode 0644)",
       "stamp the launchers with pyshim.toml as written (its identity)",
       "write lib/pyshim/libpyshim-restore.so (21 bytes, mode 0644)",
-      "write bin/python3.11: the stamped launcher (mode 0755)",
-      "link bin/python as a symlink -> python3.11",
-      "link bin/python3 as a symlink -> python3.11",
       "write .pyshim/base/bin/python3.11: the stamped launcher (mode 0755)",
       "link .pyshim/base/bin/python as a symlink -> python3.11",
       "link .pyshim/base/bin/python3 as a symlink -> python3.11",
-      "write lib/python3.11/site-packages/pyshim-base-executable.pth (74 bytes, mode 0644)",
+      "link .pyshim/base/lib as a symlink -> ../../lib",
+      "link bin/python3.11 as a symlink -> ../.pyshim/base/bin/python3.11",
+      "link bin/python as a symlink -> python3.11",
+      "link bin/python3 as a symlink -> python3.11",
+      "remove lib/python3.11/site-packages/pyshim-base-executable.pth",
       "remove lib/python3.11/site-packages/pyshim-startup.pth",
       "remove lib/python3.11/site-packages/_pyshim_startup.py",
   };
@@ -137,8 +139,90 @@ TEST(PlanInstall, FreshVenvBacksUpThenWritesConfigThenLaunchersAndBaseLauncher) 
   auto manifest = parse_manifest(plan->actions[1].text, "m");
   ASSERT_TRUE(manifest.ok());
   EXPECT_EQ(manifest->entries.size(), 3u);
-  EXPECT_EQ(plan->actions[11].text,
-            "import sys;sys._base_executable=sys.prefix+'/.pyshim/base/bin/python3.11'\n");
+}
+
+// Before 3.11 CPython computes no base executable for a venv: bin/ gets a
+// launcher copy of its own and a .pth names the base launcher.
+InstallFacts fresh_venv_310() {
+  InstallFacts facts = fresh_venv();
+  facts.interpreter = "/usr/bin/python3.10";
+  facts.pyvenv_cfg = "home = /usr/bin\nversion = 3.10.13\n";
+  facts.bin = {file("activate", 5), link("python", "python3.10"), link("python3", "python3.10"),
+               link("python3.10", "/usr/bin/python3.10")};
+  facts.site = {SiteDir{"lib/python3.10/site-packages", false, false, false, {}}};
+  return facts;
+}
+
+TEST(PlanInstall, Before311BinHasItsOwnLauncherAndAPthNamesTheBaseLauncher) {
+  auto plan = plan_install(fresh_venv_310(), InstallOptions{});
+  ASSERT_TRUE(plan.ok()) << format_error(plan.error());
+  EXPECT_FALSE(plan->linked);
+  const std::vector<std::string> expected = {
+      "sync .pyshim/backup",
+      "write .pyshim/manifest.toml (" + std::to_string(plan->actions[1].text.size()) +
+          " bytes, mode 0644)",
+      "write pyshim.toml (" + std::to_string(plan->config_text.size()) + " bytes, mode 0644)",
+      "stamp the launchers with pyshim.toml as written (its identity)",
+      "write lib/pyshim/libpyshim-restore.so (21 bytes, mode 0644)",
+      "write bin/python3.10: the stamped launcher (mode 0755)",
+      "link bin/python as a symlink -> python3.10",
+      "link bin/python3 as a symlink -> python3.10",
+      "write .pyshim/base/bin/python3.10: the stamped launcher (mode 0755)",
+      "link .pyshim/base/bin/python as a symlink -> python3.10",
+      "link .pyshim/base/bin/python3 as a symlink -> python3.10",
+      "link .pyshim/base/lib as a symlink -> ../../lib",
+      "write lib/python3.10/site-packages/pyshim-base-executable.pth (74 bytes, mode 0644)",
+      "remove lib/python3.10/site-packages/pyshim-startup.pth",
+      "remove lib/python3.10/site-packages/_pyshim_startup.py",
+  };
+  EXPECT_EQ(lines(plan->actions), expected);
+  EXPECT_EQ(plan->actions[12].text,
+            "import sys;sys._base_executable=sys.prefix+'/.pyshim/base/bin/python3.10'\n");
+}
+
+TEST(PlanInstall, WithHooksOnePthDoesBothBefore311AndOnlyTheHooksFrom311) {
+  InstallOptions options;
+  options.startup = {"mymod:init"};
+  for (bool before_311 : {true, false}) {
+    InstallFacts facts = before_311 ? fresh_venv_310() : fresh_venv();
+    auto plan = plan_install(facts, options);
+    ASSERT_TRUE(plan.ok()) << format_error(plan.error());
+    const std::string& site = facts.site[0].dir;
+    const auto& a = plan->actions;
+    EXPECT_LT(index_of(a, Kind::kRemove, site, "pyshim-base-executable.pth"), a.size());
+    std::size_t pth = index_of(a, Kind::kWrite, site, "pyshim-startup.pth");
+    ASSERT_LT(pth, a.size());
+    EXPECT_EQ(a[pth].text, before_311
+                               ? "import sys;sys._base_executable=sys.prefix+'/.pyshim/base/bin/"
+                                 "python3.10';import _pyshim_startup;_pyshim_startup.run()\n"
+                               : "import _pyshim_startup; _pyshim_startup.run()\n");
+  }
+}
+
+TEST(PlanInstall, AFolderWhereTheBaseLibLinkBelongsIsReplaced) {
+  InstallFacts facts = fresh_venv();
+  facts.base_lib_is_folder = true;
+  auto plan = plan_install(facts, InstallOptions{});
+  ASSERT_TRUE(plan.ok()) << format_error(plan.error());
+  const auto& a = plan->actions;
+  std::size_t removed = index_of(a, Kind::kRemove, ".pyshim/base", "lib");
+  std::size_t linked = index_of(a, Kind::kSymlink, ".pyshim/base", "lib");
+  ASSERT_LT(linked, a.size());
+  EXPECT_LT(removed, linked);
+  EXPECT_EQ(index_of(plan_install(fresh_venv(), InstallOptions{})->actions, Kind::kRemove,
+                     ".pyshim/base", "lib"),
+            plan_install(fresh_venv(), InstallOptions{})->actions.size())
+      << "a link already there is replaced in place, nothing removed first";
+}
+
+TEST(PlanInstall, TheLayoutFollowsPyvenvCfgsVersion) {
+  EXPECT_TRUE(links_to_base_launcher("home = /usr/bin\nversion = 3.11.2\n"));
+  EXPECT_TRUE(links_to_base_launcher("version_info = 3.13.0.final.0\n"));
+  EXPECT_TRUE(links_to_base_launcher("version = 4.0\n"));
+  EXPECT_FALSE(links_to_base_launcher("version = 3.10.13\n"));
+  EXPECT_FALSE(links_to_base_launcher("version = 3.8\n"));
+  EXPECT_FALSE(links_to_base_launcher("home = /usr/bin\n")) << "no version: keep the .pth";
+  EXPECT_FALSE(links_to_base_launcher("version = three\n"));
 }
 
 TEST(PlanInstall, OriginalFilesAreBackedUpBeforeTheManifestAndBeforeBinChanges) {
@@ -480,8 +564,8 @@ TEST(InstallSummary, NamesTheLaunchersTheirLayoutAndTheBaseLauncher) {
             "installed pyshim into /home/u/venv\n"
             "  interpreter: /usr/bin/python3.11\n"
             "  config:      /home/u/venv/pyshim.toml\n"
-            "  launchers:   python, python3, python3.11 -> bin/python3.11 (a stamped copy of "
-            "/usr/lib/pyshim/pyshim-launcher)\n"
+            "  launchers:   python, python3, python3.11 -> .pyshim/base/bin/python3.11 (a stamped "
+            "copy of /usr/lib/pyshim/pyshim-launcher)\n"
             "  base:        /home/u/venv/.pyshim/base/bin/python3.11 (sys._base_executable: "
             "derived venvs use it)\n");
 }

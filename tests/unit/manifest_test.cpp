@@ -35,6 +35,16 @@ TEST(PlanRecord, RefusesALauncherWithoutAManifest) {
             "bin/python3.11 is already a pyshim launcher, but the venv has no install manifest");
 }
 
+TEST(PlanRecord, RefusesALinkToTheBaseLauncherWithoutAManifest) {
+  // A 3.11+ shim venv's bin/python3.X links to its base launcher: it is
+  // install's own, not an original to put back.
+  auto steps = plan_record(
+      {link("python", "python3.11"), link("python3.11", "../.pyshim/base/bin/python3.11")}, true);
+  ASSERT_FALSE(steps.ok());
+  EXPECT_EQ(steps.error().message,
+            "bin/python3.11 is already a pyshim launcher, but the venv has no install manifest");
+}
+
 TEST(PlanRestore, PutsBackWhatChangedAndSkipsWhatIsAlreadyBack) {
   Manifest m{
       true,

@@ -14,6 +14,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pyshim/config.hpp"
@@ -143,6 +144,9 @@ struct InstallFacts {
   std::string restore_library;  // the system's restore library
   std::string restore_image;    // its bytes (copied into lib/pyshim for --copy)
   std::string startup_module;   // the hook module's text
+  // .pyshim/base/lib exists and is not a link (a folder planted or left
+  // there): replaced by install's link (links_to_base_launcher).
+  bool base_lib_is_folder = false;
 };
 
 struct InstallPlan {
@@ -157,8 +161,20 @@ struct InstallPlan {
   std::vector<std::string> names;  // bin/'s interpreters, "python" first
   std::string main_name;           // the one that is a file; the others link to it
   std::string base_relative;       // the base launcher, relative to the venv ("": none, PyPy)
+  bool linked = false;             // bin/<main> links to the base launcher: no .pth (3.11+)
   std::vector<FileAction> actions;
 };
+
+// Whether a self-contained CPython venv's bin/<main> is a relative link to
+// its base launcher (../.pyshim/base/bin/<main>) rather than a launcher copy
+// of its own, so that no .pth has to set sys._base_executable (README "Why a
+// `.pth`, and when"): true when pyvenv.cfg names 3.11 or later (CPython's
+// getpath then sets sys._base_executable to realpath(sys.executable)). A
+// missing or unreadable version keeps the .pth. The base launcher then
+// finds the venv's restore library through .pyshim/base/lib, a relative link
+// to the venv's lib/ (../../lib): its first look, so launches through it
+// cost the hot path's four stats, as a launcher copy in bin/ does.
+bool links_to_base_launcher(std::string_view pyvenv_cfg);
 
 Result<InstallPlan> plan_install(const InstallFacts& facts, const InstallOptions& options);
 
