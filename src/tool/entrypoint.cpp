@@ -57,9 +57,9 @@ Error usage_error(std::string message, std::string hint) {
 // A regular file carrying a stamp area: a pyshim launcher. Checked with
 // stat first, so a FIFO or device named here is not opened (and waited on).
 bool is_launcher_file(const std::string& real) {
-  struct stat st {};
-  return !real.empty() && ::stat(real.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-         !read_stamp_area(real).empty();
+  if (real.empty()) return false;
+  auto info = stat_path(real);
+  return info && S_ISREG(info->mode) && !read_stamp_area(real).empty();
 }
 
 // A Python bytes literal that holds any bytes (arguments need not be UTF-8).
@@ -157,7 +157,7 @@ int run_entrypoint(const EntrypointOptions& o) {
   }
   std::string launcher = absolute_path(o.launcher);
   std::string real = real_path(launcher);
-  if (real.empty() || ::access(real.c_str(), X_OK) != 0) {
+  if (real.empty() || !may_execute(real)) {
     return print_error(usage_error(
         fmt::format("--launcher {}: not an executable file", printable(o.launcher, 200)),
         "write it first: pyshim launcher L --python PY"));
@@ -226,9 +226,8 @@ std::optional<std::string> script_launcher(const std::string& path) {
 
 std::string launcher_behind(const std::string& path, std::string* via) {
   std::string real = real_path(path);
-  struct stat st {};
-  if (real.empty() || ::stat(real.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
-      is_launcher_file(real)) {
+  auto info = real.empty() ? std::nullopt : stat_path(real);
+  if (!info || !S_ISREG(info->mode) || is_launcher_file(real)) {
     return path;
   }
   auto launcher = script_launcher(real);

@@ -23,8 +23,8 @@ constexpr std::size_t kMaxFindings = 20;  // per kind: enough to act on, short e
 constexpr std::size_t kMaxPrinted = 1024;
 
 bool regular_file(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  auto info = stat_path(path);
+  return info && S_ISREG(info->mode);
 }
 
 bool inside(const std::string& real, const std::string& real_root) {

@@ -21,7 +21,13 @@ namespace pyshim::cli {
 // not followed ("" too).
 std::string read_text(const std::filesystem::path& path, bool follow_links = true);
 
-class Dir;
+}  // namespace pyshim::cli
+
+namespace pyshim {
+class Dir;  // pyshim/dir.hpp (the OS layer)
+}  // namespace pyshim
+
+namespace pyshim::cli {
 
 // Who root runs a program as (decide_run_as in src/core/include/pyshim/root_trust.hpp,
 // the one rule), with the facts gathered here. Not root: as this process,

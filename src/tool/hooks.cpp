@@ -115,7 +115,7 @@ Result<bool> sync_site_files(const Dir& root, bool hooks, const std::string& int
       if ((module_changed || !has_bytecode(dir.path())) &&
           !interpreter_run_as(root, interpreter, module).drops()) {
         // Not a Dir mutation (the interpreter writes __pycache__): the one
-        // change made outside venv_dir.cpp, so it asks the same question.
+        // change made outside Dir (pyshim/dir.hpp), so it asks the same question.
         if (dry_run()) {
           std::cout << fmt::format("would compile {} into {}/__pycache__\n",
                                    printable(module, 4096), printable(dir.path(), 4096));

@@ -39,7 +39,7 @@ int print_error(const Error& error, bool json) {
 }
 
 std::string default_launcher() {
-  if (::access(".venv/bin/python", F_OK) == 0) return ".venv/bin/python";
+  if (stat_path(".venv/bin/python")) return ".venv/bin/python";
   return search_path("python", std::getenv("PATH")).value_or("");
 }
 
