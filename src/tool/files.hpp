@@ -60,7 +60,7 @@ RootTrust interpreter_trust(const std::string& interpreter);
 // the folders the file and its __pycache__ are in, and the file.
 RunAs interpreter_run_as(const Dir& root, const std::string& interpreter, const std::string& file);
 
-// Everything that changes a venv goes through venv_dir.hpp (directory fds,
+// Everything that changes a venv goes through pyshim/dir.hpp (directory fds,
 // no links followed, atomic and durable writes).
 
 }  // namespace pyshim::cli
