@@ -28,16 +28,6 @@ inline constexpr std::string_view kLogEnvVar = "PYSHIM_LOG";
 // FIFO is refused, not read forever).
 inline constexpr std::uint64_t kMaxConfigSize = 1 << 20;
 
-struct FileInfo {
-  std::uint32_t mode = 0;
-  std::uint64_t dev = 0;
-  std::uint64_t ino = 0;
-  std::uint64_t size = 0;
-  std::int64_t mtime_ns = 0;
-  std::int64_t ctime_ns = 0;
-  std::uint32_t uid = 0;
-};
-
 // What stat(2) answered, as the core needs it: one conversion for the OS
 // layer and the launcher's raw-syscall entry point (inlined there).
 PYSHIM_INLINE FileInfo file_info_of(const struct stat& st) {
@@ -105,7 +95,7 @@ PYSHIM_INLINE bool racily_clean(const FileIdentity& id) {
 }
 
 inline FileIdentity identity_of(const FileInfo& info) {
-  return {info.dev, info.ino, info.size, info.mtime_ns, info.ctime_ns};
+  return info;  // the identity part of what stat said
 }
 
 // The OS lookups the core needs. Each returns 0 or an errno value.
