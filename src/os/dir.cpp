@@ -85,14 +85,16 @@ bool Dir::begin(std::string_view verb, std::string_view name, std::string_view d
     return false;
   }
   if (g_log_sink != nullptr) {
-    g_log_sink(fmt::format("plan: {} {}{} (fd {} = {})", verb, shown(name), detail, fd_, shown(path_)));
+    g_log_sink(
+        fmt::format("plan: {} {}{} (fd {} = {})", verb, shown(name), detail, fd_, shown(path_)));
   }
   return true;
 }
 
 void Dir::done(std::string_view verb, std::string_view name, std::string_view detail) const {
   if (g_log_sink != nullptr) {
-    g_log_sink(fmt::format("{} {}{} (fd {} = {}): ok", verb, shown(name), detail, fd_, shown(path_)));
+    g_log_sink(
+        fmt::format("{} {}{} (fd {} = {}): ok", verb, shown(name), detail, fd_, shown(path_)));
   }
 }
 

@@ -114,8 +114,7 @@ std::vector<LoadedPath> interpreter_loads(const std::string& interpreter) {
   loads.push_back(examine_path("interpreter", interpreter, LoadScope::kFile));
   std::string real = real_path(interpreter);
   if (!real.empty()) {
-    loads.push_back(
-        examine_path("interpreter's prefix", dirname(dirname(real)), LoadScope::kFile));
+    loads.push_back(examine_path("interpreter's prefix", dirname(dirname(real)), LoadScope::kFile));
   }
   return loads;
 }

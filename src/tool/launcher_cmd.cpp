@@ -10,9 +10,7 @@
 // launcher reads whenever it differs from its stamp. Every file is written
 // only when its bytes change, so a build system that re-runs the command
 // with the same arguments sees no new mtime and rebuilds nothing.
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>

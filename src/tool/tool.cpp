@@ -1,6 +1,5 @@
 // Tool mode: `pyshim <subcommand>`. Each subcommand lives in its own file
 // (setup_x/run_x); this file only wires them together.
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
