@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -294,6 +295,35 @@ MappedFile::MappedFile(const std::string& path) {
 
 MappedFile::~MappedFile() {
   if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+}
+
+std::vector<std::string> folder_names(const std::string& path) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(path, ec);
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    out.push_back(it->path().filename().string());
+  }
+  return out;
+}
+
+std::vector<FoundFile> files_below(const std::string& path, bool (*wanted)(std::string_view name)) {
+  namespace fs = std::filesystem;
+  std::vector<FoundFile> out;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!wanted(it->path().filename().string())) continue;
+    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;  // a link's target is read itself
+    out.push_back({it->path().string(), it->path().lexically_relative(path).string()});
+  }
+  return out;
+}
+
+bool make_folders(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  return !ec;
 }
 
 }  // namespace pyshim

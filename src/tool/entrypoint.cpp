@@ -30,8 +30,6 @@
 #include "pyshim/os.hpp"
 #include "venv_dir.hpp"
 
-namespace fs = std::filesystem;
-
 namespace pyshim::cli {
 
 namespace {
@@ -148,8 +146,8 @@ int run_entrypoint(const EntrypointOptions& o) {
   }
   EntrypointOptions options = o;
   if (!o.script.empty()) options.script = absolute_path(o.script);
-  std::error_code ec;
-  if (!o.script.empty() && !fs::is_regular_file(options.script, ec)) {
+  auto script = o.script.empty() ? std::nullopt : stat_path(options.script);
+  if (!o.script.empty() && (!script || !S_ISREG(script->mode))) {
     return print_error(
         usage_error(fmt::format("--script {}: no such file", printable(o.script, 200)),
                     "give the path of the Python script to run"));
@@ -176,8 +174,7 @@ int run_entrypoint(const EntrypointOptions& o) {
                              : fmt::format("{}{}' \"$0\" \"$@\"\n'''\n", kShellForm, launcher);
   text += program(options, launcher);
 
-  std::error_code mk;
-  fs::create_directories(dir, mk);
+  make_folders(dir);  // the caller's own path: links in it are theirs (errors: open says)
   VenvLock lock = VenvLock::open(dir);
   const Dir& root = lock.root();
   if (auto st = root.stat(name)) {

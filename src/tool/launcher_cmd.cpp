@@ -30,8 +30,6 @@
 #include "venv_dir.hpp"
 #include "venv_files.hpp"
 
-namespace fs = std::filesystem;
-
 namespace pyshim::cli {
 namespace {
 
@@ -89,8 +87,7 @@ Status check_shadowing_restore(const std::string& dir, const std::string& restor
 // Opens OUT's folder (created when missing: a build writes into its own
 // tree), locked against a concurrent `pyshim launcher` or install there.
 VenvLock open_out_dir(const std::string& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);  // the caller's own path: links in it are theirs
+  make_folders(dir);  // the caller's own path: links in it are theirs (errors: open says)
   return VenvLock::open(dir);
 }
 
@@ -177,8 +174,7 @@ int run_launcher(LauncherOptions options) {
     std::string config_dir = dirname(config);
     std::optional<Dir> opened;
     if (config_dir != dir) {
-      std::error_code ec;
-      fs::create_directories(config_dir, ec);
+      make_folders(config_dir);
       opened.emplace(Dir::open(config_dir));
     }
     const Dir& folder = opened ? *opened : root;

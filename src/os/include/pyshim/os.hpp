@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pyshim/launch.hpp"
 
@@ -86,6 +87,25 @@ bool is_executable_file(const std::string& path);
 
 // Whether file descriptor fd is a terminal (isatty(3)).
 bool is_terminal(int fd);
+
+// The names in the folder at path (a link to it followed; not sorted), none
+// when it cannot be read. For paths the caller gave or reads only: what
+// changes a venv goes through Dir.
+std::vector<std::string> folder_names(const std::string& path);
+
+// A regular file found below a folder by files_below.
+struct FoundFile {
+  std::string path;      // folder + "/" + the relative path
+  std::string relative;  // below the folder
+};
+// Every regular file below the folder at path whose name `wanted` accepts
+// (not through a folder link, not a link itself; unreadable folders
+// skipped), in readdir's order.
+std::vector<FoundFile> files_below(const std::string& path, bool (*wanted)(std::string_view name));
+
+// mkdir -p (links on the way followed: the caller's own path); false when
+// it could not be made.
+bool make_folders(const std::string& path);
 
 // Makes path absolute against the cwd without resolving symlinks.
 std::string absolute_path(const std::string& path);
