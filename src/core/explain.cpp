@@ -400,28 +400,6 @@ std::vector<std::string> ProbeOutput::all(std::string_view key) const {
   return out;
 }
 
-std::string lexically_normal(std::string_view path) {
-  std::vector<std::string_view> parts;
-  bool absolute = path.starts_with('/');
-  while (!path.empty()) {
-    std::size_t slash = path.find('/');
-    std::string_view part = path.substr(0, slash);
-    path.remove_prefix(slash == std::string_view::npos ? path.size() : slash + 1);
-    if (part.empty() || part == ".") continue;
-    if (part == ".." && !parts.empty() && parts.back() != "..") {
-      parts.pop_back();
-    } else if (part != ".." || !absolute) {
-      parts.push_back(part);
-    }
-  }
-  std::string out = absolute ? "/" : "";
-  for (std::size_t i = 0; i < parts.size(); ++i) {
-    if (i > 0) out.push_back('/');
-    out.append(parts[i]);
-  }
-  return out.empty() ? "." : out;
-}
-
 namespace {
 
 // The mapped file (from a *.map line of the probe) that is this library:

@@ -29,10 +29,6 @@ std::string absolute_in(const std::string& cwd, std::string_view path) {
   return out;
 }
 
-std::string join(std::string_view dir, std::string_view name) {
-  return dir.empty() ? std::string(name) : fmt::format("{}/{}", dir, name);
-}
-
 // --env, --env-prepend, --env-append as [env] entries: within one option
 // the last NAME=VALUE of a name wins; one name in two of them is refused
 // (their order on the command line is not kept).

@@ -301,13 +301,6 @@ class Walker {
   }
 
  private:
-  static std::string join(const std::string& folder, const std::string& name) {
-    std::string out = folder;
-    if (out.empty() || out.back() != '/') out.push_back('/');
-    out.append(name);
-    return out;
-  }
-
   static std::deque<std::string> components(const std::string& path) {
     std::deque<std::string> out;
     std::size_t start = 0;

@@ -1,18 +1,21 @@
 #include "pyshim/os.hpp"
 
 #include "pyshim/elf.hpp"
+#include "pyshim/mapped_file.hpp"
 
 #include <elf.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <link.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -42,11 +45,19 @@ int RealFileSystem::open_inherited(const std::string& path, int& fd) {
   return fd < 0 ? errno : 0;
 }
 
-int RealFileSystem::read_file(const std::string& path, std::string& out, FileInfo* opened) {
-  // Non-blocking, so a FIFO planted as the config cannot hang the launch;
-  // then only a regular file of bounded size is read (/dev/zero would
-  // otherwise be read until memory runs out).
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+namespace {
+
+// The reader behind read_regular and RealFileSystem: 0 or an errno value
+// (EISDIR for a folder, EINVAL for any other non-regular file, EFBIG for a
+// whole file larger than max); a read error leaves what was read in out.
+// opened: what fstat said of the file read. keep_open: the launcher execs
+// right after (the fd is O_CLOEXEC), so close() would be a wasted syscall.
+int read_regular_file(int dir_fd, const char* path, bool follow_links, std::size_t max,
+                      ReadSize size, std::string& out, struct stat* opened = nullptr,
+                      bool keep_open = false) {
+  out.clear();
+  int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow_links ? 0 : O_NOFOLLOW);
+  int fd = ::openat(dir_fd, path, flags);
   if (fd < 0) return errno;
   struct stat st;
   int err = 0;
@@ -54,16 +65,19 @@ int RealFileSystem::read_file(const std::string& path, std::string& out, FileInf
     err = errno;
   } else if (!S_ISREG(st.st_mode)) {
     err = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
-  } else if (static_cast<std::uint64_t>(st.st_size) > kMaxConfigSize) {
+  } else if (size == ReadSize::kWhole && static_cast<std::uint64_t>(st.st_size) > max) {
     err = EFBIG;
   }
-  out.clear();
-  if (err == 0 && opened != nullptr) *opened = file_info_of(st);
   if (err == 0) {
-    out.resize(static_cast<std::size_t>(st.st_size));
+    if (opened != nullptr) *opened = st;
+    // A head is read up to the size fstat gave (one read), unless that is
+    // 0 (a file that does not know its size): then up to max or the end.
+    auto file_size = static_cast<std::size_t>(st.st_size);
+    std::size_t want = size == ReadSize::kWhole ? file_size : max;
+    out.resize(want);
     std::size_t done = 0;
-    while (done < out.size()) {
-      ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+    while (done < want) {
+      ssize_t n = ::read(fd, out.data() + done, want - done);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
         err = errno;
@@ -71,36 +85,31 @@ int RealFileSystem::read_file(const std::string& path, std::string& out, FileInf
       }
       if (n == 0) break;  // shrank under us: take what is there
       done += static_cast<std::size_t>(n);
+      if (size == ReadSize::kHead && file_size != 0 && done >= file_size) break;
     }
     out.resize(done);
   }
-  if (!keep_open_) ::close(fd);
+  if (!keep_open) ::close(fd);
+  return err;
+}
+
+}  // namespace
+
+int RealFileSystem::read_file(const std::string& path, std::string& out, FileInfo* opened) {
+  // Non-blocking, so a FIFO planted as the config cannot hang the launch;
+  // then only a regular file of bounded size is read (/dev/zero would
+  // otherwise be read until memory runs out).
+  struct stat st;
+  int err = read_regular_file(AT_FDCWD, path.c_str(), true, kMaxConfigSize, ReadSize::kWhole, out,
+                              &st, keep_open_);
+  if (err == 0 && opened != nullptr) *opened = file_info_of(st);
   return err;
 }
 
 int RealFileSystem::read_head(const std::string& path, std::size_t max, std::string& out) {
   // Regular files only, opened without waiting: a FIFO named by a #! line
   // or a config must not hang a launch or doctor.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return errno;
-  struct stat st;
-  int bad = ::fstat(fd, &st) != 0  ? errno
-            : !S_ISREG(st.st_mode) ? (S_ISDIR(st.st_mode) ? EISDIR : EINVAL)
-                                   : 0;
-  if (bad != 0) {
-    ::close(fd);
-    out.clear();
-    return bad;
-  }
-  out.resize(max);
-  ssize_t n;
-  do {
-    n = ::pread(fd, out.data(), max, 0);
-  } while (n < 0 && errno == EINTR);
-  int err = n < 0 ? errno : 0;
-  out.resize(n < 0 ? 0 : static_cast<std::size_t>(n));
-  ::close(fd);
-  return err;
+  return read_regular_file(AT_FDCWD, path.c_str(), true, max, ReadSize::kHead, out);
 }
 
 int RealFileSystem::readlink(const std::string& path, std::string& target) {
@@ -134,11 +143,7 @@ std::optional<std::string> search_path(std::string_view name, const char* path_v
     std::string_view dir = dirs.substr(0, colon);
     std::string candidate = dir.empty() ? std::string(".") : std::string(dir);
     candidate.append("/").append(name);
-    struct stat st;
-    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-        ::access(candidate.c_str(), X_OK) == 0) {
-      return absolute(candidate.c_str());
-    }
+    if (is_executable_file(candidate)) return absolute(candidate.c_str());
     if (colon == std::string_view::npos) break;
     dirs.remove_prefix(colon + 1);
   }
@@ -196,6 +201,31 @@ std::string real_path(const std::string& path) {
   return buffer;
 }
 
+std::optional<FileInfo> stat_path(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return file_info_of(st);
+}
+
+std::optional<FileInfo> lstat_path(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return std::nullopt;
+  return file_info_of(st);
+}
+
+bool may_execute(const std::string& path) {
+  return ::access(path.c_str(), X_OK) == 0;
+}
+
+bool is_executable_file(const std::string& path) {
+  auto info = stat_path(path);
+  return info && S_ISREG(info->mode) && may_execute(path);
+}
+
+bool is_terminal(int fd) {
+  return ::isatty(fd) == 1;
+}
+
 std::string absolute_path(const std::string& path) {
   return absolute(path.c_str());
 }
@@ -224,10 +254,7 @@ Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView 
     }
     return e;
   }
-  struct stat st;
-  if (::stat(request.self_exe.c_str(), &st) == 0) {
-    request.self_size = static_cast<std::uint64_t>(st.st_size);
-  }
+  if (auto info = stat_path(request.self_exe)) request.self_size = info->size;
   std::string area = read_stamp_area(request.self_exe);
   if (!area.empty()) {
     auto stamp = decode_stamp(area);
@@ -241,28 +268,12 @@ Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView 
 }
 
 std::optional<std::string> read_regular(int dir_fd, const std::string& path, bool follow_links,
-                                        std::size_t max) {
-  // Non-blocking, and only a regular file: a FIFO or a device planted under
-  // a config's name is neither waited on nor read forever.
-  int flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | (follow_links ? 0 : O_NOFOLLOW);
-  int fd = ::openat(dir_fd, path.c_str(), flags);
-  if (fd < 0) return std::nullopt;
-  std::optional<std::string> out;
-  struct stat st;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && static_cast<std::size_t>(st.st_size) <= max) {
-    std::string text(static_cast<std::size_t>(st.st_size), '\0');
-    std::size_t done = 0;
-    while (done < text.size()) {
-      ssize_t n = ::read(fd, text.data() + done, text.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      done += static_cast<std::size_t>(n);
-    }
-    text.resize(done);
-    out = std::move(text);
+                                        std::size_t max, ReadSize size) {
+  std::string text;
+  if (read_regular_file(dir_fd, path.c_str(), follow_links, max, size, text) != 0) {
+    return std::nullopt;
   }
-  ::close(fd);
-  return out;
+  return text;
 }
 
 std::string read_stamp_area(const std::string& launcher) {
@@ -273,6 +284,54 @@ std::string read_stamp_area(const std::string& launcher) {
   auto range = find_section(image, kStampSection);
   if (!range) return {};
   return image.substr(range->offset, range->size);
+}
+
+MappedFile::MappedFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+    void* data =
+        ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    if (data != MAP_FAILED) {
+      data_ = static_cast<const char*>(data);
+      size_ = static_cast<std::size_t>(st.st_size);
+    }
+  }
+  ::close(fd);
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+}
+
+std::vector<std::string> folder_names(const std::string& path) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  std::filesystem::directory_iterator it(path, ec);
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    out.push_back(it->path().filename().string());
+  }
+  return out;
+}
+
+std::vector<FoundFile> files_below(const std::string& path, bool (*wanted)(std::string_view name)) {
+  namespace fs = std::filesystem;
+  std::vector<FoundFile> out;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec);
+  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!wanted(it->path().filename().string())) continue;
+    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;  // a link's target is read itself
+    out.push_back({it->path().string(), it->path().lexically_relative(path).string()});
+  }
+  return out;
+}
+
+bool make_folders(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  return !ec;
 }
 
 }  // namespace pyshim

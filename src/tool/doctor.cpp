@@ -572,8 +572,7 @@ void doctor_base_launcher(Checklist& out, const LaunchRequest& request, bool pyp
   std::string fix = fmt::format("run `pyshim install {}`", venv);
   std::string main = std::filesystem::path(request.self_exe).filename().string();
   std::string base = fmt::format("{}/{}/{}", venv, kBaseLauncherDir, main);
-  struct stat st;
-  if (::lstat(base.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (auto info = lstat_path(base); !info || !S_ISREG(info->mode)) {
     out.add(Check::fail("base_launcher", what,
                         fmt::format("{} is missing or not a file of its own: venvs derived "
                                     "from this one would lose the native setup",
@@ -595,8 +594,7 @@ void doctor_extensions(Checklist& out, const LaunchRequest& request, const Confi
                        const Options& options) {
   const char* what = "extension modules and libraries checked";
   std::string venv = dirname(dirname(request.invoked_path));
-  struct stat st;
-  if (::stat((venv + "/pyvenv.cfg").c_str(), &st) != 0) {
+  if (!stat_path(venv + "/pyvenv.cfg")) {
     out.add(Check::skip("extension_libraries", what,
                         "the launcher is not in a venv: there is no site-packages to read"));
     return;

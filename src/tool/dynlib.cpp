@@ -136,12 +136,12 @@ std::vector<SharedObject> scan_site_dir(const std::string& dir,
     NameKind kind = classify_name(name, suffixes);
     if (kind == NameKind::kOther || kind == NameKind::kExtension) continue;
     if (!inside(real_path(entry.path().string()), real_venv)) continue;
-    struct stat st;
-    if (::stat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    auto st = stat_path(entry.path().string());
+    if (!st || !S_ISREG(st->mode)) continue;
     SharedObject object;
     object.site_dir = dir;
     object.rel_path = entry.path().lexically_relative(dir).string();
-    object.identity = fmt::format("{}:{}", st.st_dev, st.st_ino);
+    object.identity = fmt::format("{}:{}", st->dev, st->ino);
     MappedFile file(entry.path().string());
     if (auto info = parse_dynamic(file.view()); info && info->type == ET_DYN) {
       object.loadable = true;

@@ -9,9 +9,12 @@
 #include "pyshim/error.hpp"
 #include "pyshim/process.hpp"
 
+namespace pyshim {
+class Dir;  // pyshim/dir.hpp (the OS layer)
+}  // namespace pyshim
+
 namespace pyshim::cli {
 
-class Dir;
 class Progress;
 
 struct DynlibSync {

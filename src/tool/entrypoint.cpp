@@ -15,7 +15,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
@@ -30,8 +29,6 @@
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "venv_dir.hpp"
-
-namespace fs = std::filesystem;
 
 namespace pyshim::cli {
 
@@ -57,9 +54,9 @@ Error usage_error(std::string message, std::string hint) {
 // A regular file carrying a stamp area: a pyshim launcher. Checked with
 // stat first, so a FIFO or device named here is not opened (and waited on).
 bool is_launcher_file(const std::string& real) {
-  struct stat st {};
-  return !real.empty() && ::stat(real.c_str(), &st) == 0 && S_ISREG(st.st_mode) &&
-         !read_stamp_area(real).empty();
+  if (real.empty()) return false;
+  auto info = stat_path(real);
+  return info && S_ISREG(info->mode) && !read_stamp_area(real).empty();
 }
 
 // A Python bytes literal that holds any bytes (arguments need not be UTF-8).
@@ -149,15 +146,15 @@ int run_entrypoint(const EntrypointOptions& o) {
   }
   EntrypointOptions options = o;
   if (!o.script.empty()) options.script = absolute_path(o.script);
-  std::error_code ec;
-  if (!o.script.empty() && !fs::is_regular_file(options.script, ec)) {
+  auto script = o.script.empty() ? std::nullopt : stat_path(options.script);
+  if (!o.script.empty() && (!script || !S_ISREG(script->mode))) {
     return print_error(
         usage_error(fmt::format("--script {}: no such file", printable(o.script, 200)),
                     "give the path of the Python script to run"));
   }
   std::string launcher = absolute_path(o.launcher);
   std::string real = real_path(launcher);
-  if (real.empty() || ::access(real.c_str(), X_OK) != 0) {
+  if (real.empty() || !may_execute(real)) {
     return print_error(usage_error(
         fmt::format("--launcher {}: not an executable file", printable(o.launcher, 200)),
         "write it first: pyshim launcher L --python PY"));
@@ -177,8 +174,7 @@ int run_entrypoint(const EntrypointOptions& o) {
                              : fmt::format("{}{}' \"$0\" \"$@\"\n'''\n", kShellForm, launcher);
   text += program(options, launcher);
 
-  std::error_code mk;
-  fs::create_directories(dir, mk);
+  make_folders(dir);  // the caller's own path: links in it are theirs (errors: open says)
   VenvLock lock = VenvLock::open(dir);
   const Dir& root = lock.root();
   if (auto st = root.stat(name)) {
@@ -226,9 +222,8 @@ std::optional<std::string> script_launcher(const std::string& path) {
 
 std::string launcher_behind(const std::string& path, std::string* via) {
   std::string real = real_path(path);
-  struct stat st {};
-  if (real.empty() || ::stat(real.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
-      is_launcher_file(real)) {
+  auto info = real.empty() ? std::nullopt : stat_path(real);
+  if (!info || !S_ISREG(info->mode) || is_launcher_file(real)) {
     return path;
   }
   auto launcher = script_launcher(real);

@@ -8,13 +8,11 @@
 
 #include <fmt/format.h>
 
-#include "mapped_file.hpp"
 #include "pyshim/dynlib.hpp"
 #include "pyshim/launch.hpp"
+#include "pyshim/mapped_file.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/path.hpp"
-
-namespace fs = std::filesystem;
 
 namespace pyshim::cli {
 namespace {
@@ -23,8 +21,8 @@ constexpr std::size_t kMaxFindings = 20;  // per kind: enough to act on, short e
 constexpr std::size_t kMaxPrinted = 1024;
 
 bool regular_file(const std::string& path) {
-  struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+  auto info = stat_path(path);
+  return info && S_ISREG(info->mode);
 }
 
 bool inside(const std::string& real, const std::string& real_root) {
@@ -42,18 +40,16 @@ std::vector<std::string> site_dirs_of(const std::string& venv) {
   std::vector<std::string> out;
   std::vector<std::string> seen;
   std::string real_venv = real_path(venv);
-  std::error_code ec;
   for (const char* lib : {"lib", "lib64"}) {
-    fs::directory_iterator it(fs::path(venv) / lib, ec);
-    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
-      std::string site = (it->path() / "site-packages").string();
+    std::string folder = join(venv, lib);
+    for (const std::string& name : folder_names(folder)) {
+      std::string site = join(folder, name) + "/site-packages";
       std::string real = real_path(site);
       if (real.empty() || !inside(real, real_venv)) continue;
       if (std::find(seen.begin(), seen.end(), real) != seen.end()) continue;
       seen.push_back(real);
       out.push_back(site);
     }
-    ec.clear();
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -65,13 +61,9 @@ std::vector<std::string> site_dirs_of(const std::string& venv) {
 // venv is not read, as in `pyshim dynlib`.
 void scan_dir(const std::string& dir, const std::string& real_venv,
               std::vector<LinkedObject>& out) {
-  std::error_code ec;
-  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
-  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (!maybe_shared_object(it->path().filename().string())) continue;
-    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;  // a link's target is read itself
-    std::string path = it->path().string();
-    std::string real_dir = real_path(it->path().parent_path().string());
+  for (FoundFile& found : files_below(dir, maybe_shared_object)) {
+    std::string& path = found.path;
+    std::string real_dir = real_path(dirname(path));
     if (!inside(real_dir + "/x", real_venv)) continue;
     MappedFile file(path);
     auto dynamic = parse_dynamic(file.view());
@@ -79,7 +71,7 @@ void scan_dir(const std::string& dir, const std::string& real_venv,
     LinkedObject object;
     object.path = path;
     object.real_dir = real_dir;
-    object.label = it->path().lexically_relative(dir).string();
+    object.label = std::move(found.relative);
     object.dynamic = std::move(*dynamic);
     out.push_back(std::move(object));
   }
@@ -125,10 +117,10 @@ std::vector<std::string> loaded_before_imports(const std::string& interpreter,
 // site-packages' shared objects by file name and SONAME.
 LayerCandidate candidate_of(const std::string& venv, bool on_library_path) {
   LayerCandidate layer{venv, on_library_path, {}};
-  std::error_code ec;
-  fs::directory_iterator it(fs::path(venv) / kDynlibDir, ec);
-  for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    layer.libraries.push_back({it->path().filename().string(), it->path().string(), true});
+  std::string dynlib = join(venv, kDynlibDir);
+  for (std::string& name : folder_names(dynlib)) {
+    std::string path = join(dynlib, name);
+    layer.libraries.push_back({std::move(name), std::move(path), true});
   }
   std::vector<LinkedObject> objects;
   std::string real_venv = real_path(venv);

@@ -2,13 +2,13 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <cerrno>
 #include <cstdlib>
 
+#include "pyshim/dir.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
+#include "pyshim/path.hpp"
 #include "pyshim/process.hpp"
 #include "pyshim/venv.hpp"
 #include "venv_dir.hpp"
@@ -26,14 +26,10 @@ std::string read_text(const fs::path& path, bool follow_links) {
 
 namespace {
 
-std::string parent_of(const std::string& path) {
-  return fs::path(path).parent_path().string();
-}
-
 std::uint32_t owner_of(const Dir& root) {
-  struct stat st;
   // An unknown owner counts as root's: then the program runs as nobody.
-  return ::fstat(root.fd(), &st) == 0 ? st.st_uid : 0;
+  auto st = root.self_stat();
+  return st ? st->st_uid : 0;
 }
 
 // What the pyshim launcher at program would load, as its own launch would
@@ -83,8 +79,7 @@ std::vector<LoadedPath> program_loads(const std::string& venv, const std::string
   }
   loads.push_back(examine_path("program", program, LoadScope::kFile));
   // Only a regular file is read (a FIFO planted there is not waited on).
-  struct stat st;
-  if (::stat(program.c_str(), &st) == 0 && S_ISREG(st.st_mode) && is_pyshim_binary(program)) {
+  if (auto info = stat_path(program); info && S_ISREG(info->mode) && is_pyshim_binary(program)) {
     add_launch_loads(program, loads);
   }
   return loads;
@@ -93,21 +88,20 @@ std::vector<LoadedPath> program_loads(const std::string& venv, const std::string
 }  // namespace
 
 RunAs venv_program_run_as(const Dir& root, const std::string& program) {
-  if (::geteuid() != 0) return {};
+  if (effective_uid() != 0) return {};
   return decide_run_as(0, program_loads(root.path(), root.read("pyvenv.cfg").value_or(""), program),
                        owner_of(root));
 }
 
 RunAs launcher_run_as(const std::string& launcher) {
-  if (::geteuid() != 0) return {};
+  if (effective_uid() != 0) return {};
   std::string program = absolute_path(launcher);
   // VENV/bin/python: the venv is two levels up when it has a pyvenv.cfg.
-  std::string venv = parent_of(parent_of(program));
+  std::string venv = dirname(dirname(program));
   auto cfg = read_regular(AT_FDCWD, venv + "/pyvenv.cfg", false, 1 << 20);
   if (!cfg) venv.clear();
-  struct stat st;
-  std::uint32_t owner =
-      ::stat((venv.empty() ? parent_of(program) : venv).c_str(), &st) == 0 ? st.st_uid : 0;
+  auto folder = stat_path(venv.empty() ? dirname(program) : venv);
+  std::uint32_t owner = folder ? folder->uid : 0;
   return decide_run_as(0, program_loads(venv, cfg.value_or(""), program), owner);
 }
 
@@ -120,8 +114,7 @@ std::vector<LoadedPath> interpreter_loads(const std::string& interpreter) {
   loads.push_back(examine_path("interpreter", interpreter, LoadScope::kFile));
   std::string real = real_path(interpreter);
   if (!real.empty()) {
-    loads.push_back(
-        examine_path("interpreter's prefix", parent_of(parent_of(real)), LoadScope::kFile));
+    loads.push_back(examine_path("interpreter's prefix", dirname(dirname(real)), LoadScope::kFile));
   }
   return loads;
 }
@@ -129,7 +122,7 @@ std::vector<LoadedPath> interpreter_loads(const std::string& interpreter) {
 }  // namespace
 
 RootTrust interpreter_trust(const std::string& interpreter) {
-  if (::geteuid() != 0) return {};
+  if (effective_uid() != 0) return {};
   // A bare name is what execvp would find on PATH (nothing runs when none).
   std::string path = interpreter;
   if (interpreter.find('/') == std::string::npos) {
@@ -141,12 +134,12 @@ RootTrust interpreter_trust(const std::string& interpreter) {
 }
 
 RunAs interpreter_run_as(const Dir& root, const std::string& interpreter, const std::string& file) {
-  if (::geteuid() != 0) return {};
+  if (effective_uid() != 0) return {};
   std::vector<LoadedPath> loads = interpreter_loads(interpreter);
   // It reads the file and writes __pycache__/ beside it by path.
-  loads.push_back(examine_path("folder", parent_of(file), LoadScope::kFolder));
+  loads.push_back(examine_path("folder", dirname(file), LoadScope::kFolder));
   loads.push_back(
-      examine_path("bytecode folder", parent_of(file) + "/__pycache__", LoadScope::kFolder));
+      examine_path("bytecode folder", dirname(file) + "/__pycache__", LoadScope::kFolder));
   loads.push_back(examine_path("file", file, LoadScope::kFile));
   return decide_run_as(0, loads, owner_of(root));
 }

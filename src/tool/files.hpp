@@ -21,7 +21,13 @@ namespace pyshim::cli {
 // not followed ("" too).
 std::string read_text(const std::filesystem::path& path, bool follow_links = true);
 
-class Dir;
+}  // namespace pyshim::cli
+
+namespace pyshim {
+class Dir;  // pyshim/dir.hpp (the OS layer)
+}  // namespace pyshim
+
+namespace pyshim::cli {
 
 // Who root runs a program as (decide_run_as in src/core/include/pyshim/root_trust.hpp,
 // the one rule), with the facts gathered here. Not root: as this process,
@@ -54,7 +60,7 @@ RootTrust interpreter_trust(const std::string& interpreter);
 // the folders the file and its __pycache__ are in, and the file.
 RunAs interpreter_run_as(const Dir& root, const std::string& interpreter, const std::string& file);
 
-// Everything that changes a venv goes through venv_dir.hpp (directory fds,
+// Everything that changes a venv goes through pyshim/dir.hpp (directory fds,
 // no links followed, atomic and durable writes).
 
 }  // namespace pyshim::cli

@@ -1,18 +1,19 @@
 #include "hooks.hpp"
 
+#include <sys/stat.h>
+
+#include "pyshim/os.hpp"
+
 namespace fs = std::filesystem;
 
 namespace pyshim::cli {
 
 std::vector<fs::path> site_packages_dirs(const fs::path& venv) {
   std::vector<fs::path> out;
-  std::error_code ec;
-  for (const fs::directory_entry& entry : fs::directory_iterator(venv / "lib", ec)) {
-    std::string name = entry.path().filename().string();
+  for (const std::string& name : folder_names((venv / "lib").string())) {
     if (!name.starts_with("python") && !name.starts_with("pypy")) continue;
-    if (fs::is_directory(entry.path() / "site-packages", ec)) {
-      out.push_back(entry.path() / "site-packages");
-    }
+    fs::path site = venv / "lib" / name / "site-packages";
+    if (auto info = stat_path(site.string()); info && S_ISDIR(info->mode)) out.push_back(site);
   }
   return out;
 }

@@ -51,11 +51,6 @@ Error usage_error(std::string message, std::string hint) {
   return Error{ErrorKind::kUsage, std::move(message), {}, std::move(hint)};
 }
 
-bool is_executable_file(const fs::path& path) {
-  std::error_code ec;
-  return fs::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0;
-}
-
 // --python: a path, or a name searched on PATH.
 Result<std::string> resolve_python(const std::string& python) {
   std::string path = python;
@@ -300,7 +295,7 @@ Result<std::string> find_launcher_binary() {
   fs::path bin = fs::path(tool).parent_path();
   for (const fs::path& candidate :
        {bin.parent_path() / "lib/pyshim" / kLauncherBinaryName, bin / kLauncherBinaryName}) {
-    if (is_executable_file(candidate)) return candidate.string();
+    if (is_executable_file(candidate.string())) return candidate.string();
   }
   return Error{
       ErrorKind::kUsage,

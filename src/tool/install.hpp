@@ -39,7 +39,14 @@ bool is_pypy(const std::string& interpreter);
 Result<std::vector<ResolvedPreload>> check_install_options(const InstallOptions& options,
                                                            const std::string& python);
 
-class Dir;
+}  // namespace pyshim::cli
+
+namespace pyshim {
+class Dir;  // pyshim/dir.hpp (the OS layer)
+}  // namespace pyshim
+
+namespace pyshim::cli {
+
 // Gather: lib/*/site-packages of the venv at root (real folders:
 // lib64-style links are not followed), each with the state of the hook
 // module (module: its text) and its __pycache__ entries.

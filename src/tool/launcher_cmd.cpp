@@ -10,9 +10,7 @@
 // launcher reads whenever it differs from its stamp. Every file is written
 // only when its bytes change, so a build system that re-runs the command
 // with the same arguments sees no new mtime and rebuilds nothing.
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <iostream>
@@ -32,8 +30,6 @@
 #include "venv_dir.hpp"
 #include "venv_files.hpp"
 
-namespace fs = std::filesystem;
-
 namespace pyshim::cli {
 namespace {
 
@@ -47,22 +43,22 @@ Error usage_error(std::string message, std::string hint) {
   return Error{ErrorKind::kUsage, std::move(message), {}, std::move(hint)};
 }
 
-bool same_file(const struct stat& a, const struct stat& b) {
-  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+bool same_file(const FileInfo& a, const FileInfo& b) {
+  return a.dev == b.dev && a.ino == b.ino;
 }
 
 // The launcher reads a pyshim.toml beside it, or in the folder above, before
 // its stamp (README, "How it works", step 2). One
 // there that is not this launcher's own config would silently win: refused.
 Status check_config_lookup(const std::string& dir, const std::string& config) {
-  struct stat own {};
-  bool has_own = !config.empty() && ::stat(config.c_str(), &own) == 0;
+  auto own = config.empty() ? std::nullopt : stat_path(config);
   for (const std::string& candidate :
        {dir + "/" + std::string(kConfigName), dirname(dir) + "/" + std::string(kConfigName)}) {
     if (candidate == config) continue;
-    struct stat st {};
-    if (::lstat(candidate.c_str(), &st) != 0) continue;
-    if (has_own && ::stat(candidate.c_str(), &st) == 0 && same_file(st, own)) continue;
+    if (!lstat_path(candidate)) continue;
+    if (auto info = own ? stat_path(candidate) : std::nullopt; info && same_file(*info, *own)) {
+      continue;
+    }
     return usage_error(
         fmt::format("{} exists: the launcher would read it instead of its stamped config",
                     candidate),
@@ -78,9 +74,9 @@ Status check_config_lookup(const std::string& dir, const std::string& config) {
 // library of another version.
 Status check_shadowing_restore(const std::string& dir, const std::string& restore_bytes) {
   std::string other = dirname(dir) + "/lib/pyshim/" + std::string(kRestoreLibraryName);
-  struct stat st {};
-  if (::stat(other.c_str(), &st) != 0) return Ok{};
-  if (S_ISREG(st.st_mode) && read_text(other) == restore_bytes) return Ok{};
+  auto info = stat_path(other);
+  if (!info) return Ok{};
+  if (S_ISREG(info->mode) && read_text(other) == restore_bytes) return Ok{};
   return usage_error(
       fmt::format("{} exists and is not this pyshim's restore library: the launcher would load "
                   "it before the one written beside it",
@@ -91,8 +87,7 @@ Status check_shadowing_restore(const std::string& dir, const std::string& restor
 // Opens OUT's folder (created when missing: a build writes into its own
 // tree), locked against a concurrent `pyshim launcher` or install there.
 VenvLock open_out_dir(const std::string& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);  // the caller's own path: links in it are theirs
+  make_folders(dir);  // the caller's own path: links in it are theirs (errors: open says)
   return VenvLock::open(dir);
 }
 
@@ -179,14 +174,8 @@ int run_launcher(LauncherOptions options) {
     std::string config_dir = dirname(config);
     std::optional<Dir> opened;
     if (config_dir != dir) {
-      std::error_code ec;
-      fs::create_directories(config_dir, ec);
-      int fd = ::open(config_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (fd < 0) {
-        throw fs::filesystem_error("cannot open", config_dir,
-                                   std::error_code(errno, std::generic_category()));
-      }
-      opened.emplace(fd, config_dir);
+      make_folders(config_dir);
+      opened.emplace(Dir::open(config_dir));
     }
     const Dir& folder = opened ? *opened : root;
     std::string config_name(basename(config));

@@ -10,11 +10,13 @@
 
 #include <fmt/format.h>
 
+#include "pyshim/os.hpp"
+
 namespace pyshim::cli {
 
 class Progress {
  public:
-  explicit Progress(bool quiet) : on_(!quiet && ::isatty(STDERR_FILENO) == 1) {}
+  explicit Progress(bool quiet) : on_(!quiet && is_terminal(STDERR_FILENO)) {}
 
   template <typename... Args>
   void phase(fmt::format_string<Args...> format, Args&&... args) const {

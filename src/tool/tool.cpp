@@ -1,6 +1,5 @@
 // Tool mode: `pyshim <subcommand>`. Each subcommand lives in its own file
 // (setup_x/run_x); this file only wires them together.
-#include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
@@ -39,7 +38,7 @@ int print_error(const Error& error, bool json) {
 }
 
 std::string default_launcher() {
-  if (::access(".venv/bin/python", F_OK) == 0) return ".venv/bin/python";
+  if (stat_path(".venv/bin/python")) return ".venv/bin/python";
   return search_path("python", std::getenv("PATH")).value_or("");
 }
 

@@ -1,8 +1,6 @@
 #include "venv_files.hpp"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -25,8 +23,7 @@ namespace pyshim::cli {
 namespace {
 
 bool executable_file(const fs::path& path) {
-  std::error_code ec;
-  return fs::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0;
+  return is_executable_file(path.string());
 }
 
 // The interpreter behind a pyshim launcher: the one its config names.
@@ -136,14 +133,8 @@ std::vector<BinEntry> gather_entries(const Dir& dir) {
       if (is_interpreter_name(name)) {
         // The first page, read without following anything: a launcher of
         // any build carries the note there.
-        int fd = ::openat(dir.fd(), name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-        if (fd >= 0) {
-          char head[4096];
-          ssize_t n = ::read(fd, head, sizeof head);
-          entry.is_launcher =
-              n > 0 && has_launcher_note(std::string_view(head, static_cast<std::size_t>(n)));
-          ::close(fd);
-        }
+        auto head = dir.read_head(name, 4096);
+        entry.is_launcher = head && has_launcher_note(*head);
       }
     }
     out.push_back(std::move(entry));

@@ -16,6 +16,12 @@
 # 3. Core makes no system call: the built core libraries (the CLI's and the
 #    launcher's copy) reference none of the C library's system call wrappers,
 #    stdio or file streams, nor getenv (nm over the archives).
+# 4. The tool makes no system call of its own: no object of the tool library
+#    references a C library wrapper that enters the kernel for files, folders,
+#    descriptors, processes or ids (they are the OS layer's: src/os); printing
+#    and getenv stay allowed. Proved able to fail: a probe calling geteuid()
+#    compiled with the tool's own command must be caught; one calling the OS
+#    layer's effective_uid() must not.
 #
 # Usage: tests/layers/check.sh BUILD_DIR   (a few seconds; exits 1 on failure)
 set -euo pipefail
@@ -42,12 +48,13 @@ def layer_of(path):
             return layer
     return None
 
-def probe(args, source_file, header, workdir, cwd):
-    """Compile a one-line source including `header` with `args` (one real
-    compile command) in place of `source_file`; returns (ok, stderr)."""
+def probe(args, source_file, header, workdir, cwd, body="int pyshim_layers_probe;\n", obj=None):
+    """Compile a source including `header` (then `body`) with `args` (one
+    real compile command) in place of `source_file`: syntax only, or into
+    `obj`; returns (ok, stderr)."""
     probe_path = os.path.join(workdir, "probe.cpp")
     with open(probe_path, "w") as f:
-        f.write(f'#include "{header}"\nint pyshim_layers_probe;\n')
+        f.write(f'#include "{header}"\n{body}')
     cmd, skip = [], False
     for i, a in enumerate(args):
         if skip:
@@ -59,7 +66,7 @@ def probe(args, source_file, header, workdir, cwd):
         if a in ("-MD", "-MMD", "-c"):
             continue
         cmd.append(probe_path if a == source_file else a)
-    cmd += ["-fsyntax-only"]
+    cmd += ["-c", "-o", obj] if obj else ["-fsyntax-only"]
     r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     return r.returncode == 0, r.stderr
 
@@ -152,11 +159,94 @@ for archive in ("libpyshim_core.a", "libpyshim-launcher_pyshim_core.a"):
     else:
         print(f"ok  {archive}: none of {len(KERNEL)} system call wrappers, stdio or getenv referenced")
 
+# The tool's objects: the system call wrappers that are the OS layer's job.
+# Not listed, because the tool may use them: stdio to print, getenv; and
+# what spdlog's header-only code calls for its log lines (getpid,
+# syscall(SYS_gettid), localtime_r, pthread mutexes).
+TOOL_KERNEL = set("""open open64 openat openat64 creat read pread pread64 readv write pwrite pwrite64
+writev close close_range stat stat64 fstat fstat64 lstat lstat64 fstatat fstatat64 statx access
+faccessat euidaccess readlink readlinkat realpath getcwd chdir fchdir opendir fdopendir readdir
+readdir64 rewinddir closedir scandir mmap mmap64 munmap mprotect fork vfork clone execve execv execvp
+execvpe fexecve posix_spawn posix_spawnp waitpid wait4 kill killpg pipe pipe2 dup dup2 dup3 fcntl
+ioctl isatty flock lockf rename renameat renameat2 unlink unlinkat rmdir mkdir mkdirat chmod fchmod
+fchmodat chown fchown fchownat lchown symlink symlinkat link linkat truncate ftruncate fsync
+fdatasync sync syncfs utimensat futimens utime utimes getuid geteuid getgid getegid setuid setgid
+setresuid setresgid setgroups setsid poll select sendfile copy_file_range getauxval fopen fopen64
+fdopen freopen fclose fread system popen mkstemp mkdtemp""".split())
+# System calls still made by tool sources that another change is rewriting
+# (install and dynlib as gather -> plan -> apply): each must move into the
+# OS layer there. An entry that is no longer needed fails the check, so the
+# list only shrinks.
+TOOL_PENDING = {}
+
+def kernel_calls(path, deny):
+    """{member: [wrappers referenced]} for an object or archive."""
+    out = subprocess.run(["nm", "-u", "-A", "--format=posix", path], capture_output=True,
+                         text=True, check=True).stdout
+    calls = {}
+    for line in out.splitlines():
+        where, _, rest = line.rpartition(": ")
+        symbol = rest.split()[0].split("@")[0] if rest.split() else ""
+        member = where.rsplit("[", 1)[-1].rstrip("]") if where.endswith("]") else os.path.basename(where)
+        if symbol in deny:
+            calls.setdefault(member, set()).add(symbol)
+    return calls
+
+tool_archive = os.path.join(build, "libpyshim_tool.a")
+if not os.path.exists(tool_archive):
+    failures.append(f"{tool_archive} is missing: build {build} first")
+else:
+    members = subprocess.run(["ar", "t", tool_archive], capture_output=True, text=True,
+                             check=True).stdout.split()
+    calls = kernel_calls(tool_archive, TOOL_KERNEL)
+    for member, pending in TOOL_PENDING.items():
+        if member in members and not pending <= calls.get(member, set()):
+            failures.append(f"{member} no longer calls {' '.join(sorted(pending - calls.get(member, set())))}: "
+                            "remove it from TOOL_PENDING in tests/layers/check.sh")
+    bad = {m: sorted(c - TOOL_PENDING.get(m, set())) for m, c in calls.items()}
+    bad = {m: c for m, c in bad.items() if c}
+    for member, names in sorted(bad.items()):
+        failures.append(f"libpyshim_tool.a({member}) makes system calls of its own: {' '.join(names)} "
+                        "(call the OS layer, src/os/include/pyshim, instead)")
+    if not bad:
+        pending = sum(len(v) for v in TOOL_PENDING.values())
+        print(f"ok  libpyshim_tool.a: {len(members)} objects, none of {len(TOOL_KERNEL)} system call "
+              "wrappers referenced" +
+              (f" ({pending} pending in {', '.join(sorted(TOOL_PENDING))})" if pending else ""))
+    # The check can fail: a tool source calling geteuid() itself is caught,
+    # the same source asking the OS layer is not (compiled with a tool
+    # object's own command).
+    tool_entry = next((e for e in db if "pyshim_tool.dir" in e["command"]
+                       and "/src/tool/" in e["file"]), None)
+    if tool_entry is None:
+        failures.append("no compile command for a pyshim_tool source")
+    else:
+        args = shlex.split(tool_entry["command"])
+        source_file = next(a for a in args if os.path.basename(a) == os.path.basename(tool_entry["file"])
+                           and a.endswith(".cpp"))
+        with tempfile.TemporaryDirectory() as workdir:
+            for header, body, caught in (
+                    ("unistd.h", "unsigned pyshim_layers_probe() { return ::geteuid(); }\n", True),
+                    ("pyshim/os.hpp", "unsigned pyshim_layers_probe() { return pyshim::effective_uid(); }\n",
+                     False)):
+                obj = os.path.join(workdir, "probe.o")
+                ok, err = probe(args, source_file, header, workdir, tool_entry["directory"], body, obj)
+                if not ok:
+                    failures.append(f"the tool probe ({header}) does not compile:\n{err}")
+                    continue
+                found = kernel_calls(obj, TOOL_KERNEL)
+                if bool(found) != caught:
+                    failures.append(f"a tool object calling {'geteuid()' if caught else 'effective_uid()'} "
+                                    f"is {'not ' if caught else ''}caught: {found}")
+                else:
+                    print(f"ok  a tool object calling {'geteuid() itself is' if caught else 'the OS layer is not'} caught")
+
 if len(seen) < 4:
     failures.append(f"only {len(seen)} (target, layer) pairs found: expected core, os, their launcher copies and the launcher")
 if failures:
     print("\nFAILED:\n" + "\n".join(failures), file=sys.stderr)
     sys.exit(1)
 print(f"== layers: {len(seen)} targets x layers probed: every wrong-way include fails to compile, "
-      f"every right-way one compiles; {hot_flag} on the launcher's hot objects only ({checked} objects)")
+      f"every right-way one compiles; {hot_flag} on the launcher's hot objects only ({checked} objects); "
+      "core and the tool make no system call of their own")
 EOF

@@ -76,7 +76,7 @@ class FakeFileSystem final : public FileSystem {
     auto link = links_.find(path);
     if (link == links_.end()) return stat(path, info);
     ++calls;
-    info = {S_IFLNK | 0777, 1, 99, link->second.size(), 0, 0, link_owners_[path]};
+    info = {{1, 99, link->second.size(), 0, 0}, S_IFLNK | 0777, link_owners_[path]};
     return 0;
   }
   int stat(const std::string& path, FileInfo& info) override {
@@ -86,15 +86,14 @@ class FakeFileSystem final : public FileSystem {
           path != "/proc/self/fd/" + std::to_string(opened_fd_)) {
         return ENOENT;
       }
-      info = {S_IFREG | 0644, 1, 98, 0, 0, 0, 0};
+      info = {{1, 98, 0, 0, 0}, S_IFREG | 0644, 0};
       return 0;
     }
     ++calls;
     auto it = files_.find(resolve(path));
     if (it == files_.end()) return ENOENT;
-    info = {it->second.mode,  1,
-            it->second.ino,   it->second.text.size(),
-            it->second.mtime, it->second.ctime,
+    info = {{1, it->second.ino, it->second.text.size(), it->second.mtime, it->second.ctime},
+            it->second.mode,
             it->second.uid};
     return 0;
   }

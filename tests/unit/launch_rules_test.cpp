@@ -132,7 +132,7 @@ TEST_F(LaunchRulesTest, AFirstLookTakesOneLstatAndDecidesOnlyTheSimpleCase) {
 }
 
 TEST(LaunchRules, TheStampStandsForItsFileUnchangedAndNotRacy) {
-  FileInfo info{S_IFREG | 0644, 1, 7, 40, 10'000'000'000, 15'000'000'000, kUser};
+  FileInfo info{{1, 7, 40, 10'000'000'000, 15'000'000'000}, S_IFREG | 0644, kUser};
   FileIdentity stamped = identity_of(info);
   EXPECT_TRUE(rules::stamp_still_true(stamped, info));
   EXPECT_TRUE(rules::take_from_stamp("/v/pyshim.toml", stamped, "/v/pyshim.toml", info));
@@ -175,7 +175,7 @@ TEST(LaunchRules, RestoreLibraryCandidates) {
 }
 
 TEST(LaunchRules, MayBeARestoreLibrary) {
-  FileInfo lib{S_IFREG | 0644, 1, 7, 64, 0, 0, kUser};
+  FileInfo lib{{1, 7, 64, 0, 0}, S_IFREG | 0644, kUser};
   EXPECT_TRUE(rules::may_be_a_restore_library(lib, kUser));
   lib.size = 63;  // shorter than an ELF header
   EXPECT_FALSE(rules::may_be_a_restore_library(lib, kUser));

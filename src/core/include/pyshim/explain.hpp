@@ -170,8 +170,4 @@ struct ImportTrip {
 // names the process and quotes its stderr's last distinct lines.
 std::vector<Check> import_checks(const ImportTrip& trip);
 
-// Collapses "//", "/./" and "/../" the way os.path.abspath does, so a
-// launcher given as "venv/../venv/bin/python" still matches sys.executable.
-std::string lexically_normal(std::string_view path);
-
 }  // namespace pyshim

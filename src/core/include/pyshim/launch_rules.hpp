@@ -30,6 +30,7 @@
 #include <string_view>
 
 #include "pyshim/error.hpp"
+#include "pyshim/file_info.hpp"
 #include "pyshim/plan.hpp"
 #include "pyshim/stamp.hpp"
 
@@ -38,16 +39,6 @@ namespace pyshim {
 inline constexpr std::string_view kConfigName = "pyshim.toml";
 inline constexpr std::string_view kRestoreLibraryName = "libpyshim-restore.so";
 inline constexpr std::size_t kPathMax = 4096;  // PATH_MAX: what readlink and getcwd get
-
-struct FileInfo {
-  std::uint32_t mode = 0;
-  std::uint64_t dev = 0;
-  std::uint64_t ino = 0;
-  std::uint64_t size = 0;
-  std::int64_t mtime_ns = 0;
-  std::int64_t ctime_ns = 0;
-  std::uint32_t uid = 0;
-};
 
 // What stat(2) answered, as the core needs it: one conversion for the OS
 // layer and the launcher's raw-syscall entry point (inlined there).
@@ -65,7 +56,7 @@ PYSHIM_INLINE FileInfo file_info_of(const struct stat& st) {
 
 // The identity a stamp records of its config file (FileIdentity, stamp.hpp).
 PYSHIM_INLINE FileIdentity identity_of(const FileInfo& info) {
-  return {info.dev, info.ino, info.size, info.mtime_ns, info.ctime_ns};
+  return info;  // the identity part of what stat said
 }
 
 namespace rules {

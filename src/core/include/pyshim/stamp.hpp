@@ -26,6 +26,7 @@
 
 #include "pyshim/config.hpp"
 #include "pyshim/error.hpp"
+#include "pyshim/file_info.hpp"
 #include "pyshim/plan.hpp"
 
 namespace pyshim {
@@ -48,17 +49,8 @@ struct StampHeader {
 };
 static_assert(sizeof(StampHeader) == 40);
 
-// What identifies a pyshim.toml unchanged since it was stamped. ctime is
-// included because no user can set it: an edit that restores size and mtime
-// still changes it.
-struct FileIdentity {
-  std::uint64_t dev = 0;
-  std::uint64_t ino = 0;
-  std::uint64_t size = 0;
-  std::int64_t mtime_ns = 0;
-  std::int64_t ctime_ns = 0;
-  bool operator==(const FileIdentity&) const = default;
-};
+// FileIdentity (what identifies a pyshim.toml unchanged since it was
+// stamped) is in file_info.hpp: the part of a FileInfo that a stamp keeps.
 
 struct Stamp {
   std::string source;  // absolute path of the pyshim.toml it was made from

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "pyshim/launch.hpp"
 
@@ -59,15 +60,52 @@ namespace pyshim {
 // realpath, the environment is this process's. For `show` and `doctor`.
 Result<LaunchRequest> request_for_launcher(const std::string& launcher, EnvView env);
 
-// A regular file's bytes, opened relative to dir_fd (AT_FDCWD: the cwd)
-// without blocking, so a FIFO or device is refused, not waited on; nullopt
-// when it cannot be opened, is not a regular file or is larger than max.
-// follow_links = false: a link there is refused too.
+// The one reader of regular files (RealFileSystem's read_file and
+// read_head, Dir::read, every file tool mode reads): opened relative to
+// dir_fd (AT_FDCWD: the cwd) without blocking, so a FIFO or device is
+// refused, not waited on; kWhole: its bytes, nullopt when it is larger than
+// max; kHead: its first max bytes. nullopt when it cannot be opened or is
+// not a regular file. follow_links = false: a link there is refused too.
+enum class ReadSize { kWhole, kHead };
 std::optional<std::string> read_regular(int dir_fd, const std::string& path, bool follow_links,
-                                        std::size_t max);
+                                        std::size_t max, ReadSize size = ReadSize::kWhole);
 
 // realpath(3), "" on failure.
 std::string real_path(const std::string& path);
+
+// stat(2) (links followed) and lstat(2) (not) of a path, relative ones
+// against the cwd; nullopt when it fails (errno says why).
+std::optional<FileInfo> stat_path(const std::string& path);
+std::optional<FileInfo> lstat_path(const std::string& path);
+
+// access(X_OK): this process may execute path (links followed).
+bool may_execute(const std::string& path);
+
+// A regular file this process may execute (links followed): what execvp
+// would run.
+bool is_executable_file(const std::string& path);
+
+// Whether file descriptor fd is a terminal (isatty(3)).
+bool is_terminal(int fd);
+
+// The names in the folder at path (a link to it followed; not sorted), none
+// when it cannot be read. For paths the caller gave or reads only: what
+// changes a venv goes through Dir.
+std::vector<std::string> folder_names(const std::string& path);
+
+// A regular file found below a folder by files_below.
+struct FoundFile {
+  std::string path;      // folder + "/" + the relative path
+  std::string relative;  // below the folder
+};
+// Every regular file below the folder at path whose name `wanted` accepts
+// (not through a folder link, not a link itself; unreadable folders
+// skipped), in readdir's order.
+std::vector<FoundFile> files_below(const std::string& path, bool (*wanted)(std::string_view name));
+
+// mkdir -p (links on the way followed: the caller's own path); false when
+// it could not be made.
+bool make_folders(const std::string& path);
 
 // Makes path absolute against the cwd without resolving symlinks.
 std::string absolute_path(const std::string& path);

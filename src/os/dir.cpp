@@ -1,7 +1,5 @@
-#include "venv_dir.hpp"
+#include "pyshim/dir.hpp"
 
-#include "files.hpp"
-#include "log.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 
@@ -17,12 +15,15 @@
 #include <set>
 #include <system_error>
 
+#include <fmt/format.h>
+
 namespace fs = std::filesystem;
 
-namespace pyshim::cli {
+namespace pyshim {
 namespace {
 
 bool g_dry_run = false;
+DirLogSink g_log_sink = nullptr;
 
 // Paths in log lines and in the dry-run plan come from the venv, which
 // anyone may name: escaped and capped.
@@ -71,34 +72,8 @@ bool dry_run() {
   return g_dry_run;
 }
 
-spdlog::level::level_enum log_level_of(std::string_view word) {
-  if (word.empty()) return spdlog::level::warn;
-  if (word == "warn" || word == "warning") return spdlog::level::warn;
-  if (word == "err") return spdlog::level::err;
-  for (auto level :
-       {spdlog::level::trace, spdlog::level::debug, spdlog::level::info, spdlog::level::warn,
-        spdlog::level::err, spdlog::level::critical, spdlog::level::off}) {
-    if (spdlog::level::to_string_view(level) == word) return level;
-  }
-  return spdlog::level::debug;  // "1", "yes": as the launcher, debug
-}
-
-spdlog::logger& tool_log() {
-  static std::shared_ptr<spdlog::logger> logger = [] {
-    auto made = std::make_shared<spdlog::logger>("pyshim",
-                                                 std::make_shared<spdlog::sinks::stderr_sink_mt>());
-    made->set_pattern("pyshim: %l: %v");
-    made->set_level(spdlog::level::warn);
-    return made;
-  }();
-  return *logger;
-}
-
-void init_tool_log(bool verbose, const char* pyshim_log) {
-  spdlog::level::level_enum level =
-      pyshim_log != nullptr ? log_level_of(pyshim_log) : spdlog::level::warn;
-  if (verbose && level > spdlog::level::debug) level = spdlog::level::debug;
-  tool_log().set_level(level);
+void set_dir_log_sink(DirLogSink sink) {
+  g_log_sink = sink;
 }
 
 bool Dir::begin(std::string_view verb, std::string_view name, std::string_view detail) const {
@@ -109,12 +84,18 @@ bool Dir::begin(std::string_view verb, std::string_view name, std::string_view d
     if (printed.insert(line).second) std::cout << line;
     return false;
   }
-  tool_log().debug("plan: {} {}{} (fd {} = {})", verb, shown(name), detail, fd_, shown(path_));
+  if (g_log_sink != nullptr) {
+    g_log_sink(
+        fmt::format("plan: {} {}{} (fd {} = {})", verb, shown(name), detail, fd_, shown(path_)));
+  }
   return true;
 }
 
 void Dir::done(std::string_view verb, std::string_view name, std::string_view detail) const {
-  tool_log().debug("{} {}{} (fd {} = {}): ok", verb, shown(name), detail, fd_, shown(path_));
+  if (g_log_sink != nullptr) {
+    g_log_sink(
+        fmt::format("{} {}{} (fd {} = {}): ok", verb, shown(name), detail, fd_, shown(path_)));
+  }
 }
 
 Dir& Dir::operator=(Dir&& other) noexcept {
@@ -211,6 +192,17 @@ std::optional<std::string> Dir::readlink(std::string_view name) const {
 std::optional<std::string> Dir::read(std::string_view name, std::size_t max) const {
   if (fd_ < 0) return std::nullopt;
   return read_regular(fd_, std::string(name), false, max);
+}
+
+std::optional<std::string> Dir::read_head(std::string_view name, std::size_t max) const {
+  if (fd_ < 0) return std::nullopt;
+  return read_regular(fd_, std::string(name), false, max, ReadSize::kHead);
+}
+
+std::optional<struct stat> Dir::self_stat() const {
+  struct stat st;
+  if (fd_ < 0 || ::fstat(fd_, &st) != 0) return std::nullopt;
+  return st;
 }
 
 std::vector<std::string> Dir::names() const {
@@ -343,12 +335,17 @@ void Dir::sync() const {
   if (::fsync(fd_) != 0 && errno != EINVAL) fail("cannot sync", path_, errno);
 }
 
+Dir Dir::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open", path, errno);
+  return Dir(fd, path);
+}
+
 VenvLock VenvLock::open(const std::string& venv) {
   // The path given is the caller's choice (links in it are theirs to
   // follow); below it, nothing is followed.
-  int fd = ::open(venv.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) fail("cannot open", venv, errno);
-  Dir root(fd, venv);
+  Dir root = Dir::open(venv);
+  int fd = root.fd();
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno != EWOULDBLOCK) fail("cannot lock", venv, errno);
     std::fprintf(stderr, "pyshim: another pyshim command is changing %s; waiting for it\n",
@@ -360,4 +357,4 @@ VenvLock VenvLock::open(const std::string& venv) {
   return VenvLock(std::move(root));
 }
 
-}  // namespace pyshim::cli
+}  // namespace pyshim
