@@ -115,7 +115,7 @@ std::string toml_quote(std::string_view text) {
 std::string render_config(const ConfigSpec& spec) {
   std::string out =
       "# pyshim.toml: read by the pyshim launcher (this venv's bin/python) at every\n"
-      "# interpreter start. Reference: pyshim's README, section \"Config\".\n"
+      "# interpreter start. Reference: pyshim's README, section \"Config: pyshim.toml\".\n"
       "# Check it with `pyshim doctor`, see the launch it gives with `pyshim show`.\n";
   for (const std::string& note : spec.notes) out += fmt::format("# {}\n", note);
   out += "\n# The real interpreter.\n";
@@ -140,7 +140,8 @@ std::string render_config(const ConfigSpec& spec) {
       spec.library_path_position == Position::kAppend ? "append" : "prepend");
   out +=
       "\n# Set for the interpreter and inherited by all its children. NAME = { prepend = \"v\" }\n"
-      "# gives v:<caller's value>, { append = \"v\" } <caller's value>:v (README, \"[env]\").\n"
+      "# gives v:<caller's value>, { append = \"v\" } <caller's value>:v (README,\n"
+      "# \"[env] that adds to the caller's value\").\n"
       "[env]\n";
   for (const EnvSetting& var : spec.env) {
     const std::string& name = var.name;

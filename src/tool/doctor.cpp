@@ -33,13 +33,13 @@
 #include "install.hpp"
 #include "libc_check.hpp"
 #include "pyshim/cli.hpp"
+#include "pyshim/dir.hpp"
 #include "pyshim/elf.hpp"
 #include "pyshim/explain.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/process.hpp"
 #include "pyshim/stamp.hpp"
-#include "venv_dir.hpp"
 
 extern char** environ;
 
@@ -383,8 +383,8 @@ std::string doctor_restore_library(Checklist& out, FileSystem& fs, const LaunchR
     return {};
   }
   const std::string& path = *found;
-  // A path the loader would split goes in as /proc/self/fd/N (section 5 of
-  // the design); say so, since that is what a user sees in LD_PRELOAD.
+  // A path the loader would split goes in as /proc/self/fd/N (README, "Tool
+  // mode"); say so, since that is what a user sees in LD_PRELOAD.
   std::string how;
   if (std::string why = loader_refusal(path, true); !why.empty()) {
     how = fmt::format(" (preloaded as /proc/self/fd/N: {})", why);

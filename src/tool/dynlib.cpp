@@ -24,16 +24,16 @@
 #include "progress.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/config.hpp"
+#include "pyshim/dir.hpp"
 #include "pyshim/elf.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/process.hpp"
 #include "pyshim/venv.hpp"
-#include "venv_dir.hpp"
 #include "venv_files.hpp"
 
 #include "files.hpp"
-#include "mapped_file.hpp"
+#include "pyshim/mapped_file.hpp"
 
 namespace fs = std::filesystem;
 
@@ -221,7 +221,7 @@ int run_dynlib(const DynlibOptions& options) {
   }
   VenvLock lock = VenvLock::open(venv);
   // --dry-run is not --check: it goes through the apply step with every
-  // change stopped at its mutation point (venv_dir.hpp), which prints it, and
+  // change stopped at its mutation point (pyshim/dir.hpp), which prints it, and
   // exits 0; --check compares only, and exits 1 when out of date.
   set_dry_run(options.dry_run);
   auto result = sync_dynlib(lock.root(), options.exclude, !options.check, Progress(options.quiet));

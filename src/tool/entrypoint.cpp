@@ -26,9 +26,9 @@
 #include "files.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/config.hpp"
+#include "pyshim/dir.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
-#include "venv_dir.hpp"
 
 namespace pyshim::cli {
 

@@ -11,7 +11,6 @@
 #include "pyshim/path.hpp"
 #include "pyshim/process.hpp"
 #include "pyshim/venv.hpp"
-#include "venv_dir.hpp"
 #include "venv_files.hpp"
 
 extern char** environ;

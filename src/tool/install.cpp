@@ -1,7 +1,8 @@
 // pyshim install VENV: turn an existing venv into a shim venv.
 //
 // What it replaced is recorded in VENV/.pyshim/manifest.toml (symlink
-// targets; regular files are moved to VENV/.pyshim/backup/) so that
+// targets; regular files are hard-linked into VENV/.pyshim/backup/, never
+// moved) so that
 // `pyshim uninstall` can put back exactly that. The manifest is written once,
 // by the first install: later installs only rewrite pyshim.toml and the links.
 #include "install.hpp"
@@ -29,6 +30,7 @@
 #include "log.hpp"
 #include "progress.hpp"
 #include "pyshim/cli.hpp"
+#include "pyshim/dir.hpp"
 #include "pyshim/dynlib.hpp"
 #include "pyshim/elf.hpp"
 #include "pyshim/launch.hpp"
@@ -37,7 +39,6 @@
 #include "pyshim/stamp.hpp"
 #include "pyshim/venv.hpp"
 #include "pyshim_startup_py.hpp"
-#include "venv_dir.hpp"
 #include "venv_files.hpp"
 
 #include "files.hpp"
@@ -522,7 +523,7 @@ class DirCache {
 Result<bool> apply_plan(const Dir& root, const std::vector<FileAction>& actions,
                         InstallApply* install) {
   // -v: the plan as a whole, before any of it is applied; each step then
-  // logs itself at its mutation point (venv_dir.hpp).
+  // logs itself at its mutation point (pyshim/dir.hpp).
   for (const FileAction& action : actions) tool_log().debug("plan: {}", describe(action));
   DirCache dirs(root);
   bool changed = false;
@@ -589,7 +590,7 @@ Result<bool> apply_plan(const Dir& root, const std::vector<FileAction>& actions,
         break;
       case Kind::kCompile: {
         // Not a Dir mutation (the interpreter writes __pycache__): the one
-        // change made outside venv_dir.cpp, so it asks the same question.
+        // change made outside the OS layer's Dir, so it asks the same question.
         // Not as root when anyone else can change the interpreter, its
         // installation, or the folders it reads the module from and writes
         // __pycache__ into by path (following any link planted there): then

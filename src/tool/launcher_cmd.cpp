@@ -23,11 +23,11 @@
 #include "files.hpp"
 #include "install.hpp"
 #include "pyshim/cli.hpp"
+#include "pyshim/dir.hpp"
 #include "pyshim/elf.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
 #include "pyshim/stamp.hpp"
-#include "venv_dir.hpp"
 #include "venv_files.hpp"
 
 namespace pyshim::cli {

@@ -11,10 +11,10 @@
 #include "log.hpp"
 #include "pyshim/cli.hpp"
 #include "pyshim/config.hpp"
+#include "pyshim/dir.hpp"
 #include "pyshim/explain.hpp"
 #include "pyshim/launch.hpp"
 #include "pyshim/os.hpp"
-#include "venv_dir.hpp"
 
 #ifndef PYSHIM_VERSION
 #error "PYSHIM_VERSION must be defined by the build"

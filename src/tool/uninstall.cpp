@@ -12,9 +12,9 @@
 
 #include "install.hpp"
 #include "pyshim/cli.hpp"
+#include "pyshim/dir.hpp"
 #include "pyshim/install_plan.hpp"
 #include "pyshim/os.hpp"
-#include "venv_dir.hpp"
 #include "venv_files.hpp"
 
 namespace fs = std::filesystem;

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "pyshim/dir.hpp"
 #include "pyshim/error.hpp"
 #include "pyshim/manifest.hpp"
-#include "venv_dir.hpp"
 
 namespace pyshim::cli {
 

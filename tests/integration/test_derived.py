@@ -1,4 +1,4 @@
-"""Issue 9, "Must show": environments derived from a shim venv keep its
+"""Derived environments: environments derived from a shim venv keep its
 native setup (the README).
 
 A shim venv is made as a user makes one, `pyshim init V --python PY --preload

@@ -1,5 +1,5 @@
-"""The launcher's hot path stays at the physical limit (issue: "as fast as a
-minimal static execve wrapper"). Not timings: facts that hold on any Debian 12
+"""The launcher's hot path stays at the physical limit (README "Benchmark": as
+fast as a minimal static execve wrapper). Not timings: facts that hold on any Debian 12
 kernel and fail the moment the hot path gains a static initialiser, a heap
 allocation, a syscall or a page beyond what it is documented to make.
 
@@ -149,7 +149,7 @@ def test_hot_path_faults_fewer_pages_than_the_minimal_wrapper(hot_venv, minimal,
     target = min_faults([exit0], base_env)
     wrapper = min_faults([minimal], base_env) - target
     launcher = min_faults([hot_venv], base_env) - target
-    # The issue's bound is 1.25x the wrapper's; the hot path is far below it.
+    # The bound is 1.25x the wrapper's; the hot path is far below it.
     assert launcher <= wrapper, (launcher, wrapper)
 
 

@@ -1,4 +1,4 @@
-"""Tool mode, end to end (issue 3, "Tests"): `pyshim init`, `install`,
+"""Tool mode, end to end (README "Tool mode"): `pyshim init`, `install`,
 `uninstall`, the preload presets and the help/version output, driven through
 the installed binary as a user would.
 

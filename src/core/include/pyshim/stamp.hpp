@@ -1,6 +1,6 @@
 // The stamp: the resolved config a launcher copy carries in its own image
-// (README.md, "The stamp" under "How it works"). `pyshim install` writes it into the reserved
-// section of each launcher copy; the launcher reads it through a symbol, so
+// (README.md, "The stamp" under "Two executables, and what a venv holds"). `pyshim install` writes
+// it into the reserved section of each launcher copy; the launcher reads it through a symbol, so
 // using it costs no syscall and no TOML parsing. Pure: bytes in, bytes out.
 //
 // Format (host byte order: a stamp is only ever read by the build that
