@@ -1,7 +1,8 @@
 // Writes the stamp fuzzer's raw-* and payload-* seeds from its config-*
 // seeds, in the current stamp format (run it after a format change):
 //   c++ -std=c++20 -Isrc/core/include -DFMT_HEADER_ONLY=1 -DTOML_HEADER_ONLY=1 \
-//     -DTOML_EXCEPTIONS=0 tests/fuzz/make_stamp_corpus.cpp build/libpyshim_core.a -o /tmp/make_stamp_corpus
+//     -DTOML_EXCEPTIONS=0 tests/fuzz/make_stamp_corpus.cpp build/libpyshim_core.a \
+//     -o /tmp/make_stamp_corpus
 //   /tmp/make_stamp_corpus tests/fuzz/corpus/stamp
 // The identity and version are the ones stamp_fuzz.cpp's config mode uses.
 #include <cstddef>
