@@ -10,19 +10,11 @@
 #include <fmt/format.h>
 
 #include "pyshim/elf.hpp"
+#include "pyshim/path.hpp"
 #include "pyshim/venv.hpp"
 
 namespace pyshim {
 namespace {
-
-std::string join_path(std::string_view dir, std::string_view name) {
-  std::string out;
-  out.reserve(dir.size() + 1 + name.size());
-  out.append(dir);
-  if (!out.ends_with('/')) out.push_back('/');
-  out.append(name);
-  return out;
-}
 
 Error config_error(const Config& config, Origin origin, ErrorKind kind, std::string message,
                    std::string hint) {
@@ -258,7 +250,7 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
     }
     std::string target;
     if (fs.readlink(path, target) != 0) break;
-    path = target.starts_with('/') ? target : join_path(dir, target);
+    path = target.starts_with('/') ? target : join(dir, target);
   }
 
   // A venv's base launcher (VENV/.pyshim/base/bin/, what environments
@@ -266,7 +258,7 @@ Result<FoundConfig> find_config(FileSystem& fs, const LaunchRequest& request) {
   // moved or copied venv's derived environments use its config, not the
   // stamped one of where it was installed (which may still exist).
   if (std::string venv(base_launcher_venv(dirname(path))); !venv.empty()) {
-    std::string candidate = join_path(venv, kConfigName);
+    std::string candidate = join(venv, kConfigName);
     Lookup look = look_up_trusted(fs, request.euid, request.self_exe, candidate);
     if (look.err == 0 && look.refused.empty()) {
       return take(fs, request, std::move(candidate), look.info);
@@ -356,12 +348,12 @@ std::vector<std::string> restore_library_candidates(std::string_view self_exe) {
 // (VENV/.pyshim/base/bin). "" otherwise.
 static std::string derived_from_restore_library(FileSystem& fs, std::string_view self_exe) {
   std::string cfg;
-  if (fs.read_file(join_path(dirname(dirname(self_exe)), "pyvenv.cfg"), cfg) != 0) return {};
+  if (fs.read_file(join(dirname(dirname(self_exe)), "pyvenv.cfg"), cfg) != 0) return {};
   auto settings = parse_pyvenv_cfg(cfg);
   auto home = settings.find("home");
   if (home == settings.end()) return {};
   std::string venv(base_launcher_venv(home->second));
-  return venv.empty() ? venv : join_path(join_path(venv, "lib/pyshim"), kRestoreLibraryName);
+  return venv.empty() ? venv : join(join(venv, "lib/pyshim"), kRestoreLibraryName);
 }
 
 Result<std::string> find_restore_library(FileSystem& fs, std::string_view self_exe,
