@@ -12,12 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <sstream>
+#include <system_error>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -107,12 +109,21 @@ std::string stable_library_path(std::string path) {
   return real_path(path);
 }
 
+// Whether path exists (links followed), as fs::exists says: an error other
+// than "not there" (EACCES, ELOOP) is thrown and reported, not taken for a
+// missing file.
+bool exists(const std::string& path) {
+  if (stat_path(path)) return true;
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  throw fs::filesystem_error("cannot stat", path, std::error_code(errno, std::generic_category()));
+}
+
 // A soname, a path, or a preset name, resolved now to an absolute path so
 // that the launcher never searches at run time.
 Result<ResolvedPreload> resolve_preload(const std::string& spec) {
   if (spec.find('/') != std::string::npos) {
     std::string path = absolute_path(spec);
-    if (!stat_path(path)) {
+    if (!exists(path)) {
       return usage_error(fmt::format("--preload {}: no such file", spec),
                          "give an existing library path, a soname or a preset name");
     }
@@ -128,7 +139,7 @@ Result<ResolvedPreload> resolve_preload(const std::string& spec) {
                            {.capture_output = true, .quiet = true});
     std::string answer = out ? out->output.substr(0, out->output.find('\n')) : "";
     // gcc echoes the bare name back when it has no such file.
-    if (answer.find('/') != std::string::npos && stat_path(answer)) {
+    if (answer.find('/') != std::string::npos && exists(answer)) {
       path = stable_library_path(answer);
     }
     if (!path.empty()) {
@@ -138,7 +149,7 @@ Result<ResolvedPreload> resolve_preload(const std::string& spec) {
     auto out = run_process({"/sbin/ldconfig", "-p"}, {.capture_output = true, .quiet = true});
     if (out && out->status == 0) {
       auto found = find_in_ldconfig(out->output, library, kLdconfigAbiTag);
-      if (found && stat_path(*found)) path = stable_library_path(*found);
+      if (found && exists(*found)) path = stable_library_path(*found);
     }
     if (!path.empty() && preset != nullptr) {
       note = fmt::format("preload '{}': {} from the loader cache -> {}", spec, library, path);
