@@ -121,13 +121,24 @@ int RealFileSystem::readlink(const std::string& path, std::string& target) {
   return 0;
 }
 
+std::string current_folder() {
+  char cwd[PATH_MAX];
+  if (::getcwd(cwd, sizeof cwd) == nullptr) return {};
+  return cwd;
+}
+
+std::optional<std::string> read_link(const std::string& path) {
+  std::string target;
+  if (RealFileSystem().readlink(path, target) != 0) return std::nullopt;
+  return target;
+}
+
 namespace {
 
 std::string absolute(const char* path) {
   if (path[0] == '/') return path;
-  char cwd[PATH_MAX];
-  if (::getcwd(cwd, sizeof cwd) == nullptr) return {};
-  std::string out(cwd);
+  std::string out = current_folder();
+  if (out.empty()) return {};
   if (out != "/") out.push_back('/');
   while (path[0] == '.' && path[1] == '/') path += 2;
   out.append(path);
@@ -315,14 +326,17 @@ std::vector<std::string> folder_names(const std::string& path) {
   return out;
 }
 
-std::vector<FoundFile> files_below(const std::string& path, bool (*wanted)(std::string_view name)) {
+std::vector<FoundFile> files_below(const std::string& path,
+                                   const std::function<bool(std::string_view name)>& wanted,
+                                   Below which) {
   namespace fs = std::filesystem;
   std::vector<FoundFile> out;
   std::error_code ec;
   fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec);
   for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (!wanted(it->path().filename().string())) continue;
-    if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;  // a link's target is read itself
+    // A link's target is read itself (kRegularFiles).
+    if (which == Below::kRegularFiles && (!it->is_regular_file(ec) || it->is_symlink(ec))) continue;
     out.push_back({it->path().string(), it->path().lexically_relative(path).string()});
   }
   return out;

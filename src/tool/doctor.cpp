@@ -438,10 +438,9 @@ void doctor_startup_files(Checklist& out, const std::string& invoked, const Conf
                         "startup hooks need the launcher to be a venv's bin/python"));
     return;
   }
-  std::error_code ec;
   for (const auto& dir : dirs) {
     for (const char* name : {kStartupPth, kStartupModule}) {
-      if (!std::filesystem::exists(dir / name, ec)) {
+      if (!stat_path((dir / name).string())) {
         out.add(Check::fail("startup_files", what,
                             fmt::format("{} is missing", (dir / name).string()), fix));
         return;
@@ -566,8 +565,7 @@ bool doctor_launcher_image(Checklist& out, const LaunchRequest& request) {
 // A shim venv's base launcher: what derived environments are made from.
 void doctor_base_launcher(Checklist& out, const LaunchRequest& request, bool pypy) {
   std::string venv = dirname(dirname(request.invoked_path));
-  std::error_code ec;
-  if (pypy || !std::filesystem::exists(venv + "/.pyshim/manifest.toml", ec)) return;
+  if (pypy || !stat_path(venv + "/.pyshim/manifest.toml")) return;
   std::string what = "base launcher (sys._base_executable) present and stamped";
   std::string fix = fmt::format("run `pyshim install {}`", venv);
   std::string main = std::filesystem::path(request.self_exe).filename().string();

@@ -126,23 +126,22 @@ std::vector<SharedObject> scan_site_dir(const std::string& dir,
                                         const std::vector<std::string>& suffixes,
                                         const std::string& real_venv) {
   std::vector<SharedObject> out;
-  std::error_code ec;
-  // Folder symlinks are not followed: they may loop, and what they point to
-  // is not this venv's.
-  fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec);
-  for (; !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    const fs::directory_entry& entry = *it;
-    std::string name = entry.path().filename().string();
+  // Folder symlinks are not entered: they may loop, and what they point to
+  // is not this venv's. A link to a file is taken when its real path stays
+  // in the venv (checked below).
+  auto wanted = [&](std::string_view name) {
     NameKind kind = classify_name(name, suffixes);
-    if (kind == NameKind::kOther || kind == NameKind::kExtension) continue;
-    if (!inside(real_path(entry.path().string()), real_venv)) continue;
-    auto st = stat_path(entry.path().string());
+    return kind != NameKind::kOther && kind != NameKind::kExtension;
+  };
+  for (const FoundFile& entry : files_below(dir, wanted, Below::kAll)) {
+    if (!inside(real_path(entry.path), real_venv)) continue;
+    auto st = stat_path(entry.path);
     if (!st || !S_ISREG(st->mode)) continue;
     SharedObject object;
     object.site_dir = dir;
-    object.rel_path = entry.path().lexically_relative(dir).string();
+    object.rel_path = entry.relative;
     object.identity = fmt::format("{}:{}", st->dev, st->ino);
-    MappedFile file(entry.path().string());
+    MappedFile file(entry.path);
     if (auto info = parse_dynamic(file.view()); info && info->type == ET_DYN) {
       object.loadable = true;
       object.soname = std::move(info->soname);
@@ -213,8 +212,7 @@ struct DynlibOptions {
 
 int run_dynlib(const DynlibOptions& options) {
   std::string venv = absolute_path(options.venv);
-  std::error_code ec;
-  if (!fs::is_regular_file(fs::path(venv) / "pyvenv.cfg", ec)) {
+  if (auto cfg = stat_path(venv + "/pyvenv.cfg"); !cfg || !S_ISREG(cfg->mode)) {
     return print_error(
         usage_error(fmt::format("not a virtual environment: {} (no pyvenv.cfg)", venv), {},
                     "give the venv's folder, the one holding pyvenv.cfg"));
@@ -240,7 +238,6 @@ Result<DynlibSync> sync_dynlib(const Dir& root, const std::vector<std::string>& 
                                bool apply, const Progress& progress) {
   fs::path venv = fs::path(root.path()).lexically_normal();
   if (venv.has_parent_path() && venv.filename().empty()) venv = venv.parent_path();
-  std::error_code ec;
   if (auto cfg = root.stat("pyvenv.cfg"); !cfg || !S_ISREG(cfg->st_mode)) {
     return usage_error(fmt::format("not a virtual environment: {} (no pyvenv.cfg)", venv.string()),
                        {}, "give the venv's folder, the one holding pyvenv.cfg");
@@ -325,10 +322,9 @@ std::string format_dynlib(const DynlibSync& sync, bool would) {
         break;
       case DynlibChange::Kind::kRemove: {
         ++removed;
-        std::error_code ec;
         // A relative target is relative to the folder holding the link.
         fs::path target = fs::path(sync.dir) / change.old_target;
-        bool gone = !fs::exists(target, ec);
+        bool gone = !stat_path(target.string());
         out += fmt::format("  - {} (was {}{})\n", change.name, change.old_target,
                            gone ? ", target gone" : "");
         break;

@@ -1,4 +1,6 @@
 // pyshim init DIR --python PY: create a venv and install the shim into it.
+#include <sys/stat.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -11,7 +13,9 @@
 #include "install.hpp"
 #include "progress.hpp"
 #include "pyshim/cli.hpp"
+#include "pyshim/dir.hpp"
 #include "pyshim/launch.hpp"
+#include "pyshim/os.hpp"
 #include "pyshim/process.hpp"
 
 namespace fs = std::filesystem;
@@ -28,7 +32,7 @@ struct InitOptions {
 // a launch that fails is reported now, with the interpreter's own words,
 // not at the first real run. The venv is left for `pyshim doctor`.
 int launch_once(const fs::path& dir, Progress& progress) {
-  std::string python = (fs::absolute(dir) / "bin/python").string();
+  std::string python = (fs::path(absolute_path(dir.string())) / "bin/python").string();
   progress.phase("starting {}", python);
   RunOptions run;
   run.capture_output = true;
@@ -79,18 +83,43 @@ int launch_once(const fs::path& dir, Progress& progress) {
   return 0;
 }
 
+// fs::is_empty's answer: a folder without entries or an empty file; an
+// error (unreadable, gone) is "not empty", so nothing is assumed away.
+bool is_empty(const std::string& path) {
+  auto info = stat_path(path);
+  if (!info) return false;
+  if (!S_ISDIR(info->mode)) return info->size == 0;
+  try {
+    return Dir::open(path).names().empty();
+  } catch (const fs::filesystem_error&) {
+    return false;
+  }
+}
+
 // Removes what init made when it fails: the venv folder it created, or
 // (when it was given an existing empty folder) what it put in it. A retry
 // with fixed options must not find a half-made venv in the way.
+// Best effort, as the failure it cleans up after is what init reports.
 void remove_created(const fs::path& dir, bool existed) {
-  std::error_code ec;
-  if (!existed) {
-    fs::remove_all(dir, ec);  // never follows a link: one there is removed, not entered
-  } else {
-    for (const fs::directory_entry& entry : fs::directory_iterator(dir, ec)) {
-      std::error_code each;
-      fs::remove_all(entry.path(), each);
+  // Dir::remove never follows a link: one there is removed, not entered.
+  auto remove = [](const Dir& folder, const std::string& name) {
+    try {
+      folder.remove(name);
+    } catch (const fs::filesystem_error&) {
     }
+  };
+  try {
+    if (!existed) {
+      std::string path = dir.string();
+      while (path.size() > 1 && path.back() == '/') path.pop_back();
+      fs::path named(path);
+      remove(Dir::open(named.has_parent_path() ? named.parent_path().string() : "."),
+             named.filename().string());
+    } else {
+      Dir folder = Dir::open(dir.string());
+      for (const std::string& name : folder.names()) remove(folder, name);
+    }
+  } catch (const fs::filesystem_error&) {
   }
   std::fprintf(stderr, "  (removed %s%s, which init had created)\n",
                existed ? "what was put in " : "", dir.c_str());
@@ -134,10 +163,9 @@ int create_and_install(const InitOptions& options, const fs::path& dir) {
 }
 
 int run_init(const InitOptions& options) {
-  std::error_code ec;
   fs::path dir = options.install.venv;
-  bool existed = fs::exists(dir, ec);
-  if (existed && !fs::is_empty(dir, ec)) {
+  bool existed = stat_path(dir.string()).has_value();
+  if (existed && !is_empty(dir.string())) {
     return print_error(
         Error{ErrorKind::kUsage,
               fmt::format("{} already exists and is not empty", dir.string()),
@@ -145,8 +173,7 @@ int run_init(const InitOptions& options) {
               fmt::format("to convert an existing venv: pyshim install {}", dir.string())});
   }
   auto made = [&] {
-    std::error_code e;
-    return existed ? !fs::is_empty(dir, e) : fs::exists(fs::symlink_status(dir, e));
+    return existed ? !is_empty(dir.string()) : lstat_path(dir.string()).has_value();
   };
   int status;
   try {

@@ -12,12 +12,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <sstream>
+#include <system_error>
 #include <unordered_set>
 
 #include <fmt/format.h>
@@ -93,18 +95,27 @@ bool is_soname_form(const std::string& name) {
 // not on to libasan.so.8.0.0, which the next package upgrade renames), with
 // the directory part canonical (/lib -> /usr/lib on merged-/usr systems).
 std::string stable_library_path(std::string path) {
-  std::error_code ec;
   for (int hop = 0; hop < 16; ++hop) {
     fs::path p(path);
     std::string dir = real_path(p.parent_path().string());
     if (!dir.empty()) p = fs::path(dir) / p.filename();
-    if (is_soname_form(p.filename().string()) || !fs::is_symlink(fs::symlink_status(p, ec))) {
+    auto link = lstat_path(p.string());
+    if (is_soname_form(p.filename().string()) || !link || !S_ISLNK(link->mode)) {
       return p.string();
     }
-    fs::path target = fs::read_symlink(p, ec);
+    fs::path target = read_link(p.string()).value_or("");
     path = (target.is_absolute() ? target : p.parent_path() / target).string();
   }
   return real_path(path);
+}
+
+// Whether path exists (links followed), as fs::exists says: an error other
+// than "not there" (EACCES, ELOOP) is thrown and reported, not taken for a
+// missing file.
+bool exists(const std::string& path) {
+  if (stat_path(path)) return true;
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  throw fs::filesystem_error("cannot stat", path, std::error_code(errno, std::generic_category()));
 }
 
 // A soname, a path, or a preset name, resolved now to an absolute path so
@@ -112,7 +123,7 @@ std::string stable_library_path(std::string path) {
 Result<ResolvedPreload> resolve_preload(const std::string& spec) {
   if (spec.find('/') != std::string::npos) {
     std::string path = absolute_path(spec);
-    if (!fs::exists(path)) {
+    if (!exists(path)) {
       return usage_error(fmt::format("--preload {}: no such file", spec),
                          "give an existing library path, a soname or a preset name");
     }
@@ -128,7 +139,7 @@ Result<ResolvedPreload> resolve_preload(const std::string& spec) {
                            {.capture_output = true, .quiet = true});
     std::string answer = out ? out->output.substr(0, out->output.find('\n')) : "";
     // gcc echoes the bare name back when it has no such file.
-    if (answer.find('/') != std::string::npos && fs::exists(answer)) {
+    if (answer.find('/') != std::string::npos && exists(answer)) {
       path = stable_library_path(answer);
     }
     if (!path.empty()) {
@@ -138,7 +149,7 @@ Result<ResolvedPreload> resolve_preload(const std::string& spec) {
     auto out = run_process({"/sbin/ldconfig", "-p"}, {.capture_output = true, .quiet = true});
     if (out && out->status == 0) {
       auto found = find_in_ldconfig(out->output, library, kLdconfigAbiTag);
-      if (found && fs::exists(*found)) path = stable_library_path(*found);
+      if (found && exists(*found)) path = stable_library_path(*found);
     }
     if (!path.empty() && preset != nullptr) {
       note = fmt::format("preload '{}': {} from the loader cache -> {}", spec, library, path);
@@ -181,27 +192,26 @@ Result<std::vector<std::string>> layer_library_path(const std::string& venv_arg,
   auto add = [&dirs](std::string dir) {
     if (std::find(dirs.begin(), dirs.end(), dir) == dirs.end()) dirs.push_back(std::move(dir));
   };
-  std::error_code ec;
   for (const std::string& layer_arg : layers) {
     fs::path layer = normal_dir(layer_arg);
     if (layer == venv) {
       return usage_error(fmt::format("--layer {}: a venv cannot be layered on itself", layer_arg),
                          "name the venvs below this one");
     }
-    if (!fs::is_regular_file(layer / "pyvenv.cfg", ec)) {
+    if (auto cfg = stat_path((layer / "pyvenv.cfg").string()); !cfg || !S_ISREG(cfg->mode)) {
       return usage_error(
           fmt::format("--layer {}: not a virtual environment (no pyvenv.cfg)", layer_arg),
           "give the folder of a venv whose shared libraries this one needs");
     }
     fs::path dynlib = layer / kDynlibDir;
-    if (!fs::is_directory(dynlib, ec)) {
+    if (auto folder = stat_path(dynlib.string()); !folder || !S_ISDIR(folder->mode)) {
       return usage_error(fmt::format("--layer {}: {} does not exist", layer_arg, dynlib.string()),
                          fmt::format("collect that venv's shared libraries first: pyshim dynlib {}",
                                      layer.string()));
     }
     add(dynlib.string());
     fs::path config_path = layer / kConfigName;
-    if (fs::exists(config_path, ec)) {
+    if (stat_path(config_path.string())) {
       auto config = parse_config(read_text(config_path), config_path.string());
       if (!config) {
         Error error = config.take_error();
@@ -253,8 +263,7 @@ Result<ConfigFacts> gather_config_facts(const InstallOptions& options, const fs:
                                         const fs::path& config = kConfigName) {
   if (auto valid = check_utf8(options); !valid) return valid.take_error();
   ConfigFacts facts;
-  std::error_code ec;
-  facts.cwd = fs::current_path(ec).string();
+  facts.cwd = current_folder();
   if (options.resolved_preload) {
     facts.preload = *options.resolved_preload;
   } else {
@@ -270,7 +279,7 @@ Result<ConfigFacts> gather_config_facts(const InstallOptions& options, const fs:
     if (!layered) return layered.take_error();
     facts.layer_dirs = std::move(*layered);
   }
-  if (fs::exists(venv / config, ec)) {
+  if (stat_path((venv / config).string())) {
     std::string path = (venv / config).string();
     // Not through a link: in a venv someone else can write, it could point
     // at any file root can read.
@@ -636,9 +645,8 @@ Result<bool> apply_plan(const Dir& root, const std::vector<FileAction>& actions,
 
 int run_install(const InstallOptions& options) {
   set_dry_run(options.dry_run);
-  std::error_code ec;
   fs::path venv = absolute_path(options.venv);
-  if (!fs::is_regular_file(venv / "pyvenv.cfg", ec)) {
+  if (auto cfg = stat_path((venv / "pyvenv.cfg").string()); !cfg || !S_ISREG(cfg->mode)) {
     return print_error(
         usage_error(fmt::format("not a virtual environment: {} (no pyvenv.cfg)", venv.string()),
                     fmt::format("create one with `pyshim init {} --python PY`", options.venv)));

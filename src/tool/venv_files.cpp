@@ -85,9 +85,12 @@ Result<std::string> detect_interpreter(const fs::path& venv) {
   fs::path bin = venv / "bin";
   for (const char* name : {"python", "python3", "pypy3", "pypy"}) {
     fs::path path = bin / name;
-    std::error_code ec;
-    for (int hop = 0; hop < 40 && fs::is_symlink(fs::symlink_status(path, ec)); ++hop) {
-      fs::path target = fs::read_symlink(path, ec);
+    auto is_link = [](const fs::path& p) {
+      auto info = lstat_path(p.string());
+      return info && S_ISLNK(info->mode);
+    };
+    for (int hop = 0; hop < 40 && is_link(path); ++hop) {
+      fs::path target = read_link(path.string()).value_or("");
       path = target.is_absolute() ? target : path.parent_path() / target;
       if (path.parent_path().lexically_normal() != bin.lexically_normal()) {
         if (std::string found = accept(path.string()); !found.empty()) return found;

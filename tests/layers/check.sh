@@ -22,6 +22,17 @@
 #    and getenv stay allowed. Proved able to fail: a probe calling geteuid()
 #    compiled with the tool's own command must be caught; one calling the OS
 #    layer's effective_uid() must not.
+# 5. Nor through std::filesystem (libstdc++ making the system calls): no
+#    object of the tool library references a std::filesystem function that
+#    touches the disk (nm -u -C; the pure fs::path members and
+#    filesystem_error stay allowed). The one exception is CLI11's header-only
+#    code (its path validators and config-file reader, compiled into every
+#    file that includes CLI/CLI.hpp, which the tool does not use): a
+#    reference is excused only when every relocation to it lies in a CLI11
+#    function's own section (objdump -r). Proved able to fail: a probe
+#    including CLI/CLI.hpp and calling std::filesystem::exists() compiled
+#    with a tool object's command must be caught; one joining fs::paths and
+#    asking the OS layer's stat_path() must not.
 #
 # Usage: tests/layers/check.sh BUILD_DIR   (a few seconds; exits 1 on failure)
 set -euo pipefail
@@ -31,7 +42,7 @@ DB="$BUILD/compile_commands.json"
 [[ -f $DB ]] || { echo "$0: $DB is missing: configure $BUILD first (cmake -S . -B $BUILD)" >&2; exit 2; }
 
 exec python3 - "$DB" "$BUILD" <<'EOF'
-import json, os, shlex, subprocess, sys, tempfile
+import json, os, re, shlex, subprocess, sys, tempfile
 
 db = json.load(open(sys.argv[1]))
 failures = []
@@ -105,6 +116,76 @@ with tempfile.TemporaryDirectory() as workdir:
                 failures.append(f"{target}: a {layer} source including {HEADERS[down]} does not compile:\n{err}")
             else:
                 print(f"ok  {target:34} {layer} -> {down:4} ({HEADERS[down]}) compiles")
+
+def fs_disk_name(name):
+    """Whether a demangled symbol is a std::filesystem function that touches
+    the disk: anything of std::filesystem but fs::path's members (lexical)
+    and filesystem_error (an exception type)."""
+    for prefix in ("typeinfo for ", "typeinfo name for ", "vtable for "):
+        if name.startswith(prefix):
+            name = name[len(prefix):]
+    name = name.replace("__cxx11::", "")
+    return (name.startswith("std::filesystem::")
+            and not name.startswith(("std::filesystem::path::", "std::filesystem::filesystem_error")))
+
+def cli11_section(demangled):
+    """A function of CLI11's own (header-only, compiled into each file that
+    includes CLI/CLI.hpp): CLI::..., or the std::function body of one of its
+    validators' lambdas. Never one that names the tool's own code (a CLI11
+    template instantiated with a tool lambda may hold its body)."""
+    if "pyshim" in demangled:
+        return False
+    return demangled.startswith("CLI::") or re.search(
+        r"^std::_Function_handler<.*, CLI::detail::\w+Validator::\w+Validator\(\)::\{lambda", demangled)
+
+def fs_disk_calls(path):
+    """{member: {std::filesystem function: [the functions referencing it]}}
+    for an object or archive, CLI11's own references left out."""
+    members = {}
+    names = subprocess.run(["nm", "-u", "-A", "-C", path], capture_output=True, text=True,
+                           check=True).stdout
+    for line in names.splitlines():
+        where, _, symbol = line.partition(": ")
+        symbol = symbol.strip()
+        if symbol.startswith("U "):
+            symbol = symbol[2:]
+        member = where.rsplit(":", 1)[-1] if where.count(":") else os.path.basename(where)
+        if fs_disk_name(symbol):
+            members.setdefault(member, {})[symbol] = []
+    if not members:
+        return {}
+    # Who references each: the section holding the relocation (each inline or
+    # template function has its own; the tool's own code is in .text).
+    relocs = subprocess.run(["objdump", "-r", "-C", path], capture_output=True, text=True,
+                            check=True).stdout
+    member, section, sites = os.path.basename(path), "", []
+    for line in relocs.splitlines():
+        if "file format" in line:
+            member = os.path.basename(line.split(":", 1)[0])
+        elif line.startswith("RELOCATION RECORDS FOR ["):
+            section = line[len("RELOCATION RECORDS FOR ["):].rstrip("]:")
+        else:
+            fields = line.split(None, 2)
+            if len(fields) == 3 and member in members:
+                target = re.sub(r"[-+]0x[0-9a-f]+$", "", fields[2])
+                if target in members[member]:
+                    sites.append((member, target, section))
+    functions = {}
+    for _, _, section in sites:
+        # -ffunction-sections: .text.NAME (.text.unlikely.NAME for cold
+        # parts); plain .text is code of no function of its own: never excused.
+        mangled = re.sub(r"^\.text\.((unlikely|hot|startup|exit)\.)?", "", section)
+        mangled = mangled if mangled != section else ""
+        functions[section] = mangled
+    demangled = dict(zip(functions, subprocess.run(
+        ["c++filt"], input="\n".join(functions.values()) + "\n", capture_output=True, text=True,
+        check=True).stdout.splitlines()))
+    for member_name, target, section in sites:
+        function = demangled.get(section) or section
+        if not (demangled.get(section) and cli11_section(function)):
+            members[member_name][target].append(function)
+    return {m: {t: f for t, f in calls.items() if f} for m, calls in members.items()
+            if any(calls.values())}
 
 # Which objects the hot path's flags reach.
 hot_flag = "-fno-stack-protector"
@@ -240,6 +321,41 @@ else:
                                     f"is {'not ' if caught else ''}caught: {found}")
                 else:
                     print(f"ok  a tool object calling {'geteuid() itself is' if caught else 'the OS layer is not'} caught")
+            # The same for std::filesystem, in a file that includes CLI11 (whose
+            # own references are excused): exists() is caught, fs::path
+            # joins and the OS layer's stat_path() are not.
+            for body, caught in (
+                    ("#include <filesystem>\n"
+                     "bool pyshim_layers_probe(const std::filesystem::path& p) {\n"
+                     "  std::error_code ec;\n  return std::filesystem::exists(p / \"pyvenv.cfg\", ec);\n}\n",
+                     True),
+                    ("#include <filesystem>\n#include \"pyshim/os.hpp\"\n"
+                     "bool pyshim_layers_probe(const std::filesystem::path& p) {\n"
+                     "  return pyshim::stat_path((p / \"pyvenv.cfg\").lexically_normal().string()).has_value();\n}\n",
+                     False)):
+                obj = os.path.join(workdir, "probe.o")
+                ok, err = probe(args, source_file, "CLI/CLI.hpp", workdir, tool_entry["directory"], body, obj)
+                if not ok:
+                    failures.append(f"the tool's std::filesystem probe does not compile:\n{err}")
+                    continue
+                found = fs_disk_calls(obj)
+                what = "std::filesystem::exists()" if caught else "fs::path and stat_path()"
+                if bool(found) != caught:
+                    failures.append(f"a tool object calling {what} is {'not ' if caught else ''}caught: {found}")
+                else:
+                    print(f"ok  a tool object calling {what} {'is' if caught else 'is not'} caught")
+
+# The tool through std::filesystem: libstdc++ making the system calls.
+if os.path.exists(tool_archive):
+    disk = fs_disk_calls(tool_archive)
+    for member, calls in sorted(disk.items()):
+        for target, functions in sorted(calls.items()):
+            failures.append(f"libpyshim_tool.a({member}) touches the disk through {target} "
+                            f"(in {'; '.join(sorted(set(functions)))}): call the OS layer, "
+                            "src/os/include/pyshim, instead")
+    if not disk:
+        print("ok  libpyshim_tool.a: no std::filesystem function that touches the disk referenced "
+              "(fs::path members only; CLI11's own header code excused)")
 
 if len(seen) < 4:
     failures.append(f"only {len(seen)} (target, layer) pairs found: expected core, os, their launcher copies and the launcher")
@@ -248,5 +364,5 @@ if failures:
     sys.exit(1)
 print(f"== layers: {len(seen)} targets x layers probed: every wrong-way include fails to compile, "
       f"every right-way one compiles; {hot_flag} on the launcher's hot objects only ({checked} objects); "
-      "core and the tool make no system call of their own")
+      "core and the tool make no system call of their own, the tool none through std::filesystem either")
 EOF

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -93,19 +94,32 @@ bool is_terminal(int fd);
 // changes a venv goes through Dir.
 std::vector<std::string> folder_names(const std::string& path);
 
-// A regular file found below a folder by files_below.
+// A regular file (or with Below::kAll any entry) found below a folder by
+// files_below.
 struct FoundFile {
   std::string path;      // folder + "/" + the relative path
   std::string relative;  // below the folder
 };
+enum class Below { kRegularFiles, kAll };
 // Every regular file below the folder at path whose name `wanted` accepts
 // (not through a folder link, not a link itself; unreadable folders
-// skipped), in readdir's order.
-std::vector<FoundFile> files_below(const std::string& path, bool (*wanted)(std::string_view name));
+// skipped), in readdir's order. kAll: every entry whose name `wanted`
+// accepts (folders, links, anything), folder links still not entered: the
+// caller looks at each itself.
+std::vector<FoundFile> files_below(const std::string& path,
+                                   const std::function<bool(std::string_view name)>& wanted,
+                                   Below which = Below::kRegularFiles);
 
 // mkdir -p (links on the way followed: the caller's own path); false when
 // it could not be made.
 bool make_folders(const std::string& path);
+
+// getcwd(3), "" on failure.
+std::string current_folder();
+
+// readlink(2) of a path (the link itself, not followed); nullopt when it is
+// not a link or cannot be read.
+std::optional<std::string> read_link(const std::string& path);
 
 // Makes path absolute against the cwd without resolving symlinks.
 std::string absolute_path(const std::string& path);
