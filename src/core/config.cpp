@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <sstream>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -340,17 +341,155 @@ std::string_view env_mode_name(EnvMode mode) {
 }
 
 const std::vector<ConfigKey>& config_keys() {
+  // Top-level keys first: TOML puts everything after a [section] line in it.
   static const std::vector<ConfigKey> keys = {
-      {"", "interpreter", KeyKind::kPath, true, &Config::interpreter},
-      {"", "preload", KeyKind::kPreloads, false, nullptr, &Config::preload},
-      {"", "library_path", KeyKind::kPaths, false, nullptr, &Config::library_path},
-      {"", "library_path_position", KeyKind::kPosition},
-      {"env", "env", KeyKind::kEnv},
-      {"python", "startup", KeyKind::kHooks, false, nullptr, &Config::startup},
-      {"python", "path", KeyKind::kPaths, false, nullptr, &Config::python_path},
-      {"dynlib", "exclude", KeyKind::kStrings, false, nullptr, &Config::dynlib_exclude},
+      {.name = "interpreter",
+       .kind = KeyKind::kPath,
+       .required = true,
+       .one = &Config::interpreter,
+       .comment = "\n# The real interpreter.\n"},
+      {.name = "preload",
+       .kind = KeyKind::kPreloads,
+       .many = &Config::preload,
+       .comment = "\n# Preloaded into every interpreter started through this launcher, workers\n"
+                  "# included; removed again for non-Python children.\n"},
+      {.name = "library_path",
+       .kind = KeyKind::kPaths,
+       .many = &Config::library_path,
+       .comment = "\n# Searched for shared libraries, in this order.\n"},
+      {.name = "library_path_position",
+       .kind = KeyKind::kPosition,
+       .comment = "# \"prepend\": before the caller's LD_LIBRARY_PATH; \"append\": after it.\n"},
+      {.section = "env",
+       .name = "env",
+       .kind = KeyKind::kEnv,
+       .comment =
+           "\n# Set for the interpreter and inherited by all its children. NAME = { prepend = "
+           "\"v\" }\n"
+           "# gives v:<caller's value>, { append = \"v\" } <caller's value>:v (README,\n"
+           "# \"[env] that adds to the caller's value\").\n"},
+      {.section = "python",
+       .name = "startup",
+       .kind = KeyKind::kHooks,
+       .many = &Config::startup,
+       .comment = "\n# Called in every interpreter started through this launcher, before the main\n"
+                  "# module (not with -S). `path` folders go on sys.path before the imports.\n"},
+      {.section = "python", .name = "path", .kind = KeyKind::kPaths, .many = &Config::python_path},
+      {.section = "dynlib",
+       .name = "exclude",
+       .kind = KeyKind::kStrings,
+       .many = &Config::dynlib_exclude,
+       .comment = "\n# Files `pyshim dynlib` leaves out: globs relative to site-packages, ** for\n"
+                  "# any folders.\n"},
   };
   return keys;
+}
+
+std::string toml_quote(std::string_view text) {
+  std::ostringstream out;
+  out << toml::value<std::string>(std::string(text));
+  return out.str();
+}
+
+std::vector<std::string> values(const std::vector<Setting>& settings) {
+  std::vector<std::string> out;
+  out.reserve(settings.size());
+  for (const Setting& s : settings) out.push_back(s.value);
+  return out;
+}
+
+namespace {
+
+// Whether a row differs from an unwritten key (a section is written when
+// one of its keys is).
+bool is_set(const Config& config, const ConfigKey& key) {
+  switch (key.kind) {
+    case KeyKind::kPath:
+      return !(config.*key.one).value.empty();
+    case KeyKind::kPaths:
+    case KeyKind::kPreloads:
+    case KeyKind::kStrings:
+    case KeyKind::kHooks:
+      return !(config.*key.many).empty();
+    case KeyKind::kPosition:
+      return config.library_path_position != Position::kPrepend;
+    case KeyKind::kEnv:
+      return !config.env.empty();
+  }
+  return false;
+}
+
+// One row's value, as parse_config reads it back.
+void render_value(std::string& out, const Config& config, const ConfigKey& key) {
+  switch (key.kind) {
+    case KeyKind::kPath:
+      out += fmt::format("{} = {}\n", key.name, toml_quote((config.*key.one).value));
+      return;
+    case KeyKind::kPaths:
+    case KeyKind::kPreloads:
+    case KeyKind::kStrings:
+    case KeyKind::kHooks: {
+      // One path a line at the top, where the long lists are; inline in a section.
+      const std::vector<Setting>& items = config.*key.many;
+      bool lines = key.section.empty();
+      out += fmt::format("{} = [", key.name);
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        if (i > 0) out += lines ? "," : ", ";
+        if (lines) out += "\n  ";
+        out += toml_quote(items[i].value);
+      }
+      out += lines && !items.empty() ? ",\n]\n" : "]\n";
+      return;
+    }
+    case KeyKind::kPosition:
+      out += fmt::format("{} = \"{}\"\n", key.name,
+                         config.library_path_position == Position::kAppend ? "append" : "prepend");
+      return;
+    case KeyKind::kEnv:
+      for (const EnvSetting& var : config.env) {
+        const std::string& name = var.name;
+        bool bare = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+          return std::isalnum(c) || c == '_' || c == '-';
+        });
+        std::string k = bare ? name : toml_quote(name);
+        if (var.mode == EnvMode::kSet) {
+          out += fmt::format("{} = {}\n", k, toml_quote(var.value));
+        } else {
+          out += fmt::format("{} = {{ {} = {} }}\n", k, env_mode_name(var.mode),
+                             toml_quote(var.value));
+        }
+      }
+      return;
+  }
+}
+
+}  // namespace
+
+std::string render_config(const Config& config, const std::vector<std::string>& notes) {
+  std::string out =
+      "# pyshim.toml: read by the pyshim launcher (this venv's bin/python) at every\n"
+      "# interpreter start. Reference: pyshim's README, section \"Config: pyshim.toml\".\n"
+      "# Check it with `pyshim doctor`, see the launch it gives with `pyshim show`.\n";
+  for (const std::string& note : notes) out += fmt::format("# {}\n", note);
+  const auto& keys = config_keys();
+  std::string_view open;  // the [section] written last
+  for (const ConfigKey& key : keys) {
+    // [env] is always written, as a place to add variables; other sections
+    // only when one of their keys is set.
+    if (!key.section.empty() && key.kind != KeyKind::kEnv &&
+        std::none_of(keys.begin(), keys.end(), [&](const ConfigKey& other) {
+          return other.section == key.section && is_set(config, other);
+        })) {
+      continue;
+    }
+    out += key.comment;
+    if (key.section != open) {
+      out += fmt::format("[{}]\n", key.section);
+      open = key.section;
+    }
+    render_value(out, config, key);
+  }
+  return out;
 }
 
 const std::vector<std::string_view>& known_top_level_keys() {

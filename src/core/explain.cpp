@@ -184,22 +184,38 @@ std::string show_text(const LaunchRequest& request, const Launch& launch) {
        fmt::format("{}  ({})", launch.plan.interpreter, where(config, config.interpreter.origin)));
   line("argv[0]:", launch.plan.argv0);
   line("restore library:", launch.restore_library);
-  if (config.preload.empty()) line("preload:", "(none)");
-  for (std::size_t i = 0; i < config.preload.size(); ++i) {
-    const Setting& lib = config.preload[i];
-    line(i == 0 ? "preload:" : "", fmt::format("{}  ({})", lib.value, where(config, lib.origin)));
-  }
-  if (config.library_path.empty()) line("library_path:", "(none)");
-  for (std::size_t i = 0; i < config.library_path.size(); ++i) {
-    const Setting& dir = config.library_path[i];
-    line(i == 0 ? "library_path:" : "",
-         fmt::format("{}  ({})", dir.value, where(config, dir.origin)));
-  }
-  if (!config.library_path.empty()) {
-    Origin position = config.library_path_position_origin;
-    line("", fmt::format("{}ed to the caller's LD_LIBRARY_PATH  ({})",
-                         position_name(config.library_path_position),
-                         position.line == 0 ? "default" : where(config, position)));
+  // The other top-level keys, from the key table (in its order): a new key
+  // of a kind shown here appears without an edit. Sections show through the
+  // environment below ([env], [python]) or not at all ([dynlib]).
+  for (const ConfigKey& key : config_keys()) {
+    if (!key.section.empty()) continue;
+    std::string label = fmt::format("{}:", key.name);
+    switch (key.kind) {
+      case KeyKind::kPath:  // the interpreter, above, as the plan resolved it
+      case KeyKind::kEnv:
+        break;
+      case KeyKind::kPaths:
+      case KeyKind::kPreloads:
+      case KeyKind::kStrings:
+      case KeyKind::kHooks: {
+        const std::vector<Setting>& items = config.*key.many;
+        if (items.empty()) line(label, "(none)");
+        for (std::size_t i = 0; i < items.size(); ++i) {
+          line(i == 0 ? label : "",
+               fmt::format("{}  ({})", items[i].value, where(config, items[i].origin)));
+        }
+        break;
+      }
+      case KeyKind::kPosition:
+        // Says where library_path goes: nothing to say without one.
+        if (!config.library_path.empty()) {
+          Origin position = config.library_path_position_origin;
+          line("", fmt::format("{}ed to the caller's LD_LIBRARY_PATH  ({})",
+                               position_name(config.library_path_position),
+                               position.line == 0 ? "default" : where(config, position)));
+        }
+        break;
+    }
   }
 
   std::vector<EnvChange> changes = env_changes(launch, request.env);
@@ -273,11 +289,26 @@ std::string show_json(const LaunchRequest& request, const Launch& launch) {
                                   {"origin", where(config, config.interpreter.origin)}}},
       {"argv0", launch.plan.argv0},
       {"restore_library", launch.restore_library},
-      {"preload", settings(config.preload)},
-      {"library_path", settings(config.library_path)},
-      {"library_path_position", position_name(config.library_path_position)},
       {"env", std::move(env)},
   };
+  // The other top-level keys, from the key table, as show_text lists them.
+  for (const ConfigKey& key : config_keys()) {
+    if (!key.section.empty()) continue;
+    switch (key.kind) {
+      case KeyKind::kPath:
+      case KeyKind::kEnv:
+        break;
+      case KeyKind::kPaths:
+      case KeyKind::kPreloads:
+      case KeyKind::kStrings:
+      case KeyKind::kHooks:
+        root.insert(key.name, settings(config.*key.many));
+        break;
+      case KeyKind::kPosition:
+        root.insert(key.name, position_name(config.library_path_position));
+        break;
+    }
+  }
   std::ostringstream stream;
   stream << toml::json_formatter{root} << '\n';
   return std::move(stream).str();

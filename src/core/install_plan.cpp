@@ -195,8 +195,26 @@ Status check_config_options(const InstallOptions& options) {
 Result<ConfigSpec> plan_config(const InstallOptions& options, const std::string& interpreter,
                                const ConfigFacts& facts) {
   if (auto checked = check_config_options(options); !checked) return checked.take_error();
+  // Options change what they name and keep the rest of the current
+  // pyshim.toml, every key of it (--reset starts from an empty config).
+  // [dynlib] exclude has no option here, so it is always kept.
+  const std::optional<Config>& current = facts.current;
+  bool keep = current && !options.reset;
   ConfigSpec spec;
-  spec.interpreter = interpreter;
+  Config& config = spec.config;
+  if (keep) {
+    config = *current;
+  } else if (current) {
+    config.dynlib_exclude = current->dynlib_exclude;
+  }
+  config.file.clear();
+  config.dir.clear();
+  config.interpreter = {interpreter, {}};
+  auto settings = [](const std::vector<std::string>& list) {
+    std::vector<Setting> out;
+    for (const std::string& value : list) out.push_back({value, {}});
+    return out;
+  };
   std::vector<std::string> sanitizers;
   std::vector<std::string> others;
   bool asan = false;
@@ -211,92 +229,80 @@ Result<ConfigSpec> plan_config(const InstallOptions& options, const std::string&
       others.push_back(item.path);
     }
   }
-  // Sanitizer runtimes first: ASan insists on being first in the link order.
-  for (auto* list : {&sanitizers, &others}) {
-    for (const std::string& path : *list) {
-      if (std::find(spec.preload.begin(), spec.preload.end(), path) == spec.preload.end()) {
-        spec.preload.push_back(path);
+  if (!keep || !options.preload.empty()) {
+    // Sanitizer runtimes first: ASan insists on being first in the link order.
+    std::vector<std::string> preload;
+    for (auto* list : {&sanitizers, &others}) {
+      for (const std::string& path : *list) {
+        if (std::find(preload.begin(), preload.end(), path) == preload.end()) {
+          preload.push_back(path);
+        }
       }
     }
+    config.preload = settings(preload);
   }
-  spec.library_path_position = options.library_path_append.empty() && options.layers.empty()
-                                   ? Position::kPrepend
-                                   : Position::kAppend;
-  if (!options.layers.empty()) spec.library_path = facts.layer_dirs;
-  for (const auto* list : {&options.library_path, &options.library_path_append}) {
-    for (const std::string& dir : *list) {
-      std::string path = absolute_in(facts.cwd, dir);
-      if (std::find(spec.library_path.begin(), spec.library_path.end(), path) ==
-          spec.library_path.end()) {
-        spec.library_path.push_back(std::move(path));
+  if (!keep || !options.library_path.empty() || !options.library_path_append.empty() ||
+      !options.layers.empty()) {
+    config.library_path_position = options.library_path_append.empty() && options.layers.empty()
+                                       ? Position::kPrepend
+                                       : Position::kAppend;
+    config.library_path_position_origin = {};
+    std::vector<std::string> dirs;
+    if (!options.layers.empty()) dirs = facts.layer_dirs;
+    for (const auto* list : {&options.library_path, &options.library_path_append}) {
+      for (const std::string& dir : *list) {
+        std::string path = absolute_in(facts.cwd, dir);
+        if (std::find(dirs.begin(), dirs.end(), path) == dirs.end()) dirs.push_back(path);
       }
     }
-  }
-  // Options change what they name and keep the rest of the current
-  // pyshim.toml (--reset starts from an empty config). [dynlib] exclude has
-  // no option here, so it is always kept.
-  const std::optional<Config>& current = facts.current;
-  auto values = [](const std::vector<Setting>& list) {
-    std::vector<std::string> out;
-    for (const Setting& s : list) out.push_back(s.value);
-    return out;
-  };
-  if (current) spec.dynlib_exclude = values(current->dynlib_exclude);
-  if (current && !options.reset) {
-    if (options.preload.empty()) spec.preload = values(current->preload);
-    if (options.library_path.empty() && options.library_path_append.empty() &&
-        options.layers.empty()) {
-      spec.library_path = values(current->library_path);
-      spec.library_path_position = current->library_path_position;
-    }
-    if (options.startup.empty()) spec.startup = values(current->startup);
-    if (options.python_path.empty()) spec.python_path = values(current->python_path);
+    config.library_path = settings(dirs);
   }
   // Refused now, with the reason, rather than at every launch.
-  for (const auto* list : {&spec.preload, &spec.library_path}) {
-    for (const std::string& path : *list) {
-      if (auto refused = loader_path_error(path, list == &spec.preload)) {
+  for (const auto* list : {&config.preload, &config.library_path}) {
+    for (const Setting& path : *list) {
+      if (auto refused = loader_path_error(path.value, list == &config.preload)) {
         return usage_error(refused->message, refused->hint);
       }
     }
   }
   auto env = parse_env(options);
   if (!env) return env.take_error();
-  if (current && !options.reset) {
+  if (keep) {
     // The current variables in their order; a name given replaces its value
     // and form.
-    for (const EnvSetting& var : current->env)
-      spec.env.push_back({var.name, var.value, {}, var.mode});
     for (EnvSetting& var : *env) {
-      auto it = std::find_if(spec.env.begin(), spec.env.end(),
+      auto it = std::find_if(config.env.begin(), config.env.end(),
                              [&](const EnvSetting& entry) { return entry.name == var.name; });
-      if (it != spec.env.end()) {
+      if (it != config.env.end()) {
         *it = std::move(var);
       } else {
-        spec.env.push_back(std::move(var));
+        config.env.push_back(std::move(var));
       }
     }
   } else {
-    spec.env = std::move(*env);
+    config.env = std::move(*env);
   }
   if (asan) {
     bool user_set = false;
-    for (const EnvSetting& var : spec.env) user_set = user_set || var.name == "ASAN_OPTIONS";
+    for (const EnvSetting& var : config.env) user_set = user_set || var.name == "ASAN_OPTIONS";
     if (!user_set) {
       // An interpreter's own allocations alive at exit are reported as leaks
       // and turn every exit status into 1.
-      spec.env.push_back({"ASAN_OPTIONS", "detect_leaks=0"});
+      config.env.push_back({"ASAN_OPTIONS", "detect_leaks=0"});
       spec.notes.push_back(
           "ASAN_OPTIONS=detect_leaks=0: set because an ASan runtime is preloaded (see README)");
     }
   }
-  for (const std::string& hook : options.startup) spec.startup.push_back(hook);
-  for (const std::string& dir : options.python_path) {
-    spec.python_path.push_back(absolute_in(facts.cwd, dir));
+  if (!keep || !options.startup.empty()) config.startup = settings(options.startup);
+  if (!keep || !options.python_path.empty()) {
+    config.python_path.clear();
+    for (const std::string& dir : options.python_path) {
+      config.python_path.push_back({absolute_in(facts.cwd, dir), {}});
+    }
   }
-  if (!spec.startup.empty()) {
+  if (!config.startup.empty()) {
     // Validate the hooks the way the launcher will read them.
-    auto parsed = parse_config(render_config(spec), "--startup");
+    auto parsed = parse_config(render_config(config), "--startup");
     if (!parsed) {
       return usage_error(parsed.error().message, "write --startup package.module:function");
     }
@@ -424,7 +430,7 @@ Result<InstallPlan> plan_install(const InstallFacts& facts, const InstallOptions
   // the identity of the file just written, so an unchanged file is never
   // parsed at launch.
   std::string config_path = fmt::format("{}/{}", facts.venv, kConfigName);
-  plan.config_text = render_config(plan.spec);
+  plan.config_text = render_config(plan.spec.config, plan.spec.notes);
   auto resolved = parse_config(plan.config_text, config_path);
   if (!resolved) return resolved.take_error();
   plan.stamp.source = config_path;
@@ -488,7 +494,7 @@ Result<InstallPlan> plan_install(const InstallFacts& facts, const InstallOptions
       }
     }
   }
-  plan_site_files(out, facts, !plan.spec.startup.empty(),
+  plan_site_files(out, facts, !plan.spec.config.startup.empty(),
                   plan.linked ? std::string() : plan.base_relative);
 
   // The config names this venv's own dynlib folder; doctor would flag it
@@ -508,10 +514,13 @@ std::string install_summary(const InstallPlan& plan, const InstallFacts& facts) 
   std::string out = fmt::format("installed pyshim into {}\n", facts.venv);
   out += fmt::format("  interpreter: {}\n", facts.interpreter);
   out += fmt::format("  config:      {}\n", plan.stamp.source);
-  for (const std::string& path : plan.spec.preload) out += fmt::format("  preload:     {}\n", path);
-  for (const std::string& dir : plan.spec.library_path) {
-    out += fmt::format("  library:     {} ({})\n", dir,
-                       plan.spec.library_path_position == Position::kAppend
+  const Config& config = plan.spec.config;
+  for (const Setting& path : config.preload) {
+    out += fmt::format("  preload:     {}\n", path.value);
+  }
+  for (const Setting& dir : config.library_path) {
+    out += fmt::format("  library:     {} ({})\n", dir.value,
+                       config.library_path_position == Position::kAppend
                            ? "after the caller's LD_LIBRARY_PATH"
                            : "before the caller's LD_LIBRARY_PATH");
   }

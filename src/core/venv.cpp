@@ -3,10 +3,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <sstream>
 
 #include <fmt/format.h>
-#include <toml++/toml.h>
 
 namespace pyshim {
 namespace {
@@ -104,83 +102,6 @@ bool is_sanitizer_runtime(std::string_view path) {
     if (base.starts_with(prefix)) return true;
   }
   return false;
-}
-
-std::string toml_quote(std::string_view text) {
-  std::ostringstream out;
-  out << toml::value<std::string>(std::string(text));
-  return out.str();
-}
-
-std::string render_config(const ConfigSpec& spec) {
-  std::string out =
-      "# pyshim.toml: read by the pyshim launcher (this venv's bin/python) at every\n"
-      "# interpreter start. Reference: pyshim's README, section \"Config: pyshim.toml\".\n"
-      "# Check it with `pyshim doctor`, see the launch it gives with `pyshim show`.\n";
-  for (const std::string& note : spec.notes) out += fmt::format("# {}\n", note);
-  out += "\n# The real interpreter.\n";
-  out += fmt::format("interpreter = {}\n", toml_quote(spec.interpreter));
-  out +=
-      "\n# Preloaded into every interpreter started through this launcher, workers\n"
-      "# included; removed again for non-Python children.\n";
-  out += "preload = [";
-  for (std::size_t i = 0; i < spec.preload.size(); ++i) {
-    out += fmt::format("{}\n  {}", i == 0 ? "" : ",", toml_quote(spec.preload[i]));
-  }
-  out += spec.preload.empty() ? "]\n" : ",\n]\n";
-  out += "\n# Searched for shared libraries, in this order.\n";
-  out += "library_path = [";
-  for (std::size_t i = 0; i < spec.library_path.size(); ++i) {
-    out += fmt::format("{}\n  {}", i == 0 ? "" : ",", toml_quote(spec.library_path[i]));
-  }
-  out += spec.library_path.empty() ? "]\n" : ",\n]\n";
-  out += fmt::format(
-      "# \"prepend\": before the caller's LD_LIBRARY_PATH; \"append\": after it.\n"
-      "library_path_position = \"{}\"\n",
-      spec.library_path_position == Position::kAppend ? "append" : "prepend");
-  out +=
-      "\n# Set for the interpreter and inherited by all its children. NAME = { prepend = \"v\" }\n"
-      "# gives v:<caller's value>, { append = \"v\" } <caller's value>:v (README,\n"
-      "# \"[env] that adds to the caller's value\").\n"
-      "[env]\n";
-  for (const EnvSetting& var : spec.env) {
-    const std::string& name = var.name;
-    bool bare = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
-      return std::isalnum(c) || c == '_' || c == '-';
-    });
-    std::string key = bare ? name : toml_quote(name);
-    if (var.mode == EnvMode::kSet) {
-      out += fmt::format("{} = {}\n", key, toml_quote(var.value));
-    } else {
-      out +=
-          fmt::format("{} = {{ {} = {} }}\n", key, env_mode_name(var.mode), toml_quote(var.value));
-    }
-  }
-  if (!spec.startup.empty() || !spec.python_path.empty()) {
-    out +=
-        "\n# Called in every interpreter started through this launcher, before the main\n"
-        "# module (not with -S). `path` folders go on sys.path before the imports.\n"
-        "[python]\n";
-    auto list = [&out](std::string_view key, const std::vector<std::string>& items) {
-      out += fmt::format("{} = [", key);
-      for (std::size_t i = 0; i < items.size(); ++i) {
-        out += fmt::format("{}{}", i == 0 ? "" : ", ", toml_quote(items[i]));
-      }
-      out += "]\n";
-    };
-    list("startup", spec.startup);
-    list("path", spec.python_path);
-  }
-  if (!spec.dynlib_exclude.empty()) {
-    out +=
-        "\n# Files `pyshim dynlib` leaves out: globs relative to site-packages, ** for\n"
-        "# any folders.\n[dynlib]\nexclude = [";
-    for (std::size_t i = 0; i < spec.dynlib_exclude.size(); ++i) {
-      out += fmt::format("{}{}", i == 0 ? "" : ", ", toml_quote(spec.dynlib_exclude[i]));
-    }
-    out += "]\n";
-  }
-  return out;
 }
 
 }  // namespace pyshim

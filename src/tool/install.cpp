@@ -716,7 +716,7 @@ int run_install(const InstallOptions& options) {
   InstallPlan& plan = *planned;
   // What goes into the interpreter must load with its C library (libc_check.hpp).
   std::vector<std::string> loaded = {*restore};
-  loaded.insert(loaded.end(), plan.spec.preload.begin(), plan.spec.preload.end());
+  for (const Setting& path : plan.spec.config.preload) loaded.push_back(path.value);
   if (auto libc = check_libc(files, interpreter, loaded); !libc.problems.empty()) {
     return print_error(libc.problems.front());
   }
@@ -730,13 +730,13 @@ int run_install(const InstallOptions& options) {
   auto applied = apply_plan(root, plan.actions, &apply);
   if (!applied) return print_error(applied.error());
   bool changed = *applied;
-  const ConfigSpec& spec = plan.spec;
+  const Config& spec = plan.spec.config;
 
   // What the venv's extensions need, read from their files: warnings only,
   // before the first worker dies of it.
   std::string warnings;
-  if (auto scan =
-          scan_extensions({venv.string(), interpreter, spec.preload, spec.library_path, {}})) {
+  if (auto scan = scan_extensions(
+          {venv.string(), interpreter, values(spec.preload), values(spec.library_path), {}})) {
     warnings = extension_warnings(*scan);
   }
 

@@ -166,7 +166,7 @@ int run_launcher(LauncherOptions options) {
     }
   }
 
-  std::string config_text = render_config(*spec);
+  std::string config_text = render_config(spec->config, spec->notes);
   bool changed = false;
   Stamp stamp;
   stamp.source = source;
@@ -208,12 +208,12 @@ int run_launcher(LauncherOptions options) {
   std::cout << fmt::format("  interpreter: {}\n", *interpreter);
   std::cout << fmt::format("  config:      {}\n",
                            config.empty() ? "stamped in the launcher (no file)" : config);
-  for (const std::string& path : spec->preload)
-    std::cout << fmt::format("  preload:     {}\n", path);
-  for (const std::string& folder : spec->library_path) {
-    std::cout << fmt::format("  library:     {}\n", folder);
+  for (const Setting& path : spec->config.preload)
+    std::cout << fmt::format("  preload:     {}\n", path.value);
+  for (const Setting& folder : spec->config.library_path) {
+    std::cout << fmt::format("  library:     {}\n", folder.value);
   }
-  for (const EnvSetting& setting : spec->env) {
+  for (const EnvSetting& setting : spec->config.env) {
     std::cout << fmt::format(
         "  env:         {}={}{}\n", setting.name, setting.value,
         setting.mode == EnvMode::kSet ? "" : fmt::format(" ({})", env_mode_name(setting.mode)));

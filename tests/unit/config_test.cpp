@@ -247,6 +247,47 @@ TEST(ConfigKeys, EveryRowIsParsedIntoItsField) {
                                            "library_path_position", "env", "python", "dynlib"}));
 }
 
+// ... and render_config writes every row from the same table: what it writes
+// parses back to the same values, each under its row's comment.
+TEST(ConfigKeys, EveryRowIsWrittenAndReadBack) {
+  Config config;
+  config.interpreter = {"/usr/bin/python3"};
+  for (const ConfigKey& key : config_keys()) {
+    if (key.many != nullptr) {
+      config.*key.many = {{key.kind == KeyKind::kHooks ? "m:f" : fmt::format("/p/{}", key.name)}};
+    }
+  }
+  config.library_path_position = Position::kAppend;
+  config.env = {{"A", "/a", {}, EnvMode::kAppend}, {"B c", "x\"y"}};
+  std::string text = render_config(config, {"a note"});
+  Config again = parse_ok(text);
+  for (const ConfigKey& key : config_keys()) {
+    if (key.one != nullptr) {
+      EXPECT_EQ((again.*key.one).value, (config.*key.one).value) << text;
+    }
+    if (key.many != nullptr) {
+      EXPECT_EQ(values(again.*key.many), values(config.*key.many)) << key.name << "\n" << text;
+    }
+    if (!key.comment.empty()) {
+      EXPECT_NE(text.find(key.comment), std::string::npos) << key.name;
+    }
+  }
+  EXPECT_EQ(again.library_path_position, Position::kAppend);
+  ASSERT_EQ(again.env.size(), 2u);
+  EXPECT_EQ(again.env[0].mode, EnvMode::kAppend);
+  EXPECT_EQ(again.env[1].name, "B c");
+  EXPECT_EQ(again.env[1].value, "x\"y");
+  EXPECT_NE(text.find("\n# a note\n"), std::string::npos);
+  // A section none of whose keys is set is left out; [env] stays, to be filled in.
+  Config bare;
+  bare.interpreter = {"/usr/bin/python3"};
+  std::string minimal = render_config(bare);
+  EXPECT_EQ(minimal.find("[python]"), std::string::npos) << minimal;
+  EXPECT_EQ(minimal.find("[dynlib]"), std::string::npos) << minimal;
+  EXPECT_NE(minimal.find("\n[env]\n"), std::string::npos) << minimal;
+  EXPECT_TRUE(parse_ok(minimal).preload.empty());
+}
+
 TEST(Nearest, FindsCloseKeysOnly) {
   std::vector<std::string_view> keys = {"interpreter", "preload", "library_path"};
   EXPECT_EQ(nearest("interpeter", keys), "interpreter");

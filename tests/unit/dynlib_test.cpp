@@ -289,9 +289,9 @@ TEST(DiffDynlib, AFileInTheWayIsAnError) {
 }
 
 TEST(RenderConfig, KeepsDynlibExclude) {
-  ConfigSpec spec;
-  spec.interpreter = "/usr/bin/python3.11";
-  spec.dynlib_exclude = {"bar_two/**", "**/lib\"q\".so"};
+  Config spec;
+  spec.interpreter = {"/usr/bin/python3.11"};
+  spec.dynlib_exclude = {{"bar_two/**"}, {"**/lib\"q\".so"}};
   std::string text = render_config(spec);
   auto config = parse_config(text, "/v/pyshim.toml");
   ASSERT_TRUE(config.ok()) << format_error(config.error()) << text;

@@ -105,7 +105,7 @@ TEST(PlanInstall, FreshVenvBacksUpThenWritesConfigThenLaunchersAndBaseLauncher) 
   EXPECT_EQ(plan->names, (std::vector<std::string>{"python", "python3", "python3.11"}));
   EXPECT_EQ(plan->main_name, "python3.11");
   EXPECT_EQ(plan->base_relative, ".pyshim/base/bin/python3.11");
-  EXPECT_EQ(plan->spec.interpreter, "/usr/bin/python3.11");
+  EXPECT_EQ(plan->spec.config.interpreter.value, "/usr/bin/python3.11");
   EXPECT_NE(plan->config_text.find("interpreter = '/usr/bin/python3.11'"), std::string::npos)
       << plan->config_text;
   // The stamp is known before anything is written, but for the identity of
@@ -288,16 +288,17 @@ TEST(PlanInstall, ReinstallKeepsWhatNoOptionNamesAndResetDropsIt) {
   options.env = {"B=2"};
   auto plan = plan_install(facts, options);
   ASSERT_TRUE(plan.ok()) << format_error(plan.error());
-  EXPECT_EQ(plan->spec.preload, std::vector<std::string>{"/usr/lib/libjemalloc.so.2"});
-  ASSERT_EQ(plan->spec.env.size(), 2u);
-  EXPECT_EQ(plan->spec.env[0].name, "A");
-  EXPECT_EQ(plan->spec.env[1].name, "B");
+  EXPECT_EQ(values(plan->spec.config.preload),
+            std::vector<std::string>{"/usr/lib/libjemalloc.so.2"});
+  ASSERT_EQ(plan->spec.config.env.size(), 2u);
+  EXPECT_EQ(plan->spec.config.env[0].name, "A");
+  EXPECT_EQ(plan->spec.config.env[1].name, "B");
   options.reset = true;
   plan = plan_install(facts, options);
   ASSERT_TRUE(plan.ok());
-  EXPECT_TRUE(plan->spec.preload.empty());
-  ASSERT_EQ(plan->spec.env.size(), 1u);
-  EXPECT_EQ(plan->spec.dynlib_exclude, std::vector<std::string>{"big/**"})
+  EXPECT_TRUE(plan->spec.config.preload.empty());
+  ASSERT_EQ(plan->spec.config.env.size(), 1u);
+  EXPECT_EQ(values(plan->spec.config.dynlib_exclude), std::vector<std::string>{"big/**"})
       << "[dynlib] exclude has no option: kept even by --reset";
 }
 
@@ -444,10 +445,10 @@ TEST(PlanInstall, LayersAppendTheirFoldersAndSyncTheVenvsOwnDynlib) {
   options.library_path_append = {"extra"};
   auto plan = plan_install(facts, options);
   ASSERT_TRUE(plan.ok()) << format_error(plan.error());
-  EXPECT_EQ(plan->spec.library_path,
+  EXPECT_EQ(values(plan->spec.config.library_path),
             (std::vector<std::string>{"/home/u/venv/share/venv/dynlib",
                                       "/opt/base/share/venv/dynlib", "/home/u/extra"}));
-  EXPECT_EQ(plan->spec.library_path_position, Position::kAppend);
+  EXPECT_EQ(plan->spec.config.library_path_position, Position::kAppend);
   EXPECT_LT(index_of(plan->actions, Kind::kSyncDynlib, "share/venv/dynlib", ""),
             plan->actions.size());
   options.library_path = {"/x"};
@@ -466,19 +467,19 @@ TEST(PlanConfig, PresetsAsGatheredSanitizersFirstAndAsanOptions) {
   options.python_path = {"./src"};
   auto spec = plan_config(options, "/usr/bin/python3", facts);
   ASSERT_TRUE(spec.ok()) << format_error(spec.error());
-  EXPECT_EQ(spec->preload,
+  EXPECT_EQ(values(spec->config.preload),
             (std::vector<std::string>{"/usr/lib/gcc/x86_64-linux-gnu/12/libasan.so.8",
                                       "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2"}));
-  ASSERT_EQ(spec->env.size(), 1u);
-  EXPECT_EQ(spec->env[0].name, "ASAN_OPTIONS");
-  EXPECT_EQ(spec->env[0].value, "detect_leaks=0");
+  ASSERT_EQ(spec->config.env.size(), 1u);
+  EXPECT_EQ(spec->config.env[0].name, "ASAN_OPTIONS");
+  EXPECT_EQ(spec->config.env[0].value, "detect_leaks=0");
   EXPECT_EQ(spec->notes.size(), 3u) << "two presets and the ASAN_OPTIONS line";
-  EXPECT_EQ(spec->python_path, std::vector<std::string>{"/work/src"});
+  EXPECT_EQ(values(spec->config.python_path), std::vector<std::string>{"/work/src"});
   options.env = {"ASAN_OPTIONS=halt_on_error=0"};
   spec = plan_config(options, "/usr/bin/python3", facts);
   ASSERT_TRUE(spec.ok());
-  ASSERT_EQ(spec->env.size(), 1u);
-  EXPECT_EQ(spec->env[0].value, "halt_on_error=0") << "the user's value is kept";
+  ASSERT_EQ(spec->config.env.size(), 1u);
+  EXPECT_EQ(spec->config.env[0].value, "halt_on_error=0") << "the user's value is kept";
   options.env = {"LD_PRELOAD=/x.so"};
   EXPECT_FALSE(plan_config(options, "/usr/bin/python3", facts).ok());
 }

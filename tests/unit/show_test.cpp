@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <string>
@@ -261,6 +262,23 @@ TEST(ShowJson, EscapesQuotesAndNewlines) {
   Planned p("interpreter = \"/usr/bin/python3.11\"\n[env]\nX = \"a\\\"b\\nc\"\n", {});
   std::string json = show_json(p.request, p.launch);
   EXPECT_NE(json.find(R"("value" : "a\"b\nc")"), std::string::npos) << json;
+}
+
+// show and show --json list the top-level keys from the key table: each
+// one (bar [env], shown as the environment) has its label and its JSON field.
+TEST(ShowText, ListsEveryTopLevelKeyOfTheTable) {
+  Planned p("interpreter = \"/usr/bin/python3.11\"\nlibrary_path = [\"/l\"]\n", {});
+  std::string text = show_text(p.request, p.launch);
+  std::string json = show_json(p.request, p.launch);
+  for (const ConfigKey& key : config_keys()) {
+    if (!key.section.empty()) continue;
+    if (key.kind != KeyKind::kPosition) {
+      EXPECT_NE(text.find(fmt::format("\n{}:", key.name)), std::string::npos) << key.name << text;
+    }
+    EXPECT_NE(json.find(fmt::format("\"{}\" :", key.name)), std::string::npos) << key.name;
+  }
+  EXPECT_NE(text.find("prepended to the caller's LD_LIBRARY_PATH  (default)"), std::string::npos)
+      << text;
 }
 
 TEST(ShowText, SaysWhereEachPartComesFrom) {

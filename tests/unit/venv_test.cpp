@@ -47,19 +47,19 @@ TEST(Presets, AreKnownAndSanitizersAreRecognised) {
 }
 
 TEST(RenderConfig, RoundTripsThroughTheParser) {
-  ConfigSpec spec;
-  spec.interpreter = "/usr/bin/python3.11";
-  spec.preload = {"/usr/lib/libasan.so.8", "/usr/lib/libjemalloc.so.2"};
-  spec.library_path = {"/layer/a", "/we\"ird"};
+  Config spec;
+  spec.interpreter = {"/usr/bin/python3.11"};
+  spec.preload = {{"/usr/lib/libasan.so.8"}, {"/usr/lib/libjemalloc.so.2"}};
+  spec.library_path = {{"/layer/a"}, {"/we\"ird"}};
   spec.library_path_position = Position::kAppend;
   spec.env = {{"ASAN_OPTIONS", "detect_leaks=0"}};
-  spec.notes = {"preload 'asan' resolved with gcc -print-file-name=libasan.so"};
-  spec.startup = {"loader:load_plugins"};
-  spec.python_path = {"/app/src"};
-  std::string text = render_config(spec);
+  spec.startup = {{"loader:load_plugins"}};
+  spec.python_path = {{"/app/src"}};
+  std::string text =
+      render_config(spec, {"preload 'asan' resolved with gcc -print-file-name=libasan.so"});
   auto config = parse_config(text, "/v/pyshim.toml");
   ASSERT_TRUE(config.ok()) << format_error(config.error()) << text;
-  EXPECT_EQ(config->interpreter.value, spec.interpreter);
+  EXPECT_EQ(config->interpreter.value, spec.interpreter.value);
   ASSERT_EQ(config->preload.size(), 2u);
   EXPECT_EQ(config->preload[1].value, "/usr/lib/libjemalloc.so.2");
   EXPECT_EQ(config->library_path[1].value, "/we\"ird");
@@ -72,8 +72,8 @@ TEST(RenderConfig, RoundTripsThroughTheParser) {
 }
 
 TEST(RenderConfig, EmptyListsStillParse) {
-  ConfigSpec spec;
-  spec.interpreter = "/p";
+  Config spec;
+  spec.interpreter = {"/p"};
   auto config = parse_config(render_config(spec), "/v/pyshim.toml");
   ASSERT_TRUE(config.ok());
   EXPECT_TRUE(config->preload.empty());

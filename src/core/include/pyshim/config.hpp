@@ -18,7 +18,7 @@ struct Origin {
 
 struct Setting {
   std::string value;  // paths are already resolved against the config's directory
-  Origin origin;
+  Origin origin = {};
 };
 
 // How an [env] value meets the caller's value of the variable (README,
@@ -62,9 +62,11 @@ struct Config {
 };
 
 // The key table: one row per pyshim.toml key, in the order the README and a
-// written pyshim.toml list them. It drives parsing (which key is valid
-// where, what its value must be, where it lands in Config), the unknown-key
-// suggestions, and the fuzz dictionary (tests/fuzz/config_dict.cpp).
+// written pyshim.toml list them (top-level keys before the first section, as
+// TOML requires). It drives parsing (which key is valid where, what its
+// value must be, where it lands in Config), writing (render_config: each
+// row's comment and value, by its kind), the unknown-key suggestions, and
+// the fuzz dictionary (tests/fuzz/config_dict.cpp).
 enum class KeyKind {
   kPath,      // a path string, resolved against the config's folder
   kPaths,     // an array of paths
@@ -76,12 +78,16 @@ enum class KeyKind {
 };
 
 struct ConfigKey {
-  std::string_view section;  // "" at the top level, else the [section]
-  std::string_view name;     // for kEnv: the section's own name
-  KeyKind kind;
+  std::string_view section = {};  // "" at the top level, else the [section]
+  std::string_view name = {};     // for kEnv: the section's own name
+  KeyKind kind = KeyKind::kPath;
   bool required = false;
   Setting Config::*one = nullptr;                // kPath
   std::vector<Setting> Config::*many = nullptr;  // kPaths, kPreloads, kStrings, kHooks
+  // The comment render_config writes above the key ("# ..." lines; a
+  // leading "\n" for a blank line before it); a section's first row's
+  // comment goes above its [section] line.
+  std::string_view comment = {};
 };
 
 const std::vector<ConfigKey>& config_keys();
@@ -90,6 +96,19 @@ const std::vector<ConfigKey>& config_keys();
 const std::vector<std::string_view>& known_top_level_keys();
 
 Result<Config> parse_config(std::string_view text, std::string_view file);
+
+// A commented, readable pyshim.toml that parse_config() accepts, one
+// line per row of the key table: top-level keys and [env] always, other
+// sections when one of their keys is set. notes become comment lines under
+// the header (e.g. which preset a path came from). Origins, file and dir are
+// not used: the values are written as they are (paths already absolute).
+std::string render_config(const Config& config, const std::vector<std::string>& notes = {});
+
+// TOML basic string with escapes, e.g. "a\"b".
+std::string toml_quote(std::string_view text);
+
+// The values of a list of settings, without their origins.
+std::vector<std::string> values(const std::vector<Setting>& settings);
 
 // "file:line:col" for a value of this config (just "file" when unknown).
 std::string where(const Config& config, Origin origin);

@@ -84,9 +84,18 @@ struct ConfigFacts {
 // before gather reads the layers.
 Status check_config_options(const InstallOptions& options);
 
+// The pyshim.toml install writes: the same Config parse_config reads (so a
+// key is one field, written by render_config from the key table), and the
+// comment lines that head the file.
+struct ConfigSpec {
+  Config config;
+  std::vector<std::string> notes;  // e.g. which preset a path came from
+};
+
 // The pyshim.toml the options make: presets' notes, sanitizers first, the
 // current file's settings kept where no option names them (options.reset
-// starts from nothing), [env] merged, ASAN_OPTIONS, refusals.
+// starts from nothing; [dynlib] exclude, which has no option, is always
+// kept), [env] merged, ASAN_OPTIONS, refusals.
 Result<ConfigSpec> plan_config(const InstallOptions& options, const std::string& interpreter,
                                const ConfigFacts& facts);
 

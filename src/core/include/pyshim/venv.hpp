@@ -1,6 +1,5 @@
 // Pure helpers for `pyshim install/init`: reading pyvenv.cfg, recognising
-// interpreter names in a venv's bin/, the loader cache listing, presets, and
-// rendering a commented pyshim.toml.
+// interpreter names in a venv's bin/, the loader cache listing, presets.
 #pragma once
 
 #include <map>
@@ -38,23 +37,7 @@ const std::vector<Preset>& presets();
 // Sanitizer runtimes must come first in LD_PRELOAD (ASan checks it).
 bool is_sanitizer_runtime(std::string_view path);
 
-struct ConfigSpec {
-  std::string interpreter;
-  std::vector<std::string> preload;
-  std::vector<std::string> library_path;
-  Position library_path_position = Position::kPrepend;
-  std::vector<EnvSetting> env;           // name, value, (origin unused), mode
-  std::vector<std::string> startup;      // [python] startup
-  std::vector<std::string> python_path;  // [python] path
-  // [dynlib] exclude: globs `pyshim dynlib` leaves out; install keeps them.
-  std::vector<std::string> dynlib_exclude;
-  std::vector<std::string> notes;  // comment lines (e.g. which preset a path came from)
-};
-
-// A commented, readable pyshim.toml that parse_config() accepts.
-std::string render_config(const ConfigSpec& spec);
-
-// TOML basic string with escapes, e.g. "a\"b".
-std::string toml_quote(std::string_view text);
+// render_config and toml_quote: pyshim/config.hpp (the key table writes a
+// pyshim.toml as it reads one).
 
 }  // namespace pyshim
