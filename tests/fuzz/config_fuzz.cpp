@@ -140,7 +140,7 @@ void check_config(const Config& config) {
 }
 
 void check_error(const pyshim::Error& error) {
-  check(error.exit_code == pyshim::kExitShimFailure, "a config error exits 125");
+  check(error.exit_code() == pyshim::kExitShimFailure, "a config error exits 125");
   check(!error.message.empty(), "an error has a message");
   check(!error.hint.empty(), "an error has a hint", error.message);
   check(!error.context.empty() && error.context.front().starts_with("config: /fuzz/pyshim.toml"),

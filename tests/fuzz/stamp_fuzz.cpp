@@ -152,7 +152,7 @@ void plan_decoded(const Stamp& stamp) {
 }
 
 void check_error(const pyshim::Error& error) {
-  check(error.exit_code == pyshim::kExitShimFailure, "a damaged stamp exits 125");
+  check(error.exit_code() == pyshim::kExitShimFailure, "a damaged stamp exits 125");
   check(error.message.starts_with("the launcher's stamped config is damaged"),
         "a damaged stamp says so", error.message);
   check(!error.hint.empty(), "a damaged stamp has a hint");
@@ -186,7 +186,7 @@ std::optional<Stamp> decode_and_check(std::string_view area) {
   // Round trip: the same payload bytes, and the same Stamp again.
   auto encoded = pyshim::encode_stamp(stamp, version);
   if (header.length > kPayloadCapacity) {
-    check(!encoded && encoded.error().exit_code == pyshim::kExitUsage,
+    check(!encoded && encoded.error().exit_code() == pyshim::kExitUsage,
           "a payload past the capacity is refused by encode");
     return decoded->value();
   }
@@ -242,7 +242,7 @@ void config_mode(std::string_view text) {
   stamp.config = *config;
   auto encoded = pyshim::encode_stamp(stamp, "0.1.0");
   if (!encoded) {
-    check(encoded.error().exit_code == pyshim::kExitUsage && !encoded.error().hint.empty(),
+    check(encoded.error().exit_code() == pyshim::kExitUsage && !encoded.error().hint.empty(),
           "a config too big for a stamp is refused with a hint", encoded.error().message);
     return;
   }

@@ -101,17 +101,20 @@ PYSHIM_INLINE Origin packed_origin(const char* p) {
 constexpr std::size_t kPackedOriginSize = 8;
 constexpr std::size_t kPackedModeSize = 4;
 
-// The values of one config list, as a Config holds them (Setting objects) or
-// as a launcher's stamp packs them in its image (stamp.hpp): the planner
-// reads either in place, without copying.
-class ValueList {
+// One config list, as a Config holds it (objects: Setting, EnvSetting) or
+// as a launcher's stamp packs it in its image (stamp.hpp): the planner reads
+// either in place, without copying. Form says what one item is in each.
+template <class Form>
+class ListView {
  public:
-  ValueList() = default;
-  ValueList(const std::vector<Setting>& settings)  // NOLINT(google-explicit-constructor)
-      : settings_(settings.data()), size_(settings.size()) {}
-  // n items of: u32 length, bytes, NUL, u32 line, u32 column.
-  static ValueList packed(const char* items, std::size_t n) {
-    ValueList list;
+  using Item = typename Form::Item;
+  using Entry = typename Form::Entry;
+  ListView() = default;
+  ListView(const std::vector<Item>& items)  // NOLINT(google-explicit-constructor)
+      : items_(items.data()), size_(items.size()) {}
+  // n packed items, laid out as Form says.
+  static ListView packed(const char* items, std::size_t n) {
+    ListView list;
     list.packed_ = items;
     list.size_ = n;
     return list;
@@ -121,106 +124,84 @@ class ValueList {
 
   class Iterator {
    public:
-    PYSHIM_INLINE Iterator(const Setting* setting, const char* packed, std::size_t index)
-        : setting_(setting), packed_(packed), index_(index) {}
-    PYSHIM_INLINE std::string_view operator*() const {
-      if (setting_ != nullptr) return {setting_->value.data(), setting_->value.size()};
-      return packed_string(packed_);
-    }
-    PYSHIM_INLINE Origin origin() const {
-      if (setting_ != nullptr) return setting_->origin;
-      return packed_origin(after_packed_string(packed_));
-    }
-    PYSHIM_INLINE Iterator& operator++() {
-      ++index_;
-      if (setting_ != nullptr) {
-        ++setting_;
-      } else {
-        packed_ = after_packed_string(packed_) + kPackedOriginSize;
-      }
-      return *this;
-    }
-    PYSHIM_INLINE bool operator!=(const Iterator& other) const { return index_ != other.index_; }
-
-   private:
-    const Setting* setting_;
-    const char* packed_;
-    std::size_t index_;
-  };
-  PYSHIM_INLINE Iterator begin() const { return {settings_, packed_, 0}; }
-  PYSHIM_INLINE Iterator end() const { return {nullptr, nullptr, size_}; }
-
- private:
-  const Setting* settings_ = nullptr;
-  const char* packed_ = nullptr;
-  std::size_t size_ = 0;
-};
-
-// [env]: NAME = value pairs, from a Config or packed in a stamp.
-class EnvList {
- public:
-  struct Entry {
-    std::string_view name;
-    std::string_view value;
-    EnvMode mode = EnvMode::kSet;
-  };
-  EnvList() = default;
-  EnvList(const std::vector<EnvSetting>& vars)  // NOLINT(google-explicit-constructor)
-      : vars_(vars.data()), size_(vars.size()) {}
-  // n items of: u32 length, name, NUL, u32 length, value, NUL, u32 mode (EnvMode, checked
-  // by the stamp reader), u32 line, u32 column.
-  static EnvList packed(const char* items, std::size_t n) {
-    EnvList list;
-    list.packed_ = items;
-    list.size_ = n;
-    return list;
-  }
-  PYSHIM_INLINE std::size_t size() const { return size_; }
-  PYSHIM_INLINE bool empty() const { return size_ == 0; }
-
-  class Iterator {
-   public:
-    PYSHIM_INLINE Iterator(const EnvSetting* var, const char* packed, std::size_t index)
-        : var_(var), packed_(packed), index_(index) {}
+    PYSHIM_INLINE Iterator(const Item* item, const char* packed, std::size_t index)
+        : item_(item), packed_(packed), index_(index) {}
     PYSHIM_INLINE Entry operator*() const {
-      if (var_ != nullptr) {
-        return {{var_->name.data(), var_->name.size()},
-                {var_->value.data(), var_->value.size()},
-                var_->mode};
-      }
-      const char* value = after_packed_string(packed_);
-      return {packed_string(packed_), packed_string(value),
-              static_cast<EnvMode>(load_u32(after_packed_string(value)))};
+      return item_ != nullptr ? Form::entry(*item_) : Form::packed_entry(packed_);
     }
     PYSHIM_INLINE Origin origin() const {
-      if (var_ != nullptr) return var_->origin;
-      return packed_origin(after_packed_string(after_packed_string(packed_)) + kPackedModeSize);
+      return item_ != nullptr ? item_->origin : Form::packed_origin_of(packed_);
     }
     PYSHIM_INLINE Iterator& operator++() {
       ++index_;
-      if (var_ != nullptr) {
-        ++var_;
+      if (item_ != nullptr) {
+        ++item_;
       } else {
-        packed_ =
-            after_packed_string(after_packed_string(packed_)) + kPackedModeSize + kPackedOriginSize;
+        packed_ = Form::after(packed_);
       }
       return *this;
     }
     PYSHIM_INLINE bool operator!=(const Iterator& other) const { return index_ != other.index_; }
 
    private:
-    const EnvSetting* var_;
+    const Item* item_;
     const char* packed_;
     std::size_t index_;
   };
-  PYSHIM_INLINE Iterator begin() const { return {vars_, packed_, 0}; }
+  PYSHIM_INLINE Iterator begin() const { return {items_, packed_, 0}; }
   PYSHIM_INLINE Iterator end() const { return {nullptr, nullptr, size_}; }
 
  private:
-  const EnvSetting* vars_ = nullptr;
+  const Item* items_ = nullptr;
   const char* packed_ = nullptr;
   std::size_t size_ = 0;
 };
+
+// The values of a list key (preload, library_path, ...). Packed item: u32
+// length, bytes, NUL, u32 line, u32 column.
+struct ValueForm {
+  using Item = Setting;
+  using Entry = std::string_view;
+  PYSHIM_INLINE static Entry entry(const Setting& setting) {
+    return {setting.value.data(), setting.value.size()};
+  }
+  PYSHIM_INLINE static Entry packed_entry(const char* p) { return packed_string(p); }
+  PYSHIM_INLINE static Origin packed_origin_of(const char* p) {
+    return packed_origin(after_packed_string(p));
+  }
+  PYSHIM_INLINE static const char* after(const char* p) {
+    return after_packed_string(p) + kPackedOriginSize;
+  }
+};
+using ValueList = ListView<ValueForm>;
+
+// [env]: NAME = value pairs. Packed item: u32 length, name, NUL, u32
+// length, value, NUL, u32 mode (EnvMode, checked by the stamp reader), u32
+// line, u32 column.
+struct EnvEntry {
+  std::string_view name;
+  std::string_view value;
+  EnvMode mode = EnvMode::kSet;
+};
+struct EnvForm {
+  using Item = EnvSetting;
+  using Entry = EnvEntry;
+  PYSHIM_INLINE static Entry entry(const EnvSetting& var) {
+    return {{var.name.data(), var.name.size()}, {var.value.data(), var.value.size()}, var.mode};
+  }
+  PYSHIM_INLINE static Entry packed_entry(const char* p) {
+    const char* value = after_packed_string(p);
+    return {packed_string(p), packed_string(value),
+            static_cast<EnvMode>(load_u32(after_packed_string(value)))};
+  }
+  PYSHIM_INLINE static Origin packed_origin_of(const char* p) {
+    return packed_origin(after_packed_string(after_packed_string(p)) + kPackedModeSize);
+  }
+  PYSHIM_INLINE static const char* after(const char* p) {
+    return after_packed_string(after_packed_string(p)) + kPackedModeSize + kPackedOriginSize;
+  }
+};
+using EnvList = ListView<EnvForm>;
 
 // What the planner reads of a config: a view of a parsed Config
 // (plan_config) or of a launcher's stamp (StampView in stamp.hpp).
