@@ -1091,13 +1091,19 @@ def test_a_launch_during_a_switch_to_the_shared_layout_finds_its_restore_library
 # install and doctor ask the launcher's own per-item check (check_interpreter
 # in launch.hpp, which follows #! lines with runs_a_launcher) about the
 # interpreter.
-def test_install_refuses_a_shebang_interpreter_naming_a_launcher(stage, tmp_path, base_env, py):
+def shim_venv_and_script_naming_its_launcher(stage, tmp_path, base_env, py):
+    """A shim venv, and an executable `#!VENV/bin/python` script beside it."""
     venv = tmp_path / "venv"
     plain_venv(py, venv, base_env)
     tool_ok(stage, "install", venv, env=base_env)
     script = tmp_path / "python"
     script.write_text(f"#!{venv / 'bin' / 'python'}\n")
     script.chmod(0o755)
+    return venv, script
+
+
+def test_install_refuses_a_shebang_interpreter_naming_a_launcher(stage, tmp_path, base_env, py):
+    venv, script = shim_venv_and_script_naming_its_launcher(stage, tmp_path, base_env, py)
     before = (venv / "pyshim.toml").read_text()
     res = tool(stage, "install", venv, "--python", script, "--force", env=base_env)
     assert res.returncode == 2, res.stderr.decode()
@@ -1106,12 +1112,7 @@ def test_install_refuses_a_shebang_interpreter_naming_a_launcher(stage, tmp_path
 
 
 def test_doctor_refuses_a_shebang_interpreter_naming_a_launcher(stage, tmp_path, base_env, py):
-    venv = tmp_path / "venv"
-    plain_venv(py, venv, base_env)
-    tool_ok(stage, "install", venv, env=base_env)
-    script = tmp_path / "python"
-    script.write_text(f"#!{venv / 'bin' / 'python'}\n")
-    script.chmod(0o755)
+    venv, script = shim_venv_and_script_naming_its_launcher(stage, tmp_path, base_env, py)
     config = venv / "pyshim.toml"
     config.write_text(re.sub(r"(?m)^interpreter = .*$", f"interpreter = '{script}'",
                              config.read_text()))

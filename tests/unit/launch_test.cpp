@@ -229,14 +229,6 @@ TEST(InvokedSource, ExecFnNormallyArgv0ForShebangScriptsAndFdExecs) {
   EXPECT_EQ(invoked_source(nullptr, 1, fd), InvokedSource::kArgv0);
 }
 
-TEST(Dirname, HandlesRootAndTrailingSlashes) {
-  EXPECT_EQ(dirname("/a/b"), "/a");
-  EXPECT_EQ(dirname("/a"), "/");
-  EXPECT_EQ(dirname("/"), "/");
-  EXPECT_EQ(dirname("/a/b/"), "/a");
-  EXPECT_EQ(dirname("b"), ".");
-}
-
 TEST(FormatError, PrintsMessageContextAndHint) {
   Error e{ErrorKind::kInterpreterNotFound,
           "interpreter not found: /x",

@@ -24,9 +24,11 @@ TEST(Path, LexicallyNormal) {
 }
 
 TEST(Path, DirnameAndBasename) {
+  EXPECT_EQ(dirname("/a/b"), "/a");
   EXPECT_EQ(dirname("/a/b/"), "/a");
   EXPECT_EQ(dirname("b"), ".");
   EXPECT_EQ(dirname("/b"), "/");
+  EXPECT_EQ(dirname("/"), "/");
   EXPECT_EQ(basename("/a/b"), "b");
   EXPECT_EQ(basename("b"), "b");
 }
